@@ -1,0 +1,306 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TenantClusterSpec is what the customer asks for: one Kubernetes control plane, run as pods
+// in the seed cluster, in the TenantCluster's namespace.
+//
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.endpoint) || !has(self.endpoint) || !has(oldSelf.endpoint.type) || !has(self.endpoint.type) || self.endpoint.type == oldSelf.endpoint.type",message="spec.endpoint.type is immutable: joined workers and issued certificates depend on it",fieldPath=".endpoint.type"
+type TenantClusterSpec struct {
+	// Version is the Kubernetes version of the control plane, vX.Y.Z. It must be one of the
+	// versions this kubeseed release supports. An update may raise the patch, or the minor by
+	// exactly one; it never lowers the version.
+	//
+	// +kubebuilder:default="v1.36.3"
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^v[0-9]+[.][0-9]+[.][0-9]+$')",message="spec.version must look like vX.Y.Z, for example v1.36.3"
+	// +kubebuilder:validation:XValidation:rule="self in ['v1.34.4', 'v1.35.4', 'v1.36.3']",message="spec.version must be one of the supported versions: v1.34.4, v1.35.4, v1.36.3"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || !oldSelf.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || int(self.substring(1).split('.')[1]) > int(oldSelf.substring(1).split('.')[1]) || (int(self.substring(1).split('.')[1]) == int(oldSelf.substring(1).split('.')[1]) && int(self.split('.')[2]) >= int(oldSelf.split('.')[2]))",message="spec.version may not be lowered: downgrades are not supported"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || !oldSelf.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || int(self.substring(1).split('.')[1]) <= int(oldSelf.substring(1).split('.')[1]) + 1",message="spec.version may not skip a minor version: upgrade one minor at a time"
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// ControlPlane sizes and tunes the control-plane components.
+	// +kubebuilder:default={}
+	// +optional
+	ControlPlane ControlPlaneSpec `json:"controlPlane,omitempty"`
+
+	// Network holds the tenant's in-cluster address ranges and DNS domain. All of it is
+	// immutable once set.
+	// +kubebuilder:default={}
+	// +optional
+	Network NetworkSpec `json:"network,omitempty"`
+
+	// Endpoint says how the tenant's kube-apiserver is published to workers and users.
+	// +kubebuilder:default={}
+	// +optional
+	Endpoint EndpointSpec `json:"endpoint,omitempty"`
+
+	// Paused stops reconciliation of this TenantCluster; the running control plane is left
+	// as it is. Useful during manual maintenance.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// ControlPlaneSpec sizes and tunes the control-plane components.
+type ControlPlaneSpec struct {
+	// APIServer configures the kube-apiserver Deployment.
+	// +kubebuilder:default={}
+	// +optional
+	APIServer APIServerSpec `json:"apiServer,omitempty"`
+
+	// ControllerManager configures the kube-controller-manager Deployment.
+	// +kubebuilder:default={}
+	// +optional
+	ControllerManager ComponentSpec `json:"controllerManager,omitempty"`
+
+	// Scheduler configures the kube-scheduler Deployment.
+	// +kubebuilder:default={}
+	// +optional
+	Scheduler ComponentSpec `json:"scheduler,omitempty"`
+
+	// Etcd configures the tenant's etcd StatefulSet.
+	// +kubebuilder:default={}
+	// +optional
+	Etcd EtcdSpec `json:"etcd,omitempty"`
+}
+
+// ComponentSpec is what every stateless control-plane component accepts.
+type ComponentSpec struct {
+	// Replicas is the number of pods. Two or more keep the component available while a seed
+	// node is drained; extra replicas of the controller manager and scheduler are standbys
+	// behind leader election.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Resources overrides the per-component default requests and limits. Requests equal
+	// limits by default (Guaranteed QoS); when only limits are given, requests follow them.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// ExtraArgs are added to the component's command line as --key=value, overriding the
+	// flag kubeseed would set. Flags that would break the control plane's wiring (for
+	// example certificate paths) are refused by the controller with a condition.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	ExtraArgs map[string]string `json:"extraArgs,omitempty"`
+}
+
+// APIServerSpec configures the kube-apiserver.
+type APIServerSpec struct {
+	ComponentSpec `json:",inline"`
+
+	// CertSANs are extra names or addresses for the apiserver's serving certificate, on top
+	// of the Service names, the tenant's `kubernetes` ClusterIP and the published endpoint.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=set
+	// +optional
+	CertSANs []string `json:"certSANs,omitempty"`
+}
+
+// EtcdSpec configures the tenant's etcd cluster.
+type EtcdSpec struct {
+	// Replicas is the number of etcd members: 1, 3 or 5. An odd count keeps a quorum through
+	// the loss of (replicas-1)/2 members. It can grow (1 to 3 to 5) but never shrink.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:XValidation:rule="self in [1, 3, 5]",message="spec.controlPlane.etcd.replicas must be 1, 3 or 5: an odd member count keeps a quorum"
+	// +kubebuilder:validation:XValidation:rule="self >= oldSelf",message="spec.controlPlane.etcd.replicas may not be lowered: removing etcd members is not supported"
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Storage is the persistent volume each member keeps its data on.
+	// +kubebuilder:default={}
+	// +optional
+	Storage EtcdStorageSpec `json:"storage,omitempty"`
+
+	// Resources overrides the default requests and limits of each etcd member.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// EtcdStorageSpec is the volume of one etcd member.
+type EtcdStorageSpec struct {
+	// Size of each member's PersistentVolumeClaim.
+	// +kubebuilder:default="8Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('1Gi')) >= 0",message="spec.controlPlane.etcd.storage.size must be at least 1Gi"
+	// +optional
+	Size *resource.Quantity `json:"size,omitempty"`
+
+	// StorageClassName of the members' claims; empty means the seed's default StorageClass.
+	// Pick a class on fast local disks: etcd is latency bound.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// NetworkSpec holds the tenant's address ranges. Every field is immutable: nodes, Services
+// and certificates are built on them.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.serviceCIDR) || !has(self.podCIDR) || !isCIDR(self.serviceCIDR) || !isCIDR(self.podCIDR) || (!cidr(self.serviceCIDR).containsIP(cidr(self.podCIDR).ip()) && !cidr(self.podCIDR).containsIP(cidr(self.serviceCIDR).ip()))",message="spec.network.podCIDR must not overlap spec.network.serviceCIDR",fieldPath=".podCIDR"
+type NetworkSpec struct {
+	// ServiceCIDR is the range ClusterIP Services take their addresses from. Its first
+	// address is the tenant's `kubernetes` Service. At most /12 for IPv4 and /108 for IPv6.
+	// +kubebuilder:default="10.96.0.0/12"
+	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="spec.network.serviceCIDR must be a network address in CIDR notation, for example 10.96.0.0/12"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || (cidr(self).ip().family() == 4 ? cidr(self).prefixLength() >= 12 : cidr(self).prefixLength() >= 108)",message="spec.network.serviceCIDR is too large: at most /12 for IPv4 or /108 for IPv6"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.network.serviceCIDR is immutable"
+	// +optional
+	ServiceCIDR string `json:"serviceCIDR,omitempty"`
+
+	// PodCIDR is the range pod addresses are allocated from, split into one block per node.
+	// +kubebuilder:default="10.244.0.0/16"
+	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="spec.network.podCIDR must be a network address in CIDR notation, for example 10.244.0.0/16"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.network.podCIDR is immutable"
+	// +optional
+	PodCIDR string `json:"podCIDR,omitempty"`
+
+	// DNSDomain is the tenant's cluster DNS domain.
+	// +kubebuilder:default="cluster.local"
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="spec.network.dnsDomain must be a DNS domain of lower-case labels, for example cluster.local"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.network.dnsDomain is immutable"
+	// +optional
+	DNSDomain string `json:"dnsDomain,omitempty"`
+}
+
+// EndpointType names how the tenant's kube-apiserver is published.
+// +kubebuilder:validation:Enum=LoadBalancer;NodePort;Octavia
+type EndpointType string
+
+const (
+	// EndpointLoadBalancer publishes the apiserver through a Service of type LoadBalancer,
+	// served by whatever load-balancer implementation the seed has.
+	EndpointLoadBalancer EndpointType = "LoadBalancer"
+	// EndpointNodePort publishes the apiserver on a NodePort of the seed's nodes.
+	EndpointNodePort EndpointType = "NodePort"
+	// EndpointOctavia publishes the apiserver through an Octavia load balancer in the
+	// customer's own OpenStack project, in front of a NodePort of the seed.
+	EndpointOctavia EndpointType = "Octavia"
+)
+
+// EndpointSpec says how the tenant's kube-apiserver is reached.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.type) && self.type == 'Octavia') == has(self.octavia)",message="spec.endpoint.octavia must be set when spec.endpoint.type is Octavia, and only then",fieldPath=".octavia"
+type EndpointSpec struct {
+	// Type is LoadBalancer, NodePort or Octavia.
+	// +kubebuilder:default=LoadBalancer
+	// +optional
+	Type EndpointType `json:"type,omitempty"`
+
+	// Octavia configures the customer-side load balancer when Type is Octavia.
+	// +optional
+	Octavia *OctaviaEndpointSpec `json:"octavia,omitempty"`
+}
+
+// OctaviaEndpointSpec places the apiserver's load balancer in the customer's project, with
+// the customer's credentials.
+type OctaviaEndpointSpec struct {
+	// CredentialsSecretRef names a Secret in the TenantCluster's namespace whose key
+	// `clouds.yaml` holds an application credential of the customer's project, under the
+	// cloud named by key `cloud` (default `openstack`).
+	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
+
+	// SubnetID is the customer subnet the load balancer's VIP is allocated on.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	SubnetID string `json:"subnetID"`
+
+	// FloatingNetworkID, when set, puts a floating IP from this external network on the VIP
+	// and publishes that address.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	FloatingNetworkID string `json:"floatingNetworkID,omitempty"`
+
+	// AllowedCIDRs limits who may reach the apiserver through the load balancer.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c))",message="spec.endpoint.octavia.allowedCIDRs must hold CIDRs, for example 192.0.2.0/24"
+	// +listType=set
+	// +optional
+	AllowedCIDRs []string `json:"allowedCIDRs,omitempty"`
+}
+
+// TenantClusterPhase is a one-word summary of the TenantCluster's state, for people and for
+// Magnum's cluster status. Conditions carry the detail.
+// +kubebuilder:validation:Enum=Provisioning;Ready;Upgrading;Degraded;Deleting
+type TenantClusterPhase string
+
+// Phases of a TenantCluster.
+const (
+	TenantClusterProvisioning TenantClusterPhase = "Provisioning"
+	TenantClusterReady        TenantClusterPhase = "Ready"
+	TenantClusterUpgrading    TenantClusterPhase = "Upgrading"
+	TenantClusterDegraded     TenantClusterPhase = "Degraded"
+	TenantClusterDeleting     TenantClusterPhase = "Deleting"
+)
+
+// TenantClusterStatus is what the controller observed.
+type TenantClusterStatus struct {
+	// Phase summarises the conditions in one word.
+	// +optional
+	Phase TenantClusterPhase `json:"phase,omitempty"`
+
+	// Version is the Kubernetes version every control-plane component runs now.
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// Endpoint is the URL of the tenant's kube-apiserver, known as soon as it is allocated.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// KubeconfigSecretRef names the Secret whose key `value` holds an admin kubeconfig
+	// (the Cluster API convention: `<name>-kubeconfig`).
+	// +optional
+	KubeconfigSecretRef *corev1.LocalObjectReference `json:"kubeconfigSecretRef,omitempty"`
+
+	// Conditions: CertificatesReady, EtcdAvailable, APIServerAvailable,
+	// ControllerManagerAvailable, SchedulerAvailable, EndpointReady and the summary Ready.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// TenantCluster is one customer's Kubernetes control plane, run as pods in the seed.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=tc,categories=kubeseed
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.version`
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the tenant's Services and Secrets"
+type TenantCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +kubebuilder:default={}
+	// +optional
+	Spec   TenantClusterSpec   `json:"spec,omitempty"`
+	Status TenantClusterStatus `json:"status,omitempty"`
+}
+
+// TenantClusterList is a list of TenantClusters.
+//
+// +kubebuilder:object:root=true
+type TenantClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TenantCluster `json:"items"`
+}

@@ -1,0 +1,40 @@
+// Command kubeseed is the command-line tool for seed admins and tenants.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/kubeseed/kubeseed/pkg/versions"
+)
+
+const usage = `kubeseed manages Kubernetes control planes hosted in a seed cluster.
+
+Usage:
+  kubeseed versions    Print the Kubernetes versions a TenantCluster may run.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run returns the process exit code: 0 on success, 2 on a usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "versions":
+		fmt.Fprintf(stdout, "supported: %s\ndefault:   %s\n", strings.Join(versions.Supported, " "), versions.Default)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "kubeseed: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
