@@ -16,6 +16,8 @@ K8S_VERSIONS = $(shell $(GO) run ./hack/versions supported)
 ENVTEST_K8S_VERSION = $(shell $(GO) run ./hack/versions envtest)
 ETCD_VERSION = $(shell $(GO) run ./hack/versions etcd)
 ENVTEST_ASSETS = $(KUBESEED_CACHE)/envtest/$(ENVTEST_K8S_VERSION)-etcd-$(ETCD_VERSION)
+SEED_K8S_VERSION = $(shell $(GO) run ./hack/versions seed)
+SEED := $(KUBESEED_CACHE)/bin/seed
 
 ##@ General
 
@@ -66,14 +68,51 @@ envtest-assets: ## Build kube-apiserver, kubectl and etcd for envtest (cached).
 	@ln -sf $(KUBESEED_CACHE)/k8s/$(ENVTEST_K8S_VERSION)/kubectl $(ENVTEST_ASSETS)/kubectl
 	@ln -sf $(KUBESEED_CACHE)/etcd/$(ETCD_VERSION)/etcd $(ENVTEST_ASSETS)/etcd
 
+##@ Local seed
+
+.PHONY: seed-deps
+seed-deps: ## Install containerd, runc, CNI plugins and iptables from Debian (root).
+	@hack/seed-deps.sh
+
+.PHONY: seed-bins
+seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS and cert-manager (cached).
+	@hack/k8s-bins.sh $(SEED_K8S_VERSION)
+	@hack/etcd-bin.sh $(ETCD_VERSION)
+	@hack/coredns-bin.sh
+	@hack/cert-manager-bin.sh
+
+.PHONY: seed-tool
+seed-tool:
+	@$(GO) build -o $(SEED) ./hack/seed
+
+.PHONY: seed-up
+seed-up: seed-deps seed-bins seed-tool ## Start the local single-node seed (idempotent).
+	@$(SEED) up
+
+.PHONY: seed-down
+seed-down: seed-tool ## Stop the local seed and remove everything it left on the machine.
+	@$(SEED) down
+
+.PHONY: seed-kubeconfig
+seed-kubeconfig: seed-tool ## Print the path of the seed's admin kubeconfig (use with make -s).
+	@$(SEED) kubeconfig
+
 ##@ Test
 
 .PHONY: test
 test: envtest-assets ## Run unit and envtest integration tests.
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test ./... -count=1
 
+.PHONY: test-e2e
+test-e2e: seed-up ## Run the e2e tests on the local seed, take it down, check it left nothing.
+	@status=0; \
+	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 40m || status=1; \
+	$(SEED) down || status=1; \
+	$(GO) test -tags e2e ./e2e/teardown/ -count=1 || status=1; \
+	exit $$status
+
 .PHONY: ci
-ci: verify-generated vet lint test ## Everything CI runs: generated files, vet, lint and every test tier.
+ci: verify-generated vet lint test test-e2e ## Everything CI runs: generated files, vet, lint and every test tier.
 
 ##@ Build
 

@@ -64,8 +64,11 @@ for p in "${pkgs[@]}"; do
   ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=2000-01-01T00:00:00Z"
 done
 
-for c in "${missing[@]}"; do
-  echo "k8s-bins: building $c $version" >&2
-  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$c.tmp" "k8s.io/kubernetes/cmd/$c")
-  mv "$out/$c.tmp" "$out/$c"
-done
+# One go build for all missing components shares compilation and links them in parallel.
+echo "k8s-bins: building ${missing[*]} $version" >&2
+tmp=$(mktemp -d "$out/.build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+pkgs=()
+for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+(cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}")
+for c in "${missing[@]}"; do mv "$tmp/$c" "$out/$c"; done

@@ -41,6 +41,8 @@ func run(m *testing.M) int {
 	}
 	cfg, err := testEnv.Start()
 	if err != nil {
+		// Start may fail after etcd and the apiserver run (a CRD refused): stop them too.
+		_ = testEnv.Stop()
 		fmt.Fprintf(os.Stderr, "start envtest: %v\n", err)
 		return 1
 	}

@@ -1,0 +1,140 @@
+package seed
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/template"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+//go:embed manifests/*.yaml
+var manifests embed.FS
+
+// addonValues fill the seed's manifests; they are the seed's, not the product's.
+type addonValues struct {
+	CoreDNSImage     string
+	DNSIP            string
+	CertManagerImage string
+}
+
+// Images are the upstream names the seed's add-ons run under; hack/seed builds them.
+const (
+	PauseImage   = "registry.k8s.io/pause:3.10"
+	CoreDNSImage = "registry.k8s.io/coredns/coredns:" + CoreDNSVersion
+	// TestServerImage runs e2e/testserver, the e2e tests' workload.
+	TestServerImage = "kubeseed.local/testserver:e2e"
+)
+
+// CoreDNSVersion is the CoreDNS release built by hack/coredns-bin.sh.
+const CoreDNSVersion = "v1.12.4"
+
+// CertManagerVersion is the cert-manager release hack/cert-manager/go.mod pins.
+const CertManagerVersion = "v1.21.2"
+
+// CertManagerImage runs hack/cert-manager, under upstream's controller image name.
+const CertManagerImage = "quay.io/jetstack/cert-manager-controller:" + CertManagerVersion
+
+// CertManagerDir holds the cert-manager controller binary and CRDs built by
+// hack/cert-manager-bin.sh.
+func CertManagerDir(cache string) string { return filepath.Join(cache, "cert-manager", CertManagerVersion) }
+
+func (l *Local) applyAddons(ctx context.Context) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", l.Kubeconfig())
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	values := addonValues{CoreDNSImage: CoreDNSImage, DNSIP: seedDNSIP, CertManagerImage: CertManagerImage}
+	if err := applyManifest(ctx, c, "manifests/coredns.yaml", values); err != nil {
+		return err
+	}
+	crds, err := filepath.Glob(filepath.Join(CertManagerDir(l.cache), "crds", "*.yaml"))
+	if err != nil || len(crds) == 0 {
+		return fmt.Errorf("no cert-manager CRDs in %s: run hack/cert-manager-bin.sh", CertManagerDir(l.cache))
+	}
+	for _, crd := range crds {
+		raw, err := os.ReadFile(crd)
+		if err != nil {
+			return err
+		}
+		if err := applyYAML(ctx, c, crd, raw); err != nil {
+			return err
+		}
+	}
+	if err := applyManifest(ctx, c, "manifests/cert-manager.yaml", values); err != nil {
+		return err
+	}
+	for _, d := range []struct{ ns, name string }{{"kube-system", "coredns"}, {"cert-manager", "cert-manager"}} {
+		if err := waitDeployment(ctx, c, d.ns, d.name, 2*time.Minute); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyManifest renders an embedded manifest and server-side applies every object in it.
+func applyManifest(ctx context.Context, c client.Client, file string, values any) error {
+	tmpl, err := template.ParseFS(manifests, file)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, values); err != nil {
+		return fmt.Errorf("render %s: %w", file, err)
+	}
+	return applyYAML(ctx, c, file, buf.Bytes())
+}
+
+// applyYAML server-side applies every object of a multi-document YAML stream.
+func applyYAML(ctx context.Context, c client.Client, file string, raw []byte) error {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := dec.Decode(&obj.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("decode %s: %w", file, err)
+		}
+		if len(obj.Object) == 0 {
+			continue
+		}
+		if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner("kubeseed-seed"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("apply %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+}
+
+func waitDeployment(ctx context.Context, c client.Client, ns, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		d := &appsv1.Deployment{}
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d)
+		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas >= 1 &&
+			d.Status.UpdatedReplicas == d.Status.Replicas {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deployment %s/%s not available within %s (kubectl -n %s describe deployment %s)", ns, name, timeout, ns, name)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+

@@ -1,0 +1,91 @@
+//go:build e2e
+
+// Package teardown checks, after `make seed-down`, that the local seed left nothing on the
+// machine. `make test-e2e` runs it last; it fails, never skips, when something remains.
+package teardown
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func cache() string {
+	if c := os.Getenv("KUBESEED_CACHE"); c != "" {
+		return c
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kubeseed")
+}
+
+func TestNoProcessesLeft(t *testing.T) {
+	seedDir := filepath.Join(cache(), "seed")
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.ReplaceAll(string(cmdline), "\x00", " ")
+		if strings.Contains(args, seedDir) || strings.Contains(args, "containerd-shim") {
+			t.Errorf("process %s still runs: %s", e.Name(), args)
+		}
+	}
+}
+
+func TestNoMountsLeft(t *testing.T) {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		mp := fields[4]
+		if strings.HasPrefix(mp, filepath.Join(cache(), "seed")) || strings.Contains(mp, "/netns/cni-") ||
+			strings.HasPrefix(mp, "/run/containerd") || strings.HasPrefix(mp, "/var/lib/kubelet") {
+			t.Errorf("mount left behind: %s", mp)
+		}
+	}
+}
+
+func TestNoNetworkLeft(t *testing.T) {
+	links, err := exec.Command("ip", "-o", "link", "show").Output()
+	if err != nil {
+		t.Fatalf("ip link: %v", err)
+	}
+	for _, line := range strings.Split(string(links), "\n") {
+		if strings.Contains(line, " cni0:") || strings.Contains(line, " veth") {
+			t.Errorf("link left behind: %s", line)
+		}
+	}
+	for _, table := range []string{"filter", "nat", "mangle"} {
+		out, err := exec.Command("iptables-save", "-t", table).Output()
+		if err != nil {
+			t.Fatalf("iptables-save -t %s: %v", table, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "KUBE-") || strings.Contains(line, "CNI-") {
+				t.Errorf("iptables %s: left behind: %s", table, line)
+			}
+		}
+	}
+}
+
+func TestNoFilesOrCgroupsLeft(t *testing.T) {
+	paths := []string{
+		filepath.Join(cache(), "seed"),
+		"/var/lib/cni", "/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/containerd", "/opt/containerd",
+	}
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	netns, _ := filepath.Glob("/run/netns/cni-*")
+	for _, p := range append(append(paths, cgroups...), netns...) {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s is still there", p)
+		}
+	}
+}

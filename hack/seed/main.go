@@ -1,0 +1,91 @@
+// Command seed runs the local seed cluster for the demo and the e2e tests:
+//
+//	seed up | down | kubeconfig | images
+//
+// `make seed-up`, `make seed-down` and `make -s seed-kubeconfig` call it after building what
+// it needs.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/kubeseed/kubeseed/e2e/seed"
+)
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: seed up|down|kubeconfig|images")
+		os.Exit(2)
+	}
+	cache := os.Getenv("KUBESEED_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "kubeseed")
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	local := seed.NewLocal(cache, logf)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	var err error
+	switch os.Args[1] {
+	case "up":
+		if err = buildImages(cache, local.ImagesDir()); err == nil {
+			err = local.Up(ctx)
+		}
+		if err == nil {
+			logf("seed: up; kubectl --kubeconfig %s get nodes", local.Kubeconfig())
+		}
+	case "down":
+		err = local.Down(ctx)
+	case "kubeconfig":
+		fmt.Println(local.Kubeconfig())
+	case "images":
+		err = buildImages(cache, local.ImagesDir())
+	default:
+		err = fmt.Errorf("unknown command %q (want up, down, kubeconfig or images)", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "seed: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// buildImages writes the seed's images as docker archives into dir.
+func buildImages(cache, dir string) error {
+	// Our own small programs are rebuilt every time: go build's cache makes that cheap, and
+	// a stale binary is never packed.
+	own := map[string]string{"pause": "./hack/pause", "testserver": "./e2e/testserver"}
+	bins := map[string]string{}
+	for name, pkg := range own {
+		bins[name] = filepath.Join(cache, "bin", name)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bins[name], pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %w: %s", pkg, err, out)
+		}
+	}
+	images := map[string]seed.Image{
+		"pause.tar":      {Ref: seed.PauseImage, Binary: bins["pause"], Path: "/pause"},
+		"testserver.tar": {Ref: seed.TestServerImage, Binary: bins["testserver"], Path: "/testserver"},
+		"coredns.tar": {
+			Ref: seed.CoreDNSImage, Binary: filepath.Join(cache, "coredns", seed.CoreDNSVersion, "coredns"), Path: "/coredns",
+		},
+		"cert-manager.tar": {
+			Ref: seed.CertManagerImage, Binary: filepath.Join(seed.CertManagerDir(cache), "cert-manager-controller"),
+			Path: "/cert-manager-controller",
+		},
+	}
+	for file, img := range images {
+		if err := img.Build(filepath.Join(dir, file)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
