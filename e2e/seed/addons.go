@@ -48,7 +48,9 @@ const CertManagerImage = "quay.io/jetstack/cert-manager-controller:" + CertManag
 
 // CertManagerDir holds the cert-manager controller binary and CRDs built by
 // hack/cert-manager-bin.sh.
-func CertManagerDir(cache string) string { return filepath.Join(cache, "cert-manager", CertManagerVersion) }
+func CertManagerDir(cache string) string {
+	return filepath.Join(cache, "cert-manager", CertManagerVersion)
+}
 
 func (l *Local) applyAddons(ctx context.Context) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", l.Kubeconfig())
@@ -114,7 +116,7 @@ func applyYAML(ctx context.Context, c client.Client, file string, raw []byte) er
 		if len(obj.Object) == 0 {
 			continue
 		}
-		if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner("kubeseed-seed"), client.ForceOwnership); err != nil {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("kubeseed-seed"), client.ForceOwnership); err != nil {
 			return fmt.Errorf("apply %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
 	}
@@ -137,4 +139,3 @@ func waitDeployment(ctx context.Context, c client.Client, ns, name string, timeo
 		}
 	}
 }
-

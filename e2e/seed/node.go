@@ -155,7 +155,7 @@ func (l *Local) startKubelet(context.Context) error {
 		PodLogsDir:               l.path("kubelet", "pod-logs"),
 		ResolverConfig:           ptr.To("/etc/resolv.conf"),
 		// The seed shares a disk with everything else on the machine: evict only when truly full.
-		EvictionHard: map[string]string{"memory.available": "100Mi", "nodefs.available": "2%", "imagefs.available": "2%"},
+		EvictionHard:                map[string]string{"memory.available": "100Mi", "nodefs.available": "2%", "imagefs.available": "2%"},
 		ImageGCHighThresholdPercent: ptr.To[int32](99),
 		ImageGCLowThresholdPercent:  ptr.To[int32](98),
 	}
