@@ -75,11 +75,12 @@ seed-deps: ## Install containerd, runc, CNI plugins and iptables from Debian (ro
 	@hack/seed-deps.sh
 
 .PHONY: seed-bins
-seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS and cert-manager (cached).
+seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS, cert-manager, local-path (cached).
 	@hack/k8s-bins.sh $(SEED_K8S_VERSION)
 	@hack/etcd-bin.sh $(ETCD_VERSION)
 	@hack/coredns-bin.sh
 	@hack/cert-manager-bin.sh
+	@hack/local-path-bin.sh
 
 .PHONY: seed-tool
 seed-tool:

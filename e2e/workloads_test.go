@@ -14,7 +14,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -125,4 +127,81 @@ func TestServiceRoutesToEveryPod(t *testing.T) {
 	if err != nil {
 		t.Fatalf("want both pods to answer through %s (%s), saw %v: %v", name, svc.Spec.ClusterIP, seen, err)
 	}
+}
+
+// TestStatefulSetKeepsDataOnItsVolume: a StatefulSet's claim binds through the seed's default
+// StorageClass, and what the pod writes survives the pod being deleted and recreated.
+func TestStatefulSetKeepsDataOnItsVolume(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	labels := map[string]string{"app": "db"}
+	if _, err := clients.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone, Selector: labels,
+			Ports: []corev1.ServicePort{{Port: 8080}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create headless service: %v", err)
+	}
+	pod := testServerPod(labels)
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+	if _, err := clients.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		Spec: appsv1.StatefulSetSpec{
+			ServiceName: "db",
+			Replicas:    ptr.To[int32](1),
+			Selector:    &metav1.LabelSelector{MatchLabels: labels},
+			Template:    pod,
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data"},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")}},
+				},
+			}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create statefulset: %v", err)
+	}
+
+	first := waitPodReady(t, ns, "db-0", "")
+	pvc, err := clients.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data-db-0", metav1.GetOptions{})
+	if err != nil || pvc.Status.Phase != corev1.ClaimBound {
+		t.Fatalf("claim data-db-0 not Bound: %v %v", pvc.Status.Phase, err)
+	}
+	if _, err := httpDo(http.MethodPut, "http://"+first.Status.PodIP+":8080/data", "kept"); err != nil {
+		t.Fatalf("write to the volume: %v", err)
+	}
+	if err := clients.CoreV1().Pods(ns).Delete(ctx, "db-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete db-0: %v", err)
+	}
+	second := waitPodReady(t, ns, "db-0", first.UID)
+	got, err := httpDo(http.MethodGet, "http://"+second.Status.PodIP+":8080/data", "")
+	if err != nil || got != "kept" {
+		t.Fatalf("after the pod was recreated the volume holds %q (%v), want %q", got, err, "kept")
+	}
+}
+
+// waitPodReady waits for the named pod, other than the one with UID notUID, to be Ready.
+func waitPodReady(t *testing.T, ns, name string, notUID types.UID) *corev1.Pod {
+	t.Helper()
+	var ready *corev1.Pod
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := clients.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || p.UID == notUID || p.Status.PodIP == "" {
+			return false, nil
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready = p
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s/%s not Ready within 2m: %v (kubectl -n %s describe pod %s)", ns, name, err, ns, name)
+	}
+	return ready
 }

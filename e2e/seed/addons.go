@@ -24,9 +24,12 @@ var manifests embed.FS
 
 // addonValues fill the seed's manifests; they are the seed's, not the product's.
 type addonValues struct {
-	CoreDNSImage     string
-	DNSIP            string
-	CertManagerImage string
+	CoreDNSImage      string
+	DNSIP             string
+	CertManagerImage  string
+	LocalPathImage    string
+	VolumeHelperImage string
+	VolumeDir         string
 }
 
 // Images are the upstream names the seed's add-ons run under; hack/seed builds them.
@@ -39,6 +42,16 @@ const (
 
 // CoreDNSVersion is the CoreDNS release built by hack/coredns-bin.sh.
 const CoreDNSVersion = "v1.12.4"
+
+// LocalPathVersion is the local-path-provisioner release built by hack/local-path-bin.sh.
+const LocalPathVersion = "v0.0.30"
+
+// Images of the seed's storage: the provisioner under its upstream name, and our
+// volume-helper standing in for the busybox its helper pods run.
+const (
+	LocalPathImage    = "docker.io/rancher/local-path-provisioner:" + LocalPathVersion
+	VolumeHelperImage = "kubeseed.local/volume-helper:e2e"
+)
 
 // CertManagerVersion is the cert-manager release hack/cert-manager/go.mod pins.
 const CertManagerVersion = "v1.21.2"
@@ -61,9 +74,14 @@ func (l *Local) applyAddons(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	values := addonValues{CoreDNSImage: CoreDNSImage, DNSIP: seedDNSIP, CertManagerImage: CertManagerImage}
-	if err := applyManifest(ctx, c, "manifests/coredns.yaml", values); err != nil {
-		return err
+	values := addonValues{
+		CoreDNSImage: CoreDNSImage, DNSIP: seedDNSIP, CertManagerImage: CertManagerImage,
+		LocalPathImage: LocalPathImage, VolumeHelperImage: VolumeHelperImage, VolumeDir: l.path("volumes"),
+	}
+	for _, m := range []string{"manifests/coredns.yaml", "manifests/local-path.yaml"} {
+		if err := applyManifest(ctx, c, m, values); err != nil {
+			return err
+		}
 	}
 	crds, err := filepath.Glob(filepath.Join(CertManagerDir(l.cache), "crds", "*.yaml"))
 	if err != nil || len(crds) == 0 {
@@ -81,7 +99,9 @@ func (l *Local) applyAddons(ctx context.Context) error {
 	if err := applyManifest(ctx, c, "manifests/cert-manager.yaml", values); err != nil {
 		return err
 	}
-	for _, d := range []struct{ ns, name string }{{"kube-system", "coredns"}, {"cert-manager", "cert-manager"}} {
+	for _, d := range []struct{ ns, name string }{
+		{"kube-system", "coredns"}, {"local-path-storage", "local-path-provisioner"}, {"cert-manager", "cert-manager"},
+	} {
 		if err := waitDeployment(ctx, c, d.ns, d.name, 2*time.Minute); err != nil {
 			return err
 		}

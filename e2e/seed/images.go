@@ -24,6 +24,7 @@ type Image struct {
 	Binary string   // path of the static binary on this machine
 	Path   string   // where the binary lives in the image, e.g. /pause
 	Args   []string // default arguments after the entrypoint
+	Links  []string // further paths in the image that link to the binary (multi-call binaries)
 }
 
 // Build writes img as a docker-archive tarball to out (skipped when out is newer than the
@@ -40,7 +41,7 @@ func (img Image) Build(out string) error {
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Ref, err)
 	}
-	layer, err := binaryLayer(img.Binary, img.Path)
+	layer, err := binaryLayer(img.Binary, img.Path, img.Links)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Ref, err)
 	}
@@ -72,7 +73,7 @@ func (img Image) Build(out string) error {
 
 // binaryLayer is a layer holding one executable, plus /tmp and the CA bundle dir that Go
 // programs expect to exist.
-func binaryLayer(binary, inImage string) (v1.Layer, error) {
+func binaryLayer(binary, inImage string, links []string) (v1.Layer, error) {
 	f, err := os.Open(binary)
 	if err != nil {
 		return nil, err
@@ -94,6 +95,11 @@ func binaryLayer(binary, inImage string) (v1.Layer, error) {
 	}
 	if _, err := io.Copy(tw, f); err != nil {
 		return nil, err
+	}
+	for _, l := range links {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: l[1:], Linkname: inImage, Mode: 0o777}); err != nil {
+			return nil, err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err

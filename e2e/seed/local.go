@@ -162,7 +162,7 @@ func (l *Local) Up(ctx context.Context) error {
 		{"kubelet started", l.startKubelet},
 		{"kube-proxy started", l.startKubeProxy},
 		{"node Ready", l.waitNodeReady},
-		{"CoreDNS and cert-manager available", l.applyAddons},
+		{"add-ons available (CoreDNS, local-path storage, cert-manager)", l.applyAddons},
 	}
 	for _, s := range steps {
 		start := time.Now()

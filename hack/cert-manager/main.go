@@ -80,7 +80,7 @@ func main() {
 	ctx = logf.NewContext(ctx, logf.Log, "controller")
 
 	err := run(ctx, options{
-		kubeconfig: *kubeconfig, leaderElect: *leaderElect, leaderElectionNamespace: *leaderElectionNamespace,
+		leaderElect: *leaderElect, leaderElectionNamespace: *leaderElectionNamespace,
 		healthzAddr: *healthzAddr, workers: *workers,
 		contextOptions: controller.ContextOptions{
 			Kubeconfig: *kubeconfig,
@@ -115,7 +115,6 @@ func main() {
 }
 
 type options struct {
-	kubeconfig              string
 	leaderElect             bool
 	leaderElectionNamespace string
 	healthzAddr             string

@@ -61,7 +61,7 @@ func main() {
 func buildImages(cache, dir string) error {
 	// Our own small programs are rebuilt every time: go build's cache makes that cheap, and
 	// a stale binary is never packed.
-	own := map[string]string{"pause": "./hack/pause", "testserver": "./e2e/testserver"}
+	own := map[string]string{"pause": "./hack/pause", "testserver": "./e2e/testserver", "volume-helper": "./hack/volume-helper"}
 	bins := map[string]string{}
 	for name, pkg := range own {
 		bins[name] = filepath.Join(cache, "bin", name)
@@ -76,6 +76,13 @@ func buildImages(cache, dir string) error {
 		"testserver.tar": {Ref: seed.TestServerImage, Binary: bins["testserver"], Path: "/testserver"},
 		"coredns.tar": {
 			Ref: seed.CoreDNSImage, Binary: filepath.Join(cache, "coredns", seed.CoreDNSVersion, "coredns"), Path: "/coredns",
+		},
+		"local-path.tar": {
+			Ref: seed.LocalPathImage, Path: "/local-path-provisioner",
+			Binary: filepath.Join(cache, "local-path-provisioner", seed.LocalPathVersion, "local-path-provisioner"),
+		},
+		"volume-helper.tar": {
+			Ref: seed.VolumeHelperImage, Binary: bins["volume-helper"], Path: "/volume-helper", Links: []string{"/setup", "/teardown"},
 		},
 		"cert-manager.tar": {
 			Ref: seed.CertManagerImage, Binary: filepath.Join(seed.CertManagerDir(cache), "cert-manager-controller"),
