@@ -1,0 +1,31 @@
+// Package charts embeds the Helm charts kubeseed renders in-process (see pkg/render).
+//
+// The charts are compiled into the manager binary so that a render never depends on files
+// next to it, and a chart change ships together with the Go code that computes its values.
+package charts
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// The all: prefix matters: a plain directory pattern silently drops files whose names start
+// with "_" or ".", such as templates/_helpers.tpl (golang/go#44393).
+//
+//go:embed all:tenant-control-plane
+var files embed.FS
+
+// TenantControlPlane is the tenant-control-plane chart, rooted at its Chart.yaml: etcd,
+// kube-apiserver, kube-controller-manager and kube-scheduler of one TenantCluster, with
+// their Services, PodDisruptionBudgets and NetworkPolicies. Its values are computed by
+// pkg/controlplane.ValuesFor.
+var TenantControlPlane = sub(files, "tenant-control-plane")
+
+// sub roots fsys at dir. fs.Sub fails only on an invalid path, which a constant cannot be.
+func sub(fsys fs.FS, dir string) fs.FS {
+	s, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}

@@ -1,0 +1,389 @@
+package controlplane_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/charts"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/render"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// goldenCases are representative tenants, rendered through the real chart.
+var goldenCases = []struct {
+	name string
+	tc   *v1alpha1.TenantCluster
+	in   controlplane.Inputs
+}{
+	{
+		// The "small" sample: one of everything, on a NodePort the seed already allocated.
+		name: "small-nodeport",
+		tc: tenant(func(tc *v1alpha1.TenantCluster) {
+			tc.Name, tc.Namespace = "small", "project-small"
+			cp := &tc.Spec.ControlPlane
+			cp.APIServer.Replicas, cp.ControllerManager.Replicas, cp.Scheduler.Replicas = ptr.To[int32](1), ptr.To[int32](1), ptr.To[int32](1)
+			cp.Etcd.Replicas = ptr.To[int32](1)
+			cp.Etcd.Storage.Size = ptr.To(resource.MustParse("1Gi"))
+			tc.Spec.Endpoint.Type = v1alpha1.EndpointNodePort
+		}),
+		in: controlplane.Inputs{
+			EndpointHost:    "192.0.2.10",
+			NodePort:        31443,
+			SecretChecksums: checksums("small"),
+		},
+	},
+	{
+		// HA behind a LoadBalancer, tuned: extra flags, bigger apiservers, a storage class.
+		name: "ha-loadbalancer",
+		tc: tenant(func(tc *v1alpha1.TenantCluster) {
+			cp := &tc.Spec.ControlPlane
+			cp.APIServer.ExtraArgs = map[string]string{
+				"audit-log-path":           "-",
+				"enable-admission-plugins": "NodeRestriction,PodNodeSelector",
+				"v":                        "2",
+			}
+			cp.APIServer.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi"),
+			}}
+			cp.ControllerManager.ExtraArgs = map[string]string{"node-cidr-mask-size": "25"}
+			cp.Etcd.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceMemory: resource.MustParse("2Gi"),
+			}}
+			cp.Etcd.Storage.StorageClassName = ptr.To("fast")
+		}),
+		in: controlplane.Inputs{
+			EndpointHost:      "203.0.113.10",
+			SecretChecksums:   checksums("acme"),
+			PriorityClassName: "kubeseed-control-plane",
+		},
+	},
+	{
+		// Octavia in front of a NodePort, five members, a mirror registry, and an upgrade
+		// to 1.35 that holds the controllers at 1.34 until the apiservers have rolled.
+		name: "octavia-upgrade",
+		tc: tenant(func(tc *v1alpha1.TenantCluster) {
+			tc.Name, tc.Namespace = "octavia", "project-42"
+			tc.Spec.Version = "v1.35.4"
+			tc.Spec.ControlPlane.Etcd.Replicas = ptr.To[int32](5)
+			tc.Spec.ControlPlane.Etcd.Storage.Size = ptr.To(resource.MustParse("20Gi"))
+			tc.Spec.Network = v1alpha1.NetworkSpec{ServiceCIDR: "172.20.0.0/16", PodCIDR: "172.16.0.0/14", DNSDomain: "octavia.internal"}
+			tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{SubnetID: "subnet"}}
+		}),
+		in: controlplane.Inputs{
+			EndpointHost:       "api.octavia.example.com",
+			NodePort:           30643,
+			SecretChecksums:    checksums("octavia"),
+			ImageRegistry:      "mirror.example.com/k8s",
+			ControllersVersion: "v1.34.4",
+		},
+	},
+}
+
+// checksums pretends every Secret of cluster was read with distinct data.
+func checksums(cluster string) map[string]string {
+	m := map[string]string{}
+	for _, s := range controlplane.Secrets {
+		m[s.Name(cluster)] = controlplane.SecretDataChecksum(map[string][]byte{"tls.crt": []byte(s.Name(cluster))})
+	}
+	return m
+}
+
+func renderCase(t *testing.T, tc *v1alpha1.TenantCluster, in controlplane.Inputs) []*unstructured.Unstructured {
+	t.Helper()
+	v := mustValues(t, tc, in)
+	objs, err := render.Render(charts.TenantControlPlane, tc.Name, tc.Namespace, v)
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	return objs
+}
+
+func toYAML(t *testing.T, objs []*unstructured.Unstructured) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, o := range objs {
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			t.Fatalf("marshal %s: %v", o.GetName(), err)
+		}
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	return buf.Bytes()
+}
+
+// TestGolden renders each case and compares it with testdata/<case>.golden.yaml; run with
+// -update to rewrite them after an intended change, and review the diff.
+func TestGolden(t *testing.T) {
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			got := toYAML(t, renderCase(t, c.tc, c.in))
+			path := filepath.Join("testdata", c.name+".golden.yaml")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("render differs from %s (go test ./pkg/controlplane -run TestGolden -update to accept):\n%s", path, lineDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+// TestRenderIsDeterministic renders the same tenant several times, each from freshly
+// computed values (Go randomises map order), and expects the same bytes.
+func TestRenderIsDeterministic(t *testing.T) {
+	c := goldenCases[1]
+	first := toYAML(t, renderCase(t, c.tc, c.in))
+	for i := 0; i < 5; i++ {
+		if again := toYAML(t, renderCase(t, c.tc, c.in)); !bytes.Equal(first, again) {
+			t.Fatalf("render %d differs:\n%s", i+2, lineDiff(string(first), string(again)))
+		}
+	}
+}
+
+// TestRenderedObjects checks what the controller and the health checks rely on, for every
+// case: the objects decode into their typed API structs without unknown fields, carry the
+// names and labels pkg/controlplane gives them, and the pods are Guaranteed and locked down.
+func TestRenderedObjects(t *testing.T) {
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			cluster, ns := c.tc.Name, c.tc.Namespace
+			objs := renderCase(t, c.tc, c.in)
+			byKey := map[string]runtime.Object{}
+			for _, o := range objs {
+				typed := typedFor(t, o.GetKind())
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(o.Object, typed, true); err != nil {
+					t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
+				}
+				byKey[o.GetKind()+"/"+o.GetName()] = typed
+				if o.GetNamespace() != ns {
+					t.Errorf("%s %s is in namespace %q", o.GetKind(), o.GetName(), o.GetNamespace())
+				}
+				if l := o.GetLabels(); l[controlplane.LabelPartOf] != controlplane.PartOf || l[controlplane.LabelTenantCluster] != cluster {
+					t.Errorf("%s %s lacks the tenant labels: %v", o.GetKind(), o.GetName(), l)
+				}
+				if !strings.HasPrefix(o.GetName(), cluster+"-") {
+					t.Errorf("%s %s is not prefixed with %s-", o.GetKind(), o.GetName(), cluster)
+				}
+			}
+			if len(objs) != 14 {
+				t.Errorf("rendered %d objects, want 14", len(objs))
+			}
+
+			pods := map[controlplane.Component]corev1.PodTemplateSpec{}
+			selectors := map[controlplane.Component]*metav1.LabelSelector{}
+			for _, comp := range controlplane.Components {
+				name := comp.ObjectName(cluster)
+				kind := "Deployment"
+				if comp == controlplane.Etcd {
+					kind = "StatefulSet"
+				}
+				switch w := byKey[kind+"/"+name].(type) {
+				case *appsv1.Deployment:
+					pods[comp], selectors[comp] = w.Spec.Template, w.Spec.Selector
+				case *appsv1.StatefulSet:
+					pods[comp], selectors[comp] = w.Spec.Template, w.Spec.Selector
+					if w.Spec.ServiceName != name {
+						t.Errorf("StatefulSet serviceName %s, want %s", w.Spec.ServiceName, name)
+					}
+				default:
+					t.Fatalf("no %s %s", kind, name)
+				}
+				want := controlplane.Labels(cluster, comp)
+				if !maps.Equal(selectors[comp].MatchLabels, want) || !maps.Equal(pods[comp].Labels, want) {
+					t.Errorf("%s: selector %v / pod labels %v, want %v", comp, selectors[comp].MatchLabels, pods[comp].Labels, want)
+				}
+				if _, ok := byKey["PodDisruptionBudget/"+name]; !ok {
+					t.Errorf("%s has no PodDisruptionBudget", comp)
+				}
+				checkPod(t, comp, pods[comp], c.in.PriorityClassName)
+			}
+			for _, svc := range []string{controlplane.Etcd.ObjectName(cluster), controlplane.EtcdClientServiceName(cluster), controlplane.APIServer.ObjectName(cluster)} {
+				if _, ok := byKey["Service/"+svc]; !ok {
+					t.Errorf("no Service %s", svc)
+				}
+			}
+		})
+	}
+}
+
+func checkPod(t *testing.T, comp controlplane.Component, pod corev1.PodTemplateSpec, priorityClass string) {
+	t.Helper()
+	spec := pod.Spec
+	if len(spec.Containers) != 1 {
+		t.Fatalf("%s: %d containers", comp, len(spec.Containers))
+	}
+	ctr := spec.Containers[0]
+	if !guaranteed(ctr.Resources) {
+		t.Errorf("%s is not Guaranteed: %v", comp, ctr.Resources)
+	}
+	if pod.Annotations["checksum/pki"] == "" {
+		t.Errorf("%s has no checksum/pki annotation", comp)
+	}
+	if spec.PriorityClassName != priorityClass {
+		t.Errorf("%s: priorityClassName %q, want %q", comp, spec.PriorityClassName, priorityClass)
+	}
+	sc, csc := spec.SecurityContext, ctr.SecurityContext
+	if sc == nil || csc == nil || !ptr.Deref(sc.RunAsNonRoot, false) || ptr.Deref(sc.RunAsUser, 0) == 0 ||
+		sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		ptr.Deref(csc.AllowPrivilegeEscalation, true) || !ptr.Deref(csc.ReadOnlyRootFilesystem, false) ||
+		csc.Capabilities == nil || len(csc.Capabilities.Drop) != 1 || csc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("%s is not locked down: pod %+v, container %+v", comp, sc, csc)
+	}
+	if ptr.Deref(spec.AutomountServiceAccountToken, true) {
+		t.Errorf("%s mounts a seed service account token", comp)
+	}
+	if ctr.ImagePullPolicy != corev1.PullIfNotPresent {
+		t.Errorf("%s: imagePullPolicy %s", comp, ctr.ImagePullPolicy)
+	}
+	if ctr.StartupProbe == nil || ctr.LivenessProbe == nil || ctr.ReadinessProbe == nil {
+		t.Errorf("%s lacks a probe", comp)
+	}
+	for _, v := range spec.Volumes {
+		if v.Secret != nil && ptr.Deref(v.Secret.DefaultMode, 0) != 0o440 {
+			t.Errorf("%s: Secret volume %s has mode %o", comp, v.Name, ptr.Deref(v.Secret.DefaultMode, 0))
+		}
+	}
+}
+
+func typedFor(t *testing.T, kind string) runtime.Object {
+	t.Helper()
+	switch kind {
+	case "Service":
+		return &corev1.Service{}
+	case "Deployment":
+		return &appsv1.Deployment{}
+	case "StatefulSet":
+		return &appsv1.StatefulSet{}
+	case "PodDisruptionBudget":
+		return &policyv1.PodDisruptionBudget{}
+	case "NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
+	}
+	t.Fatalf("unexpected kind %s", kind)
+	return nil
+}
+
+func TestRenderRefusesAnotherNamespace(t *testing.T) {
+	v := mustValues(t, tenant(), controlplane.Inputs{})
+	_, err := render.Render(charts.TenantControlPlane, "acme", "elsewhere", v)
+	if err == nil || !strings.Contains(err.Error(), `not the release namespace "elsewhere"`) {
+		t.Errorf("render into another namespace: %v", err)
+	}
+}
+
+// TestValuesYAMLMirrorsGo keeps the chart's values.yaml equal to ValuesFor of the tenant it
+// documents, so `helm lint` and `helm template` see what kubeseed renders, and no key of
+// values.yaml is unknown to the Go type (it would leak into every render).
+func TestValuesYAMLMirrorsGo(t *testing.T) {
+	raw, err := fs.ReadFile(charts.TenantControlPlane, "values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromChart map[string]any
+	if err := yaml.Unmarshal(raw, &fromChart); err != nil {
+		t.Fatalf("parse values.yaml: %v", err)
+	}
+	example := &v1alpha1.TenantCluster{ObjectMeta: metav1.ObjectMeta{Name: "example", Namespace: "default"}}
+	fromGo := asMap(t, mustValues(t, example, controlplane.Inputs{}))
+	if !reflect.DeepEqual(fromChart, fromGo) {
+		want, _ := yaml.Marshal(fromGo)
+		got, _ := yaml.Marshal(fromChart)
+		t.Errorf("values.yaml differs from ValuesFor(example):\n%s", lineDiff(string(want), string(got)))
+	}
+}
+
+// TestValuesHaveNoNulls: Helm deletes a key whose value is null, and the strict engine then
+// fails on it; every field must marshal to a value.
+func TestValuesHaveNoNulls(t *testing.T) {
+	for _, c := range goldenCases {
+		var walk func(path string, v any)
+		walk = func(path string, v any) {
+			switch v := v.(type) {
+			case nil:
+				t.Errorf("%s: %s is null", c.name, path)
+			case map[string]any:
+				for k, e := range v {
+					walk(path+"."+k, e)
+				}
+			case []any:
+				for i, e := range v {
+					walk(fmt.Sprintf("%s[%d]", path, i), e)
+				}
+			}
+		}
+		walk("", asMap(t, mustValues(t, c.tc, c.in)))
+	}
+}
+
+func asMap(t *testing.T, v any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func equalJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	return reflect.DeepEqual(asMap(t, a), asMap(t, b))
+}
+
+// lineDiff shows the lines of got that differ from want, with a little context; enough to
+// see what moved without a diff library.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var out []string
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			out = append(out, fmt.Sprintf("line %d:\n- %s\n+ %s", i+1, wl, gl))
+		}
+		if len(out) >= 20 {
+			out = append(out, "…")
+			break
+		}
+	}
+	return strings.Join(out, "\n")
+}

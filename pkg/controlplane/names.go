@@ -1,0 +1,148 @@
+package controlplane
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Component is one control-plane component of a TenantCluster. Its string is the value of
+// the app.kubernetes.io/component label and the suffix of its objects' names.
+type Component string
+
+// The components the tenant-control-plane chart renders.
+const (
+	Etcd              Component = "etcd"
+	APIServer         Component = "kube-apiserver"
+	ControllerManager Component = "kube-controller-manager"
+	Scheduler         Component = "kube-scheduler"
+)
+
+// Components lists every component, in the order they come up.
+var Components = []Component{Etcd, APIServer, ControllerManager, Scheduler}
+
+// ObjectName is the name of the component's workload, "<cluster>-<component>": the etcd
+// StatefulSet and its headless Service, the kube-apiserver Deployment and its Service, the
+// other Deployments, and every PodDisruptionBudget and NetworkPolicy of the component.
+func (c Component) ObjectName(cluster string) string { return cluster + "-" + string(c) }
+
+// Labels every object of the chart carries; the three of them also select the pods.
+const (
+	LabelPartOf        = "app.kubernetes.io/part-of"
+	LabelTenantCluster = "kubeseed.io/tenant-cluster"
+	LabelComponent     = "app.kubernetes.io/component"
+
+	// PartOf is the value of LabelPartOf.
+	PartOf = "kubeseed"
+)
+
+// Labels are the labels (and the pod selector) of a component of the named cluster.
+func Labels(cluster string, c Component) map[string]string {
+	return map[string]string{
+		LabelPartOf:        PartOf,
+		LabelTenantCluster: cluster,
+		LabelComponent:     string(c),
+	}
+}
+
+// EtcdClientServiceName is the ClusterIP Service the kube-apiserver reaches etcd through.
+// The etcd headless Service is Etcd.ObjectName.
+func EtcdClientServiceName(cluster string) string { return Etcd.ObjectName(cluster) + "-client" }
+
+// EtcdClientHost is the in-seed DNS name of the etcd client Service; the etcd serving
+// certificate must carry it.
+func EtcdClientHost(cluster, namespace string) string {
+	return EtcdClientServiceName(cluster) + "." + namespace + ".svc"
+}
+
+// EtcdMemberHost is the DNS name of etcd member i under the headless Service; the etcd
+// serving and peer certificates must carry it (or *.<cluster>-etcd.<namespace>.svc).
+func EtcdMemberHost(cluster, namespace string, i int) string {
+	sts := Etcd.ObjectName(cluster)
+	return fmt.Sprintf("%s-%d.%s.%s.svc", sts, i, sts, namespace)
+}
+
+// APIServerServiceHost is the in-seed DNS name of the kube-apiserver Service: what the
+// controller-manager and scheduler kubeconfigs point at, and a SAN of the serving
+// certificate.
+func APIServerServiceHost(cluster, namespace string) string {
+	return APIServer.ObjectName(cluster) + "." + namespace + ".svc"
+}
+
+// Secret names one Secret of a tenant's PKI, by purpose. cert-manager writes the TLS ones
+// (tls.crt, tls.key, ca.crt); kubeseed writes the kubeconfigs (key KubeconfigKey).
+type Secret string
+
+// The Secrets of a TenantCluster. Their names follow Cluster API's conventions where it has
+// one (<cluster>-ca, <cluster>-sa, <cluster>-kubeconfig).
+const (
+	// CASecret is the cluster CA: it signs the apiserver, kubelet and user certificates,
+	// and the controller-manager signs node CSRs with it.
+	CASecret Secret = "ca"
+	// EtcdCASecret signs the etcd server, peer and client certificates.
+	EtcdCASecret Secret = "etcd-ca"
+	// FrontProxyCASecret signs the front-proxy client certificate (aggregated APIs).
+	FrontProxyCASecret Secret = "front-proxy-ca"
+	// APIServerTLSSecret is the kube-apiserver serving certificate.
+	APIServerTLSSecret Secret = "apiserver-tls"
+	// APIServerKubeletClientSecret is the kube-apiserver's client certificate to kubelets.
+	APIServerKubeletClientSecret Secret = "apiserver-kubelet-client"
+	// APIServerEtcdClientSecret is the kube-apiserver's client certificate to etcd.
+	APIServerEtcdClientSecret Secret = "apiserver-etcd-client"
+	// EtcdServerSecret is the etcd serving certificate (client port).
+	EtcdServerSecret Secret = "etcd-server"
+	// EtcdPeerSecret is the etcd peer certificate, both server and client on the peer port.
+	EtcdPeerSecret Secret = "etcd-peer"
+	// FrontProxyClientSecret is the kube-apiserver's client certificate to aggregated
+	// APIs; its common name must be FrontProxyClientCommonName.
+	FrontProxyClientSecret Secret = "front-proxy-client"
+	// ServiceAccountSecret holds the service-account key pair: tls.key signs tokens and
+	// tls.crt verifies them (kube-apiserver accepts a certificate as a public key file). The
+	// key must survive renewal (cert-manager rotationPolicy Never), or every token breaks.
+	ServiceAccountSecret Secret = "sa"
+	// ControllerManagerKubeconfigSecret is the kube-controller-manager's kubeconfig.
+	ControllerManagerKubeconfigSecret Secret = "controller-manager-kubeconfig"
+	// SchedulerKubeconfigSecret is the kube-scheduler's kubeconfig.
+	SchedulerKubeconfigSecret Secret = "scheduler-kubeconfig"
+	// AdminKubeconfigSecret is the admin kubeconfig handed to users and Magnum.
+	AdminKubeconfigSecret Secret = "kubeconfig"
+)
+
+// Secrets lists every Secret of a tenant's PKI, for cleanup and inventory.
+var Secrets = []Secret{
+	CASecret, EtcdCASecret, FrontProxyCASecret,
+	APIServerTLSSecret, APIServerKubeletClientSecret, APIServerEtcdClientSecret,
+	EtcdServerSecret, EtcdPeerSecret, FrontProxyClientSecret, ServiceAccountSecret,
+	ControllerManagerKubeconfigSecret, SchedulerKubeconfigSecret, AdminKubeconfigSecret,
+}
+
+// Name is the Secret's name for the named cluster, "<cluster>-<purpose>".
+func (s Secret) Name(cluster string) string { return cluster + "-" + string(s) }
+
+// Keys of the Secrets.
+const (
+	// KubeconfigKey holds the kubeconfig in every kubeconfig Secret (Cluster API's key).
+	KubeconfigKey = "value"
+	// TLSCertKey, TLSKeyKey and CACertKey are the keys cert-manager writes.
+	TLSCertKey = "tls.crt"
+	TLSKeyKey  = "tls.key"
+	CACertKey  = "ca.crt"
+)
+
+// FrontProxyClientCommonName is the CN the kube-apiserver accepts from the front proxy
+// (--requestheader-allowed-names); the front-proxy-client certificate must use it.
+const FrontProxyClientCommonName = "front-proxy-client"
+
+// KubernetesServiceIP is the ClusterIP of the tenant's `kubernetes` Service: the first
+// address of the service CIDR. The apiserver serving certificate must carry it.
+func KubernetesServiceIP(serviceCIDR string) (netip.Addr, error) {
+	prefix, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("service CIDR %q: %w", serviceCIDR, err)
+	}
+	prefix = prefix.Masked()
+	ip := prefix.Addr().Next()
+	if !ip.IsValid() || !prefix.Contains(ip) {
+		return netip.Addr{}, fmt.Errorf("service CIDR %q has no room for the kubernetes Service address", serviceCIDR)
+	}
+	return ip, nil
+}

@@ -1,0 +1,435 @@
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/versions"
+)
+
+// Values are the values of the tenant-control-plane chart; values.yaml mirrors them and a
+// test keeps the two in step. Every field is always set (no omitempty): Helm merges the
+// values given to it over values.yaml, so a missing key would let a default leak in.
+// sigs.k8s.io/yaml reads the json tags.
+type Values struct {
+	// Name is the TenantCluster's name, the prefix of every object's name.
+	Name string `json:"name"`
+	// Namespace is the TenantCluster's namespace; the chart refuses to render into another
+	// release namespace, since flags and DNS names are computed with this one.
+	Namespace string `json:"namespace"`
+	// PriorityClassName of every control-plane pod; empty leaves it unset.
+	PriorityClassName string `json:"priorityClassName"`
+
+	Etcd              EtcdValues      `json:"etcd"`
+	APIServer         APIServerValues `json:"apiServer"`
+	ControllerManager ComponentValues `json:"controllerManager"`
+	Scheduler         ComponentValues `json:"scheduler"`
+}
+
+// PodValues is what every component's pods are made of.
+type PodValues struct {
+	Replicas int32 `json:"replicas"`
+	// Image is the full reference, registry included.
+	Image string `json:"image"`
+	// Args is the command line after the binary, one "--flag=value" per item, sorted by flag.
+	Args []string `json:"args"`
+	// Resources has requests equal to limits unless the spec says otherwise (Guaranteed QoS).
+	Resources corev1.ResourceRequirements `json:"resources"`
+	// Secrets are mounted read-only, one volume each.
+	Secrets []SecretMount `json:"secrets"`
+	// PKIChecksum goes into the pod annotation checksum/pki: it changes when a mounted
+	// Secret's data changes, so a renewed certificate rolls the pods.
+	PKIChecksum string `json:"pkiChecksum"`
+}
+
+// SecretMount mounts one Secret into a component's container.
+type SecretMount struct {
+	// Volume is the pod volume's name.
+	Volume     string `json:"volume"`
+	SecretName string `json:"secretName"`
+	// MountPath is the directory the keys appear in; flags point at files under it.
+	MountPath string `json:"mountPath"`
+	// Keys are the only keys projected, each as a file of the same name. Listing them keeps
+	// CA private keys out of pods that only verify, and holds the pod until they exist.
+	Keys []string `json:"keys"`
+}
+
+// ComponentValues configures the kube-controller-manager or the kube-scheduler Deployment.
+type ComponentValues struct {
+	PodValues `json:",inline"`
+	// Port is the component's secure port, probed over HTTPS.
+	Port int32 `json:"port"`
+}
+
+// APIServerValues configures the kube-apiserver Deployment and its Service.
+type APIServerValues struct {
+	ComponentValues `json:",inline"`
+	Service         ServiceValues `json:"service"`
+}
+
+// ServiceValues configures the Service that publishes the kube-apiserver.
+type ServiceValues struct {
+	// Type is LoadBalancer or NodePort (an Octavia endpoint fronts a NodePort).
+	Type corev1.ServiceType `json:"type"`
+	// NodePort pins the Service's node port; 0 lets the seed allocate one.
+	NodePort int32 `json:"nodePort"`
+}
+
+// EtcdValues configures the etcd StatefulSet and its Services.
+type EtcdValues struct {
+	PodValues   `json:",inline"`
+	ClientPort  int32 `json:"clientPort"`
+	PeerPort    int32 `json:"peerPort"`
+	MetricsPort int32 `json:"metricsPort"`
+	// MaxUnavailable of the PodDisruptionBudget: as many members as can be lost with the
+	// quorum kept, and at least one (see etcdMaxUnavailable).
+	MaxUnavailable int32            `json:"maxUnavailable"`
+	Storage        EtcdStorageValue `json:"storage"`
+}
+
+// EtcdStorageValue is each member's PersistentVolumeClaim.
+type EtcdStorageValue struct {
+	Size resource.Quantity `json:"size"`
+	// StorageClassName empty means the seed's default StorageClass.
+	StorageClassName string `json:"storageClassName"`
+}
+
+// Inputs is what the controller observed and ValuesFor cannot compute from the spec.
+type Inputs struct {
+	// EndpointHost is the published address of the kube-apiserver, once allocated. When it
+	// is an IP it becomes --advertise-address; a DNS name is only a certificate SAN.
+	EndpointHost string
+	// NodePort is the node port the seed allocated to the kube-apiserver Service, pinned
+	// so that a recreated Service keeps the port an Octavia pool or a user points at.
+	NodePort int32
+	// SecretChecksums maps each PKI Secret's name to SecretDataChecksum of its data. A
+	// Secret not (yet) in the map counts as empty.
+	SecretChecksums map[string]string
+	// ImageRegistry prefixes every image; empty means DefaultImageRegistry.
+	ImageRegistry string
+	// PriorityClassName of the control-plane pods; empty leaves it unset.
+	PriorityClassName string
+	// ControllersVersion holds kube-controller-manager and kube-scheduler at an older
+	// version while an upgrade waits for every kube-apiserver to run spec.version: they
+	// must never be newer than an apiserver they talk to. Empty means spec.version.
+	ControllersVersion string
+}
+
+// DefaultImageRegistry is where the upstream images live.
+const DefaultImageRegistry = "registry.k8s.io"
+
+// Ports and fixed paths the flags, probes and Services agree on.
+const (
+	APIServerPort         int32 = 6443
+	ControllerManagerPort int32 = 10257
+	SchedulerPort         int32 = 10259
+	EtcdClientPort        int32 = 2379
+	EtcdPeerPort          int32 = 2380
+	EtcdMetricsPort       int32 = 2381
+
+	pkiDir        = "/etc/kubernetes/pki"
+	kubeconfigDir = "/etc/kubernetes/kubeconfig"
+	// etcdDataDir lies on the chart's data volume, mounted at /var/lib/etcd, but not at its
+	// root: etcd creates it with the 0700 it wants, and a filesystem's lost+found stays out.
+	etcdDataDir = "/var/lib/etcd/data"
+)
+
+// Defaults the CRD applies on the server; they matter only for objects built in Go (tests,
+// tools). TestDefaultsAgreeWithCRD keeps them equal to the CRD's.
+const (
+	defaultReplicas     int32 = 2
+	defaultEtcdReplicas int32 = 3
+	defaultEtcdStorage        = "8Gi"
+	defaultServiceCIDR        = "10.96.0.0/12"
+	defaultPodCIDR            = "10.244.0.0/16"
+	defaultDNSDomain          = "cluster.local"
+
+	// MaxNameLength bounds a TenantCluster's name (the CRD says the same): the longest
+	// Service name, "<name>-kube-apiserver", must stay a DNS-1035 label.
+	MaxNameLength = 40
+)
+
+// ValuesFor computes the chart values of tc. It is pure: everything observed comes in
+// through in. Input that retrying cannot fix (an unsupported version, a protected extra
+// argument) comes back as an error wrapping *InvalidSpecError.
+func ValuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
+	if tc == nil {
+		return Values{}, errors.New("compute control-plane values: nil TenantCluster")
+	}
+	v, err := valuesFor(tc, in)
+	if err != nil {
+		return Values{}, fmt.Errorf("compute control-plane values of %s/%s: %w", tc.Namespace, tc.Name, err)
+	}
+	return v, nil
+}
+
+func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
+	name, ns := tc.Name, tc.Namespace
+	if errs := validation.IsDNS1035Label(name); len(errs) > 0 || len(name) > MaxNameLength {
+		return Values{}, invalid("metadata.name", "must be a DNS-1035 label of at most %d characters", MaxNameLength)
+	}
+	if ns == "" {
+		return Values{}, invalid("metadata.namespace", "must be set")
+	}
+	spec := tc.Spec
+	cp := spec.ControlPlane
+
+	version := orDefault(spec.Version, versions.Default)
+	if !versions.IsSupported(version) {
+		return Values{}, invalid("spec.version", "%s is not one of the supported versions %v", version, versions.Supported)
+	}
+	controllersVersion, err := controllersVersion(version, in.ControllersVersion)
+	if err != nil {
+		return Values{}, err
+	}
+
+	netw, err := networkOf(spec.Network)
+	if err != nil {
+		return Values{}, err
+	}
+	serviceType, err := serviceTypeOf(spec.Endpoint.Type)
+	if err != nil {
+		return Values{}, err
+	}
+	if in.NodePort < 0 || in.NodePort > 65535 {
+		return Values{}, fmt.Errorf("observed node port %d is out of range", in.NodePort)
+	}
+
+	// In the order of Components, so that the first invalid field reported is always the same.
+	specs := map[Component]struct {
+		replicas  *int32
+		resources *corev1.ResourceRequirements
+	}{
+		Etcd:              {cp.Etcd.Replicas, cp.Etcd.Resources},
+		APIServer:         {cp.APIServer.Replicas, cp.APIServer.Resources},
+		ControllerManager: {cp.ControllerManager.Replicas, cp.ControllerManager.Resources},
+		Scheduler:         {cp.Scheduler.Replicas, cp.Scheduler.Resources},
+	}
+	count := make(map[Component]int32, len(Components))
+	res := make(map[Component]corev1.ResourceRequirements, len(Components))
+	for _, c := range Components {
+		if count[c], err = replicasOf(c, specs[c].replicas); err != nil {
+			return Values{}, err
+		}
+		if res[c], err = resourcesFor(c, specs[c].resources); err != nil {
+			return Values{}, err
+		}
+	}
+
+	storage, err := etcdStorageOf(cp.Etcd.Storage)
+	if err != nil {
+		return Values{}, err
+	}
+
+	registry := strings.TrimSuffix(orDefault(in.ImageRegistry, DefaultImageRegistry), "/")
+	mounts := secretMounts(name)
+
+	apiArgs, err := withExtraArgs(APIServer, apiServerFlags(name, ns, netw, in.EndpointHost), cp.APIServer.ExtraArgs)
+	if err != nil {
+		return Values{}, err
+	}
+	kcmArgs, err := withExtraArgs(ControllerManager, controllerManagerFlags(name, netw), cp.ControllerManager.ExtraArgs)
+	if err != nil {
+		return Values{}, err
+	}
+	schedArgs, err := withExtraArgs(Scheduler, schedulerFlags(), cp.Scheduler.ExtraArgs)
+	if err != nil {
+		return Values{}, err
+	}
+
+	pod := func(c Component, image string, args []string) PodValues {
+		return PodValues{
+			Replicas:    count[c],
+			Image:       image,
+			Args:        args,
+			Resources:   res[c],
+			Secrets:     mounts[c],
+			PKIChecksum: pkiChecksum(mounts[c], in.SecretChecksums),
+		}
+	}
+
+	return Values{
+		Name:              name,
+		Namespace:         ns,
+		PriorityClassName: in.PriorityClassName,
+		Etcd: EtcdValues{
+			PodValues:      pod(Etcd, etcdImage(registry), etcdFlags(name, ns, storage.Size).args()),
+			ClientPort:     EtcdClientPort,
+			PeerPort:       EtcdPeerPort,
+			MetricsPort:    EtcdMetricsPort,
+			MaxUnavailable: etcdMaxUnavailable(count[Etcd]),
+			Storage:        storage,
+		},
+		APIServer: APIServerValues{
+			ComponentValues: ComponentValues{
+				PodValues: pod(APIServer, kubeImage(registry, APIServer, version), apiArgs),
+				Port:      APIServerPort,
+			},
+			Service: ServiceValues{Type: serviceType, NodePort: in.NodePort},
+		},
+		ControllerManager: ComponentValues{
+			PodValues: pod(ControllerManager, kubeImage(registry, ControllerManager, controllersVersion), kcmArgs),
+			Port:      ControllerManagerPort,
+		},
+		Scheduler: ComponentValues{
+			PodValues: pod(Scheduler, kubeImage(registry, Scheduler, controllersVersion), schedArgs),
+			Port:      SchedulerPort,
+		},
+	}, nil
+}
+
+// InvalidSpecError is input that retrying cannot fix; the controller reports it in a
+// condition and does not requeue.
+type InvalidSpecError struct {
+	// Field is the path of the offending field, e.g. spec.controlPlane.apiServer.extraArgs.
+	Field  string
+	Detail string
+}
+
+func (e *InvalidSpecError) Error() string { return e.Field + ": " + e.Detail }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidSpecError{Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// controllersVersion checks the version skew policy: kube-controller-manager and
+// kube-scheduler are never newer than kube-apiserver, and at most one minor older.
+func controllersVersion(apiServer, controllers string) (string, error) {
+	if controllers == "" || controllers == apiServer {
+		return apiServer, nil
+	}
+	if !versions.IsSupported(controllers) {
+		return "", fmt.Errorf("controllers version %s is not supported", controllers)
+	}
+	a, err := versions.Parse(apiServer)
+	if err != nil {
+		return "", err
+	}
+	c, err := versions.Parse(controllers)
+	if err != nil {
+		return "", err
+	}
+	older := c.Major == a.Major && (c.Minor == a.Minor-1 || (c.Minor == a.Minor && c.Patch <= a.Patch))
+	if !older {
+		return "", fmt.Errorf("controllers version %s breaks the skew policy with kube-apiserver %s", controllers, apiServer)
+	}
+	return controllers, nil
+}
+
+// network is the tenant's address plan, parsed.
+type network struct {
+	serviceCIDR, podCIDR netip.Prefix
+	dnsDomain            string
+}
+
+func networkOf(n v1alpha1.NetworkSpec) (network, error) {
+	svc, err := netip.ParsePrefix(orDefault(n.ServiceCIDR, defaultServiceCIDR))
+	if err != nil {
+		return network{}, invalid("spec.network.serviceCIDR", "%v", err)
+	}
+	pods, err := netip.ParsePrefix(orDefault(n.PodCIDR, defaultPodCIDR))
+	if err != nil {
+		return network{}, invalid("spec.network.podCIDR", "%v", err)
+	}
+	if svc.Overlaps(pods) {
+		return network{}, invalid("spec.network.podCIDR", "%s overlaps the service CIDR %s", pods, svc)
+	}
+	if _, err := KubernetesServiceIP(svc.String()); err != nil {
+		return network{}, invalid("spec.network.serviceCIDR", "%v", err)
+	}
+	return network{serviceCIDR: svc.Masked(), podCIDR: pods.Masked(), dnsDomain: orDefault(n.DNSDomain, defaultDNSDomain)}, nil
+}
+
+func serviceTypeOf(t v1alpha1.EndpointType) (corev1.ServiceType, error) {
+	switch t {
+	case "", v1alpha1.EndpointLoadBalancer:
+		return corev1.ServiceTypeLoadBalancer, nil
+	case v1alpha1.EndpointNodePort, v1alpha1.EndpointOctavia:
+		// The Octavia load balancer lives in the customer's project, in front of a
+		// NodePort of the seed.
+		return corev1.ServiceTypeNodePort, nil
+	default:
+		return "", invalid("spec.endpoint.type", "unknown endpoint type %q", t)
+	}
+}
+
+func replicasOf(c Component, r *int32) (int32, error) {
+	if c == Etcd {
+		n := defaultEtcdReplicas
+		if r != nil {
+			n = *r
+		}
+		if n != 1 && n != 3 && n != 5 {
+			return 0, invalid("spec.controlPlane.etcd.replicas", "must be 1, 3 or 5, not %d", n)
+		}
+		return n, nil
+	}
+	n := defaultReplicas
+	if r != nil {
+		n = *r
+	}
+	if n < 1 || n > 5 {
+		return 0, invalid(specPath(c)+".replicas", "must be between 1 and 5, not %d", n)
+	}
+	return n, nil
+}
+
+func specPath(c Component) string {
+	switch c {
+	case APIServer:
+		return "spec.controlPlane.apiServer"
+	case ControllerManager:
+		return "spec.controlPlane.controllerManager"
+	case Scheduler:
+		return "spec.controlPlane.scheduler"
+	default:
+		return "spec.controlPlane.etcd"
+	}
+}
+
+// etcdMaxUnavailable keeps a quorum through voluntary disruptions: n members survive the
+// loss of (n-1)/2. A single member has no quorum to keep, and a budget of 0 would block
+// every drain of its node forever; it gets 1 and is simply down while it moves.
+func etcdMaxUnavailable(replicas int32) int32 {
+	return max(1, (replicas-1)/2)
+}
+
+var minEtcdStorage = resource.MustParse("1Gi")
+
+func etcdStorageOf(s v1alpha1.EtcdStorageSpec) (EtcdStorageValue, error) {
+	size := resource.MustParse(defaultEtcdStorage)
+	if s.Size != nil {
+		size = s.Size.DeepCopy()
+	}
+	if size.Cmp(minEtcdStorage) < 0 {
+		return EtcdStorageValue{}, invalid("spec.controlPlane.etcd.storage.size", "must be at least %s, not %s", minEtcdStorage.String(), size.String())
+	}
+	class := ""
+	if s.StorageClassName != nil {
+		class = *s.StorageClassName
+	}
+	return EtcdStorageValue{Size: size, StorageClassName: class}, nil
+}
+
+func kubeImage(registry string, c Component, version string) string {
+	return registry + "/" + string(c) + ":" + version
+}
+
+// etcdImage follows registry.k8s.io's tags: the release without its "v", and a build suffix.
+func etcdImage(registry string) string {
+	return registry + "/etcd:" + strings.TrimPrefix(versions.Etcd, "v") + "-0"
+}
