@@ -35,7 +35,7 @@ func run(m *testing.M) int {
 		cache = filepath.Join(home, ".cache", "kubeseed")
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-	provider = seed.NewLocal(cache, logf)
+	provider = seed.New(cache, logf)
 	// make test-e2e brings the seed up first; Up again checks it is whole (and that a second
 	// Up is harmless).
 	if err := provider.Up(context.Background()); err != nil {

@@ -75,7 +75,7 @@ func (l *Local) applyAddons(ctx context.Context) error {
 		return err
 	}
 	values := addonValues{
-		CoreDNSImage: CoreDNSImage, DNSIP: seedDNSIP, CertManagerImage: CertManagerImage,
+		CoreDNSImage: CoreDNSImage, DNSIP: seedDNSIP,
 		LocalPathImage: LocalPathImage, VolumeHelperImage: VolumeHelperImage, VolumeDir: l.path("volumes"),
 	}
 	for _, m := range []string{"manifests/coredns.yaml", "manifests/local-path.yaml"} {
@@ -83,9 +83,25 @@ func (l *Local) applyAddons(ctx context.Context) error {
 			return err
 		}
 	}
-	crds, err := filepath.Glob(filepath.Join(CertManagerDir(l.cache), "crds", "*.yaml"))
+	if err := installCertManager(ctx, c, l.cache); err != nil {
+		return err
+	}
+	for _, d := range []struct{ ns, name string }{
+		{"kube-system", "coredns"}, {"local-path-storage", "local-path-provisioner"},
+	} {
+		if err := waitDeployment(ctx, c, d.ns, d.name, 2*time.Minute); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// installCertManager applies the cert-manager module's CRDs and our controller Deployment,
+// then waits for it.
+func installCertManager(ctx context.Context, c client.Client, cache string) error {
+	crds, err := filepath.Glob(filepath.Join(CertManagerDir(cache), "crds", "*.yaml"))
 	if err != nil || len(crds) == 0 {
-		return fmt.Errorf("no cert-manager CRDs in %s: run hack/cert-manager-bin.sh", CertManagerDir(l.cache))
+		return fmt.Errorf("no cert-manager CRDs in %s: run hack/cert-manager-bin.sh", CertManagerDir(cache))
 	}
 	for _, crd := range crds {
 		raw, err := os.ReadFile(crd)
@@ -96,17 +112,10 @@ func (l *Local) applyAddons(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := applyManifest(ctx, c, "manifests/cert-manager.yaml", values); err != nil {
+	if err := applyManifest(ctx, c, "manifests/cert-manager.yaml", addonValues{CertManagerImage: CertManagerImage}); err != nil {
 		return err
 	}
-	for _, d := range []struct{ ns, name string }{
-		{"kube-system", "coredns"}, {"local-path-storage", "local-path-provisioner"}, {"cert-manager", "cert-manager"},
-	} {
-		if err := waitDeployment(ctx, c, d.ns, d.name, 2*time.Minute); err != nil {
-			return err
-		}
-	}
-	return nil
+	return waitDeployment(ctx, c, "cert-manager", "cert-manager", 2*time.Minute)
 }
 
 // applyManifest renders an embedded manifest and server-side applies every object in it.

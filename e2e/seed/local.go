@@ -65,8 +65,8 @@ func (l *Local) containerdSocket() string { return l.path("run", "containerd", "
 // Kubeconfig is the path of the seed's admin kubeconfig.
 func (l *Local) Kubeconfig() string { return l.path("kubeconfig") }
 
-// ImagesDir is where image tarballs built for the seed are kept.
-func (l *Local) ImagesDir() string { return filepath.Join(l.cache, "images") }
+// ImagesDir is where image tarballs built for a seed are kept.
+func ImagesDir(cache string) string { return filepath.Join(cache, "images") }
 
 // preflight fails early, with what to do, instead of a stack of daemon errors later.
 func (l *Local) preflight() error {

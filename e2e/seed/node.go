@@ -123,12 +123,12 @@ state = %q
 
 // loadSeedImages imports every image tarball built for the seed (make seed-images).
 func (l *Local) loadSeedImages(ctx context.Context) error {
-	tarballs, err := filepath.Glob(filepath.Join(l.ImagesDir(), "*.tar"))
+	tarballs, err := filepath.Glob(filepath.Join(ImagesDir(l.cache), "*.tar"))
 	if err != nil {
 		return err
 	}
 	if len(tarballs) == 0 {
-		return fmt.Errorf("no images in %s: run `make seed-up`, which builds them", l.ImagesDir())
+		return fmt.Errorf("no images in %s: run `make seed-up`, which builds them", ImagesDir(l.cache))
 	}
 	return l.LoadImages(ctx, tarballs...)
 }

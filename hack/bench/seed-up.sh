@@ -19,7 +19,7 @@ make -s seed-tool seed-deps
 for i in $(seq "$runs"); do
   make -s seed-down >/dev/null 2>&1 || true
   start=$(date +%s.%N)
-  make -s seed-up >/dev/null
+  make -s seed-up >/dev/null 2>&1
   end=$(date +%s.%N)
   awk -v i="$i" -v s="$start" -v e="$end" 'BEGIN { printf "run %d: seed up in %.1f s\n", i, e - s }'
 done

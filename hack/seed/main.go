@@ -29,25 +29,26 @@ func main() {
 		cache = filepath.Join(home, ".cache", "kubeseed")
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-	local := seed.NewLocal(cache, logf)
+	// kind where a Docker engine answers, the local seed otherwise.
+	provider := seed.New(cache, logf)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
 	var err error
 	switch os.Args[1] {
 	case "up":
-		if err = buildImages(cache, local.ImagesDir()); err == nil {
-			err = local.Up(ctx)
+		if err = buildImages(cache, seed.ImagesDir(cache)); err == nil {
+			err = provider.Up(ctx)
 		}
 		if err == nil {
-			logf("seed: up; kubectl --kubeconfig %s get nodes", local.Kubeconfig())
+			logf("seed: up; kubectl --kubeconfig %s get nodes", provider.Kubeconfig())
 		}
 	case "down":
-		err = local.Down(ctx)
+		err = provider.Down(ctx)
 	case "kubeconfig":
-		fmt.Println(local.Kubeconfig())
+		fmt.Println(provider.Kubeconfig())
 	case "images":
-		err = buildImages(cache, local.ImagesDir())
+		err = buildImages(cache, seed.ImagesDir(cache))
 	default:
 		err = fmt.Errorf("unknown command %q (want up, down, kubeconfig or images)", os.Args[1])
 	}
