@@ -17,6 +17,7 @@ ENVTEST_K8S_VERSION = $(shell $(GO) run ./hack/versions envtest)
 ETCD_VERSION = $(shell $(GO) run ./hack/versions etcd)
 ENVTEST_ASSETS = $(KUBESEED_CACHE)/envtest/$(ENVTEST_K8S_VERSION)-etcd-$(ETCD_VERSION)
 SEED_K8S_VERSION = $(shell $(GO) run ./hack/versions seed)
+DEFAULT_K8S_VERSION = $(shell $(GO) run ./hack/versions default)
 SEED := $(KUBESEED_CACHE)/bin/seed
 
 ##@ General
@@ -60,9 +61,10 @@ k8s-bins: ## Build every Kubernetes component and etcd for each supported versio
 	@echo "k8s-bins: $(KUBESEED_CACHE)/k8s/{$$(echo $(K8S_VERSIONS) | tr ' ' ,)} and $(KUBESEED_CACHE)/etcd/$(ETCD_VERSION)"
 
 .PHONY: envtest-assets
-envtest-assets: ## Build kube-apiserver, kubectl and etcd for envtest (cached).
+envtest-assets: ## Build kube-apiserver, kubectl, etcd and cert-manager for envtest (cached).
 	@hack/k8s-bins.sh $(ENVTEST_K8S_VERSION) kube-apiserver kubectl
 	@hack/etcd-bin.sh $(ETCD_VERSION)
+	@hack/cert-manager-bin.sh
 	@mkdir -p $(ENVTEST_ASSETS)
 	@ln -sf $(KUBESEED_CACHE)/k8s/$(ENVTEST_K8S_VERSION)/kube-apiserver $(ENVTEST_ASSETS)/kube-apiserver
 	@ln -sf $(KUBESEED_CACHE)/k8s/$(ENVTEST_K8S_VERSION)/kubectl $(ENVTEST_ASSETS)/kubectl
@@ -77,6 +79,7 @@ seed-deps: ## Install containerd, runc, CNI plugins and iptables from Debian (ro
 .PHONY: seed-bins
 seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS, cert-manager, local-path (cached).
 	@hack/k8s-bins.sh $(SEED_K8S_VERSION)
+	@hack/k8s-bins.sh $(DEFAULT_K8S_VERSION) kube-apiserver kube-controller-manager kube-scheduler
 	@hack/etcd-bin.sh $(ETCD_VERSION)
 	@hack/coredns-bin.sh
 	@hack/cert-manager-bin.sh

@@ -1,5 +1,5 @@
-// Command manager runs kubeseed's controllers in the seed cluster. It is wiring only: flags,
-// the controller-runtime manager, health probes and metrics; controllers live in controllers/.
+// Command manager runs kubeseed's controllers in the seed cluster. It is wiring only: flags
+// here, the manager in cmd/manager/app, controllers in controllers/.
 package main
 
 import (
@@ -7,66 +7,30 @@ import (
 	"fmt"
 	"os"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/cmd/manager/app"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintf(os.Stderr, "kubeseed-manager: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	var metricsAddr, probeAddr string
-	var leaderElect bool
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the liveness and readiness probes bind to.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
+	var o app.Options
+	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the liveness and readiness probes bind to.")
+	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
+	flag.StringVar(&o.ImageRegistry, "image-registry", "", "Registry prefix of the control-plane images; empty means registry.k8s.io.")
+	flag.StringVar(&o.NodeAddress, "nodeport-address", "", "Seed address published for NodePort endpoints; empty means the first Ready node's InternalIP.")
 	logOpts := zap.Options{}
 	logOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&logOpts)))
 
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return fmt.Errorf("register Kubernetes types: %w", err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return fmt.Errorf("register kubeseed types: %w", err)
-	}
-
 	cfg, err := ctrl.GetConfig()
+	if err == nil {
+		err = app.Run(ctrl.SetupSignalHandler(), cfg, o)
+	}
 	if err != nil {
-		return fmt.Errorf("load seed kubeconfig: %w", err)
+		fmt.Fprintf(os.Stderr, "kubeseed-manager: %v\n", err)
+		os.Exit(1)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "kubeseed-manager.kubeseed.io",
-	})
-	if err != nil {
-		return fmt.Errorf("create manager: %w", err)
-	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return fmt.Errorf("add health check: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return fmt.Errorf("add ready check: %w", err)
-	}
-
-	ctrl.Log.WithName("setup").Info("Starting manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		return fmt.Errorf("run manager: %w", err)
-	}
-	return nil
 }

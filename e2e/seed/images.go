@@ -51,7 +51,8 @@ func (img Image) Build(out string) error {
 		Config: v1.Config{
 			Entrypoint: []string{img.Path},
 			Cmd:        img.Args,
-			Env:        []string{"PATH=/"},
+			// Upstream images keep their binaries in /usr/local/bin and charts name them bare.
+			Env: []string{"PATH=/usr/local/bin:/"},
 		},
 	})
 	if err != nil {
@@ -85,7 +86,7 @@ func binaryLayer(binary, inImage string, links []string) (v1.Layer, error) {
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, dir := range []string{"tmp/", "etc/"} {
+	for _, dir := range []string{"tmp/", "etc/", "usr/", "usr/local/", "usr/local/bin/"} {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o1777}); err != nil {
 			return nil, err
 		}

@@ -13,9 +13,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
 func main() {
@@ -89,6 +91,17 @@ func buildImages(cache, dir string) error {
 			Ref: seed.CertManagerImage, Binary: filepath.Join(seed.CertManagerDir(cache), "cert-manager-controller"),
 			Path: "/cert-manager-controller",
 		},
+	}
+	// The tenant control plane of the default version, under registry.k8s.io's names.
+	k8s := filepath.Join(cache, "k8s", versions.Default)
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		images[c+"-"+versions.Default+".tar"] = seed.Image{
+			Ref: "registry.k8s.io/" + c + ":" + versions.Default, Binary: filepath.Join(k8s, c), Path: "/usr/local/bin/" + c,
+		}
+	}
+	images["etcd-"+versions.Etcd+".tar"] = seed.Image{
+		Ref:    "registry.k8s.io/etcd:" + strings.TrimPrefix(versions.Etcd, "v") + "-0",
+		Binary: filepath.Join(cache, "etcd", versions.Etcd, "etcd"), Path: "/usr/local/bin/etcd",
 	}
 	for file, img := range images {
 		if err := img.Build(filepath.Join(dir, file)); err != nil {

@@ -20,3 +20,27 @@ const (
 // Finalizer holds TenantClusters and WorkerPools until what they own outside the reach of
 // garbage collection (cert-manager's Secrets, OpenStack resources) is gone.
 const Finalizer = "kubeseed.io/finalizer"
+
+// Reasons of TenantCluster conditions: one word a person can act on, the message says more.
+const (
+	// AvailableReason: the component serves.
+	AvailableReason = "Available"
+	// ProgressingReason: the component is starting or rolling out; wait.
+	ProgressingReason = "Progressing"
+	// WaitingForCertificatesReason: cert-manager has not issued every certificate yet.
+	WaitingForCertificatesReason = "WaitingForCertificates"
+	// WaitingForEndpointReason: the apiserver Service has no address yet (a LoadBalancer
+	// without an implementation stays here: see the Service's events).
+	WaitingForEndpointReason = "WaitingForEndpoint"
+	// WaitingForDependencyReason: a component waits for one it needs (the controller
+	// manager for the apiserver, the apiserver for etcd).
+	WaitingForDependencyReason = "WaitingForDependency"
+	// InvalidSpecReason: the spec cannot be realised as it is; change it.
+	InvalidSpecReason = "InvalidSpec"
+	// PausedReason: spec.paused is true; nothing is reconciled.
+	PausedReason = "Paused"
+	// DeletingReason: the TenantCluster is being deleted.
+	DeletingReason = "Deleting"
+	// NotReadyReason summarises one or more components that do not serve.
+	NotReadyReason = "ComponentsNotReady"
+)

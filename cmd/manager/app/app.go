@@ -1,0 +1,79 @@
+// Package app wires kubeseed's manager: scheme, controllers, health probes and metrics. The
+// manager binary and the e2e tests both run it.
+package app
+
+import (
+	"context"
+	"fmt"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
+	"github.com/kubeseed/kubeseed/pkg/apply"
+)
+
+// Options are the manager's settings, from flags.
+type Options struct {
+	MetricsAddr   string
+	ProbeAddr     string
+	LeaderElect   bool
+	ImageRegistry string
+	NodeAddress   string
+}
+
+// Scheme knows every kind the manager reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, cmv1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(fmt.Sprintf("register types: %v", err)) // programming error: fixed types
+		}
+	}
+	return s
+}
+
+// Run starts the manager and blocks until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	scheme := Scheme()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.ProbeAddr,
+		LeaderElection:         o.LeaderElect,
+		LeaderElectionID:       "kubeseed-manager.kubeseed.io",
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add ready check: %w", err)
+	}
+	r := &tenantcluster.Reconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   scheme,
+		Recorder: mgr.GetEventRecorder("kubeseed"),
+		Applier: &apply.Applier{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner,
+		},
+		ImageRegistry: o.ImageRegistry,
+		NodeAddress:   o.NodeAddress,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up TenantCluster controller: %w", err)
+	}
+	ctrl.Log.WithName("setup").Info("Starting manager")
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	return nil
+}

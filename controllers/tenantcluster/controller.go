@@ -1,0 +1,95 @@
+// Package tenantcluster reconciles TenantClusters: it renders each customer's control plane
+// into its namespace of the seed, has cert-manager issue its PKI, publishes its endpoint and
+// admin kubeconfig, and reports what it observed. Orchestration only: values, rendering,
+// applying, PKI and health checks live in pkg/.
+package tenantcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/apply"
+)
+
+// FieldOwner is kubeseed's server-side apply field manager.
+const FieldOwner = "kubeseed"
+
+// requeueWhileProgressing polls a control plane that is coming up; watches on the owned
+// objects usually wake the reconciler sooner.
+const requeueWhileProgressing = 10 * time.Second
+
+// Reconciler turns TenantClusters into running control planes.
+type Reconciler struct {
+	Client   client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	Applier  *apply.Applier
+	// ImageRegistry prefixes control-plane images; empty means registry.k8s.io.
+	ImageRegistry string
+	// NodeAddress is the seed address published for NodePort endpoints; empty means the
+	// InternalIP of the first Ready node.
+	NodeAddress string
+}
+
+// Reconcile follows Cluster API's skeleton: get, finalizer, snapshot, one status patch in a
+// defer, then delete or normal.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	tc := &v1alpha1.TenantCluster{}
+	if err := r.Client.Get(ctx, req.NamespacedName, tc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if tc.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(tc, v1alpha1.Finalizer) {
+		// The update's watch event runs the next reconcile.
+		return ctrl.Result{}, r.Client.Update(ctx, tc)
+	}
+	before := tc.DeepCopy()
+	defer func() {
+		if reterr == nil {
+			tc.Status.ObservedGeneration = tc.Generation
+		}
+		if equality.Semantic.DeepEqual(before.Status, tc.Status) {
+			return // nothing changed: no write
+		}
+		// NotFound: the finalizer was just removed and the object is gone.
+		if err := r.Client.Status().Patch(ctx, tc, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
+			reterr = errors.Join(reterr, fmt.Errorf("patch status: %w", err))
+			return
+		}
+		r.recordTransitions(before, tc)
+	}()
+	if !tc.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, tc)
+	}
+	if tc.Spec.Paused {
+		setPaused(tc)
+		return ctrl.Result{}, nil
+	}
+	return r.reconcileNormal(ctx, tc)
+}
+
+// recordTransitions emits events only when the phase or the Ready condition changes.
+func (r *Reconciler) recordTransitions(before, after *v1alpha1.TenantCluster) {
+	if before.Status.Phase != after.Status.Phase && after.Status.Phase != "" {
+		r.Recorder.Eventf(after, nil, "Normal", "Phase", "Reconcile", "Phase %s", after.Status.Phase)
+	}
+	was := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ReadyCondition)
+	now := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ReadyCondition)
+	if now != nil && (was == nil || was.Status != now.Status) {
+		kind := "Normal"
+		if was != nil && was.Status == "True" {
+			kind = "Warning" // it served and no longer does
+		}
+		r.Recorder.Eventf(after, nil, kind, now.Reason, "Reconcile", "Ready=%s: %s", now.Status, now.Message)
+	}
+}

@@ -1,0 +1,77 @@
+package tenantcluster
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/pki"
+)
+
+// apiServerPort is the port of the kube-apiserver Service.
+const apiServerPort = 6443
+
+// endpointOf reads the published address from the kube-apiserver Service. It is known as
+// soon as the Service has its NodePort or load-balancer address, before any certificate is
+// issued, so the serving certificate can name it.
+func endpointOf(tc *v1alpha1.TenantCluster, svc *corev1.Service, nodeAddress string) (pki.Endpoint, check) {
+	if svc == nil {
+		return pki.Endpoint{}, check{reason: v1alpha1.WaitingForEndpointReason, message: "the kube-apiserver Service does not exist yet"}
+	}
+	switch tc.Spec.Endpoint.Type {
+	case v1alpha1.EndpointNodePort:
+		var port int32
+		for _, p := range svc.Spec.Ports {
+			if p.Port == apiServerPort {
+				port = p.NodePort
+			}
+		}
+		if port == 0 {
+			return pki.Endpoint{}, check{reason: v1alpha1.WaitingForEndpointReason, message: fmt.Sprintf("Service %s has no node port yet", svc.Name)}
+		}
+		if nodeAddress == "" {
+			return pki.Endpoint{}, check{reason: v1alpha1.WaitingForEndpointReason, message: "no Ready seed node has an InternalIP to publish"}
+		}
+		ep := pki.Endpoint{Host: nodeAddress, Port: port}
+		return ep, check{ok: true, reason: v1alpha1.AvailableReason, message: "published at " + ep.URL()}
+	case v1alpha1.EndpointLoadBalancer:
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			host := ing.IP
+			if host == "" {
+				host = ing.Hostname
+			}
+			if host != "" {
+				ep := pki.Endpoint{Host: host, Port: apiServerPort}
+				return ep, check{ok: true, reason: v1alpha1.AvailableReason, message: "published at " + ep.URL()}
+			}
+		}
+		return pki.Endpoint{}, check{reason: v1alpha1.WaitingForEndpointReason, message: fmt.Sprintf(
+			"Service %s has no load-balancer address yet; if the seed has no load-balancer implementation, use spec.endpoint.type NodePort (kubectl -n %s describe service %s)",
+			svc.Name, svc.Namespace, svc.Name)}
+	default:
+		return pki.Endpoint{}, check{reason: v1alpha1.WaitingForEndpointReason, message: fmt.Sprintf(
+			"spec.endpoint.type %s is not implemented by this kubeseed release yet", tc.Spec.Endpoint.Type)}
+	}
+}
+
+// nodeAddress picks the InternalIP of the first Ready node, for NodePort endpoints.
+func nodeAddress(nodes []corev1.Node) string {
+	for _, n := range nodes {
+		ready := false
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready = true
+			}
+		}
+		if !ready {
+			continue
+		}
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				return a.Address
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,71 @@
+package tenantcluster
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+)
+
+func TestEndpointOf(t *testing.T) {
+	tcOf := func(typ v1alpha1.EndpointType) *v1alpha1.TenantCluster {
+		tc := &v1alpha1.TenantCluster{}
+		tc.Spec.Endpoint.Type = typ
+		return tc
+	}
+	svc := func(nodePort int32, ingress ...corev1.LoadBalancerIngress) *corev1.Service {
+		return &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "acme-kube-apiserver", Namespace: "p1"},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 6443, NodePort: nodePort}}},
+			Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: ingress}},
+		}
+	}
+	cases := []struct {
+		name    string
+		tc      *v1alpha1.TenantCluster
+		svc     *corev1.Service
+		node    string
+		wantURL string
+		wantMsg string
+	}{
+		{"no service yet", tcOf(v1alpha1.EndpointNodePort), nil, "192.0.2.2", "", "does not exist yet"},
+		{"node port", tcOf(v1alpha1.EndpointNodePort), svc(30443), "192.0.2.2", "https://192.0.2.2:30443", "published"},
+		{"node port without nodes", tcOf(v1alpha1.EndpointNodePort), svc(30443), "", "", "no Ready seed node"},
+		{"node port not allocated", tcOf(v1alpha1.EndpointNodePort), svc(0), "192.0.2.2", "", "no node port yet"},
+		{"load balancer IP", tcOf(v1alpha1.EndpointLoadBalancer), svc(30443, corev1.LoadBalancerIngress{IP: "203.0.113.10"}), "", "https://203.0.113.10:6443", "published"},
+		{"load balancer name", tcOf(v1alpha1.EndpointLoadBalancer), svc(30443, corev1.LoadBalancerIngress{Hostname: "api.example.com"}), "", "https://api.example.com:6443", "published"},
+		{"load balancer pending", tcOf(v1alpha1.EndpointLoadBalancer), svc(30443), "", "", "use spec.endpoint.type NodePort"},
+		{"IPv6 node", tcOf(v1alpha1.EndpointNodePort), svc(30443), "fd00::2", "https://[fd00::2]:30443", "published"},
+		{"octavia", tcOf(v1alpha1.EndpointOctavia), svc(30443), "192.0.2.2", "", "not implemented"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ep, chk := endpointOf(c.tc, c.svc, c.node)
+			if ep.URL() != c.wantURL || chk.ok != (c.wantURL != "") || !strings.Contains(chk.message, c.wantMsg) {
+				t.Errorf("endpointOf = %q, %+v; want %q, message containing %q", ep.URL(), chk, c.wantURL, c.wantMsg)
+			}
+		})
+	}
+}
+
+func TestNodeAddress(t *testing.T) {
+	node := func(ready bool, addr string) corev1.Node {
+		status := corev1.ConditionFalse
+		if ready {
+			status = corev1.ConditionTrue
+		}
+		return corev1.Node{Status: corev1.NodeStatus{
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status}},
+			Addresses:  []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "n"}, {Type: corev1.NodeInternalIP, Address: addr}},
+		}}
+	}
+	if got := nodeAddress([]corev1.Node{node(false, "10.0.0.1"), node(true, "10.0.0.2")}); got != "10.0.0.2" {
+		t.Errorf("nodeAddress = %q, want the Ready node's 10.0.0.2", got)
+	}
+	if got := nodeAddress([]corev1.Node{node(false, "10.0.0.1")}); got != "" {
+		t.Errorf("nodeAddress = %q with no Ready node, want empty", got)
+	}
+}
