@@ -28,12 +28,16 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
-	cache := os.Getenv("KUBESEED_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kubeseed")
+func cacheDir() string {
+	if cache := os.Getenv("KUBESEED_CACHE"); cache != "" {
+		return cache
 	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kubeseed")
+}
+
+func run(m *testing.M) int {
+	cache := cacheDir()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	provider = seed.New(cache, logf)
 	// make test-e2e brings the seed up first; Up again checks it is whole (and that a second
