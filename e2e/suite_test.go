@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
@@ -28,16 +27,8 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func cacheDir() string {
-	if cache := os.Getenv("KUBESEED_CACHE"); cache != "" {
-		return cache
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "kubeseed")
-}
-
 func run(m *testing.M) int {
-	cache := cacheDir()
+	cache := seed.CacheDir()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	provider = seed.New(cache, logf)
 	// make test-e2e brings the seed up first; Up again checks it is whole (and that a second

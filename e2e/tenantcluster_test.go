@@ -22,6 +22,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
+	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
@@ -29,7 +30,7 @@ import (
 // installCRDs applies kubeseed's CRDs to the seed with the seed's own kubectl, as an admin would.
 func installCRDs(t *testing.T) {
 	t.Helper()
-	kubectl := filepath.Join(cacheDir(), "k8s", versions.Seed, "kubectl")
+	kubectl := filepath.Join(seed.CacheDir(), "k8s", versions.Seed, "kubectl")
 	for _, args := range [][]string{
 		{"apply", "--server-side", "-f", filepath.Join("..", "config", "crd", "bases")},
 		{"wait", "--for", "condition=Established", "crd/tenantclusters.kubeseed.io", "crd/workerpools.kubeseed.io"},

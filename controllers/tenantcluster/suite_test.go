@@ -40,12 +40,7 @@ func run(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return fail("KUBEBUILDER_ASSETS is not set: run these tests with `make test`")
 	}
-	cache := os.Getenv("KUBESEED_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kubeseed")
-	}
-	cm := seed.CertManagerDir(cache)
+	cm := seed.CertManagerDir(seed.CacheDir())
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases"), filepath.Join(cm, "crds")},
 		ErrorIfCRDPathMissing: true,

@@ -4,7 +4,11 @@
 // the Go module proxy).
 package seed
 
-import "context"
+import (
+	"context"
+	"os"
+	"path/filepath"
+)
 
 // Provider is a seed cluster that tests and the demo can use without knowing how it runs.
 type Provider interface {
@@ -22,3 +26,13 @@ type Provider interface {
 
 // DNSServiceIP is the ClusterIP of the seed's DNS Service (kube-dns).
 const DNSServiceIP = "10.96.0.10"
+
+// CacheDir is where kubeseed's builds, images and the local seed's state live:
+// $KUBESEED_CACHE, or ~/.cache/kubeseed.
+func CacheDir() string {
+	if c := os.Getenv("KUBESEED_CACHE"); c != "" {
+		return c
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kubeseed")
+}

@@ -10,15 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubeseed/kubeseed/e2e/seed"
 )
 
-func cache() string {
-	if c := os.Getenv("KUBESEED_CACHE"); c != "" {
-		return c
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "kubeseed")
-}
+func cache() string { return seed.CacheDir() }
 
 func TestNoProcessesLeft(t *testing.T) {
 	seedDir := filepath.Join(cache(), "seed")

@@ -25,11 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: seed up|down|kubeconfig|images")
 		os.Exit(2)
 	}
-	cache := os.Getenv("KUBESEED_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kubeseed")
-	}
+	cache := seed.CacheDir()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	// kind where a Docker engine answers, the local seed otherwise.
 	provider := seed.New(cache, logf)
