@@ -33,12 +33,18 @@ generate: ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./apis/...
 
 .PHONY: manifests
-manifests: ## Generate CRDs from the API types into config/crd/bases.
+manifests: ## Generate CRDs and the manager's RBAC into config/, and copy them into charts/kubeseed.
 	$(CONTROLLER_GEN) crd paths=./apis/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=kubeseed-manager paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	@# The chart carries copies, not links: helm package and go:embed both need real files.
+	@mkdir -p charts/kubeseed/crds charts/kubeseed/files
+	@rm -f charts/kubeseed/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/kubeseed/crds/
+	cp config/rbac/role.yaml charts/kubeseed/files/role.yaml
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when generated files are not committed up to date.
-	@git diff --exit-code -- apis config/crd || { echo "generated files are stale: run 'make generate manifests' and commit" >&2; exit 1; }
+	@git diff --exit-code -- apis config/crd config/rbac charts/kubeseed/crds charts/kubeseed/files || { echo "generated files are stale: run 'make generate manifests' and commit" >&2; exit 1; }
 
 .PHONY: fmt
 fmt: ## Format the code.
@@ -101,6 +107,11 @@ seed-down: seed-tool ## Stop the local seed and remove everything it left on the
 seed-kubeconfig: seed-tool ## Print the path of the seed's admin kubeconfig (use with make -s).
 	@$(SEED) kubeconfig
 
+.PHONY: demo
+demo: seed-up manager-image ## The main job: a local seed, the operator from its chart and a live TenantCluster.
+	@$(GO) build -o $(KUBESEED_CACHE)/bin/kubeseed ./cmd/kubeseed
+	@SEED=$(SEED) KUBECTL=$(KUBESEED_CACHE)/k8s/$(SEED_K8S_VERSION)/kubectl KUBESEED=$(KUBESEED_CACHE)/bin/kubeseed hack/demo.sh
+
 ##@ Test
 
 .PHONY: test
@@ -108,7 +119,7 @@ test: envtest-assets ## Run unit and envtest integration tests.
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test ./... -count=1
 
 .PHONY: test-e2e
-test-e2e: seed-up ## Run the e2e tests on the local seed, take it down, check it left nothing.
+test-e2e: seed-up manager-image ## Run the e2e tests on the local seed, take it down, check it left nothing.
 	@status=0; \
 	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 40m || status=1; \
 	$(SEED) down || status=1; \
@@ -123,3 +134,16 @@ ci: verify-generated vet lint test test-e2e ## Everything CI runs: generated fil
 .PHONY: build
 build: ## Build the manager and the kubeseed CLI into bin/.
 	$(GO) build -o bin/ ./cmd/...
+
+# The manager image: a static binary FROM scratch, under the name charts/kubeseed defaults
+# to, as a docker archive next to the seed's other images (the local seed imports them all).
+MANAGER_IMAGE ?= kubeseed/manager:dev
+MANAGER_BIN := $(KUBESEED_CACHE)/bin/kubeseed-manager
+MANAGER_IMAGE_TAR := $(KUBESEED_CACHE)/images/kubeseed-manager.tar
+IMAGE_ARCH = $(shell $(GO) env GOARCH)
+
+.PHONY: manager-image
+manager-image: ## Build the manager image kubeseed/manager:dev into $KUBESEED_CACHE/images (cached).
+	@# -trimpath and no cgo make the binary reproducible, so an unchanged tree repacks nothing.
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o $(MANAGER_BIN) ./cmd/manager
+	$(GO) run ./hack/manager-image -binary $(MANAGER_BIN) -out $(MANAGER_IMAGE_TAR) -image $(MANAGER_IMAGE) -arch $(IMAGE_ARCH)

@@ -1,4 +1,5 @@
-// Package charts embeds the Helm charts kubeseed renders in-process (see pkg/render).
+// Package charts embeds the Helm charts kubeseed renders in-process (see pkg/render) or
+// installs with Helm's SDK.
 //
 // The charts are compiled into the manager binary so that a render never depends on files
 // next to it, and a chart change ships together with the Go code that computes its values.
@@ -12,7 +13,7 @@ import (
 // The all: prefix matters: a plain directory pattern silently drops files whose names start
 // with "_" or ".", such as templates/_helpers.tpl (golang/go#44393).
 //
-//go:embed all:tenant-control-plane
+//go:embed all:tenant-control-plane all:kubeseed
 var files embed.FS
 
 // TenantControlPlane is the tenant-control-plane chart, rooted at its Chart.yaml: etcd,
@@ -20,6 +21,13 @@ var files embed.FS
 // their Services, PodDisruptionBudgets and NetworkPolicies. Its values are computed by
 // pkg/controlplane.ValuesFor.
 var TenantControlPlane = sub(files, "tenant-control-plane")
+
+// Kubeseed is the operator's own install chart, rooted at its Chart.yaml: the CRDs (crds/),
+// the manager Deployment, its metrics Service and optional ServiceMonitor, and RBAC whose
+// ClusterRole rules come from the +kubebuilder:rbac markers in controllers/ (files/role.yaml,
+// copied by `make manifests`). It is meant for Helm's install action (CRDs included);
+// pkg/render renders its templates only, since Helm applies crds/ apart from them.
+var Kubeseed = sub(files, "kubeseed")
 
 // sub roots fsys at dir. fs.Sub fails only on an invalid path, which a constant cannot be.
 func sub(fsys fs.FS, dir string) fs.FS {

@@ -8,20 +8,58 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubeseed/kubeseed/cmd/manager/app"
 	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/install"
 )
 
 var (
 	provider   seed.Provider
 	restConfig *rest.Config
 	clients    *kubernetes.Clientset
+	// kube knows kubeseed's and cert-manager's types.
+	kube client.Client
 )
+
+// managerImage is the docker archive `make manager-image` writes.
+func managerImage() string {
+	return filepath.Join(seed.ImagesDir(seed.CacheDir()), "kubeseed-manager.tar")
+}
+
+// installOperator installs (or upgrades) the operator from charts/kubeseed, as
+// `kubeseed seed bootstrap` does.
+func installOperator(ctx context.Context, logf func(string, ...any)) error {
+	flags := genericclioptions.NewConfigFlags(true)
+	flags.KubeConfig = ptr.To(provider.Kubeconfig())
+	_, err := install.Operator(ctx, flags, install.Options{Logf: logf})
+	return err
+}
+
+// dumpManagerLogs prints the manager's recent log lines, to tell why a tenant is stuck.
+func dumpManagerLogs(t *testing.T) {
+	t.Helper()
+	pods, err := clients.CoreV1().Pods(install.DefaultNamespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Logf("list manager pods: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		raw, err := clients.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptr.To[int64](60)}).DoRaw(context.Background())
+		t.Logf("manager pod %s (%s) log tail (%v):\n%s", p.Name, p.Status.Phase, err, raw)
+	}
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -46,6 +84,18 @@ func run(m *testing.M) int {
 	clients, err = kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: seed client: %v\n", err)
+		return 1
+	}
+	if kube, err = client.New(restConfig, client.Options{Scheme: app.Scheme()}); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: seed client: %v\n", err)
+		return 1
+	}
+	if err := provider.LoadImages(context.Background(), managerImage()); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: load the manager image (make manager-image): %v\n", err)
+		return 1
+	}
+	if err := installOperator(context.Background(), logf); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: install the operator: %v\n", err)
 		return 1
 	}
 	return m.Run()

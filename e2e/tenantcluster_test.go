@@ -4,93 +4,80 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
-	"github.com/kubeseed/kubeseed/cmd/manager/app"
-	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
-	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
-// installCRDs applies kubeseed's CRDs to the seed with the seed's own kubectl, as an admin would.
-func installCRDs(t *testing.T) {
-	t.Helper()
-	kubectl := filepath.Join(seed.CacheDir(), "k8s", versions.Seed, "kubectl")
-	for _, args := range [][]string{
-		{"apply", "--server-side", "-f", filepath.Join("..", "config", "crd", "bases")},
-		{"wait", "--for", "condition=Established", "crd/tenantclusters.kubeseed.io", "crd/workerpools.kubeseed.io"},
-	} {
-		out, err := exec.Command(kubectl, append([]string{"--kubeconfig", provider.Kubeconfig()}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
-		}
-	}
-}
+// The TenantCluster tests use the operator as an admin installs it: from charts/kubeseed,
+// with the manager image built by `make manager-image`, running as a pod in the seed under
+// the chart's least-privilege RBAC (TestMain installs it).
 
-// TestTenantClusterBecomesAWorkingCluster applies a single-replica TenantCluster published on
-// a NodePort and waits for it to be Ready; its admin kubeconfig (Secret <name>-kubeconfig, key
-// value) must then create and list namespaces in the tenant. The manager runs in this process
-// against the seed, as it would in its Deployment.
-func TestTenantClusterBecomesAWorkingCluster(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	installCRDs(t)
-	go func() {
-		if err := app.Run(ctx, restConfig, app.Options{MetricsAddr: "0", ProbeAddr: "0"}); err != nil {
-			fmt.Fprintf(os.Stderr, "manager: %v\n", err)
-		}
-	}()
-	c, err := client.New(restConfig, client.Options{Scheme: app.Scheme()})
-	if err != nil {
-		t.Fatal(err)
+// smallTenant is one replica of everything with small requests, so that two tenants fit the
+// 2-core seed beside its own pods (the defaults ask about one CPU per tenant).
+func smallTenant(ns, name string) *v1alpha1.TenantCluster {
+	res := func(cpu, mem string) *corev1.ResourceRequirements {
+		l := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
+		return &corev1.ResourceRequirements{Requests: l, Limits: l}
 	}
-	ns := newNamespace(t)
-	tc := &v1alpha1.TenantCluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme"},
+	return &v1alpha1.TenantCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.TenantClusterSpec{
 			Endpoint: v1alpha1.EndpointSpec{Type: v1alpha1.EndpointNodePort},
 			ControlPlane: v1alpha1.ControlPlaneSpec{
-				APIServer:         v1alpha1.APIServerSpec{ComponentSpec: v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1)}},
-				ControllerManager: v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1)},
-				Scheduler:         v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1)},
-				Etcd:              v1alpha1.EtcdSpec{Replicas: ptr.To[int32](1)},
+				APIServer:         v1alpha1.APIServerSpec{ComponentSpec: v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1), Resources: res("250m", "1Gi")}},
+				ControllerManager: v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1), Resources: res("100m", "256Mi")},
+				Scheduler:         v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1), Resources: res("50m", "128Mi")},
+				Etcd:              v1alpha1.EtcdSpec{Replicas: ptr.To[int32](1), Resources: res("100m", "512Mi")},
 			},
 		},
 	}
-	if err := c.Create(ctx, tc); err != nil {
-		t.Fatalf("create TenantCluster: %v", err)
-	}
+}
+
+// waitTenantReady waits for the TenantCluster's Ready condition and checks its status.
+func waitTenantReady(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster) {
+	t.Helper()
 	start := time.Now()
-	err = wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(tc), tc); err != nil {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := kube.Get(ctx, client.ObjectKeyFromObject(tc), tc); err != nil {
 			return false, nil
 		}
 		return meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.ReadyCondition), nil
 	})
 	if err != nil {
-		t.Fatalf("TenantCluster not Ready within 5m: phase %s, conditions %+v", tc.Status.Phase, tc.Status.Conditions)
+		dumpManagerLogs(t)
+		t.Fatalf("TenantCluster %s/%s not Ready within 5m: phase %s, conditions %+v", tc.Namespace, tc.Name, tc.Status.Phase, tc.Status.Conditions)
 	}
-	t.Logf("TenantCluster Ready after %.1fs at %s", time.Since(start).Seconds(), tc.Status.Endpoint)
+	t.Logf("TenantCluster %s/%s Ready after %.1fs at %s", tc.Namespace, tc.Name, time.Since(start).Seconds(), tc.Status.Endpoint)
 	if tc.Status.Phase != v1alpha1.TenantClusterReady || tc.Status.Version != tc.Spec.Version || tc.Status.ObservedGeneration != tc.Generation {
 		t.Errorf("status does not tell the truth: %+v", tc.Status)
 	}
+}
 
-	secret, err := clients.CoreV1().Secrets(ns).Get(ctx, controlplane.AdminKubeconfigSecret.Name("acme"), metav1.GetOptions{})
+// tenantConfig reads the admin kubeconfig the operator published for tc.
+func tenantConfig(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster) *rest.Config {
+	t.Helper()
+	secret, err := clients.CoreV1().Secrets(tc.Namespace).Get(ctx, controlplane.AdminKubeconfigSecret.Name(tc.Name), metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("admin kubeconfig Secret: %v", err)
 	}
@@ -98,29 +85,161 @@ func TestTenantClusterBecomesAWorkingCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("admin kubeconfig does not parse: %v", err)
 	}
-	tenant, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := tenant.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "hello"}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Logf("create namespace in the tenant: %v", err)
+	return cfg
+}
+
+// createNamespaceIn creates a namespace in a tenant, retrying while its controllers settle.
+func createNamespaceIn(t *testing.T, ctx context.Context, tenant kubernetes.Interface, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := tenant.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Logf("create namespace %s in the tenant: %v", name, err)
+			return false, nil
 		}
-		return err == nil, nil
+		return true, nil
 	})
 	if err != nil {
-		t.Fatalf("the tenant's admin kubeconfig cannot create a namespace")
+		t.Fatalf("the tenant's admin kubeconfig cannot create namespace %s", name)
 	}
+}
+
+func hasNamespace(t *testing.T, ctx context.Context, tenant kubernetes.Interface, name string) bool {
+	t.Helper()
 	list, err := tenant.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatalf("list namespaces in the tenant: %v", err)
 	}
-	found := false
 	for _, n := range list.Items {
-		found = found || n.Name == "hello"
+		if n.Name == name {
+			return true
+		}
 	}
-	if !found {
-		t.Errorf("namespace hello not listed by the tenant")
+	return false
+}
+
+// TestTenantClustersSideBySide applies two TenantClusters in two namespaces. Each becomes
+// Ready and its admin kubeconfig creates and lists namespaces; neither sees the other's
+// objects nor accepts the other's credentials. Deleting one leaves its namespace clean
+// (cert-manager's Secrets and the etcd volume included) and the other tenant untouched.
+func TestTenantClustersSideBySide(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	a, b := smallTenant(newNamespace(t), "acme"), smallTenant(newNamespace(t), "globex")
+	for _, tc := range []*v1alpha1.TenantCluster{a, b} {
+		if err := kube.Create(ctx, tc); err != nil {
+			t.Fatalf("create TenantCluster: %v", err)
+		}
+	}
+	waitTenantReady(t, ctx, a)
+	waitTenantReady(t, ctx, b)
+	cfgA, cfgB := tenantConfig(t, ctx, a), tenantConfig(t, ctx, b)
+	tenantA, tenantB := kubernetes.NewForConfigOrDie(cfgA), kubernetes.NewForConfigOrDie(cfgB)
+
+	t.Run("each admin kubeconfig creates and lists namespaces in its own tenant only", func(t *testing.T) {
+		createNamespaceIn(t, ctx, tenantA, "only-in-acme")
+		createNamespaceIn(t, ctx, tenantB, "only-in-globex")
+		if !hasNamespace(t, ctx, tenantA, "only-in-acme") || !hasNamespace(t, ctx, tenantB, "only-in-globex") {
+			t.Fatal("a tenant does not list the namespace just created in it")
+		}
+		if hasNamespace(t, ctx, tenantA, "only-in-globex") || hasNamespace(t, ctx, tenantB, "only-in-acme") {
+			t.Fatal("a tenant lists a namespace created in the other tenant")
+		}
+	})
+
+	t.Run("one tenant's credentials are refused by the other", func(t *testing.T) {
+		cross := rest.CopyConfig(cfgA)
+		cross.Host = cfgB.Host
+		cross.CAData = cfgB.CAData // trust B's server, present A's client certificate
+		_, err := kubernetes.NewForConfigOrDie(cross).CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if !apierrors.IsUnauthorized(err) {
+			t.Fatalf("acme's admin certificate against globex's apiserver: err = %v, want 401 Unauthorized", err)
+		}
+	})
+
+	t.Run("deleting one tenant empties its namespace and leaves the other alone", func(t *testing.T) {
+		secretsOfB := countSecrets(t, ctx, b.Namespace)
+		if err := kube.Delete(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			err := kube.Get(ctx, client.ObjectKeyFromObject(a), &v1alpha1.TenantCluster{})
+			return apierrors.IsNotFound(err), nil
+		})
+		if err != nil {
+			t.Fatalf("TenantCluster %s/%s still exists 3m after delete", a.Namespace, a.Name)
+		}
+		var left []string
+		err = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			left = leftovers(t, ctx, a.Namespace)
+			return len(left) == 0, nil
+		})
+		if err != nil {
+			t.Fatalf("namespace %s not clean after its tenant was deleted: %v", a.Namespace, left)
+		}
+		if got := countSecrets(t, ctx, b.Namespace); got != secretsOfB {
+			t.Errorf("globex has %d Secrets after acme was deleted, had %d", got, secretsOfB)
+		}
+		if _, err := tenantB.CoreV1().Namespaces().Get(ctx, "only-in-globex", metav1.GetOptions{}); err != nil {
+			t.Errorf("globex stopped working after acme was deleted: %v", err)
+		}
+	})
+}
+
+// leftovers lists what a deleted tenant could leave in its namespace. The namespace's own
+// kube-root-ca.crt ConfigMap is not the tenant's and is not looked at.
+func leftovers(t *testing.T, ctx context.Context, ns string) []string {
+	t.Helper()
+	lists := map[string]client.ObjectList{
+		"Secret": &corev1.SecretList{}, "Service": &corev1.ServiceList{}, "PersistentVolumeClaim": &corev1.PersistentVolumeClaimList{},
+		"Pod": &corev1.PodList{}, "Deployment": &appsv1.DeploymentList{}, "StatefulSet": &appsv1.StatefulSetList{},
+		"PodDisruptionBudget": &policyv1.PodDisruptionBudgetList{}, "NetworkPolicy": &networkingv1.NetworkPolicyList{},
+		"Certificate": &cmv1.CertificateList{}, "Issuer": &cmv1.IssuerList{},
+	}
+	var left []string
+	for kind, list := range lists {
+		if err := kube.List(ctx, list, client.InNamespace(ns)); err != nil {
+			t.Fatalf("list %s in %s: %v", kind, ns, err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range items {
+			if o, ok := item.(client.Object); ok {
+				left = append(left, kind+"/"+o.GetName())
+			}
+		}
+	}
+	cms := &corev1.ConfigMapList{}
+	if err := kube.List(ctx, cms, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range cms.Items {
+		if cm.Name != "kube-root-ca.crt" {
+			left = append(left, "ConfigMap/"+cm.Name)
+		}
+	}
+	return left
+}
+
+func countSecrets(t *testing.T, ctx context.Context, ns string) int {
+	t.Helper()
+	list, err := clients.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list.Items)
+}
+
+// TestInvalidTenantClusterIsRejectedWithTheField checks admission on the real seed: a bad
+// spec is refused with a message naming the field.
+func TestInvalidTenantClusterIsRejectedWithTheField(t *testing.T) {
+	tc := smallTenant(newNamespace(t), "bad")
+	tc.Spec.Version = "v1.2.3"
+	err := kube.Create(context.Background(), tc)
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || !strings.Contains(err.Error(), "spec.version") {
+		t.Fatalf("create with version v1.2.3: err = %v, want a rejection naming spec.version", err)
 	}
 }

@@ -13,7 +13,9 @@ import (
 const usage = `kubeseed manages Kubernetes control planes hosted in a seed cluster.
 
 Usage:
-  kubeseed versions    Print the Kubernetes versions a TenantCluster may run.
+  kubeseed versions         Print the Kubernetes versions a TenantCluster may run.
+  kubeseed seed bootstrap   Install or upgrade the operator in the seed (flags: --kubeconfig,
+                            --context, --namespace, --image, --timeout). Needs cert-manager.
 `
 
 func main() {
@@ -30,6 +32,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "versions":
 		fmt.Fprintf(stdout, "supported: %s\ndefault:   %s\n", strings.Join(versions.Supported, " "), versions.Default)
 		return 0
+	case "seed":
+		if len(args) < 2 || args[1] != "bootstrap" {
+			fmt.Fprintf(stderr, "kubeseed seed: want the subcommand bootstrap\n\n%s", usage)
+			return 2
+		}
+		return seedBootstrap(args[2:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

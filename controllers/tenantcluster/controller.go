@@ -40,6 +40,10 @@ type Reconciler struct {
 	// NodeAddress is the seed address published for NodePort endpoints; empty means the
 	// InternalIP of the first Ready node.
 	NodeAddress string
+	// EtcdDialer connects to a tenant's etcd through its client Service, to add members when
+	// etcd grows; nil means etcd.Dial, which needs the manager in the seed's pod network.
+	// Tests without etcd pods (envtest) inject a fake.
+	EtcdDialer EtcdDialer
 }
 
 // Reconcile follows Cluster API's skeleton: get, finalizer, snapshot, one status patch in a

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -77,11 +78,31 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 		}
 	}
 
+	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, tc.Namespace, controlplane.Etcd.ObjectName(tc.Name))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	cm, err := getOptional[corev1.ConfigMap](ctx, r.Client, tc.Namespace, controlplane.EtcdClusterConfigMapName(tc.Name))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	membership := r.reconcileEtcdMembers(ctx, tc, sts, cm, secrets)
+	o.etcdMembership = membership
+	hold, err := r.holdControllers(ctx, tc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	o.holdControllers = hold
+
 	values, err := controlplane.ValuesFor(tc, controlplane.Inputs{
-		EndpointHost:    ep.Host,
-		NodePort:        nodePortOf(svc),
-		SecretChecksums: sums,
-		ImageRegistry:   r.ImageRegistry,
+		EndpointHost:        ep.Host,
+		NodePort:            nodePortOf(svc),
+		SecretChecksums:     sums,
+		ImageRegistry:       r.ImageRegistry,
+		HoldControllers:     hold,
+		EtcdReplicas:        membership.replicas,
+		EtcdMembers:         membership.members,
+		EtcdClusterExisting: membership.existing,
 	})
 	var invalid *controlplane.InvalidSpecError
 	if errors.As(err, &invalid) {
@@ -105,12 +126,37 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	if err := r.observeComponents(ctx, tc, &o); err != nil {
 		return ctrl.Result{}, err
 	}
+	requeue := membership.requeueFor()
 	for _, c := range o.byCondition() {
-		if !c.ok {
-			return ctrl.Result{RequeueAfter: requeueWhileProgressing}, nil
+		if !c.ok && (requeue == 0 || requeue > requeueWhileProgressing) {
+			requeue = requeueWhileProgressing
 		}
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// holdControllers says whether kube-controller-manager and kube-scheduler must wait with no
+// replica: until the kube-apiserver Deployment has had an available replica once (started
+// earlier, they crash-loop). Once either of them has replicas it keeps them, so that an
+// apiserver blip never stops the controllers of a running cluster.
+func (r *Reconciler) holdControllers(ctx context.Context, tc *v1alpha1.TenantCluster) (bool, error) {
+	api, err := getOptional[appsv1.Deployment](ctx, r.Client, tc.Namespace, controlplane.APIServer.ObjectName(tc.Name))
+	if err != nil {
+		return false, err
+	}
+	if api != nil && api.Status.AvailableReplicas > 0 {
+		return false, nil
+	}
+	for _, c := range []controlplane.Component{controlplane.ControllerManager, controlplane.Scheduler} {
+		d, err := getOptional[appsv1.Deployment](ctx, r.Client, tc.Namespace, c.ObjectName(tc.Name))
+		if err != nil {
+			return false, err
+		}
+		if d != nil && ptr.Deref(d.Spec.Replicas, 1) > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // issuedSecrets reads the tenant's PKI Secrets that exist, and their checksums, which roll
@@ -136,7 +182,7 @@ func (r *Reconciler) observeComponents(ctx context.Context, tc *v1alpha1.TenantC
 	if err != nil {
 		return err
 	}
-	o.etcd = toCheck(health.StatefulSet(sts))
+	o.etcd = etcdCheck(sts, o.etcdMembership)
 	deployments := []struct {
 		c   controlplane.Component
 		out *check
@@ -151,6 +197,9 @@ func (r *Reconciler) observeComponents(ctx context.Context, tc *v1alpha1.TenantC
 			return err
 		}
 		*d.out = toCheck(health.Deployment(dep))
+		if o.holdControllers && d.c != controlplane.APIServer {
+			*d.out = check{reason: v1alpha1.WaitingForDependencyReason, message: "waiting for the kube-apiserver to answer"}
+		}
 	}
 	return nil
 }

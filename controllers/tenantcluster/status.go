@@ -28,6 +28,11 @@ type observed struct {
 	controllers  check // kube-controller-manager
 	scheduler    check
 	endpointOK   check
+
+	// etcdMembership is what growing etcd saw and did; holdControllers says the
+	// controller-manager and scheduler wait for the kube-apiserver.
+	etcdMembership  etcdMembership
+	holdControllers bool
 }
 
 // conditionOrder lists the component conditions the Ready summary is made of, in the order

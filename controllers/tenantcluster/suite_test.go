@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
 	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/etcd"
 )
 
 // The integration tests run the real reconciler against a real kube-apiserver and etcd
@@ -28,7 +30,23 @@ var (
 	k8sClient client.Client
 	// nodeAddress is published for NodePort endpoints: envtest has no nodes.
 	nodeAddress = "192.0.2.10"
+	// fakeEtcds holds a *etcd.Fake per etcd client URL. envtest runs no pods, so no etcd
+	// answers the reconciler: its etcd client is injected, and a test that grows etcd
+	// registers a fake for its tenant (pkg/etcd tests the real client against real etcd).
+	fakeEtcds sync.Map
 )
+
+// dialFakeEtcd is the reconciler's EtcdDialer in these tests.
+func dialFakeEtcd(_ context.Context, cfg etcd.Config) (etcd.Client, error) {
+	if len(cfg.Endpoints) != 1 || len(cfg.CA) == 0 || len(cfg.Cert) == 0 || len(cfg.Key) == 0 {
+		return nil, fmt.Errorf("etcd config lacks an endpoint or TLS material: %d endpoints, CA %d, cert %d, key %d bytes",
+			len(cfg.Endpoints), len(cfg.CA), len(cfg.Cert), len(cfg.Key))
+	}
+	if f, ok := fakeEtcds.Load(cfg.Endpoints[0]); ok {
+		return f.(*etcd.Fake), nil
+	}
+	return nil, fmt.Errorf("no etcd at %s: envtest runs no pods", cfg.Endpoints[0])
+}
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -93,6 +111,7 @@ func run(m *testing.M) int {
 		Client: mgr.GetClient(), Scheme: scheme, Recorder: mgr.GetEventRecorder("kubeseed"),
 		Applier:     &apply.Applier{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner},
 		NodeAddress: nodeAddress,
+		EtcdDialer:  dialFakeEtcd,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fail("setup: %v", err)

@@ -24,6 +24,11 @@ func (l *Local) Down(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return errNotRoot
 	}
+	var errs []string
+	// Machines first: their kubelets talk to the seed and their mounts sit in its state.
+	if err := l.removeAllMachines(ctx); err != nil {
+		errs = append(errs, err.Error())
+	}
 	// The kubelet would restart what we stop; it goes first.
 	l.stop("kubelet", 10*time.Second)
 	// Stopping sandboxes through CRI runs CNI DEL, which frees IPs and removes veths.
@@ -40,7 +45,6 @@ func (l *Local) Down(ctx context.Context) error {
 	if _, err := os.Stat(l.k8sBin("kube-proxy")); err == nil {
 		_ = exec.Command(l.k8sBin("kube-proxy"), "--cleanup").Run()
 	}
-	var errs []string
 	if err := cleanIPTables(); err != nil {
 		errs = append(errs, err.Error())
 	}

@@ -49,19 +49,13 @@ func (l *Local) clientset() (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-func (l *Local) startContainerd(ctx context.Context) error {
-	runc := l.path("run", "runc")
-	// restrict_oom_score_adj: these machines lack CAP_SYS_RESOURCE, so the -998 containerd
-	// gives sandboxes cannot be set and every pod would fail to start.
-	config := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.10"
+// containerdConfig is the CRI configuration of the seed's and the machines' containerd:
+// paths (top-level keys) and runc options vary, the rest must not.
+// restrict_oom_score_adj: these machines lack CAP_SYS_RESOURCE, so the -998 containerd
+// gives sandboxes cannot be set and every pod would fail to start.
+func containerdConfig(paths, runcOptions, cniConfDir string) string {
+	return "version = 2\n" + paths + `[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "` + PauseImage + `"
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -70,12 +64,23 @@ state = %q
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
-        Root = %q
+        ` + runcOptions + `
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = %q
-`, l.path("containerd", "root"), l.path("containerd", "state"), l.containerdSocket(),
-		l.containerdSocket()+".ttrpc", runc, l.path("cni", "net.d"))
+    conf_dir = "` + cniConfDir + `"
+`
+}
+
+func (l *Local) startContainerd(ctx context.Context) error {
+	runc := l.path("run", "runc")
+	config := containerdConfig(fmt.Sprintf(`root = %q
+state = %q
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+`, l.path("containerd", "root"), l.path("containerd", "state"), l.containerdSocket(), l.containerdSocket()+".ttrpc"),
+		fmt.Sprintf("Root = %q", runc), l.path("cni", "net.d"))
 	if err := os.MkdirAll(filepath.Dir(l.containerdSocket()), 0o700); err != nil {
 		return err
 	}

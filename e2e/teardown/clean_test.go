@@ -55,9 +55,17 @@ func TestNoNetworkLeft(t *testing.T) {
 		t.Fatalf("ip link: %v", err)
 	}
 	for _, line := range strings.Split(string(links), "\n") {
-		if strings.Contains(line, " cni0:") || strings.Contains(line, " veth") {
+		// cni0 and veths of the seed's pods; ksm-uplink of the machines' router.
+		if strings.Contains(line, " cni0:") || strings.Contains(line, " veth") || strings.Contains(line, " ksm-uplink") {
 			t.Errorf("link left behind: %s", line)
 		}
+	}
+	routes, err := exec.Command("ip", "route", "show").Output()
+	if err != nil {
+		t.Fatalf("ip route: %v", err)
+	}
+	if strings.Contains(string(routes), "10.220.0.") {
+		t.Errorf("machine network routes left behind:\n%s", routes)
 	}
 	for _, table := range []string{"filter", "nat", "mangle"} {
 		out, err := exec.Command("iptables-save", "-t", table).Output()
@@ -76,8 +84,12 @@ func TestNoFilesOrCgroupsLeft(t *testing.T) {
 	paths := []string{
 		filepath.Join(cache(), "seed"),
 		"/var/lib/cni", "/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/containerd", "/opt/containerd",
+		// Mount points made for machines' private paths.
+		"/etc/kubernetes", "/etc/cni", "/var/lib/containerd", "/run/netns",
 	}
 	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	machines, _ := filepath.Glob("/sys/fs/cgroup/*/kubeseed-machines")
+	cgroups = append(cgroups, machines...)
 	netns, _ := filepath.Glob("/run/netns/cni-*")
 	for _, p := range append(append(paths, cgroups...), netns...) {
 		if _, err := os.Lstat(p); err == nil {

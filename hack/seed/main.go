@@ -1,13 +1,18 @@
 // Command seed runs the local seed cluster for the demo and the e2e tests:
 //
 //	seed up | down | kubeconfig | images
+//	seed load TAR...
+//	seed machine add NAME --version V --bootstrap FILE [--routed] [--image TAR]...
+//	seed machine rm NAME
 //
 // `make seed-up`, `make seed-down` and `make -s seed-kubeconfig` call it after building what
-// it needs.
+// it needs. `seed machine` starts and removes extra worker machines beside the local seed.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,8 +26,22 @@ import (
 )
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "machine" {
+		if err := machine(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "seed: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) >= 3 && os.Args[1] == "load" {
+		if err := seed.New(seed.CacheDir(), func(string, ...any) {}).LoadImages(context.Background(), os.Args[2:]...); err != nil {
+			fmt.Fprintf(os.Stderr, "seed: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: seed up|down|kubeconfig|images")
+		fmt.Fprintln(os.Stderr, "usage: seed up|down|kubeconfig|images|load TAR...|machine")
 		os.Exit(2)
 	}
 	cache := seed.CacheDir()
@@ -106,3 +125,50 @@ func buildImages(cache, dir string) error {
 	}
 	return nil
 }
+
+// machine adds or removes an extra worker machine of the local seed.
+func machine(args []string) error {
+	usage := errors.New("usage: seed machine add NAME --version V --bootstrap FILE [--routed] [--image TAR]... | seed machine rm NAME")
+	if len(args) < 2 {
+		return usage
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	local := seed.NewLocal(seed.CacheDir(), logf)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	switch args[0] {
+	case "rm":
+		return local.RemoveMachine(ctx, args[1])
+	case "add":
+		fs := flag.NewFlagSet("seed machine add", flag.ContinueOnError)
+		version := fs.String("version", versions.Default, "Kubernetes version of the machine's kubelet, kubeadm and kubectl")
+		bootstrap := fs.String("bootstrap", "", "shell script to run once, as cloud-init runs user data")
+		routed := fs.Bool("routed", false, "let the seed host route to the machine")
+		var images stringList
+		fs.Var(&images, "image", "docker-archive tarball to preload (repeatable)")
+		if err := fs.Parse(args[2:]); err != nil {
+			return err
+		}
+		spec := seed.MachineSpec{Name: args[1], KubernetesVersion: *version, Routed: *routed, Images: images}
+		if *bootstrap != "" {
+			raw, err := os.ReadFile(*bootstrap)
+			if err != nil {
+				return fmt.Errorf("read bootstrap: %w", err)
+			}
+			spec.Bootstrap = string(raw)
+		}
+		m, err := local.AddMachine(ctx, spec)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s %s %s\n", m.Name, m.IP, m.BootstrapLog())
+		return nil
+	default:
+		return usage
+	}
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

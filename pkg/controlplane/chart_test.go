@@ -100,6 +100,23 @@ var goldenCases = []struct {
 			ControllersVersion: "v1.34.4",
 		},
 	},
+	{
+		// A running one-member cluster growing to three: etcd-1 is a learner in the member
+		// list whose pod does not exist yet, so the ConfigMap lists it and says existing.
+		name: "etcd-growing",
+		tc: tenant(func(tc *v1alpha1.TenantCluster) {
+			tc.Name, tc.Namespace = "grow", "project-grow"
+			tc.Spec.Endpoint.Type = v1alpha1.EndpointNodePort
+		}),
+		in: controlplane.Inputs{
+			EndpointHost:        "192.0.2.20",
+			NodePort:            31444,
+			SecretChecksums:     checksums("grow"),
+			EtcdReplicas:        1,
+			EtcdMembers:         2,
+			EtcdClusterExisting: true,
+		},
+	},
 }
 
 // checksums pretends every Secret of cluster was read with distinct data.
@@ -196,8 +213,8 @@ func TestRenderedObjects(t *testing.T) {
 					t.Errorf("%s %s is not prefixed with %s-", o.GetKind(), o.GetName(), cluster)
 				}
 			}
-			if len(objs) != 14 {
-				t.Errorf("rendered %d objects, want 14", len(objs))
+			if len(objs) != 15 {
+				t.Errorf("rendered %d objects, want 15", len(objs))
 			}
 
 			pods := map[controlplane.Component]corev1.PodTemplateSpec{}
@@ -279,6 +296,8 @@ func checkPod(t *testing.T, comp controlplane.Component, pod corev1.PodTemplateS
 func typedFor(t *testing.T, kind string) runtime.Object {
 	t.Helper()
 	switch kind {
+	case "ConfigMap":
+		return &corev1.ConfigMap{}
 	case "Service":
 		return &corev1.Service{}
 	case "Deployment":
@@ -386,4 +405,127 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestEtcdMembershipLivesOutsideThePodTemplate: growing the cluster changes the
+// StatefulSet's replicas and the ConfigMap, never the pod template, which would roll the
+// members that serve. The ConfigMap names members as pkg/controlplane does, and the pods
+// read it whole.
+func TestEtcdMembershipLivesOutsideThePodTemplate(t *testing.T) {
+	tc := tenant()
+	steps := []struct {
+		in          controlplane.Inputs
+		wantMembers int
+		wantState   string
+	}{
+		{controlplane.Inputs{EtcdReplicas: 1}, 1, "new"},
+		{controlplane.Inputs{EtcdReplicas: 1, EtcdMembers: 2, EtcdClusterExisting: true}, 2, "existing"},
+		{controlplane.Inputs{EtcdReplicas: 2, EtcdClusterExisting: true}, 2, "existing"},
+		{controlplane.Inputs{EtcdReplicas: 2, EtcdMembers: 3, EtcdClusterExisting: true}, 3, "existing"},
+		{controlplane.Inputs{EtcdReplicas: 3, EtcdClusterExisting: true}, 3, "existing"},
+	}
+	var firstTemplate *corev1.PodTemplateSpec
+	for _, s := range steps {
+		var sts appsv1.StatefulSet
+		var cm corev1.ConfigMap
+		for _, o := range renderCase(t, tc, s.in) {
+			switch {
+			case o.GetKind() == "StatefulSet":
+				fromUnstructured(t, o, &sts)
+			case o.GetKind() == "ConfigMap" && o.GetName() == controlplane.EtcdClusterConfigMapName(tc.Name):
+				fromUnstructured(t, o, &cm)
+			}
+		}
+		if got := ptr.Deref(sts.Spec.Replicas, 0); got != s.in.EtcdReplicas {
+			t.Errorf("%+v: StatefulSet replicas %d", s.in, got)
+		}
+		if firstTemplate == nil {
+			firstTemplate = sts.Spec.Template.DeepCopy()
+		} else if !reflect.DeepEqual(*firstTemplate, sts.Spec.Template) {
+			t.Errorf("%+v: the pod template changed with the membership", s.in)
+		}
+		var want []string
+		for i := range s.wantMembers {
+			want = append(want, controlplane.EtcdMemberName(tc.Name, i)+"="+controlplane.EtcdPeerURL(tc.Name, tc.Namespace, i))
+		}
+		if got := cm.Data[controlplane.EtcdInitialClusterKey]; got != strings.Join(want, ",") {
+			t.Errorf("%+v: %s = %q, want %q", s.in, controlplane.EtcdInitialClusterKey, got, strings.Join(want, ","))
+		}
+		if got := cm.Data[controlplane.EtcdInitialClusterStateKey]; got != s.wantState {
+			t.Errorf("%+v: %s = %q, want %q", s.in, controlplane.EtcdInitialClusterStateKey, got, s.wantState)
+		}
+		ctr := sts.Spec.Template.Spec.Containers[0]
+		if len(ctr.EnvFrom) != 1 || ctr.EnvFrom[0].ConfigMapRef == nil || ctr.EnvFrom[0].ConfigMapRef.Name != cm.Name || cm.Name == "" {
+			t.Errorf("etcd envFrom %+v does not read the ConfigMap %q", ctr.EnvFrom, cm.Name)
+		}
+		// etcd refuses a variable shadowed by a flag.
+		for _, a := range ctr.Args {
+			flag, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			env := "ETCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+			if _, ok := cm.Data[env]; ok {
+				t.Errorf("argument %s is also %s in the ConfigMap", a, env)
+			}
+		}
+		for k := range cm.Data {
+			if !strings.HasPrefix(k, "ETCD_") {
+				t.Errorf("ConfigMap key %s is not an etcd variable", k)
+			}
+		}
+	}
+}
+
+// TestEtcdAdmitsTheManager: the etcd NetworkPolicy lets the manager's pods, in any
+// namespace, reach the client port, and nothing else beyond the apiserver and the peers.
+func TestEtcdAdmitsTheManager(t *testing.T) {
+	tc := tenant()
+	for _, o := range renderCase(t, tc, controlplane.Inputs{}) {
+		if o.GetKind() != "NetworkPolicy" || o.GetName() != controlplane.Etcd.ObjectName(tc.Name) {
+			continue
+		}
+		var np networkingv1.NetworkPolicy
+		fromUnstructured(t, o, &np)
+		for _, rule := range np.Spec.Ingress {
+			for _, peer := range rule.From {
+				if peer.NamespaceSelector == nil {
+					continue
+				}
+				if len(peer.NamespaceSelector.MatchLabels) != 0 || peer.PodSelector == nil ||
+					!maps.Equal(peer.PodSelector.MatchLabels, controlplane.ManagerPodLabels()) {
+					t.Errorf("cross-namespace peer %+v is not the manager", peer)
+				}
+				if len(rule.Ports) != 1 || rule.Ports[0].Port.IntVal != controlplane.EtcdClientPort {
+					t.Errorf("the manager is admitted to %+v, want the client port only", rule.Ports)
+				}
+				return
+			}
+		}
+		t.Fatalf("no ingress rule admits the manager: %+v", np.Spec.Ingress)
+	}
+	t.Fatal("no etcd NetworkPolicy")
+}
+
+// TestHeldControllersRenderNoPods: while the kube-apiserver has not answered, the
+// controller-manager and scheduler Deployments exist with no replica.
+func TestHeldControllersRenderNoPods(t *testing.T) {
+	for _, o := range renderCase(t, tenant(), controlplane.Inputs{HoldControllers: true}) {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		var d appsv1.Deployment
+		fromUnstructured(t, o, &d)
+		want := int32(0)
+		if o.GetName() == controlplane.APIServer.ObjectName("acme") {
+			want = 2
+		}
+		if got := ptr.Deref(d.Spec.Replicas, -1); got != want {
+			t.Errorf("%s: replicas %d, want %d", d.Name, got, want)
+		}
+	}
+}
+
+func fromUnstructured(t *testing.T, o *unstructured.Unstructured, into any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, into); err != nil {
+		t.Fatalf("%s %s: %v", o.GetKind(), o.GetName(), err)
+	}
 }

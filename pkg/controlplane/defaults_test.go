@@ -57,7 +57,8 @@ func TestDefaultsAgreeWithCRD(t *testing.T) {
 }
 
 func TestEtcdMaxUnavailable(t *testing.T) {
-	for replicas, want := range map[int32]int32{1: 1, 3: 1, 5: 2} {
+	// 2 and 4 exist only while the cluster grows.
+	for replicas, want := range map[int32]int32{1: 1, 2: 0, 3: 1, 4: 1, 5: 2} {
 		if got := etcdMaxUnavailable(replicas); got != want {
 			t.Errorf("etcdMaxUnavailable(%d) = %d, want %d", replicas, got, want)
 		}

@@ -63,8 +63,9 @@ func secretMounts(cluster string) map[Component][]SecretMount {
 }
 
 // etcdFlags are the flags every member shares. $(POD_NAME) is expanded by the kubelet from
-// the container's environment; --initial-cluster comes from the chart, which knows the
-// StatefulSet's pod names.
+// the container's environment. The membership (initial-cluster and initial-cluster-state)
+// is not among them: it comes from the chart's ConfigMap as ETCD_* variables, so that it can
+// change without rolling the members, and etcd refuses a flag given both ways.
 func etcdFlags(cluster, namespace string, storage resource.Quantity) flags {
 	member := "$(POD_NAME)." + Etcd.ObjectName(cluster) + "." + namespace + ".svc"
 	return flags{
@@ -75,7 +76,6 @@ func etcdFlags(cluster, namespace string, storage resource.Quantity) flags {
 		"listen-peer-urls":               "https://0.0.0.0:" + port(EtcdPeerPort),
 		"initial-advertise-peer-urls":    "https://" + member + ":" + port(EtcdPeerPort),
 		"listen-metrics-urls":            "http://0.0.0.0:" + port(EtcdMetricsPort),
-		"initial-cluster-state":          "new",
 		"initial-cluster-token":          namespace + "/" + cluster,
 		"client-cert-auth":               "true",
 		"cert-file":                      secretFile(EtcdServerSecret, TLSCertKey),

@@ -61,6 +61,42 @@ func EtcdMemberHost(cluster, namespace string, i int) string {
 	return fmt.Sprintf("%s-%d.%s.%s.svc", sts, i, sts, namespace)
 }
 
+// EtcdMemberName is the name of etcd member i: its pod's name, which is its --name.
+func EtcdMemberName(cluster string, i int) string {
+	return fmt.Sprintf("%s-%d", Etcd.ObjectName(cluster), i)
+}
+
+// EtcdPeerURL is the peer URL member i advertises; the chart's ETCD_INITIAL_CLUSTER and a
+// learner added by the controller must use exactly this one.
+func EtcdPeerURL(cluster, namespace string, i int) string {
+	return fmt.Sprintf("https://%s:%d", EtcdMemberHost(cluster, namespace, i), EtcdPeerPort)
+}
+
+// EtcdClientURL is the URL of the etcd client Service, which reaches ready members only.
+func EtcdClientURL(cluster, namespace string) string {
+	return fmt.Sprintf("https://%s:%d", EtcdClientHost(cluster, namespace), EtcdClientPort)
+}
+
+// EtcdClusterConfigMapName is the ConfigMap whose ETCD_* variables tell a starting member
+// the cluster's membership (envFrom): outside the pod template, so that adding a member
+// never rolls the running ones.
+func EtcdClusterConfigMapName(cluster string) string { return Etcd.ObjectName(cluster) + "-cluster" }
+
+// Keys of the etcd cluster ConfigMap, and the values of its state.
+const (
+	EtcdInitialClusterKey      = "ETCD_INITIAL_CLUSTER"
+	EtcdInitialClusterStateKey = "ETCD_INITIAL_CLUSTER_STATE"
+	EtcdClusterStateNew        = "new"
+	EtcdClusterStateExisting   = "existing"
+)
+
+// ManagerPodLabels select the kubeseed manager's pods, in whatever namespace they run: the
+// etcd NetworkPolicy admits them to the client port, since the manager adds members. The
+// operator's install chart must label the manager's pods with them.
+func ManagerPodLabels() map[string]string {
+	return map[string]string{"app.kubernetes.io/name": "kubeseed", "app.kubernetes.io/component": "manager"}
+}
+
 // APIServerServiceHost is the in-seed DNS name of the kube-apiserver Service: what the
 // controller-manager and scheduler kubeconfigs point at, and a SAN of the serving
 // certificate.

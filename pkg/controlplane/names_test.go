@@ -83,6 +83,7 @@ func TestNamesFitTheLongestTenant(t *testing.T) {
 	for _, s := range controlplane.Secrets {
 		names = append(names, s.Name(cluster))
 	}
+	names = append(names, controlplane.EtcdClusterConfigMapName(cluster))
 	for _, n := range names {
 		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
 			t.Errorf("%s: %v", n, errs)
@@ -99,6 +100,10 @@ func TestHosts(t *testing.T) {
 		controlplane.EtcdClientHost("acme", "p1"):       "acme-etcd-client.p1.svc",
 		controlplane.EtcdMemberHost("acme", "p1", 2):    "acme-etcd-2.acme-etcd.p1.svc",
 		controlplane.APIServerServiceHost("acme", "p1"): "acme-kube-apiserver.p1.svc",
+		controlplane.EtcdMemberName("acme", 2):          "acme-etcd-2",
+		controlplane.EtcdPeerURL("acme", "p1", 2):       "https://acme-etcd-2.acme-etcd.p1.svc:2380",
+		controlplane.EtcdClientURL("acme", "p1"):        "https://acme-etcd-client.p1.svc:2379",
+		controlplane.EtcdClusterConfigMapName("acme"):   "acme-etcd-cluster",
 	} {
 		if got != want {
 			t.Errorf("got %s, want %s", got, want)

@@ -26,6 +26,9 @@ type Values struct {
 	Namespace string `json:"namespace"`
 	// PriorityClassName of every control-plane pod; empty leaves it unset.
 	PriorityClassName string `json:"priorityClassName"`
+	// ManagerPodLabels select the kubeseed manager's pods in any namespace; etcd admits them
+	// on its client port (see ManagerPodLabels).
+	ManagerPodLabels map[string]string `json:"managerPodLabels"`
 
 	Etcd              EtcdValues      `json:"etcd"`
 	APIServer         APIServerValues `json:"apiServer"`
@@ -82,14 +85,23 @@ type ServiceValues struct {
 	NodePort int32 `json:"nodePort"`
 }
 
-// EtcdValues configures the etcd StatefulSet and its Services.
+// EtcdValues configures the etcd StatefulSet, its Services and its cluster ConfigMap.
+// PodValues.Replicas is the StatefulSet's size, which the controller grows one member at a
+// time towards the spec's.
 type EtcdValues struct {
-	PodValues   `json:",inline"`
+	PodValues `json:",inline"`
+	// InitialClusterMembers is how many members, ordinals 0 up, ETCD_INITIAL_CLUSTER lists:
+	// at least Replicas, one more while a learner waits for its pod.
+	InitialClusterMembers int32 `json:"initialClusterMembers"`
+	// InitialClusterState is ETCD_INITIAL_CLUSTER_STATE: "new" while the members bootstrap
+	// the cluster together, "existing" once members join a running one.
+	InitialClusterState string `json:"initialClusterState"`
+
 	ClientPort  int32 `json:"clientPort"`
 	PeerPort    int32 `json:"peerPort"`
 	MetricsPort int32 `json:"metricsPort"`
 	// MaxUnavailable of the PodDisruptionBudget: as many members as can be lost with the
-	// quorum kept, and at least one (see etcdMaxUnavailable).
+	// quorum kept; 1 for a single member (see etcdMaxUnavailable).
 	MaxUnavailable int32            `json:"maxUnavailable"`
 	Storage        EtcdStorageValue `json:"storage"`
 }
@@ -120,6 +132,20 @@ type Inputs struct {
 	// version while an upgrade waits for every kube-apiserver to run spec.version: they
 	// must never be newer than an apiserver they talk to. Empty means spec.version.
 	ControllersVersion string
+	// HoldControllers renders kube-controller-manager and kube-scheduler with no replica:
+	// started before the kube-apiserver answers, they crash-loop.
+	HoldControllers bool
+	// EtcdReplicas is the etcd StatefulSet's size while the controller grows the cluster
+	// towards the spec; 0 means the spec's (a cluster bootstrapped at its full size).
+	EtcdReplicas int32
+	// EtcdMembers is how many members ETCD_INITIAL_CLUSTER lists; 0 means EtcdReplicas.
+	// One more than EtcdReplicas once a learner is added and before its pod exists.
+	EtcdMembers int32
+	// EtcdClusterExisting says members starting now join a running cluster
+	// (ETCD_INITIAL_CLUSTER_STATE=existing) instead of bootstrapping it.
+	EtcdClusterExisting bool
+	// ManagerPodLabels override ManagerPodLabels(); empty means those.
+	ManagerPodLabels map[string]string
 }
 
 // DefaultImageRegistry is where the upstream images live.
@@ -227,6 +253,22 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	if err != nil {
 		return Values{}, err
 	}
+	etcdReplicas, etcdMembers, err := etcdSizeOf(count[Etcd], in)
+	if err != nil {
+		return Values{}, err
+	}
+	count[Etcd] = etcdReplicas
+	if in.HoldControllers {
+		count[ControllerManager], count[Scheduler] = 0, 0
+	}
+	etcdState := EtcdClusterStateNew
+	if in.EtcdClusterExisting {
+		etcdState = EtcdClusterStateExisting
+	}
+	managerLabels := in.ManagerPodLabels
+	if len(managerLabels) == 0 {
+		managerLabels = ManagerPodLabels()
+	}
 
 	registry := strings.TrimSuffix(orDefault(in.ImageRegistry, DefaultImageRegistry), "/")
 	mounts := secretMounts(name)
@@ -259,13 +301,16 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		Name:              name,
 		Namespace:         ns,
 		PriorityClassName: in.PriorityClassName,
+		ManagerPodLabels:  managerLabels,
 		Etcd: EtcdValues{
-			PodValues:      pod(Etcd, etcdImage(registry), etcdFlags(name, ns, storage.Size).args()),
-			ClientPort:     EtcdClientPort,
-			PeerPort:       EtcdPeerPort,
-			MetricsPort:    EtcdMetricsPort,
-			MaxUnavailable: etcdMaxUnavailable(count[Etcd]),
-			Storage:        storage,
+			PodValues:             pod(Etcd, etcdImage(registry), etcdFlags(name, ns, storage.Size).args()),
+			InitialClusterMembers: etcdMembers,
+			InitialClusterState:   etcdState,
+			ClientPort:            EtcdClientPort,
+			PeerPort:              EtcdPeerPort,
+			MetricsPort:           EtcdMetricsPort,
+			MaxUnavailable:        etcdMaxUnavailable(count[Etcd]),
+			Storage:               storage,
 		},
 		APIServer: APIServerValues{
 			ComponentValues: ComponentValues{
@@ -403,9 +448,33 @@ func specPath(c Component) string {
 
 // etcdMaxUnavailable keeps a quorum through voluntary disruptions: n members survive the
 // loss of (n-1)/2. A single member has no quorum to keep, and a budget of 0 would block
-// every drain of its node forever; it gets 1 and is simply down while it moves.
+// every drain of its node forever; it gets 1 and is simply down while it moves. Two members
+// exist only while growing to three, and cannot lose one: drains wait for the third.
 func etcdMaxUnavailable(replicas int32) int32 {
-	return max(1, (replicas-1)/2)
+	if replicas == 1 {
+		return 1
+	}
+	return (replicas - 1) / 2
+}
+
+// maxEtcdMembers is the largest cluster the spec allows.
+const maxEtcdMembers = 5
+
+// etcdSizeOf is the StatefulSet's size and the member count of ETCD_INITIAL_CLUSTER: the
+// spec's at bootstrap, what the controller observed while it grows the cluster. It never
+// lowers a size on its own; the spec cannot either.
+func etcdSizeOf(desired int32, in Inputs) (replicas, members int32, err error) {
+	replicas, members = desired, in.EtcdMembers
+	if in.EtcdReplicas != 0 {
+		replicas = in.EtcdReplicas
+	}
+	if members == 0 {
+		members = replicas
+	}
+	if replicas < 1 || replicas > maxEtcdMembers || members < replicas || members > maxEtcdMembers {
+		return 0, 0, fmt.Errorf("observed etcd size of %d pods and %d members is out of range", replicas, members)
+	}
+	return replicas, members, nil
 }
 
 var minEtcdStorage = resource.MustParse("1Gi")
@@ -432,4 +501,10 @@ func kubeImage(registry string, c Component, version string) string {
 // etcdImage follows registry.k8s.io's tags: the release without its "v", and a build suffix.
 func etcdImage(registry string) string {
 	return registry + "/etcd:" + strings.TrimPrefix(versions.Etcd, "v") + "-0"
+}
+
+// DesiredEtcdMembers is the etcd member count the spec asks for, its default applied; an
+// invalid count is an *InvalidSpecError, as from ValuesFor.
+func DesiredEtcdMembers(tc *v1alpha1.TenantCluster) (int32, error) {
+	return replicasOf(Etcd, tc.Spec.ControlPlane.Etcd.Replicas)
 }

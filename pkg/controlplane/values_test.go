@@ -121,6 +121,9 @@ func TestValuesForRefusesBadInputs(t *testing.T) {
 		"node port out of range":           {NodePort: 70000},
 		"controllers newer than apiserver": {ControllersVersion: "v1.37.0"},
 		"controllers two minors older":     {ControllersVersion: "v1.34.4"},
+		"fewer etcd members than pods":     {EtcdReplicas: 3, EtcdMembers: 2},
+		"more than five etcd pods":         {EtcdReplicas: 6},
+		"negative etcd pods":               {EtcdReplicas: -1},
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -578,4 +581,56 @@ func guaranteed(r corev1.ResourceRequirements) bool {
 		}
 	}
 	return true
+}
+
+// TestEtcdGrowing: the StatefulSet's size and the membership come from what the controller
+// observed, not from the spec, while the cluster grows; a new cluster bootstraps at the
+// spec's size.
+func TestEtcdGrowing(t *testing.T) {
+	for _, c := range []struct {
+		name                      string
+		in                        controlplane.Inputs
+		wantReplicas, wantMembers int32
+		wantState                 string
+		wantMaxUnavailable        int32
+	}{
+		{"bootstrap at the spec's size", controlplane.Inputs{}, 3, 3, "new", 1},
+		{"one member, a learner listed before its pod", controlplane.Inputs{EtcdReplicas: 1, EtcdMembers: 2, EtcdClusterExisting: true}, 1, 2, "existing", 1},
+		{"two pods, two members", controlplane.Inputs{EtcdReplicas: 2, EtcdClusterExisting: true}, 2, 2, "existing", 0},
+		{"grown", controlplane.Inputs{EtcdReplicas: 3, EtcdClusterExisting: true}, 3, 3, "existing", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := mustValues(t, tenant(), c.in)
+			if v.Etcd.Replicas != c.wantReplicas || v.Etcd.InitialClusterMembers != c.wantMembers || v.Etcd.InitialClusterState != c.wantState {
+				t.Errorf("replicas %d, members %d, state %s; want %d, %d, %s", v.Etcd.Replicas, v.Etcd.InitialClusterMembers, v.Etcd.InitialClusterState, c.wantReplicas, c.wantMembers, c.wantState)
+			}
+			if v.Etcd.MaxUnavailable != c.wantMaxUnavailable {
+				t.Errorf("maxUnavailable %d, want %d", v.Etcd.MaxUnavailable, c.wantMaxUnavailable)
+			}
+			// etcd refuses a flag given both as an argument and as an ETCD_* variable.
+			for _, a := range v.Etcd.Args {
+				if strings.HasPrefix(a, "--initial-cluster=") || strings.HasPrefix(a, "--initial-cluster-state=") {
+					t.Errorf("etcd argument %s shadows the ConfigMap", a)
+				}
+			}
+		})
+	}
+	n, err := controlplane.DesiredEtcdMembers(&v1alpha1.TenantCluster{})
+	if err != nil || n != 3 {
+		t.Errorf("DesiredEtcdMembers of an undefaulted spec = %d, %v; want the default 3", n, err)
+	}
+}
+
+func TestHoldControllers(t *testing.T) {
+	v := mustValues(t, tenant(), controlplane.Inputs{HoldControllers: true})
+	if v.ControllerManager.Replicas != 0 || v.Scheduler.Replicas != 0 {
+		t.Errorf("held: controller-manager %d, scheduler %d replicas; want 0", v.ControllerManager.Replicas, v.Scheduler.Replicas)
+	}
+	if v.APIServer.Replicas != 2 || v.Etcd.Replicas != 3 {
+		t.Errorf("holding the controllers changed apiserver (%d) or etcd (%d)", v.APIServer.Replicas, v.Etcd.Replicas)
+	}
+	v = mustValues(t, tenant(), controlplane.Inputs{})
+	if v.ControllerManager.Replicas != 2 || v.Scheduler.Replicas != 2 {
+		t.Errorf("released: controller-manager %d, scheduler %d replicas; want the spec's 2", v.ControllerManager.Replicas, v.Scheduler.Replicas)
+	}
 }

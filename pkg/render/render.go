@@ -39,7 +39,7 @@ import (
 // render instead of printing nothing. Templates see Helm's default capabilities; they must
 // not depend on the cluster.
 func Render(chartFS fs.FS, releaseName, namespace string, values any) ([]*unstructured.Unstructured, error) {
-	ch, err := loadChart(chartFS)
+	ch, err := LoadChart(chartFS)
 	if err != nil {
 		return nil, err
 	}
@@ -68,9 +68,9 @@ func Render(chartFS fs.FS, releaseName, namespace string, values any) ([]*unstru
 	return objs, nil
 }
 
-// loadChart reads every file of fsys the way helm's directory loader does (.helmignore and
+// LoadChart reads every file of fsys the way helm's directory loader does (.helmignore and
 // its defaults honoured) and hands them to loader.LoadFiles.
-func loadChart(fsys fs.FS) (*chart.Chart, error) {
+func LoadChart(fsys fs.FS) (*chart.Chart, error) {
 	rules := ignore.Empty()
 	if data, err := fs.ReadFile(fsys, ignore.HelmIgnore); err == nil {
 		if rules, err = ignore.Parse(bytes.NewReader(data)); err != nil {

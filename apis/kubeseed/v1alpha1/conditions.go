@@ -35,6 +35,9 @@ const (
 	// WaitingForDependencyReason: a component waits for one it needs (the controller
 	// manager for the apiserver, the apiserver for etcd).
 	WaitingForDependencyReason = "WaitingForDependency"
+	// ScalingReason: etcd serves while kubeseed adds members to it, one at a time; the
+	// message says how far it got.
+	ScalingReason = "Scaling"
 	// InvalidSpecReason: the spec cannot be realised as it is; change it.
 	InvalidSpecReason = "InvalidSpec"
 	// PausedReason: spec.paused is true; nothing is reconciled.

@@ -143,13 +143,14 @@ failureThreshold: {{ .failures }}
 {{- end -}}
 
 {{/*
-tcp.etcdInitialCluster: every member's peer URL under the headless Service. The members are
-the StatefulSet's pods, so their names follow from the replica count.
+tcp.etcdInitialCluster: "name=peer URL" of members 0 to initialClusterMembers-1 under the
+headless Service. The members are the StatefulSet's pods, so their names follow from the
+count; pkg/controlplane.EtcdPeerURL must agree.
 */}}
 {{- define "tcp.etcdInitialCluster" -}}
 {{- $sts := printf "%s-etcd" .Values.name -}}
 {{- $members := list -}}
-{{- range $i := until (int .Values.etcd.replicas) -}}
+{{- range $i := until (int .Values.etcd.initialClusterMembers) -}}
 {{- $members = append $members (printf "%s-%d=https://%s-%d.%s.%s.svc:%d" $sts $i $sts $i $sts $.Release.Namespace (int $.Values.etcd.peerPort)) -}}
 {{- end -}}
 {{- join "," $members -}}

@@ -1,0 +1,63 @@
+package seed
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMachineName(t *testing.T) {
+	cases := []struct {
+		name string
+		ok   bool
+	}{
+		{"worker-0", true},
+		{"a", true},
+		{"Worker", false},
+		{"-worker", false},
+		{"worker-", false},
+		{"worker_0", false},
+		{strings.Repeat("a", 32), true},
+		{strings.Repeat("a", 33), false},
+	}
+	for _, c := range cases {
+		if got := machineName.MatchString(c.name); got != c.ok {
+			t.Errorf("machine name %q valid = %t, want %t", c.name, got, c.ok)
+		}
+	}
+}
+
+func TestMachinePaths(t *testing.T) {
+	cases := []struct{ in, fs string }{
+		{"/etc/kubernetes", "etc-kubernetes"},
+		{"/var/lib/kubelet", "var-lib-kubelet"},
+		{"/run/netns", "run-netns"},
+	}
+	for _, c := range cases {
+		if got := fsName(c.in); got != c.fs {
+			t.Errorf("fsName(%q) = %q, want %q", c.in, got, c.fs)
+		}
+	}
+	// Interface names are at most 15 characters.
+	if got := machineLink("10.220.0.254"); got != "vm254" {
+		t.Errorf("machineLink = %q, want vm254", got)
+	}
+}
+
+// The seed's and machines' containerd differ only in their paths; both must keep the
+// settings these hosts need.
+func TestContainerdConfig(t *testing.T) {
+	cases := map[string]string{
+		"seed":    containerdConfig("root = \"/state/root\"\n", `Root = "/state/runc"`, "/state/cni"),
+		"machine": containerdConfig("", "", "/etc/cni/net.d"),
+	}
+	for name, cfg := range cases {
+		for _, want := range []string{"restrict_oom_score_adj = true", "SystemdCgroup = false", `sandbox_image = "` + PauseImage + `"`, `bin_dir = "/usr/lib/cni"`} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("%s containerd config lacks %q:\n%s", name, want, cfg)
+			}
+		}
+	}
+	if !strings.Contains(cases["seed"], `conf_dir = "/state/cni"`) || !strings.Contains(cases["seed"], `Root = "/state/runc"`) {
+		t.Errorf("seed config lost its paths:\n%s", cases["seed"])
+	}
+}

@@ -1,0 +1,166 @@
+package etcd
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Target is the member the StatefulSet pod of one ordinal runs: its name (the pod's,
+// etcd's --name) and its peer URL.
+type Target struct {
+	Name    string
+	PeerURL string
+}
+
+// Input is everything Plan looks at.
+type Input struct {
+	// Targets has one entry per ordinal, 0 up to the desired size less one.
+	Targets []Target
+	// Members is etcd's member list, with health filled in by Observe.
+	Members []Member
+	// Replicas is the StatefulSet's spec.replicas, ReadyReplicas its status.readyReplicas.
+	Replicas, ReadyReplicas int32
+}
+
+// Action is what the next step does.
+type Action string
+
+// Actions, in the order a new member goes through them.
+const (
+	// AddLearner adds Step.Target as a non-voting member; its pod does not exist yet.
+	AddLearner Action = "AddLearner"
+	// Grow raises the StatefulSet to Step.Replicas, starting the learner's pod.
+	Grow Action = "Grow"
+	// Promote makes the started, caught-up learner Step.MemberID a voting member.
+	Promote Action = "Promote"
+	// Wait: nothing is safe to do now; Step.Reason says what is awaited.
+	Wait Action = "Wait"
+	// Blocked: the cluster is in a shape kubeseed does not repair; a person must look.
+	Blocked Action = "Blocked"
+	// Done: every target is a started, voting member and has its pod.
+	Done Action = "Done"
+)
+
+// Step is the single next step towards the desired size.
+type Step struct {
+	Action Action
+	// Target is the member the step concerns, when there is one.
+	Target Target
+	// MemberID is the learner to promote.
+	MemberID uint64
+	// Replicas is the StatefulSet's size once the step is taken.
+	Replicas int32
+	// Voting and Desired count voting members now and members wanted.
+	Voting, Desired int
+	// Reason says what the step does or waits for, for a person.
+	Reason string
+}
+
+// Message summarises the step for a condition, e.g. "scaling etcd: 1 of 3 members,
+// adding learner acme-etcd-1".
+func (s Step) Message() string {
+	return fmt.Sprintf("scaling etcd: %d of %d members, %s", s.Voting, s.Desired, s.Reason)
+}
+
+// Plan decides the next single safe step to grow the cluster to len(in.Targets) members,
+// one member at a time, so that a quorum is never at risk: a new member joins as a learner
+// (it does not vote, so a learner that never starts costs no quorum), is added only while
+// every member is started and healthy and no other learner is pending, gets its pod only
+// once it is in the member list (so it starts into a cluster that expects it), and votes
+// only once it runs and has caught up. Plan never removes a member.
+func Plan(in Input) Step {
+	desired := len(in.Targets)
+	s := Step{Desired: desired, Replicas: in.Replicas}
+	n := len(in.Members)
+	if n == 0 {
+		return s.with(Wait, Target{}, "etcd reports no members")
+	}
+	if n > desired {
+		return s.with(Blocked, Target{}, fmt.Sprintf("etcd has %d members, more than the %d wanted: removing members is not supported", n, desired))
+	}
+
+	// Members map to ordinals by peer URL: a learner that has not started has no name yet.
+	byOrdinal := make([]*Member, desired)
+	for i := range in.Members {
+		m := &in.Members[i]
+		ord := slices.IndexFunc(in.Targets, func(t Target) bool { return slices.Contains(m.PeerURLs, t.PeerURL) })
+		switch {
+		case ord < 0:
+			return s.with(Blocked, Target{}, fmt.Sprintf("member %x (%s, peer URLs %v) is none of the StatefulSet's pods", m.ID, m.Name, m.PeerURLs))
+		case byOrdinal[ord] != nil:
+			return s.with(Blocked, in.Targets[ord], fmt.Sprintf("two members have the peer URL of %s", in.Targets[ord].Name))
+		}
+		byOrdinal[ord] = m
+		if !m.IsLearner {
+			s.Voting++
+		}
+	}
+	// Members are added in ordinal order, so they hold ordinals 0..n-1.
+	for i := range n {
+		if byOrdinal[i] == nil {
+			return s.with(Blocked, in.Targets[i], fmt.Sprintf("%s has no member while a higher ordinal has one", in.Targets[i].Name))
+		}
+	}
+
+	// A member without a pod: start its pod, one at a time.
+	if int(in.Replicas) < n {
+		t := in.Targets[in.Replicas]
+		s.Replicas = in.Replicas + 1
+		return s.with(Grow, t, "starting "+t.Name)
+	}
+
+	// A pending learner: promote it once it runs and every member is healthy.
+	for i := range n {
+		m := byOrdinal[i]
+		if !m.IsLearner {
+			continue
+		}
+		t := in.Targets[i]
+		switch {
+		case !m.Started():
+			return s.with(Wait, t, fmt.Sprintf("waiting for learner %s to start", t.Name))
+		case !m.Healthy:
+			return s.with(Wait, t, fmt.Sprintf("waiting for learner %s to be healthy: %s", t.Name, m.Problem))
+		}
+		if w, ok := unhealthy(byOrdinal[:n], in.Targets); ok {
+			return s.with(Wait, w.Target, w.Reason)
+		}
+		s.MemberID = m.ID
+		return s.with(Promote, t, "promoting learner "+t.Name)
+	}
+
+	if n == desired {
+		if int(in.Replicas) == n {
+			return s.with(Done, Target{}, fmt.Sprintf("%d voting members", n))
+		}
+		return s.with(Blocked, Target{}, fmt.Sprintf("the StatefulSet has %d pods for %d members", in.Replicas, n))
+	}
+
+	// Room for one more: only into a cluster whose every member serves.
+	if w, ok := unhealthy(byOrdinal[:n], in.Targets); ok {
+		return s.with(Wait, w.Target, w.Reason)
+	}
+	if int(in.ReadyReplicas) < n {
+		return s.with(Wait, Target{}, fmt.Sprintf("waiting for every member's pod to be ready, %d of %d are", in.ReadyReplicas, n))
+	}
+	t := in.Targets[n]
+	return s.with(AddLearner, t, "adding learner "+t.Name)
+}
+
+func (s Step) with(a Action, t Target, reason string) Step {
+	s.Action, s.Target, s.Reason = a, t, reason
+	return s
+}
+
+// unhealthy finds the first member, by ordinal, that is not started or not healthy.
+func unhealthy(members []*Member, targets []Target) (Step, bool) {
+	for i, m := range members {
+		switch {
+		case !m.Started():
+			return Step{Target: targets[i], Reason: fmt.Sprintf("waiting for member %s to start", targets[i].Name)}, true
+		case !m.Healthy:
+			return Step{Target: targets[i], Reason: fmt.Sprintf("waiting for member %s to be healthy: %s", targets[i].Name, m.Problem)}, true
+		}
+	}
+	return Step{}, false
+}
