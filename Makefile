@@ -85,7 +85,7 @@ seed-deps: ## Install containerd, runc, CNI plugins and iptables from Debian (ro
 .PHONY: seed-bins
 seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS, cert-manager, local-path (cached).
 	@hack/k8s-bins.sh $(SEED_K8S_VERSION)
-	@hack/k8s-bins.sh $(DEFAULT_K8S_VERSION) kube-apiserver kube-controller-manager kube-scheduler
+	@hack/k8s-bins.sh $(DEFAULT_K8S_VERSION) kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl
 	@hack/etcd-bin.sh $(ETCD_VERSION)
 	@hack/coredns-bin.sh
 	@hack/cert-manager-bin.sh

@@ -51,7 +51,8 @@ func managerPods(t *testing.T, ctx context.Context) map[types.UID]bool {
 	}
 	out := map[types.UID]bool{}
 	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodRunning {
+		// A pod of a finished rollout may still be terminating: it is not the manager.
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
 			out[p.UID] = true
 		}
 	}

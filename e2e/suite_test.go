@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,7 +44,15 @@ func managerImage() string {
 func installOperator(ctx context.Context, logf func(string, ...any)) error {
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig = ptr.To(provider.Kubeconfig())
-	_, err := install.Operator(ctx, flags, install.Options{Logf: logf})
+	// The tag stays "dev": the image's digest as a pod annotation rolls the manager when a
+	// rebuilt image was loaded into a seed that was already up.
+	stamp, err := os.ReadFile(managerImage() + ".sha256")
+	if err != nil {
+		return fmt.Errorf("read the manager image's digest (make manager-image): %w", err)
+	}
+	imageID := strings.TrimPrefix(strings.SplitN(string(stamp), "\n", 2)[0], "sha256:")
+	values := map[string]any{"podAnnotations": map[string]any{"kubeseed.io/image-id": imageID}}
+	_, err = install.Operator(ctx, flags, install.Options{Logf: logf, Values: values})
 	return err
 }
 

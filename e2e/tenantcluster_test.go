@@ -121,9 +121,10 @@ func hasNamespace(t *testing.T, ctx context.Context, tenant kubernetes.Interface
 // TestTenantClustersSideBySide applies two TenantClusters in two namespaces. Each becomes
 // Ready and its admin kubeconfig creates and lists namespaces; neither sees the other's
 // objects nor accepts the other's credentials. Deleting one leaves its namespace clean
-// (cert-manager's Secrets and the etcd volume included) and the other tenant untouched.
+// (cert-manager's Secrets and the etcd volume included) and the other tenant untouched; that
+// one's etcd then grows from 1 to 3 members without losing data.
 func TestTenantClustersSideBySide(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	a, b := smallTenant(newNamespace(t), "acme"), smallTenant(newNamespace(t), "globex")
 	for _, tc := range []*v1alpha1.TenantCluster{a, b} {
@@ -183,6 +184,32 @@ func TestTenantClustersSideBySide(t *testing.T) {
 		if _, err := tenantB.CoreV1().Namespaces().Get(ctx, "only-in-globex", metav1.GetOptions{}); err != nil {
 			t.Errorf("globex stopped working after acme was deleted: %v", err)
 		}
+	})
+	t.Run("growing etcd from 1 to 3 members keeps the tenant's data", func(t *testing.T) {
+		patch := client.MergeFrom(b.DeepCopy())
+		b.Spec.ControlPlane.Etcd.Replicas = ptr.To[int32](3)
+		if err := kube.Patch(ctx, b, patch); err != nil {
+			t.Fatal(err)
+		}
+		sts := &appsv1.StatefulSet{}
+		err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+			if err := kube.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: controlplane.Etcd.ObjectName(b.Name)}, sts); err != nil {
+				return false, nil
+			}
+			if err := kube.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
+				return false, nil
+			}
+			return sts.Status.ReadyReplicas == 3 && b.Status.ObservedGeneration == b.Generation &&
+				meta.IsStatusConditionTrue(b.Status.Conditions, v1alpha1.ReadyCondition), nil
+		})
+		if err != nil {
+			dumpManagerLogs(t)
+			t.Fatalf("etcd of %s/%s did not grow to 3 ready members: %d ready; conditions %+v", b.Namespace, b.Name, sts.Status.ReadyReplicas, b.Status.Conditions)
+		}
+		if _, err := tenantB.CoreV1().Namespaces().Get(ctx, "only-in-globex", metav1.GetOptions{}); err != nil {
+			t.Fatalf("data written before etcd grew is gone: %v", err)
+		}
+		createNamespaceIn(t, ctx, tenantB, "after-growth")
 	})
 }
 

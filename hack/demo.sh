@@ -16,7 +16,10 @@ k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 echo "demo: loading the manager image into the seed"
 "$SEED" load "$cache/images/kubeseed-manager.tar"
 echo "demo: installing the operator (charts/kubeseed) into kubeseed-system"
-"$KUBESEED" seed bootstrap --kubeconfig "$kubeconfig"
+# The image's tag stays "dev": its content digest as a pod annotation rolls the manager
+# when a rebuilt image was loaded.
+image_id=$(head -1 "$cache/images/kubeseed-manager.tar.sha256" | tr -d ':')
+"$KUBESEED" seed bootstrap --kubeconfig "$kubeconfig" --set "podAnnotations.kubeseed\.io/image-id=$image_id"
 
 k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
 k -n "$ns" apply -f config/samples/tenantcluster-small.yaml

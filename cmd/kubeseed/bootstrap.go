@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"helm.sh/helm/v3/pkg/strvals"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
@@ -25,6 +28,8 @@ func seedBootstrap(args []string, stdout, stderr io.Writer) int {
 	namespace := fs.String("namespace", install.DefaultNamespace, "Namespace of the operator.")
 	image := fs.String("image", "", "Manager image, repository:tag (default: the chart's kubeseed/manager:dev).")
 	timeout := fs.Duration("timeout", 3*time.Minute, "How long to wait for the manager to become available.")
+	var sets setFlags
+	fs.Var(&sets, "set", "Chart value as key=value, like helm's --set (repeatable), e.g. manager.logLevel=debug.")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -35,6 +40,12 @@ func seedBootstrap(args []string, stdout, stderr io.Writer) int {
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig, flags.Context, flags.Namespace = kubeconfig, kubeContext, namespace
 	values := map[string]any{}
+	for _, kv := range sets {
+		if err := strvals.ParseInto(kv, values); err != nil {
+			fmt.Fprintf(stderr, "kubeseed seed bootstrap: --set %s: %v\n", kv, err)
+			return 2
+		}
+	}
 	if *image != "" {
 		repo, tag, err := splitImage(*image)
 		if err != nil {
@@ -57,6 +68,11 @@ func seedBootstrap(args []string, stdout, stderr io.Writer) int {
 		rel.Chart.Metadata.AppVersion, rel.Namespace, rel.Name, rel.Version)
 	return 0
 }
+
+type setFlags []string
+
+func (s *setFlags) String() string     { return strings.Join(*s, ",") }
+func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 // splitImage splits repository:tag; a port in the registry host is not a tag.
 func splitImage(ref string) (string, string, error) {

@@ -15,7 +15,7 @@ const usage = `kubeseed manages Kubernetes control planes hosted in a seed clust
 Usage:
   kubeseed versions         Print the Kubernetes versions a TenantCluster may run.
   kubeseed seed bootstrap   Install or upgrade the operator in the seed (flags: --kubeconfig,
-                            --context, --namespace, --image, --timeout). Needs cert-manager.
+                            --context, --namespace, --image, --set, --timeout). Needs cert-manager.
 `
 
 func main() {

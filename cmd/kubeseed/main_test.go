@@ -19,6 +19,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"seed"}, code: 2, stderrPart: "want the subcommand bootstrap"},
 		{args: []string{"seed", "bootstrap", "--image", "kubeseed/manager"}, code: 2, stderrPart: "has no tag"},
 		{args: []string{"seed", "bootstrap", "extra"}, code: 2, stderrPart: "unexpected arguments"},
+		{args: []string{"seed", "bootstrap", "--set", "a.b"}, code: 2, stderrPart: "--set a.b"},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer

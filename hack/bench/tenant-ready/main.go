@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,7 +63,9 @@ func bench(runs int, mode string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	// Interrupted, the tenant under test is still deleted (once's deferred cleanup).
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
 	var took []time.Duration
 	for i := 1; i <= runs; i++ {
 		d, rss, err := once(ctx, c, fmt.Sprintf("bench-%s-%d", mode, i), mode, timeout)
@@ -90,6 +94,7 @@ func once(ctx context.Context, c client.Client, ns, mode string, timeout time.Du
 		return 0, 0, err
 	}
 	defer func() {
+		ctx := context.WithoutCancel(ctx)
 		_ = c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 		_ = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 			err := c.Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{})
