@@ -13,7 +13,7 @@ import (
 // The all: prefix matters: a plain directory pattern silently drops files whose names start
 // with "_" or ".", such as templates/_helpers.tpl (golang/go#44393).
 //
-//go:embed all:tenant-control-plane all:kubeseed
+//go:embed all:tenant-control-plane all:kubeseed all:tenant-addons
 var files embed.FS
 
 // TenantControlPlane is the tenant-control-plane chart, rooted at its Chart.yaml: etcd,
@@ -21,6 +21,11 @@ var files embed.FS
 // their Services, PodDisruptionBudgets and NetworkPolicies. Its values are computed by
 // pkg/controlplane.ValuesFor.
 var TenantControlPlane = sub(files, "tenant-control-plane")
+
+// TenantAddons is the tenant-addons chart, rooted at its Chart.yaml: kube-proxy and CoreDNS
+// inside a tenant (and the tunnel agent, when enabled). Its values are computed by
+// pkg/addons.ValuesFor; kubeseed applies the objects to the tenant's own API server.
+var TenantAddons = sub(files, "tenant-addons")
 
 // Kubeseed is the operator's own install chart, rooted at its Chart.yaml: the CRDs (crds/),
 // the manager Deployment, its metrics Service and optional ServiceMonitor, and RBAC whose

@@ -32,6 +32,7 @@ import (
 
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/charts"
+	"github.com/kubeseed/kubeseed/pkg/addons"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/render"
 	"github.com/kubeseed/kubeseed/pkg/versions"
@@ -46,6 +47,7 @@ func TestEmbedsEveryFile(t *testing.T) {
 	}{
 		{"tenant-control-plane", charts.TenantControlPlane},
 		{"kubeseed", charts.Kubeseed},
+		{"tenant-addons", charts.TenantAddons},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
 			var embedded, onDisk []string
@@ -80,8 +82,11 @@ func TestEmbedsEveryFile(t *testing.T) {
 // tenant-control-plane with its own values.yaml and with values ValuesFor computes for an
 // HA tenant; kubeseed with its defaults and with every optional part switched on or off.
 func TestLint(t *testing.T) {
-	tcpDir, kubeseedDir := t.TempDir(), t.TempDir()
+	tcpDir, kubeseedDir, addonsDir := t.TempDir(), t.TempDir(), t.TempDir()
 	if err := os.CopyFS(tcpDir, charts.TenantControlPlane); err != nil {
+		t.Fatalf("copy the embedded chart: %v", err)
+	}
+	if err := os.CopyFS(addonsDir, charts.TenantAddons); err != nil {
 		t.Fatalf("copy the embedded chart: %v", err)
 	}
 	if err := os.CopyFS(kubeseedDir, charts.Kubeseed); err != nil {
@@ -101,6 +106,20 @@ func TestLint(t *testing.T) {
 			Etcd: v1alpha1.EtcdSpec{Replicas: ptr.To[int32](5), Storage: v1alpha1.EtcdStorageSpec{StorageClassName: ptr.To("fast")}},
 		}},
 	}
+	av, err := addons.ValuesFor(&v1alpha1.TenantCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "acme", Namespace: "project-1234"},
+		Spec: v1alpha1.TenantClusterSpec{Network: v1alpha1.NetworkSpec{
+			ServiceCIDR: "172.20.0.0/16", PodCIDR: "172.16.0.0/14", DNSDomain: "acme.internal",
+		}},
+	}, addons.Inputs{
+		Endpoint:      "https://203.0.113.10:6443",
+		Versions:      v1alpha1.AddonVersions{KubernetesVersion: "v1.34.4", KubeProxy: "v1.34.4", CoreDNS: "v1.12.4"},
+		ImageRegistry: "registry.example.com/k8s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addonsCustom := toMap(t, av)
 	v, err := controlplane.ValuesFor(tc, controlplane.Inputs{NodePort: 31443, PriorityClassName: "kubeseed-control-plane"})
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +143,8 @@ func TestLint(t *testing.T) {
 		"kubeseed/values.yaml":             {kubeseedDir, nil, "kubeseed-system"},
 		"kubeseed/everything":              {kubeseedDir, everything, "kubeseed-system"},
 		"kubeseed/minimal":                 {kubeseedDir, minimal, "kubeseed-system"},
+		"tenant-addons/values.yaml":        {addonsDir, nil, "kube-system"},
+		"tenant-addons/custom":             {addonsDir, addonsCustom, "kube-system"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			linter := lint.AllWithKubeVersion(c.dir, c.values, c.namespace, kubeVersion)
@@ -163,7 +184,9 @@ var (
 // The kubeseed chart is held to the same rule: kubeseed and `make demo` install it through
 // the Helm SDK, and an install, an upgrade and `helm template` must agree.
 func TestTemplatesArePure(t *testing.T) {
-	for name, fsys := range map[string]fs.FS{"tenant-control-plane": charts.TenantControlPlane, "kubeseed": charts.Kubeseed} {
+	for name, fsys := range map[string]fs.FS{
+		"tenant-control-plane": charts.TenantControlPlane, "kubeseed": charts.Kubeseed, "tenant-addons": charts.TenantAddons,
+	} {
 		t.Run(name, func(t *testing.T) {
 			err := fs.WalkDir(fsys, "templates", func(p string, d fs.DirEntry, err error) error {
 				if err != nil || d.IsDir() {
@@ -646,4 +669,18 @@ func TestKubeseedNotes(t *testing.T) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
 		}
 	}
+}
+
+// toMap turns typed values into what Helm's linter takes.
+func toMap(t *testing.T, v any) map[string]any {
+	t.Helper()
+	raw, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -44,6 +44,13 @@ type Reconciler struct {
 	// etcd grows; nil means etcd.Dial, which needs the manager in the seed's pod network.
 	// Tests without etcd pods (envtest) inject a fake.
 	EtcdDialer EtcdDialer
+	// TenantDialer connects to a tenant's kube-apiserver through its Service, to bootstrap
+	// the tenant, approve kubelet serving CSRs and apply the addons; nil means DialTenant,
+	// which needs the manager in the seed's pod network. Tests without apiserver pods
+	// (envtest) inject one.
+	TenantDialer TenantDialer
+
+	tenantMemory
 }
 
 // Reconcile follows Cluster API's skeleton: get, finalizer, snapshot, one status patch in a
@@ -82,8 +89,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	return r.reconcileNormal(ctx, tc)
 }
 
-// recordTransitions emits events only when the phase or the Ready condition changes.
+// recordTransitions emits events only when the phase, the Ready condition or a condition
+// of the tenant's inside (TenantBootstrapped, AddonsReady) changes.
 func (r *Reconciler) recordTransitions(before, after *v1alpha1.TenantCluster) {
+	for _, t := range []string{v1alpha1.TenantBootstrappedCondition, v1alpha1.AddonsReadyCondition} {
+		was := meta.FindStatusCondition(before.Status.Conditions, t)
+		now := meta.FindStatusCondition(after.Status.Conditions, t)
+		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
+			continue
+		}
+		kind := "Normal"
+		if now.Reason == v1alpha1.TenantUnreachableReason || (was != nil && was.Status == "True" && now.Status != "True") {
+			kind = "Warning"
+		}
+		r.Recorder.Eventf(after, nil, kind, now.Reason, "Reconcile", "%s=%s: %s", t, now.Status, now.Message)
+	}
+	if a := after.Status.Addons; a != nil && !equality.Semantic.DeepEqual(before.Status.Addons, a) {
+		r.Recorder.Eventf(after, nil, "Normal", "AddonsPinned", "Reconcile",
+			"addons pinned for Kubernetes %s: kube-proxy %s, CoreDNS %s", a.KubernetesVersion, a.KubeProxy, a.CoreDNS)
+	}
 	if before.Status.Phase != after.Status.Phase && after.Status.Phase != "" {
 		r.Recorder.Eventf(after, nil, "Normal", "Phase", "Reconcile", "Phase %s", after.Status.Phase)
 	}

@@ -27,6 +27,7 @@ import (
 // everything.
 func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantCluster) (ctrl.Result, error) {
 	tc.Status.Phase = v1alpha1.TenantClusterDeleting
+	r.forgetTenant(tc.UID)
 	mine := []client.DeleteAllOfOption{client.InNamespace(tc.Namespace), client.MatchingLabels(pki.Labels(tc.Name))}
 	for _, obj := range []client.Object{&cmv1.Certificate{}, &cmv1.Issuer{}} {
 		if err := r.Client.DeleteAllOf(ctx, obj, mine...); err != nil {

@@ -62,6 +62,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	var adminKubeconfig []byte
 	if o.certificates.ok && ep.Host != "" {
 		kubeconfigs, err := pki.KubeconfigSecrets(tc, ep.URL(), secrets)
 		switch {
@@ -71,6 +72,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 			return ctrl.Result{}, fmt.Errorf("assemble kubeconfigs of %s: %w", tc.Name, err)
 		default:
 			for _, s := range kubeconfigs {
+				if s.Name == controlplane.AdminKubeconfigSecret.Name(tc.Name) {
+					adminKubeconfig = s.Data[controlplane.KubeconfigKey]
+				}
 				desired = append(desired, s)
 				sums[s.Name] = controlplane.SecretDataChecksum(s.Data)
 			}
@@ -126,11 +130,20 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	if err := r.observeComponents(ctx, tc, &o); err != nil {
 		return ctrl.Result{}, err
 	}
+	var caPEM []byte
+	if ca := secrets[controlplane.CASecret.Name(tc.Name)]; ca != nil {
+		caPEM = ca.Data[corev1.TLSCertKey]
+	}
+	tenantRequeue := r.reconcileTenant(ctx, tc, &o, tenantState{endpoint: ep, caPEM: caPEM, kubeconfig: adminKubeconfig})
+
 	requeue := membership.requeueFor()
 	for _, c := range o.byCondition() {
 		if !c.ok && (requeue == 0 || requeue > requeueWhileProgressing) {
 			requeue = requeueWhileProgressing
 		}
+	}
+	if tenantRequeue > 0 && (requeue == 0 || requeue > tenantRequeue) {
+		requeue = tenantRequeue
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

@@ -29,6 +29,11 @@ type observed struct {
 	scheduler    check
 	endpointOK   check
 
+	// bootstrapped and addons describe the inside of the tenant; they are not part of
+	// Ready. Zero (no reason) when the reconcile did not get as far: the condition stays.
+	bootstrapped check
+	addons       check
+
 	// etcdMembership is what growing etcd saw and did; holdControllers says the
 	// controller-manager and scheduler wait for the kube-apiserver.
 	etcdMembership  etcdMembership
@@ -93,6 +98,16 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 		set(v1alpha1.ReadyCondition, false, v1alpha1.NotReadyReason, strings.Join(notReady, "; "))
 	default:
 		set(v1alpha1.ReadyCondition, true, v1alpha1.AvailableReason, "every control-plane component is available")
+	}
+	// The inside of the tenant: reported, never part of Ready, which means the control
+	// plane serves (workers and addons are the customer's side of the cluster).
+	for _, c := range []struct {
+		t string
+		c check
+	}{{v1alpha1.TenantBootstrappedCondition, o.bootstrapped}, {v1alpha1.AddonsReadyCondition, o.addons}} {
+		if c.c.reason != "" {
+			set(c.t, c.c.ok, c.c.reason, c.c.message)
+		}
 	}
 	if o.endpoint != "" {
 		tc.Status.Endpoint = o.endpoint

@@ -105,3 +105,31 @@ func TestSetStatusIsStable(t *testing.T) {
 		t.Errorf("status changed on an identical observation:\n%+v\n%+v", first, tc.Status)
 	}
 }
+
+// TestTenantConditionsStayOutOfReady: TenantBootstrapped and AddonsReady are reported, but
+// Ready means the control plane serves; a reconcile that did not reach the tenant leaves
+// them as they were.
+func TestTenantConditionsStayOutOfReady(t *testing.T) {
+	tc := &v1alpha1.TenantCluster{Spec: v1alpha1.TenantClusterSpec{Version: "v1.36.3"}}
+	o := allOK()
+	o.bootstrapped = check{reason: v1alpha1.TenantUnreachableReason, message: "dial tcp: i/o timeout"}
+	o.addons = check{reason: v1alpha1.WaitingForNodesReason, message: "no Ready node"}
+	setStatus(tc, o)
+	if !meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.ReadyCondition) || tc.Status.Phase != v1alpha1.TenantClusterReady {
+		t.Errorf("Ready is held back by the tenant's inside: %+v", tc.Status)
+	}
+	for typ, reason := range map[string]string{
+		v1alpha1.TenantBootstrappedCondition: v1alpha1.TenantUnreachableReason,
+		v1alpha1.AddonsReadyCondition:        v1alpha1.WaitingForNodesReason,
+	} {
+		c := meta.FindStatusCondition(tc.Status.Conditions, typ)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != reason {
+			t.Errorf("%s = %+v, want False/%s", typ, c, reason)
+		}
+	}
+	// A later reconcile that failed before reaching the tenant: the conditions stay.
+	setStatus(tc, allOK())
+	if c := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.AddonsReadyCondition); c == nil || c.Reason != v1alpha1.WaitingForNodesReason {
+		t.Errorf("AddonsReady changed without an observation: %+v", c)
+	}
+}

@@ -3,6 +3,7 @@ package tenantcluster_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -34,7 +37,32 @@ var (
 	// answers the reconciler: its etcd client is injected, and a test that grows etcd
 	// registers a fake for its tenant (pkg/etcd tests the real client against real etcd).
 	fakeEtcds sync.Map
+	// tenantCfg is a SECOND envtest kube-apiserver (and etcd) acting as the inside of a
+	// tenant: envtest runs no apiserver pods, so the reconciler's TenantDialer is pointed at
+	// it. It runs as kubeseed runs a tenant's apiserver (bootstrap tokens, the Node and RBAC
+	// authorizers) with the service CIDR TenantClusters default to, but has no
+	// controller-manager, no scheduler and no node. A test that wants its TenantCluster to
+	// reach it registers the apiserver Service's host:port in fakeTenants; every other tenant
+	// is unreachable.
+	tenantCfg   *rest.Config
+	fakeTenants sync.Map
 )
+
+// dialFakeTenant is the reconciler's TenantDialer in these tests: it checks the config the
+// reconciler built from the admin kubeconfig and hands out a client of the fake tenant.
+func dialFakeTenant(_ context.Context, cfg *rest.Config) (client.Client, error) {
+	if len(cfg.CAData) == 0 || len(cfg.CertData) == 0 || len(cfg.KeyData) == 0 || cfg.Timeout == 0 {
+		return nil, fmt.Errorf("tenant config for %s lacks TLS material or a timeout", cfg.Host)
+	}
+	u, err := url.Parse(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := fakeTenants.Load(u.Host); !ok {
+		return nil, fmt.Errorf("no tenant apiserver at %s: envtest runs no pods", cfg.Host)
+	}
+	return client.New(tenantCfg, client.Options{Scheme: clientgoscheme.Scheme})
+}
 
 // dialFakeEtcd is the reconciler's EtcdDialer in these tests.
 func dialFakeEtcd(_ context.Context, cfg etcd.Config) (etcd.Client, error) {
@@ -69,6 +97,17 @@ func run(m *testing.M) int {
 		return fail("start envtest (is cert-manager built? hack/cert-manager-bin.sh): %v", err)
 	}
 	defer func() { _ = env.Stop() }()
+
+	tenantEnv := &envtest.Environment{}
+	tenantEnv.ControlPlane.GetAPIServer().Configure().
+		Set("enable-bootstrap-token-auth", "true").
+		Set("authorization-mode", "Node,RBAC").
+		Set("service-cluster-ip-range", "10.96.0.0/12")
+	if tenantCfg, err = tenantEnv.Start(); err != nil {
+		_ = tenantEnv.Stop()
+		return fail("start the fake tenant's envtest: %v", err)
+	}
+	defer func() { _ = tenantEnv.Stop() }()
 
 	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -109,9 +148,10 @@ func run(m *testing.M) int {
 	}
 	r := &tenantcluster.Reconciler{
 		Client: mgr.GetClient(), Scheme: scheme, Recorder: mgr.GetEventRecorder("kubeseed"),
-		Applier:     &apply.Applier{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner},
-		NodeAddress: nodeAddress,
-		EtcdDialer:  dialFakeEtcd,
+		Applier:      &apply.Applier{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner},
+		NodeAddress:  nodeAddress,
+		EtcdDialer:   dialFakeEtcd,
+		TenantDialer: dialFakeTenant,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fail("setup: %v", err)

@@ -6,8 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,6 +29,15 @@ type Image struct {
 	Path   string   // where the binary lives in the image, e.g. /pause
 	Args   []string // default arguments after the entrypoint
 	Links  []string // further paths in the image that link to the binary (multi-call binaries)
+	// Files are further files of this machine put into the image at the same path, symlinks
+	// followed: the dynamic loader, shared libraries and helpers a binary runs (kube-proxy
+	// runs iptables).
+	Files []string
+	// Symlinks are further symlinks in the image, path to target, e.g. the names of a
+	// multi-call binary among Files.
+	Symlinks map[string]string
+	// Env replaces the default environment, PATH=/usr/local/bin:/.
+	Env []string
 }
 
 // Build writes img as a docker-archive tarball to out (skipped when out is newer than the
@@ -41,9 +54,13 @@ func (img Image) Build(out string) error {
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Ref, err)
 	}
-	layer, err := binaryLayer(img.Binary, img.Path, img.Links)
+	layer, err := img.layer()
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Ref, err)
+	}
+	env := img.Env
+	if len(env) == 0 {
+		env = []string{"PATH=/usr/local/bin:/"}
 	}
 	base, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{
 		Architecture: "amd64",
@@ -52,7 +69,7 @@ func (img Image) Build(out string) error {
 			Entrypoint: []string{img.Path},
 			Cmd:        img.Args,
 			// Upstream images keep their binaries in /usr/local/bin and charts name them bare.
-			Env: []string{"PATH=/usr/local/bin:/"},
+			Env: env,
 		},
 	})
 	if err != nil {
@@ -72,33 +89,57 @@ func (img Image) Build(out string) error {
 	return os.Rename(tmp, out)
 }
 
-// binaryLayer is a layer holding one executable, plus /tmp and the CA bundle dir that Go
-// programs expect to exist.
-func binaryLayer(binary, inImage string, links []string) (v1.Layer, error) {
-	f, err := os.Open(binary)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
+// layer is the image's one layer: the executable, /tmp and the CA bundle dir that Go
+// programs expect to exist, and any further files and symlinks with their parent
+// directories.
+func (img Image) layer() (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
 	for _, dir := range []string{"tmp/", "etc/", "usr/", "usr/local/", "usr/local/bin/"} {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o1777}); err != nil {
 			return nil, err
 		}
+		dirs[dir] = true
 	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: inImage[1:], Mode: 0o755, Size: st.Size()}); err != nil {
+	// parents writes the directories above a path that are not in the layer yet: tar
+	// extractors differ on whether they make missing ones.
+	parents := func(p string) error {
+		var missing []string
+		for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
+			if name := strings.TrimPrefix(d, "/") + "/"; !dirs[name] {
+				missing = append(missing, name)
+			}
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: missing[i], Mode: 0o755}); err != nil {
+				return err
+			}
+			dirs[missing[i]] = true
+		}
+		return nil
+	}
+	if err := addFile(tw, img.Binary, img.Path, 0o755); err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(tw, f); err != nil {
-		return nil, err
+	for _, l := range img.Links {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: l[1:], Linkname: img.Path, Mode: 0o777}); err != nil {
+			return nil, err
+		}
 	}
-	for _, l := range links {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: l[1:], Linkname: inImage, Mode: 0o777}); err != nil {
+	for _, f := range img.Files {
+		if err := parents(f); err != nil {
+			return nil, err
+		}
+		if err := addFile(tw, f, f, 0); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range slices.Sorted(maps.Keys(img.Symlinks)) {
+		if err := parents(l); err != nil {
+			return nil, err
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(l, "/"), Linkname: img.Symlinks[l], Mode: 0o777}); err != nil {
 			return nil, err
 		}
 	}
@@ -107,6 +148,28 @@ func binaryLayer(binary, inImage string, links []string) (v1.Layer, error) {
 	}
 	raw := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
+}
+
+// addFile writes the file at src (symlinks followed) into the layer at inImage with mode,
+// or its own permission bits when mode is 0.
+func addFile(tw *tar.Writer, src, inImage string, mode int64) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if mode == 0 {
+		mode = int64(st.Mode().Perm())
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(inImage, "/"), Mode: mode, Size: st.Size()}); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, f)
+	return err
 }
 
 // LoadImages imports docker-archive tarballs into the seed's containerd, in the k8s.io

@@ -4,19 +4,34 @@
 //	GET  /        -> the pod's hostname
 //	PUT  /data    -> store the body in $DATA_DIR/value
 //	GET  /data    -> the stored body
+//	GET  /resolve?name=N -> the addresses N resolves to through the pod's DNS, one per line
+//
+// `testserver hostname` prints the hostname and exits: a command for `kubectl exec` in an
+// image that has no shell.
 package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "hostname" {
+		host, err := os.Hostname()
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(host)
+		return
+	}
 	dataDir := os.Getenv("DATA_DIR")
 	if dataDir == "" {
 		dataDir = "/tmp"
@@ -47,6 +62,14 @@ func main() {
 			return
 		}
 		_, _ = w.Write(body)
+	})
+	mux.HandleFunc("GET /resolve", func(w http.ResponseWriter, r *http.Request) {
+		addrs, err := net.DefaultResolver.LookupHost(r.Context(), r.URL.Query().Get("name"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		_, _ = io.WriteString(w, strings.Join(addrs, "\n"))
 	})
 	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	log.Fatal(srv.ListenAndServe())

@@ -14,10 +14,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -114,6 +116,11 @@ func buildImages(cache, dir string) error {
 			Ref: "registry.k8s.io/" + c + ":" + versions.Default, Binary: filepath.Join(k8s, c), Path: "/usr/local/bin/" + c,
 		}
 	}
+	proxy, err := kubeProxyImage(filepath.Join(k8s, "kube-proxy"), versions.Default)
+	if err != nil {
+		return err
+	}
+	images["kube-proxy-"+versions.Default+".tar"] = proxy
 	images["etcd-"+versions.Etcd+".tar"] = seed.Image{
 		Ref:    "registry.k8s.io/etcd:" + strings.TrimPrefix(versions.Etcd, "v") + "-0",
 		Binary: filepath.Join(cache, "etcd", versions.Etcd, "etcd"), Path: "/usr/local/bin/etcd",
@@ -124,6 +131,73 @@ func buildImages(cache, dir string) error {
 		}
 	}
 	return nil
+}
+
+// xtables is the iptables multi-call binary kube-proxy's image carries: the nf_tables
+// backend, as on this machine (`iptables --version` says nf_tables; Debian's default) and
+// so on the seed and its worker machines, which share its kernel. Rules of both backends
+// in one network namespace would fight.
+const xtables = "/usr/sbin/xtables-nft-multi"
+
+// xtablesNames are the commands kube-proxy runs, as links to xtables.
+var xtablesNames = []string{
+	"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore",
+	"iptables-nft", "iptables-nft-save", "iptables-nft-restore", "ip6tables-nft", "ip6tables-nft-save", "ip6tables-nft-restore",
+}
+
+// kubeProxyImage is registry.k8s.io/kube-proxy:<version> around the static kube-proxy
+// binary, plus what it shells out to, taken from this machine's Debian packages: iptables
+// (xtables, its match and target extensions, which it loads at run time) and conntrack,
+// each with its shared libraries and the dynamic loader (ldd). A FROM-scratch image has
+// none of them.
+func kubeProxyImage(binary, version string) (seed.Image, error) {
+	extensions, err := filepath.Glob("/usr/lib/x86_64-linux-gnu/xtables/*.so")
+	if err != nil {
+		return seed.Image{}, fmt.Errorf("kube-proxy image: %w", err)
+	}
+	if len(extensions) == 0 {
+		return seed.Image{}, errors.New("kube-proxy image: no iptables extensions in /usr/lib/x86_64-linux-gnu/xtables (make seed-deps installs iptables)")
+	}
+	execs := []string{xtables, "/usr/sbin/conntrack"}
+	libs, err := sharedLibraries(append(slices.Clone(execs), extensions...)...)
+	if err != nil {
+		return seed.Image{}, fmt.Errorf("kube-proxy image: %w", err)
+	}
+	links := map[string]string{}
+	for _, n := range xtablesNames {
+		links["/usr/sbin/"+n] = xtables
+	}
+	files := slices.Concat(execs, extensions, libs, []string{"/etc/protocols"})
+	slices.Sort(files)
+	return seed.Image{
+		Ref: "registry.k8s.io/kube-proxy:" + version, Binary: binary, Path: "/usr/local/bin/kube-proxy",
+		Files: slices.Compact(files), Symlinks: links,
+		Env: []string{"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+	}, nil
+}
+
+// sharedLibraries lists what the dynamic loader maps for each of paths, the loader itself
+// included, as ldd resolves them on this machine.
+func sharedLibraries(paths ...string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		out, err := exec.Command("ldd", p).Output()
+		if err != nil {
+			return nil, fmt.Errorf("ldd %s: %w", p, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or the loader,
+			// "/lib64/ld-linux-x86-64.so.2 (0x...)"; the vDSO has no file.
+			fields := strings.Fields(line)
+			switch {
+			case len(fields) >= 3 && fields[1] == "=>" && strings.HasPrefix(fields[2], "/"):
+				seen[fields[2]] = true
+			case len(fields) >= 1 && strings.HasPrefix(fields[0], "/"):
+				seen[fields[0]] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // machine adds or removes an extra worker machine of the local seed.

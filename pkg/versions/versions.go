@@ -66,3 +66,28 @@ func IsSupported(s string) bool {
 	}
 	return false
 }
+
+// coreDNS is the CoreDNS release a tenant of each Kubernetes minor gets. Every supported
+// minor gets v1.12.4: it is the release built offline for this environment (e2e/seed's
+// CoreDNSVersion, hack/coredns-bin.sh), it serves every API these minors offer (EndpointSlices
+// since v1.8.4), and one image is all a worker has to preload. Change a minor's entry
+// together with what builds its image.
+var coreDNS = map[string]string{
+	"v1.34": "v1.12.4",
+	"v1.35": "v1.12.4",
+	"v1.36": "v1.12.4",
+}
+
+// CoreDNS is the CoreDNS version for a tenant running Kubernetes version k (vX.Y.Z).
+func CoreDNS(k string) (string, error) {
+	v, err := Parse(k)
+	if err != nil {
+		return "", err
+	}
+	minor := fmt.Sprintf("v%d.%d", v.Major, v.Minor)
+	dns, ok := coreDNS[minor]
+	if !ok {
+		return "", fmt.Errorf("no CoreDNS version for Kubernetes %s", minor)
+	}
+	return dns, nil
+}

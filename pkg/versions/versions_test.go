@@ -57,3 +57,22 @@ func TestSupported(t *testing.T) {
 		t.Errorf("IsSupported disagrees with Supported")
 	}
 }
+
+// TestCoreDNS: every supported version has a CoreDNS release, and nothing else does.
+func TestCoreDNS(t *testing.T) {
+	for _, s := range Supported {
+		v, err := CoreDNS(s)
+		if err != nil {
+			t.Errorf("CoreDNS(%s): %v", s, err)
+			continue
+		}
+		if _, err := Parse(v); err != nil {
+			t.Errorf("CoreDNS(%s) = %q: %v", s, v, err)
+		}
+	}
+	for _, bad := range []string{"v1.30.0", "1.36.3", ""} {
+		if v, err := CoreDNS(bad); err == nil {
+			t.Errorf("CoreDNS(%q) = %s, want an error", bad, v)
+		}
+	}
+}

@@ -9,6 +9,12 @@ const (
 	ControllerManagerAvailableCondition = "ControllerManagerAvailable"
 	SchedulerAvailableCondition         = "SchedulerAvailable"
 	EndpointReadyCondition              = "EndpointReady"
+	// TenantBootstrappedCondition: what `kubeadm init` leaves behind is applied inside the
+	// tenant, so workers can `kubeadm join`. Not part of Ready.
+	TenantBootstrappedCondition = "TenantBootstrapped"
+	// AddonsReadyCondition: kube-proxy and CoreDNS run inside the tenant at their pinned
+	// versions. Not part of Ready: they need worker nodes.
+	AddonsReadyCondition = "AddonsReady"
 )
 
 // Condition types of a WorkerPool, besides Ready.
@@ -44,6 +50,16 @@ const (
 	PausedReason = "Paused"
 	// DeletingReason: the TenantCluster is being deleted.
 	DeletingReason = "Deleting"
+	// WaitingForAPIServerReason: the tenant's kube-apiserver or its admin kubeconfig is not
+	// available yet, so nothing inside the tenant can be done.
+	WaitingForAPIServerReason = "WaitingForAPIServer"
+	// BootstrappedReason: the tenant holds what `kubeadm join` needs.
+	BootstrappedReason = "Bootstrapped"
+	// TenantUnreachableReason: kubeseed could not talk to the tenant's kube-apiserver, or
+	// it refused a write; the message has the error.
+	TenantUnreachableReason = "TenantUnreachable"
+	// WaitingForNodesReason: the tenant has no Ready node, so its addons cannot run.
+	WaitingForNodesReason = "WaitingForNodes"
 	// NotReadyReason summarises one or more components that do not serve.
 	NotReadyReason = "ComponentsNotReady"
 )

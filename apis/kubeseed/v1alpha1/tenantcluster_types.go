@@ -263,8 +263,16 @@ type TenantClusterStatus struct {
 	// +optional
 	KubeconfigSecretRef *corev1.LocalObjectReference `json:"kubeconfigSecretRef,omitempty"`
 
+	// Addons are the versions of the addons kubeseed runs inside the tenant, pinned when
+	// first applied: they follow the control plane's version (status.version) and never
+	// change with a kubeseed upgrade alone.
+	// +optional
+	Addons *AddonVersions `json:"addons,omitempty"`
+
 	// Conditions: CertificatesReady, EtcdAvailable, APIServerAvailable,
-	// ControllerManagerAvailable, SchedulerAvailable, EndpointReady and the summary Ready.
+	// ControllerManagerAvailable, SchedulerAvailable, EndpointReady and the summary Ready,
+	// which means the control plane serves. TenantBootstrapped and AddonsReady describe the
+	// inside of the tenant and are not part of Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -273,6 +281,19 @@ type TenantClusterStatus struct {
 	// ObservedGeneration is the spec generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// AddonVersions are the versions of the addons inside a tenant.
+type AddonVersions struct {
+	// KubernetesVersion is the control-plane version the addons were pinned for.
+	// +kubebuilder:validation:MaxLength=16
+	KubernetesVersion string `json:"kubernetesVersion"`
+	// KubeProxy is the kube-proxy version.
+	// +kubebuilder:validation:MaxLength=16
+	KubeProxy string `json:"kubeProxy"`
+	// CoreDNS is the CoreDNS version.
+	// +kubebuilder:validation:MaxLength=16
+	CoreDNS string `json:"coreDNS"`
 }
 
 // TenantCluster is one customer's Kubernetes control plane, run as pods in the seed.

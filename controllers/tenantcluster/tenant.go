@@ -1,0 +1,258 @@
+package tenantcluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/addons"
+	"github.com/kubeseed/kubeseed/pkg/bootstrap"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/pki"
+)
+
+// TenantDialer makes a client for a tenant's kube-apiserver. cfg comes from the admin
+// kubeconfig with Host the apiserver Service's in-seed DNS name, and a short timeout.
+type TenantDialer func(ctx context.Context, cfg *rest.Config) (client.Client, error)
+
+// DialTenant is the default TenantDialer: the manager runs in the seed's pod network and
+// resolves the Service name. Typed objects use client-go's scheme (core, apps, rbac,
+// certificates); the bootstrap and addon objects are applied as unstructured.
+func DialTenant(_ context.Context, cfg *rest.Config) (client.Client, error) {
+	c, err := client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("client for tenant %s: %w", cfg.Host, err)
+	}
+	return c, nil
+}
+
+const (
+	// tenantTimeout bounds all the work inside a tenant in one reconcile: an apiserver that
+	// hangs is reported and retried, never waited for.
+	tenantTimeout = 10 * time.Second
+	// requeueTenantBusy polls a tenant with pending serving CSRs or addons not ready:
+	// nothing in the seed wakes the reconciler for what happens inside a tenant.
+	requeueTenantBusy = 15 * time.Second
+	// requeueTenantIdle polls a settled tenant, so a worker that joins later gets its
+	// serving certificate approved within this long.
+	requeueTenantIdle = 30 * time.Second
+)
+
+// tenantState is what reconcileTenant needs of the rest of the reconcile.
+type tenantState struct {
+	endpoint   pki.Endpoint
+	caPEM      []byte // the cluster CA certificate
+	kubeconfig []byte // the admin kubeconfig, nil until assembled
+}
+
+// reconcileTenant works inside the tenant once its apiserver serves: the kubeadm bootstrap
+// objects, the approval of kubelet serving CSRs, and the addons. It fills the
+// TenantBootstrapped and AddonsReady checks, records the pinned addon versions, and returns
+// when to look again. Failures inside the tenant are conditions, never reconcile errors:
+// the seed side has converged, and the requeue retries.
+func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantCluster, o *observed, st tenantState) time.Duration {
+	if !o.apiServer.ok || st.kubeconfig == nil || st.endpoint.Host == "" || len(st.caPEM) == 0 {
+		wait := check{reason: v1alpha1.WaitingForAPIServerReason, message: "waiting for the tenant's kube-apiserver and admin kubeconfig"}
+		o.bootstrapped, o.addons = wait, wait
+		return 0
+	}
+	unreachable := func(err error) time.Duration {
+		c := check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
+		o.bootstrapped, o.addons = c, c
+		return requeueWhileProgressing
+	}
+	ctx, cancel := context.WithTimeout(ctx, tenantTimeout)
+	defer cancel()
+	c, err := r.tenantClient(ctx, tc, st.kubeconfig)
+	if err != nil {
+		return unreachable(err)
+	}
+	version := tc.Status.Version
+	if version == "" {
+		version = tc.Spec.Version // not Ready yet: the apiservers run the spec's version
+	}
+	objs, err := bootstrap.Objects(bootstrap.Inputs{
+		Endpoint: st.endpoint.URL(), CAPEM: st.caPEM, Version: version, ClusterName: tc.Name, Network: tc.Spec.Network,
+	})
+	if err != nil {
+		// Only inputs kubeseed computed can be wrong here; retrying will not help, saying so does.
+		o.bootstrapped = check{reason: v1alpha1.ProgressingReason, message: err.Error()}
+		o.addons = check{reason: v1alpha1.WaitingForAPIServerReason, message: "waiting for the tenant bootstrap"}
+		return requeueWhileProgressing
+	}
+	if err := bootstrap.Apply(ctx, c, FieldOwner, objs...); err != nil {
+		return unreachable(fmt.Errorf("bootstrap tenant: %w", err))
+	}
+	o.bootstrapped = check{ok: true, reason: v1alpha1.BootstrappedReason, message: "the tenant holds what kubeadm join needs"}
+
+	pending, err := r.approveServingCSRs(ctx, tc, c)
+	if err != nil {
+		return unreachable(err)
+	}
+	if err := r.reconcileAddons(ctx, tc, c, o, st); err != nil {
+		o.addons = check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
+		return requeueWhileProgressing
+	}
+	if pending > 0 || !o.addons.ok {
+		return requeueTenantBusy
+	}
+	return requeueTenantIdle
+}
+
+// reconcileAddons applies the addons at their pinned versions, records the versions once
+// applied, and reads their health.
+func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantCluster, c client.Client, o *observed, st tenantState) error {
+	pinned, err := addons.Pin(tc)
+	if err != nil {
+		return err
+	}
+	values, err := addons.ValuesFor(tc, addons.Inputs{Endpoint: st.endpoint.URL(), Versions: pinned, ImageRegistry: r.ImageRegistry})
+	if err != nil {
+		return err
+	}
+	objs, err := addons.Render(values)
+	if err != nil {
+		return err
+	}
+	if err := addons.Apply(ctx, c, FieldOwner, objs); err != nil {
+		return err
+	}
+	tc.Status.Addons = &pinned
+	h, err := addons.Observe(ctx, c)
+	if err != nil {
+		return err
+	}
+	o.addons = check{ok: h.Ready, reason: h.Reason, message: h.Message}
+	return nil
+}
+
+// tenantClient returns a client for the tenant, cached per TenantCluster while its admin
+// kubeconfig stays the same: a new client costs discovery and a TLS handshake.
+func (r *Reconciler) tenantClient(ctx context.Context, tc *v1alpha1.TenantCluster, kubeconfig []byte) (client.Client, error) {
+	sum := sha256.Sum256(kubeconfig)
+	if cached, ok := r.tenantClients.Load(tc.UID); ok && cached.(tenantClient).sum == sum {
+		return cached.(tenantClient).c, nil
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("admin kubeconfig of %s: %w", tc.Name, err)
+	}
+	// The Service name, not the published endpoint: the manager is in the seed, which may
+	// not route to the endpoint (an Octavia VIP in the customer's network); the serving
+	// certificate names both.
+	cfg.Host = "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, tc.Namespace), strconv.Itoa(int(controlplane.APIServerPort)))
+	cfg.Timeout = tenantTimeout
+	cfg.UserAgent = "kubeseed"
+	dial := r.TenantDialer
+	if dial == nil {
+		dial = DialTenant
+	}
+	c, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.tenantClients.Store(tc.UID, tenantClient{sum: sum, c: c})
+	return c, nil
+}
+
+type tenantClient struct {
+	sum [sha256.Size]byte
+	c   client.Client
+}
+
+// forgetTenant drops what the reconciler keeps in memory about a deleted tenant.
+func (r *Reconciler) forgetTenant(uid types.UID) {
+	r.tenantClients.Delete(uid)
+	r.refusedCSRs.Delete(uid)
+}
+
+// approveServingCSRs approves the tenant's pending kubelet serving CSRs that
+// bootstrap.ValidServingCSR accepts for the node that asks, and warns once (an event) about
+// each one it refuses; those stay pending for a person to deny or for the tenant's
+// csrcleaner. It returns how many may still be approved: those whose Node does not exist
+// yet.
+func (r *Reconciler) approveServingCSRs(ctx context.Context, tc *v1alpha1.TenantCluster, c client.Client) (int, error) {
+	list := &certificatesv1.CertificateSigningRequestList{}
+	if err := c.List(ctx, list, client.MatchingFields{"spec.signerName": certificatesv1.KubeletServingSignerName}); err != nil {
+		return 0, fmt.Errorf("list tenant CSRs: %w", err)
+	}
+	warned, _ := r.refusedCSRs.Load(tc.UID)
+	before, _ := warned.(map[types.UID]bool)
+	refused := map[types.UID]bool{}
+	defer r.refusedCSRs.Store(tc.UID, refused) // only CSRs still pending: the map stays small
+
+	pending := 0
+	var errs []error
+	for i := range list.Items {
+		csr := &list.Items[i]
+		if csr.Spec.SignerName != certificatesv1.KubeletServingSignerName || decided(csr) {
+			continue
+		}
+		nodeName, isNode := strings.CutPrefix(csr.Spec.Username, bootstrap.NodeUserPrefix)
+		node := &corev1.Node{}
+		err := errors.New("not requested by a node")
+		if isNode {
+			err = c.Get(ctx, client.ObjectKey{Name: nodeName}, node)
+		}
+		switch {
+		case apierrors.IsNotFound(err):
+			pending++ // the kubelet asks before its Node is registered
+			continue
+		case isNode && err != nil:
+			errs = append(errs, fmt.Errorf("get tenant node %s: %w", nodeName, err))
+			continue
+		case err == nil:
+			err = bootstrap.ValidServingCSR(csr, node)
+		}
+		if err != nil {
+			refused[csr.UID] = true
+			if !before[csr.UID] {
+				r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "ServingCSRNotApproved", "ApproveCSR",
+					"kubelet serving CSR %s left pending: %v", csr.Name, err)
+			}
+			continue
+		}
+		csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+			Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "KubeseedApproved",
+			Message: "kubeseed approved the kubelet serving certificate of node " + nodeName, LastUpdateTime: metav1.Now(),
+		})
+		if err := c.SubResource("approval").Update(ctx, csr); err != nil {
+			errs = append(errs, fmt.Errorf("approve tenant CSR %s: %w", csr.Name, err))
+			continue
+		}
+		r.Recorder.Eventf(tc, nil, corev1.EventTypeNormal, "ServingCSRApproved", "ApproveCSR",
+			"approved kubelet serving CSR %s of node %s", csr.Name, nodeName)
+	}
+	return pending, errors.Join(errs...)
+}
+
+// decided says whether a CSR was approved or denied already.
+func decided(csr *certificatesv1.CertificateSigningRequest) bool {
+	return slices.ContainsFunc(csr.Status.Conditions, func(c certificatesv1.CertificateSigningRequestCondition) bool {
+		return c.Type == certificatesv1.CertificateApproved || c.Type == certificatesv1.CertificateDenied
+	})
+}
+
+// tenantMemory is what the Reconciler remembers per TenantCluster between reconciles.
+type tenantMemory struct {
+	tenantClients sync.Map // types.UID -> tenantClient
+	refusedCSRs   sync.Map // types.UID -> map[types.UID]bool, the CSRs already warned about
+}

@@ -1,0 +1,96 @@
+package addons
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/health"
+)
+
+// Object names the health checks read.
+const (
+	KubeProxyDaemonSet = "kube-proxy"
+	CoreDNSDeployment  = "coredns"
+)
+
+// Health is what Observe saw, ready to be the AddonsReady condition.
+type Health struct {
+	Ready   bool
+	Reason  string
+	Message string
+}
+
+// Observe reads the tenant's nodes and addon workloads and judges them (Check).
+func Observe(ctx context.Context, c client.Client) (Health, error) {
+	nodes := &corev1.NodeList{}
+	if err := c.List(ctx, nodes); err != nil {
+		return Health{}, fmt.Errorf("list tenant nodes: %w", err)
+	}
+	ds := &appsv1.DaemonSet{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: KubeProxyDaemonSet}, ds); apierrors.IsNotFound(err) {
+		ds = nil
+	} else if err != nil {
+		return Health{}, fmt.Errorf("get tenant DaemonSet %s: %w", KubeProxyDaemonSet, err)
+	}
+	dep := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: CoreDNSDeployment}, dep); apierrors.IsNotFound(err) {
+		dep = nil
+	} else if err != nil {
+		return Health{}, fmt.Errorf("get tenant Deployment %s: %w", CoreDNSDeployment, err)
+	}
+	return Check(nodes.Items, ds, dep), nil
+}
+
+// Check is pure: the addons are ready when kube-proxy runs, updated, on every node that
+// should have it and CoreDNS has an available replica of its current spec. Without a Ready
+// node neither can run, and the reason says so rather than "progressing".
+func Check(nodes []corev1.Node, kubeProxy *appsv1.DaemonSet, coreDNS *appsv1.Deployment) Health {
+	if ReadyNodes(nodes) == 0 {
+		return Health{Reason: v1alpha1.WaitingForNodesReason, Message: fmt.Sprintf(
+			"the tenant has no Ready node (%d registered): kube-proxy and CoreDNS run on workers", len(nodes))}
+	}
+	if ok, msg := daemonSet(kubeProxy); !ok {
+		return Health{Reason: v1alpha1.ProgressingReason, Message: msg}
+	}
+	if ok, msg := health.Deployment(coreDNS); !ok {
+		return Health{Reason: v1alpha1.ProgressingReason, Message: msg}
+	}
+	return Health{Ready: true, Reason: v1alpha1.AvailableReason, Message: "kube-proxy and CoreDNS are available"}
+}
+
+func daemonSet(d *appsv1.DaemonSet) (bool, string) {
+	if d == nil {
+		return false, "DaemonSet kube-proxy does not exist yet"
+	}
+	s := d.Status
+	switch {
+	case s.ObservedGeneration < d.Generation:
+		return false, fmt.Sprintf("DaemonSet %s: waiting for the controller to observe generation %d", d.Name, d.Generation)
+	case s.DesiredNumberScheduled == 0:
+		return false, fmt.Sprintf("DaemonSet %s: no node to run on yet", d.Name)
+	case s.UpdatedNumberScheduled < s.DesiredNumberScheduled:
+		return false, fmt.Sprintf("DaemonSet %s: rolling out, %d of %d pods updated", d.Name, s.UpdatedNumberScheduled, s.DesiredNumberScheduled)
+	case s.NumberReady < s.DesiredNumberScheduled:
+		return false, fmt.Sprintf("DaemonSet %s: %d of %d pods ready", d.Name, s.NumberReady, s.DesiredNumberScheduled)
+	}
+	return true, fmt.Sprintf("DaemonSet %s: %d of %d pods ready", d.Name, s.NumberReady, s.DesiredNumberScheduled)
+}
+
+// ReadyNodes counts the nodes whose Ready condition is True.
+func ReadyNodes(nodes []corev1.Node) int {
+	n := 0
+	for _, node := range nodes {
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				n++
+			}
+		}
+	}
+	return n
+}
