@@ -108,7 +108,7 @@ seed-kubeconfig: seed-tool ## Print the path of the seed's admin kubeconfig (use
 	@$(SEED) kubeconfig
 
 .PHONY: demo
-demo: seed-up manager-image ## The main job: a local seed, the operator from its chart and a live TenantCluster.
+demo: seed-up manager-image tunnel-image ## The main job: a local seed, the operator from its chart and a live TenantCluster.
 	@$(GO) build -o $(KUBESEED_CACHE)/bin/kubeseed ./cmd/kubeseed
 	@SEED=$(SEED) KUBECTL=$(KUBESEED_CACHE)/k8s/$(SEED_K8S_VERSION)/kubectl KUBESEED=$(KUBESEED_CACHE)/bin/kubeseed hack/demo.sh
 
@@ -119,7 +119,7 @@ test: envtest-assets ## Run unit and envtest integration tests.
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test ./... -count=1
 
 .PHONY: test-e2e
-test-e2e: seed-up manager-image ## Run the e2e tests on the local seed, take it down, check it left nothing.
+test-e2e: seed-up manager-image tunnel-image ## Run the e2e tests on the local seed, take it down, check it left nothing.
 	@status=0; \
 	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 40m || status=1; \
 	$(SEED) down || status=1; \
@@ -147,3 +147,14 @@ manager-image: ## Build the manager image kubeseed/manager:dev into $KUBESEED_CA
 	@# -trimpath and no cgo make the binary reproducible, so an unchanged tree repacks nothing.
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o $(MANAGER_BIN) ./cmd/manager
 	$(GO) run ./hack/manager-image -binary $(MANAGER_BIN) -out $(MANAGER_IMAGE_TAR) -image $(MANAGER_IMAGE) -arch $(IMAGE_ARCH)
+
+# The tunnel image: kubeseed-tunnel FROM scratch, the tenant apiserver's tunnel-server sidecar
+# and the tenant's agents (docs/tunnel.md), imported by the local seed like the manager's.
+TUNNEL_IMAGE ?= kubeseed/tunnel:dev
+TUNNEL_BIN := $(KUBESEED_CACHE)/bin/kubeseed-tunnel
+TUNNEL_IMAGE_TAR := $(KUBESEED_CACHE)/images/kubeseed-tunnel.tar
+
+.PHONY: tunnel-image
+tunnel-image: ## Build the tunnel image kubeseed/tunnel:dev into $KUBESEED_CACHE/images (cached).
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o $(TUNNEL_BIN) ./cmd/kubeseed-tunnel
+	$(GO) run ./hack/manager-image -binary $(TUNNEL_BIN) -out $(TUNNEL_IMAGE_TAR) -image $(TUNNEL_IMAGE) -arch $(IMAGE_ARCH) -entrypoint /kubeseed-tunnel

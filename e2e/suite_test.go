@@ -99,8 +99,9 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: seed client: %v\n", err)
 		return 1
 	}
-	if err := provider.LoadImages(context.Background(), managerImage()); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: load the manager image (make manager-image): %v\n", err)
+	tunnelImage := filepath.Join(seed.ImagesDir(seed.CacheDir()), "kubeseed-tunnel.tar")
+	if err := provider.LoadImages(context.Background(), managerImage(), tunnelImage); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: load the manager and tunnel images (make manager-image tunnel-image): %v\n", err)
 		return 1
 	}
 	if err := installOperator(context.Background(), logf); err != nil {

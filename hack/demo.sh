@@ -13,8 +13,8 @@ timeout=${DEMO_TIMEOUT:-300}
 kubeconfig=$("$SEED" kubeconfig)
 k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 
-echo "demo: loading the manager image into the seed"
-"$SEED" load "$cache/images/kubeseed-manager.tar"
+echo "demo: loading the manager and tunnel images into the seed"
+"$SEED" load "$cache/images/kubeseed-manager.tar" "$cache/images/kubeseed-tunnel.tar"
 echo "demo: installing the operator (charts/kubeseed) into kubeseed-system"
 # The image's tag stays "dev": its content digest as a pod annotation rolls the manager
 # when a rebuilt image was loaded.

@@ -101,6 +101,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	values, err := controlplane.ValuesFor(tc, controlplane.Inputs{
 		EndpointHost:        ep.Host,
 		NodePort:            nodePortOf(svc),
+		TunnelNodePort:      tunnelNodePortOf(svc),
 		SecretChecksums:     sums,
 		ImageRegistry:       r.ImageRegistry,
 		HoldControllers:     hold,
@@ -134,7 +135,10 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	if ca := secrets[controlplane.CASecret.Name(tc.Name)]; ca != nil {
 		caPEM = ca.Data[corev1.TLSCertKey]
 	}
-	tenantRequeue := r.reconcileTenant(ctx, tc, &o, tenantState{endpoint: ep, caPEM: caPEM, kubeconfig: adminKubeconfig})
+	tenantRequeue := r.reconcileTenant(ctx, tc, &o, tenantState{
+		endpoint: ep, caPEM: caPEM, kubeconfig: adminKubeconfig,
+		tunnel: tunnelAgentOf(tc, ep, svc, secrets[controlplane.TunnelAgentSecret.Name(tc.Name)]),
+	})
 
 	requeue := membership.requeueFor()
 	for _, c := range o.byCondition() {
@@ -262,6 +266,35 @@ func nodePortOf(svc *corev1.Service) int32 {
 		}
 	}
 	return 0
+}
+
+// tunnelNodePortOf is the node port the seed gave the apiserver Service's tunnel port.
+func tunnelNodePortOf(svc *corev1.Service) int32 {
+	if svc == nil {
+		return 0
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "tunnel" {
+			return p.NodePort
+		}
+	}
+	return 0
+}
+
+// tunnelAgentOf is where the tenant's tunnel agents dial and what they authenticate with:
+// the endpoint's host on the tunnel's node port (NodePort) or port (LoadBalancer). Nil
+// until the port and the agent certificate exist.
+func tunnelAgentOf(tc *v1alpha1.TenantCluster, ep pki.Endpoint, svc *corev1.Service, secret *corev1.Secret) *tunnelAgent {
+	if ep.Host == "" || secret == nil || len(secret.Data[corev1.TLSCertKey]) == 0 {
+		return nil
+	}
+	port := controlplane.TunnelPort
+	if tc.Spec.Endpoint.Type == v1alpha1.EndpointNodePort {
+		if port = tunnelNodePortOf(svc); port == 0 {
+			return nil
+		}
+	}
+	return &tunnelAgent{host: ep.Host, port: port, secret: secret}
 }
 
 // toUnstructured converts typed objects for the applier, with their GVK set from the scheme.

@@ -59,8 +59,17 @@ const (
 // tenantState is what reconcileTenant needs of the rest of the reconcile.
 type tenantState struct {
 	endpoint   pki.Endpoint
-	caPEM      []byte // the cluster CA certificate
-	kubeconfig []byte // the admin kubeconfig, nil until assembled
+	caPEM      []byte       // the cluster CA certificate
+	kubeconfig []byte       // the admin kubeconfig, nil until assembled
+	tunnel     *tunnelAgent // nil: no tunnel agents yet
+}
+
+// tunnelAgent is what the tenant's tunnel agents need: the server to dial and their
+// client certificate (the seed's <name>-tunnel-agent Secret, copied into the tenant).
+type tunnelAgent struct {
+	host   string
+	port   int32
+	secret *corev1.Secret
 }
 
 // reconcileTenant works inside the tenant once its apiserver serves: the kubeadm bootstrap
@@ -117,6 +126,17 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantClu
 	return requeueTenantIdle
 }
 
+// tenantCIDRs are the tenant's pod and Service ranges (defaults when the spec leaves them).
+func tenantCIDRs(tc *v1alpha1.TenantCluster) []string {
+	var out []string
+	for _, c := range []string{tc.Spec.Network.PodCIDR, tc.Spec.Network.ServiceCIDR} {
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // reconcileAddons applies the addons at their pinned versions, records the versions once
 // applied, and reads their health.
 func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantCluster, c client.Client, o *observed, st tenantState) error {
@@ -124,7 +144,28 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	if err != nil {
 		return err
 	}
-	values, err := addons.ValuesFor(tc, addons.Inputs{Endpoint: st.endpoint.URL(), Versions: pinned, ImageRegistry: r.ImageRegistry})
+	in := addons.Inputs{Endpoint: st.endpoint.URL(), Versions: pinned, ImageRegistry: r.ImageRegistry}
+	if st.tunnel != nil {
+		// cert-manager's Secret, copied: agents in the tenant cannot read the seed.
+		copied := &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: metav1.ObjectMeta{Name: addons.DefaultTunnelSecretName, Namespace: metav1.NamespaceSystem},
+			Type:       corev1.SecretTypeTLS,
+			Data: map[string][]byte{
+				corev1.TLSCertKey:       st.tunnel.secret.Data[corev1.TLSCertKey],
+				corev1.TLSPrivateKeyKey: st.tunnel.secret.Data[corev1.TLSPrivateKeyKey],
+				"ca.crt":                st.tunnel.secret.Data["ca.crt"],
+			},
+		}
+		if err := bootstrap.Apply(ctx, c, FieldOwner, copied); err != nil {
+			return fmt.Errorf("copy the tunnel agent certificate: %w", err)
+		}
+		in.Tunnel = addons.TunnelValues{
+			Enabled: true, Image: controlplane.DefaultTunnelImage, ServerHost: st.tunnel.host, ServerPort: st.tunnel.port,
+			SecretName: addons.DefaultTunnelSecretName, AllowedCIDRs: tenantCIDRs(tc),
+		}
+	}
+	values, err := addons.ValuesFor(tc, in)
 	if err != nil {
 		return err
 	}

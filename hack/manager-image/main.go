@@ -2,7 +2,10 @@
 // and writes it as a docker-archive tarball, which the local seed's containerd imports
 // (`ctr images import`), so no registry is needed.
 //
-//	go run ./hack/manager-image -binary BIN -out OUT.tar [-image kubeseed/manager:dev] [-arch amd64]
+//	go run ./hack/manager-image -binary BIN -out OUT.tar [-image kubeseed/manager:dev] [-arch amd64] [-entrypoint /manager]
+//
+// -entrypoint is where the binary lives in the image and what runs: /manager for the
+// manager, /kubeseed-tunnel for `make tunnel-image`.
 //
 // The image runs as the numeric user 65532, so that the kubelet can verify runAsNonRoot
 // without an /etc/passwd lookup. OUT is rewritten only when the binary's content, the image
@@ -24,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -36,8 +40,8 @@ import (
 )
 
 const (
-	// inImage is where the binary lives in the image: the entrypoint.
-	inImage = "/manager"
+	// defaultEntrypoint is where the manager binary lives in its image: the entrypoint.
+	defaultEntrypoint = "/manager"
 	// user is the nonroot user of distroless images, which charts/kubeseed runs as.
 	user = "65532"
 	// layout changes whenever the image's files or config change below, so that cached
@@ -53,12 +57,13 @@ func main() {
 	out := flag.String("out", "", "path of the docker-archive tarball to write")
 	ref := flag.String("image", "kubeseed/manager:dev", "name of the image")
 	arch := flag.String("arch", runtime.GOARCH, "architecture the binary was built for")
+	entrypoint := flag.String("entrypoint", defaultEntrypoint, "absolute path of the binary in the image, its entrypoint")
 	flag.Parse()
 	if *binary == "" || *out == "" || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	built, err := build(*binary, *out, *ref, *arch)
+	built, err := buildAt(*binary, *out, *ref, *arch, *entrypoint)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "manager-image: %v\n", err)
 		os.Exit(1)
@@ -73,6 +78,14 @@ func main() {
 // build writes the image to out unless out's stamp says it already holds this binary. It
 // reports whether it wrote.
 func build(binary, out, ref, arch string) (bool, error) {
+	return buildAt(binary, out, ref, arch, defaultEntrypoint)
+}
+
+// buildAt is build with the binary at entrypoint in the image.
+func buildAt(binary, out, ref, arch, entrypoint string) (bool, error) {
+	if !path.IsAbs(entrypoint) || path.Clean(entrypoint) != entrypoint || entrypoint == "/" {
+		return false, fmt.Errorf("entrypoint %q is not a clean absolute path of a file", entrypoint)
+	}
 	tag, err := name.NewTag(ref)
 	if err != nil {
 		return false, fmt.Errorf("image name %q: %w", ref, err)
@@ -85,7 +98,12 @@ func build(binary, out, ref, arch string) (bool, error) {
 		return false, err
 	}
 	sum := sha256.Sum256(bin)
-	stamp := strings.Join([]string{"sha256:" + hex.EncodeToString(sum[:]), tag.String(), arch, "layout " + layout}, "\n") + "\n"
+	fields := []string{"sha256:" + hex.EncodeToString(sum[:]), tag.String(), arch, "layout " + layout}
+	if entrypoint != defaultEntrypoint {
+		// Only then, so that stamps written before the flag existed stay valid.
+		fields = append(fields, "entrypoint "+entrypoint)
+	}
+	stamp := strings.Join(fields, "\n") + "\n"
 	stampFile := out + ".sha256"
 	if old, err := os.ReadFile(stampFile); err == nil && string(old) == stamp {
 		if _, err := os.Stat(out); err == nil {
@@ -93,7 +111,7 @@ func build(binary, out, ref, arch string) (bool, error) {
 		}
 	}
 
-	img, err := image(bin, arch)
+	img, err := image(bin, arch, entrypoint)
 	if err != nil {
 		return false, fmt.Errorf("image %s: %w", tag, err)
 	}
@@ -139,8 +157,8 @@ func checkStatic(binary, arch string) error {
 }
 
 // image is the manager binary on scratch, run as the nonroot user.
-func image(bin []byte, arch string) (v1.Image, error) {
-	layer, err := files(bin)
+func image(bin []byte, arch, entrypoint string) (v1.Image, error) {
+	layer, err := files(bin, entrypoint)
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +167,11 @@ func image(bin []byte, arch string) (v1.Image, error) {
 		OS:           "linux",
 		RootFS:       v1.RootFS{Type: "layers"},
 		Config: v1.Config{
-			Entrypoint: []string{inImage},
+			Entrypoint: []string{entrypoint},
 			User:       user + ":" + user,
 			WorkingDir: "/",
 			Labels: map[string]string{
-				"org.opencontainers.image.title":  "kubeseed-manager",
+				"org.opencontainers.image.title":  title(entrypoint),
 				"org.opencontainers.image.source": "https://github.com/kubeseed/kubeseed",
 			},
 		},
@@ -168,11 +186,19 @@ func image(bin []byte, arch string) (v1.Image, error) {
 	return img, nil
 }
 
+// title names the image after its binary: kubeseed-manager for /manager.
+func title(entrypoint string) string {
+	if entrypoint == defaultEntrypoint {
+		return "kubeseed-manager"
+	}
+	return path.Base(entrypoint)
+}
+
 // files is the image's one layer: the binary, owned by root so that the manager cannot
 // change it; /tmp, which Go expects to exist (the chart mounts an emptyDir there, the root
 // filesystem being read-only); and passwd/group entries naming the user, for tools that
 // look names up. Headers carry no timestamps, so the same binary gives the same digest.
-func files(bin []byte) (v1.Layer, error) {
+func files(bin []byte, entrypoint string) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:" + user + ":" + user + ":nonroot:/tmp:/sbin/nologin\n"
@@ -185,7 +211,7 @@ func files(bin []byte) (v1.Layer, error) {
 		{tar.Header{Typeflag: tar.TypeReg, Name: "etc/passwd", Mode: 0o644}, []byte(passwd)},
 		{tar.Header{Typeflag: tar.TypeReg, Name: "etc/group", Mode: 0o644}, []byte(group)},
 		{tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777}, nil},
-		{tar.Header{Typeflag: tar.TypeReg, Name: inImage[1:], Mode: 0o755}, bin},
+		{tar.Header{Typeflag: tar.TypeReg, Name: entrypoint[1:], Mode: 0o755}, bin},
 	}
 	for _, e := range entries {
 		e.hdr.Size = int64(len(e.data))

@@ -122,3 +122,34 @@ func fileTime(t *testing.T, path string) time.Time {
 	}
 	return st.ModTime()
 }
+
+func TestBuildEntrypoint(t *testing.T) {
+	dir := t.TempDir()
+	bin := goBuild(t, dir, "tunnel")
+	out := filepath.Join(dir, "images", "kubeseed-tunnel.tar")
+	const ref = "kubeseed/tunnel:dev"
+	if built, err := buildAt(bin, out, ref, "amd64", "/kubeseed-tunnel"); err != nil || !built {
+		t.Fatalf("built %v, %v", built, err)
+	}
+	tag, _ := name.NewTag(ref)
+	img, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Config.Entrypoint, []string{"/kubeseed-tunnel"}) || cfg.Config.Labels["org.opencontainers.image.title"] != "kubeseed-tunnel" {
+		t.Errorf("config %+v: want entrypoint /kubeseed-tunnel titled kubeseed-tunnel", cfg.Config)
+	}
+	// The same binary at another path is another image.
+	if built, err := buildAt(bin, out, ref, "amd64", "/tunnel"); err != nil || !built {
+		t.Errorf("new entrypoint: built %v, %v; want true", built, err)
+	}
+	for _, bad := range []string{"kubeseed-tunnel", "/", "/a/../b"} {
+		if _, err := buildAt(bin, out, ref, "amd64", bad); err == nil {
+			t.Errorf("entrypoint %q: no error", bad)
+		}
+	}
+}

@@ -68,13 +68,16 @@ type CoreDNSValues struct {
 }
 
 // TunnelValues are read by templates/tunnel-agent.yaml (the tunnel agent dialling out to
-// the tunnel server beside the apiserver); disabled until the tunnel is wired in.
+// the tunnel server beside the apiserver); the zero value leaves the agent out.
 type TunnelValues struct {
 	Enabled    bool   `json:"enabled"`
 	Image      string `json:"image"`
 	ServerHost string `json:"serverHost"`
 	ServerPort int32  `json:"serverPort"`
 	SecretName string `json:"secretName"`
+	// AllowedCIDRs are dialled by the agent besides its node's own addresses: the tenant's
+	// pod and Service ranges, for admission webhooks and aggregated APIs.
+	AllowedCIDRs []string `json:"allowedCIDRs,omitempty"`
 }
 
 // DefaultTunnelSecretName is the Secret in kube-system the tunnel agent authenticates with.

@@ -326,7 +326,8 @@ func TestApplyIsIdempotent(t *testing.T) {
 
 	in.Endpoint = "https://192.0.2.77:31000"
 	apply(in)
-	want := []string{"ConfigMap kube-public/cluster-info", "ConfigMap kube-system/kubeadm-config"}
+	// The first endpoint (envtest's loopback) gave the `kubernetes` Service no endpoints.
+	want := []string{"ConfigMap kube-public/cluster-info", "ConfigMap kube-system/kubeadm-config", "EndpointSlice default/kubernetes", "Endpoints default/kubernetes"}
 	if got := changed(first, versions()); !slices.Equal(got, want) {
 		t.Errorf("a new endpoint changed %v, want %v", got, want)
 	}

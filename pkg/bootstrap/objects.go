@@ -38,7 +38,8 @@ type Inputs struct {
 
 // Objects is everything `kubeadm init` leaves in a cluster that a worker's `kubeadm join`
 // needs, for the tenant described by in: cluster-info and its anonymous RBAC in
-// kube-public, the join RBAC, the kubeadm-config and kubelet-config ConfigMaps. Bootstrap
+// kube-public, the join RBAC, the kubeadm-config and kubelet-config ConfigMaps, and the
+// `kubernetes` Service's endpoints (the published endpoint). Bootstrap
 // tokens are not among them: they are made per worker (NewToken).
 //
 // Every object has its apiVersion and kind set and is the same for the same inputs, so a
@@ -79,9 +80,14 @@ func objects(in Inputs) ([]client.Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	endpoints, err := kubernetesEndpoints(in.Endpoint)
+	if err != nil {
+		return nil, err
+	}
 	objs := []client.Object{clusterInfo}
 	objs = append(objs, clusterInfoRBAC()...)
 	objs = append(objs, kubeadmCM, kubeletCM)
+	objs = append(objs, endpoints...)
 	return append(objs, joinRBAC()...), nil
 }
 

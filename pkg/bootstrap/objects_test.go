@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -78,6 +80,8 @@ func TestObjectsAreKubeadms(t *testing.T) {
 		{key: "RoleBinding kube-public/kubeadm:bootstrap-signer-clusterinfo", bind: &binding{ref("Role", "kubeadm:bootstrap-signer-clusterinfo"), []rbacv1.Subject{anonymous}}},
 		{key: "ConfigMap kube-system/kubeadm-config"},
 		{key: "ConfigMap kube-system/kubelet-config"},
+		{key: "EndpointSlice default/kubernetes"},
+		{key: "Endpoints default/kubernetes"},
 		{key: "ClusterRoleBinding kubeadm:kubelet-bootstrap", bind: &binding{ref("ClusterRole", "system:node-bootstrapper"), []rbacv1.Subject{tokens}}},
 		{key: "ClusterRole kubeadm:get-nodes", rules: []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"nodes"}}}},
 		{key: "ClusterRoleBinding kubeadm:get-nodes", bind: &binding{ref("ClusterRole", "kubeadm:get-nodes"), []rbacv1.Subject{tokens}}},
@@ -348,5 +352,39 @@ func TestDNSServiceIP(t *testing.T) {
 				t.Fatalf("DNSServiceIP = %v, %v; want %s", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// The tenant's `kubernetes` Service points at the published endpoint when it is an address
+// nodes can reach, and is left alone for a host name or a loopback address.
+func TestKubernetesEndpoints(t *testing.T) {
+	cases := []struct {
+		endpoint string
+		want     string // "" means no objects
+	}{
+		{"https://203.0.113.10:31443", "203.0.113.10:31443"},
+		{"https://[2001:db8::1]:6443", "2001:db8::1:6443"},
+		{"https://api.example.com:6443", ""},
+		{"https://127.0.0.1:6443", ""},
+	}
+	for _, c := range cases {
+		objs, err := kubernetesEndpoints(c.endpoint)
+		if err != nil {
+			t.Fatalf("%s: %v", c.endpoint, err)
+		}
+		if c.want == "" {
+			if len(objs) != 0 {
+				t.Errorf("%s: got %d objects, want none", c.endpoint, len(objs))
+			}
+			continue
+		}
+		slice, ok := objs[0].(*discoveryv1.EndpointSlice)
+		if !ok || len(objs) != 2 {
+			t.Fatalf("%s: got %v", c.endpoint, objs)
+		}
+		got := fmt.Sprintf("%s:%d", slice.Endpoints[0].Addresses[0], *slice.Ports[0].Port)
+		if got != c.want || slice.Labels[discoveryv1.LabelServiceName] != "kubernetes" || *slice.Ports[0].Name != "https" {
+			t.Errorf("%s: slice %s %v, want %s for Service kubernetes port https", c.endpoint, got, slice.Labels, c.want)
+		}
 	}
 }

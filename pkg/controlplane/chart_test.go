@@ -213,8 +213,9 @@ func TestRenderedObjects(t *testing.T) {
 					t.Errorf("%s %s is not prefixed with %s-", o.GetKind(), o.GetName(), cluster)
 				}
 			}
-			if len(objs) != 15 {
-				t.Errorf("rendered %d objects, want 15", len(objs))
+			// 15, and the egress selector ConfigMap of the tunnel.
+			if len(objs) != 16 {
+				t.Errorf("rendered %d objects, want 16", len(objs))
 			}
 
 			pods := map[controlplane.Component]corev1.PodTemplateSpec{}
@@ -257,8 +258,19 @@ func TestRenderedObjects(t *testing.T) {
 func checkPod(t *testing.T, comp controlplane.Component, pod corev1.PodTemplateSpec, priorityClass string) {
 	t.Helper()
 	spec := pod.Spec
-	if len(spec.Containers) != 1 {
-		t.Fatalf("%s: %d containers", comp, len(spec.Containers))
+	want := 1
+	if comp == controlplane.APIServer {
+		want = 2 // and the tunnel server
+	}
+	if len(spec.Containers) != want {
+		t.Fatalf("%s: %d containers, want %d", comp, len(spec.Containers), want)
+	}
+	for _, sidecar := range spec.Containers[1:] {
+		sc := sidecar.SecurityContext
+		if !guaranteed(sidecar.Resources) || sc == nil || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) ||
+			ptr.Deref(sc.AllowPrivilegeEscalation, true) || sidecar.LivenessProbe == nil || sidecar.ReadinessProbe == nil {
+			t.Errorf("%s: sidecar %s is not Guaranteed, locked down and probed: %+v", comp, sidecar.Name, sidecar)
+		}
 	}
 	ctr := spec.Containers[0]
 	if !guaranteed(ctr.Resources) {

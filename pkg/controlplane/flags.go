@@ -210,6 +210,7 @@ var protectedFlags = map[Component][]string{
 		"service-account-key-file", "service-account-signing-key-file",
 		"proxy-client-cert-file", "proxy-client-key-file", "requestheader-client-ca-file",
 		"service-cluster-ip-range", "endpoint-reconciler-type", "advertise-address",
+		"egress-selector-config-file",
 	},
 	ControllerManager: {
 		"secure-port", "bind-address", "kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig",

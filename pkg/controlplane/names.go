@@ -141,6 +141,12 @@ const (
 	SchedulerKubeconfigSecret Secret = "scheduler-kubeconfig"
 	// AdminKubeconfigSecret is the admin kubeconfig handed to users and Magnum.
 	AdminKubeconfigSecret Secret = "kubeconfig"
+	// TunnelServerSecret is the tunnel server's serving certificate (agents dial it at the
+	// endpoint host); its ca.crt, the cluster CA, verifies the agents' client certificates.
+	TunnelServerSecret Secret = "tunnel-server"
+	// TunnelAgentSecret is the tunnel agents' client certificate, which the controller
+	// copies into the tenant for the agent DaemonSet.
+	TunnelAgentSecret Secret = "tunnel-agent"
 )
 
 // Secrets lists every Secret of a tenant's PKI, for cleanup and inventory.
@@ -149,6 +155,7 @@ var Secrets = []Secret{
 	APIServerTLSSecret, APIServerKubeletClientSecret, APIServerEtcdClientSecret,
 	EtcdServerSecret, EtcdPeerSecret, FrontProxyClientSecret, ServiceAccountSecret,
 	ControllerManagerKubeconfigSecret, SchedulerKubeconfigSecret, AdminKubeconfigSecret,
+	TunnelServerSecret, TunnelAgentSecret,
 }
 
 // Name is the Secret's name for the named cluster, "<cluster>-<purpose>".

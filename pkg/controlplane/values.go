@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,7 @@ type Values struct {
 	APIServer         APIServerValues `json:"apiServer"`
 	ControllerManager ComponentValues `json:"controllerManager"`
 	Scheduler         ComponentValues `json:"scheduler"`
+	Tunnel            TunnelValues    `json:"tunnel"`
 }
 
 // PodValues is what every component's pods are made of.
@@ -146,6 +148,17 @@ type Inputs struct {
 	EtcdClusterExisting bool
 	// ManagerPodLabels override ManagerPodLabels(); empty means those.
 	ManagerPodLabels map[string]string
+	// TunnelDisabled leaves the tunnel out (docs/tunnel.md): the apiserver then dials the
+	// tenant's nodes directly, which needs a route from the seed.
+	TunnelDisabled bool
+	// TunnelImage overrides DefaultTunnelImage (not prefixed by ImageRegistry).
+	TunnelImage string
+	// TunnelServer is TunnelServerKubeseed (empty) or TunnelServerKonnectivity, whose
+	// image TunnelImage must then name.
+	TunnelServer string
+	// TunnelNodePort is the node port the seed allocated to the Service's tunnel port,
+	// pinned like NodePort.
+	TunnelNodePort int32
 }
 
 // DefaultImageRegistry is where the upstream images live.
@@ -273,7 +286,15 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	registry := strings.TrimSuffix(orDefault(in.ImageRegistry, DefaultImageRegistry), "/")
 	mounts := secretMounts(name)
 
-	apiArgs, err := withExtraArgs(APIServer, apiServerFlags(name, ns, netw, in.EndpointHost), cp.APIServer.ExtraArgs)
+	tunnel, err := tunnelValues(name, in, count[APIServer])
+	if err != nil {
+		return Values{}, err
+	}
+	apiFlags := apiServerFlags(name, ns, netw, in.EndpointHost)
+	if tunnel.Enabled {
+		apiFlags["egress-selector-config-file"] = egressSelectorFile
+	}
+	apiArgs, err := withExtraArgs(APIServer, apiFlags, cp.APIServer.ExtraArgs)
 	if err != nil {
 		return Values{}, err
 	}
@@ -287,13 +308,18 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	}
 
 	pod := func(c Component, image string, args []string) PodValues {
+		checksummed := mounts[c]
+		if c == APIServer && tunnel.Enabled {
+			// The sidecar's Secrets roll the pod too.
+			checksummed = append(slices.Clone(checksummed), tunnel.Secrets...)
+		}
 		return PodValues{
 			Replicas:    count[c],
 			Image:       image,
 			Args:        args,
 			Resources:   res[c],
 			Secrets:     mounts[c],
-			PKIChecksum: pkiChecksum(mounts[c], in.SecretChecksums),
+			PKIChecksum: pkiChecksum(checksummed, in.SecretChecksums),
 		}
 	}
 
@@ -327,6 +353,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			PodValues: pod(Scheduler, kubeImage(registry, Scheduler, controllersVersion), schedArgs),
 			Port:      SchedulerPort,
 		},
+		Tunnel: tunnel,
 	}, nil
 }
 

@@ -226,7 +226,7 @@ func TestAPIServerFlags(t *testing.T) {
 				"secure-port":              "6443",
 				"advertise-address":        "",
 			},
-			wantLen: 28,
+			wantLen: 29, // with --egress-selector-config-file (the tunnel)
 		},
 		{
 			name: "endpoint IP becomes the advertise address",
@@ -257,7 +257,7 @@ func TestAPIServerFlags(t *testing.T) {
 				"audit-log-path":     "-",
 				"v":                  "2",
 			},
-			wantLen: 30,
+			wantLen: 31,
 		},
 		{
 			name: "network",
@@ -331,6 +331,10 @@ func TestFlagsReferToMountedFiles(t *testing.T) {
 		"controller-manager": v.ControllerManager.PodValues, "scheduler": v.Scheduler.PodValues,
 	} {
 		files := map[string]bool{}
+		if name == "apiserver" {
+			// Not a Secret: the chart's ConfigMap, checked by TestTunnelValues.
+			files["/etc/kubernetes/egress-selector/egress-selector.yaml"] = true
+		}
 		for _, m := range pod.Secrets {
 			for _, k := range m.Keys {
 				files[m.MountPath+"/"+k] = true

@@ -58,6 +58,7 @@ var IssuedSecrets = []controlplane.Secret{
 	controlplane.EtcdServerSecret, controlplane.EtcdPeerSecret, controlplane.FrontProxyClientSecret,
 	controlplane.ServiceAccountSecret,
 	ControllerManagerClientSecret, SchedulerClientSecret, AdminClientSecret,
+	controlplane.TunnelServerSecret, controlplane.TunnelAgentSecret,
 }
 
 // Subjects of the client certificates: what the tenant's authorizers see.
@@ -87,6 +88,14 @@ const (
 	// included, with this kubeconfig, like kubeadm does with super-admin.conf. It cannot be
 	// revoked short of a new cluster CA key; it stays in a Secret of the tenant's namespace.
 	AdminCommonName = "kubernetes-admin"
+	// TunnelAgentCommonName is the tunnel agents' user (pkg/tunnel.AgentCommonName): the
+	// tunnel server accepts no other. The cluster CA signs it, so the tenant's apiserver
+	// would authenticate it too, as a user with no group and hence no permission; the
+	// agents never talk to the apiserver.
+	TunnelAgentCommonName = "system:kubeseed:tunnel-agent"
+	// TunnelServerCommonName is the tunnel server certificate's common name; agents check
+	// its SANs, not this.
+	TunnelServerCommonName = "kubeseed-tunnel-server"
 )
 
 // DefaultSeedClusterDomain is the seed cluster's DNS domain, in the seed-side names of the
@@ -158,8 +167,8 @@ func Labels(cluster string) map[string]string {
 // pkg/controlplane names. The order is fixed: Issuers before what they sign, leaves in the
 // order of IssuedSecrets.
 //
-// The apiserver serving certificate names the published endpoint, so it is left out while
-// endpoint.Host is empty and everything else is returned: the CAs and other leaves are
+// The apiserver and tunnel serving certificates name the published endpoint, so they are
+// left out while endpoint.Host is empty and everything else is returned: the CAs and other leaves are
 // issued while the load balancer comes up. The caller reports "waiting for endpoint" then;
 // should it prune the Certificate meanwhile, cert-manager keeps its Secret, and the
 // re-created Certificate adopts it without reissuing.
@@ -275,6 +284,10 @@ func objects(tc *v1alpha1.TenantCluster, endpoint Endpoint, o options) ([]client
 	if err != nil {
 		return nil, err
 	}
+	tunnelServer, err := tunnelServerCert(tc, endpoint.Host, o.seedDomain)
+	if err != nil {
+		return nil, err
+	}
 	if endpoint.Host != "" {
 		objs = append(objs, certificate(name, ns, apiServer))
 	}
@@ -315,7 +328,40 @@ func objects(tc *v1alpha1.TenantCluster, endpoint Endpoint, o options) ([]client
 	} {
 		objs = append(objs, certificate(name, ns, c))
 	}
+	// The tunnel (docs/tunnel.md): its server beside the apiserver, its agents in the tenant.
+	if endpoint.Host != "" {
+		objs = append(objs, certificate(name, ns, tunnelServer))
+	}
+	objs = append(objs, certificate(name, ns, leaf(controlplane.TunnelAgentSecret, clusterCA, TunnelAgentCommonName, clientUsages)))
 	return objs, nil
+}
+
+// tunnelServerCert is the tunnel server's serving certificate. Agents dial it at the
+// published endpoint's host (and the spec's extra SANs, for a DNS name in front of it);
+// the seed-side Service names serve checks from inside the seed.
+func tunnelServerCert(tc *v1alpha1.TenantCluster, endpointHost, seedDomain string) (certSpec, error) {
+	name, ns := tc.Name, tc.Namespace
+	var sans sans
+	sans.add(serviceNames(controlplane.APIServer.ObjectName(name), ns, controlplane.APIServerServiceHost(name, ns), seedDomain)...)
+	if endpointHost != "" {
+		if err := checkEndpointHost(endpointHost); err != nil {
+			return certSpec{}, err
+		}
+		sans.add(endpointHost)
+	}
+	for _, s := range tc.Spec.ControlPlane.APIServer.CertSANs {
+		if err := checkSAN(s); err != nil {
+			return certSpec{}, &controlplane.InvalidSpecError{Field: "spec.controlPlane.apiServer.certSANs", Detail: err.Error()}
+		}
+		sans.add(s)
+	}
+	dns, ips := sans.sorted()
+	return certSpec{
+		secret: controlplane.TunnelServerSecret, issuer: controlplane.CASecret.Name(name),
+		commonName: TunnelServerCommonName, dnsNames: dns, ipAddresses: ips,
+		usages: serverUsages, key: ecdsaP256, rotation: cmv1.RotationPolicyAlways,
+		duration: LeafDuration, renewBefore: LeafRenewBefore,
+	}, nil
 }
 
 // apiServerCert is the kube-apiserver's serving certificate. Its names are every way it is

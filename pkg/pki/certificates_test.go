@@ -20,6 +20,7 @@ import (
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/pki"
+	"github.com/kubeseed/kubeseed/pkg/tunnel"
 )
 
 func tenant(mut ...func(*v1alpha1.TenantCluster)) *v1alpha1.TenantCluster {
@@ -91,6 +92,8 @@ func TestObjectsOrderAndKinds(t *testing.T) {
 		"Certificate/acme-controller-manager-client",
 		"Certificate/acme-scheduler-client",
 		"Certificate/acme-admin-client",
+		"Certificate/acme-tunnel-server",
+		"Certificate/acme-tunnel-agent",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("objects:\n got %q\nwant %q", got, want)
@@ -140,6 +143,7 @@ func TestSecretsMatchControlPlane(t *testing.T) {
 		controlplane.APIServer:         values.APIServer.Secrets,
 		controlplane.ControllerManager: values.ControllerManager.Secrets,
 		controlplane.Scheduler:         values.Scheduler.Secrets,
+		"tunnel-server":                values.Tunnel.Secrets,
 	} {
 		for _, m := range mounts {
 			switch {
@@ -335,6 +339,8 @@ func TestCertificateSpecs(t *testing.T) {
 		{pki.ControllerManagerClientSecret, "acme-ca", "system:kube-controller-manager", nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 		{pki.SchedulerClientSecret, "acme-ca", "system:kube-scheduler", nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 		{pki.AdminClientSecret, "acme-ca", "kubernetes-admin", []string{"system:masters"}, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
+		{controlplane.TunnelServerSecret, "acme-ca", "kubeseed-tunnel-server", nil, server, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
+		{controlplane.TunnelAgentSecret, "acme-ca", tunnel.AgentCommonName, nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 	}
 	certs := certificates(t, "acme", mustObjects(t, tenant(), endpoint))
 	if len(certs) != len(cases) {
@@ -482,21 +488,67 @@ func marshal(t *testing.T, objs []client.Object) string {
 	return string(b)
 }
 
-// TestEndpointPending: without an endpoint, everything but the apiserver certificate.
+// TestEndpointPending: without an endpoint, everything but the apiserver and tunnel
+// serving certificates, which name it.
 func TestEndpointPending(t *testing.T) {
 	full := mustObjects(t, tenant(), endpoint)
 	pending := mustObjects(t, tenant(), pki.Endpoint{})
 	var want []client.Object
 	for _, obj := range full {
-		if obj.GetName() != controlplane.APIServerTLSSecret.Name("acme") {
+		if n := obj.GetName(); n != controlplane.APIServerTLSSecret.Name("acme") && n != controlplane.TunnelServerSecret.Name("acme") {
 			want = append(want, obj)
 		}
 	}
-	if len(want) != len(full)-1 {
-		t.Fatalf("full PKI has no apiserver certificate")
+	if len(want) != len(full)-2 {
+		t.Fatalf("full PKI lacks the apiserver or the tunnel server certificate")
 	}
 	if marshal(t, pending) != marshal(t, want) {
-		t.Errorf("pending PKI differs from the full one by more than the apiserver certificate")
+		t.Errorf("pending PKI differs from the full one by more than the serving certificates")
+	}
+}
+
+func TestTunnelCertificates(t *testing.T) {
+	svcNames := []string{
+		"acme-kube-apiserver", "acme-kube-apiserver.project-1",
+		"acme-kube-apiserver.project-1.svc", "acme-kube-apiserver.project-1.svc.cluster.local",
+	}
+	cases := []struct {
+		name     string
+		tc       *v1alpha1.TenantCluster
+		endpoint string
+		wantDNS  []string
+		wantIPs  []string
+	}{
+		{name: "endpoint IP", tc: tenant(), endpoint: "203.0.113.10", wantDNS: svcNames, wantIPs: []string{"203.0.113.10"}},
+		{name: "endpoint DNS name", tc: tenant(), endpoint: "API.acme.example.com", wantDNS: append([]string{"api.acme.example.com"}, svcNames...)},
+		{
+			name: "extra certSANs",
+			tc: tenant(func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.ControlPlane.APIServer.CertSANs = []string{"k8s.acme.example", "198.51.100.7"}
+			}),
+			endpoint: "203.0.113.10",
+			wantDNS:  append([]string{"k8s.acme.example"}, svcNames...),
+			wantIPs:  []string{"198.51.100.7", "203.0.113.10"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			certs := certificates(t, c.tc.Name, mustObjects(t, c.tc, pki.Endpoint{Host: c.endpoint, Port: 6443}))
+			spec := certs[controlplane.TunnelServerSecret].Spec
+			if want := slices.Sorted(slices.Values(c.wantDNS)); !slices.Equal(spec.DNSNames, want) {
+				t.Errorf("dnsNames:\n got %q\nwant %q", spec.DNSNames, want)
+			}
+			if !slices.Equal(spec.IPAddresses, c.wantIPs) {
+				t.Errorf("ipAddresses:\n got %q\nwant %q", spec.IPAddresses, c.wantIPs)
+			}
+			agent := certs[controlplane.TunnelAgentSecret].Spec
+			if len(agent.DNSNames) != 0 || len(agent.IPAddresses) != 0 || agent.Subject != nil {
+				t.Errorf("agent certificate names %q %q, subject %+v; want only its common name", agent.DNSNames, agent.IPAddresses, agent.Subject)
+			}
+		})
+	}
+	if pki.TunnelAgentCommonName != tunnel.AgentCommonName {
+		t.Errorf("pki.TunnelAgentCommonName %q, tunnel.AgentCommonName %q", pki.TunnelAgentCommonName, tunnel.AgentCommonName)
 	}
 }
 

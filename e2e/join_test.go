@@ -1,0 +1,307 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/bootstrap"
+	"github.com/kubeseed/kubeseed/pkg/versions"
+)
+
+// workerPodSubnet is the pod range of the one worker of TestWorkerJoinsWithKubeadm, inside
+// the tenant's default pod CIDR; its image ships a bridge CNI config for it, as a VM image
+// for a single-node pool could.
+const workerPodSubnet = "10.244.1.0/24"
+
+// TestWorkerJoinsWithKubeadm joins a machine to a tenant with stock `kubeadm join` through
+// the tenant's published endpoint. The machine's network is not routed from the seed (as a
+// customer's network on OpenStack). The node becomes Ready, kube-proxy and CoreDNS (the
+// tenant's addons, pinned by the operator) run on it, a Deployment's pods run there, its
+// ClusterIP Service answers through kube-proxy and resolves through CoreDNS; `kubectl logs`,
+// `exec` and `port-forward` reach it through the tenant apiserver and the tunnel, which is
+// the only way there. Once the machine is removed the node turns NotReady.
+func TestWorkerJoinsWithKubeadm(t *testing.T) {
+	host, ok := provider.(seed.MachineHost)
+	if !ok {
+		t.Skip("this seed provider cannot start extra machines (kind); see docs/seed.md")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	tc := smallTenant(newNamespace(t), "joined")
+	applied := time.Now()
+	if err := kube.Create(ctx, tc); err != nil {
+		t.Fatal(err)
+	}
+	waitTenantReady(t, ctx, tc)
+	waitCondition(t, ctx, tc, v1alpha1.TenantBootstrappedCondition, 2*time.Minute)
+	cfg := tenantConfig(t, ctx, tc)
+	tenant := kubernetes.NewForConfigOrDie(cfg)
+
+	// What a WorkerPool will do per server: a short-lived token and the CA's hash.
+	token, err := bootstrap.NewToken(30*time.Minute, "e2e worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tenant.CoreV1().Secrets("kube-system").Create(ctx, token.Secret(), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create bootstrap token in the tenant: %v", err)
+	}
+	hash, err := bootstrap.CACertHash(cfg.CAData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint, err := url.Parse(tc.Status.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "e2e-worker"
+	images := []string{"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar"}
+	for i, img := range images {
+		images[i] = filepath.Join(seed.ImagesDir(seed.CacheDir()), img)
+	}
+	start := time.Now()
+	m, err := host.AddMachine(ctx, seed.MachineSpec{
+		Name: name, KubernetesVersion: versions.Default, Images: images,
+		Bootstrap: kubeadmJoinScript(endpoint.Host, token.Reveal(), hash),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.RemoveMachine(context.Background(), name) })
+	if err := host.WaitBootstrap(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	joined := time.Now()
+	t.Logf("kubeadm join finished %.1fs after the machine started", joined.Sub(start).Seconds())
+
+	t.Run("the node joins and becomes Ready", func(t *testing.T) {
+		err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			n, err := tenant.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			return err == nil && nodeIsReady(n), nil
+		})
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(m.Dir, "logs", "kubelet.log"))
+			t.Fatalf("node %s not Ready in the tenant: %v\nkubelet log tail:\n%s", name, err, lastLines(string(log), 30))
+		}
+		t.Logf("kubeadm join → Node Ready: %.1fs; TenantCluster apply → Node Ready: %.1fs", time.Since(joined).Seconds(), time.Since(applied).Seconds())
+	})
+
+	t.Run("the seed has no route to the worker", func(t *testing.T) {
+		_, err := net.DialTimeout("tcp", net.JoinHostPort(m.IP, "10250"), 5*time.Second)
+		if err == nil || !strings.Contains(err.Error(), "no route to host") {
+			t.Fatalf("dial the worker's kubelet from the seed: err = %v, want no route to host", err)
+		}
+	})
+
+	t.Run("addons become ready on the worker", func(t *testing.T) {
+		waitCondition(t, ctx, tc, v1alpha1.AddonsReadyCondition, 3*time.Minute)
+		t.Logf("TenantCluster apply → AddonsReady: %.1fs", time.Since(applied).Seconds())
+	})
+
+	t.Run("a Deployment runs and its Service answers through kube-proxy and DNS", func(t *testing.T) {
+		labels := map[string]string{"app": "web"}
+		dep := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](2),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: testServerPod(labels),
+			},
+		}
+		if _, err := tenant.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+			Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+		}
+		svc, err := tenant.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			d, err := tenant.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+			return err == nil && d.Status.AvailableReplicas == 2, nil
+		})
+		if err != nil {
+			t.Fatalf("Deployment web not available on the worker: %v", err)
+		}
+		// From the node itself: kube-proxy's rules turn the ClusterIP into a pod.
+		out, err := curlOnMachine(ctx, host, name, fmt.Sprintf("http://%s/", svc.Spec.ClusterIP))
+		if err != nil || !strings.HasPrefix(out, "web-") {
+			t.Fatalf("GET the ClusterIP %s from the worker: %q, %v", svc.Spec.ClusterIP, out, err)
+		}
+		// From a pod: its resolver asks CoreDNS for the Service's name.
+		pods, err := tenant.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil || len(pods.Items) == 0 {
+			t.Fatalf("list web pods: %v", err)
+		}
+		resolve := fmt.Sprintf("http://%s:8080/resolve?name=web.default.svc.cluster.local", pods.Items[0].Status.PodIP)
+		out, err = curlOnMachine(ctx, host, name, resolve)
+		if err != nil || strings.TrimSpace(out) != svc.Spec.ClusterIP {
+			t.Fatalf("a pod resolving web.default.svc.cluster.local: %q, %v; want %s", out, err, svc.Spec.ClusterIP)
+		}
+	})
+
+	t.Run("logs, exec and port-forward reach the worker through the tunnel", func(t *testing.T) {
+		pods, err := tenant.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil || len(pods.Items) == 0 {
+			t.Fatalf("list web pods: %v", err)
+		}
+		pod := pods.Items[0]
+		// The agent may still be connecting: the first requests can fail with 503.
+		var logsErr error
+		_ = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			_, logsErr = tenant.CoreV1().Pods("default").GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			return logsErr == nil, nil
+		})
+		if logsErr != nil {
+			t.Fatalf("kubectl logs through the tenant apiserver: %v", logsErr)
+		}
+
+		req := tenant.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod.Name).SubResource("exec").
+			VersionedParams(&corev1.PodExecOptions{Container: "server", Command: []string{"/testserver", "hostname"}, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+		exec, err := remotecommand.NewSPDYExecutor(cfg, http.MethodPost, req.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+			t.Fatalf("kubectl exec: %v (stderr %q)", err, stderr.String())
+		}
+		if got := strings.TrimSpace(stdout.String()); got != pod.Name {
+			t.Fatalf("kubectl exec printed %q, want the pod's hostname %s", got, pod.Name)
+		}
+
+		rt, upgrader, err := spdy.RoundTripperFor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pfURL := tenant.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod.Name).SubResource("portforward").URL()
+		stop, ready := make(chan struct{}), make(chan struct{})
+		fw, err := portforward.New(spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, pfURL), []string{"0:8080"}, stop, ready, io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- fw.ForwardPorts() }()
+		defer close(stop)
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("kubectl port-forward: %v", err)
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+		ports, err := fw.GetPorts()
+		if err != nil || len(ports) != 1 {
+			t.Fatalf("port-forward ports: %v %v", ports, err)
+		}
+		body, err := httpDo(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", ports[0].Local), "")
+		if err != nil || body != pod.Name {
+			t.Fatalf("GET through kubectl port-forward: %q, %v; want %s", body, err, pod.Name)
+		}
+	})
+
+	t.Run("the node turns NotReady once the machine is gone", func(t *testing.T) {
+		if err := host.RemoveMachine(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			n, err := tenant.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			return err == nil && !nodeIsReady(n), nil
+		})
+		if err != nil {
+			t.Fatalf("node %s still Ready after its machine was removed: %v", name, err)
+		}
+	})
+}
+
+// kubeadmJoinScript is the worker's user data: a CNI config its image would carry, then
+// stock `kubeadm join`. Preflight checks that cannot pass on these hosts are named one by
+// one: there is no systemd (the machine's init runs the kubelet), the kernel's config is
+// not readable and the host is on cgroup v1.
+func kubeadmJoinScript(endpoint, token, caHash string) string {
+	return fmt.Sprintf(`mkdir -p /etc/cni/net.d
+cat > /etc/cni/net.d/10-worker.conflist <<'EOF'
+{"cniVersion": "0.4.0", "name": "worker", "plugins": [
+  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+EOF
+kubeadm join %s --token %s --discovery-token-ca-cert-hash %s \
+  --cri-socket unix:///run/containerd/containerd.sock \
+  --ignore-preflight-errors=SystemVerification,Service-Kubelet,FileExisting-crictl,FileExisting-ethtool,FileExisting-socat,FileExisting-tc,FileExisting-ebtables
+`, workerPodSubnet, endpoint, token, caHash)
+}
+
+// curlOnMachine fetches url from inside a machine's network namespace.
+func curlOnMachine(ctx context.Context, host seed.MachineHost, name, url string) (string, error) {
+	var out []byte
+	var err error
+	// The first request after a Service appears may race kube-proxy's sync.
+	_ = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		out, err = host.MachineExec(ctx, name, "curl", "-sS", "--fail", "--max-time", "5", url)
+		return err == nil, nil
+	})
+	return string(out), err
+}
+
+// waitCondition waits for a TenantCluster condition to be True.
+func waitCondition(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster, cond string, timeout time.Duration) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := kube.Get(ctx, client.ObjectKeyFromObject(tc), tc); err != nil {
+			return false, nil
+		}
+		return meta.IsStatusConditionTrue(tc.Status.Conditions, cond), nil
+	})
+	if err != nil {
+		dumpManagerLogs(t)
+		t.Fatalf("%s of %s/%s not True within %s: %+v", cond, tc.Namespace, tc.Name, timeout, meta.FindStatusCondition(tc.Status.Conditions, cond))
+	}
+}
+
+func nodeIsReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

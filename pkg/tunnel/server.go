@@ -1,0 +1,543 @@
+package tunnel
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// TLS serves the agents' listener. It must present the server certificate and require
+	// and verify client certificates (ServerTLSConfig builds one).
+	TLS *tls.Config
+	// AgentCommonNames are the client certificate common names accepted from agents;
+	// empty means AgentCommonName alone.
+	AgentCommonNames []string
+	// DialTimeout bounds how long a CONNECT waits for the agent to open the stream and dial
+	// the target; 0 means 30 s.
+	DialTimeout time.Duration
+	// Logger logs agents coming and going and failed CONNECTs; nil discards.
+	Logger *slog.Logger
+	// ID names this server replica (its pod); empty means a random one. Count is how many
+	// replicas serve behind the address agents dial (0 means 1): each kube-apiserver has
+	// its own server, and agents connect to Count servers of distinct IDs, as konnectivity's
+	// agents do with --server-count.
+	ID    string
+	Count int
+}
+
+// Server is the seed side of the tunnel: CONNECTs from the apiserver in, agents' sessions
+// out. Its methods are safe for concurrent use.
+type Server struct {
+	tls         *tls.Config
+	id          string
+	count       int
+	commonNames []string
+	dialTimeout time.Duration
+	log         *slog.Logger
+
+	mu        sync.Mutex
+	agents    []*agentSession // in registration order
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	closed    bool
+	next      uint64 // spreads CIDR-routed CONNECTs over the agents
+	wg        sync.WaitGroup
+
+	connects, failures atomic.Uint64
+	active             atomic.Int64
+}
+
+// agentSession is one connected agent.
+type agentSession struct {
+	id      string
+	remote  string
+	nodeIPs []netip.Addr
+	cidrs   []netip.Prefix
+	sess    *yamux.Session
+}
+
+func (a *agentSession) serves(host netip.Addr) bool { return slices.Contains(a.nodeIPs, host) }
+
+func (a *agentSession) allows(host netip.Addr) bool {
+	return slices.ContainsFunc(a.cidrs, func(p netip.Prefix) bool { return p.Contains(host) })
+}
+
+// NewServer checks cfg and returns a Server; serve it with ServeAgents and ServeConnect.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.TLS == nil {
+		return nil, errors.New("tunnel server: no TLS configuration")
+	}
+	if cfg.TLS.ClientAuth != tls.RequireAndVerifyClientCert || cfg.TLS.ClientCAs == nil {
+		return nil, errors.New("tunnel server: the TLS configuration must require and verify client certificates")
+	}
+	s := &Server{
+		tls:         cfg.TLS,
+		id:          cfg.ID,
+		count:       max(cfg.Count, 1),
+		commonNames: cfg.AgentCommonNames,
+		dialTimeout: cfg.DialTimeout,
+		log:         cfg.Logger,
+		listeners:   map[net.Listener]struct{}{},
+		conns:       map[net.Conn]struct{}{},
+	}
+	if len(s.commonNames) == 0 {
+		s.commonNames = []string{AgentCommonName}
+	}
+	if s.dialTimeout <= 0 {
+		s.dialTimeout = 30 * time.Second
+	}
+	if s.id == "" {
+		s.id = fmt.Sprintf("server-%016x", rand.Uint64())
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// ServeAgents accepts agents on l, a plain TCP listener (the Server adds TLS), until l
+// fails or the Server is closed; then it returns the error, or nil after Close.
+func (s *Server) ServeAgents(l net.Listener) error {
+	return s.serve(l, s.handleAgent)
+}
+
+// ServeConnect accepts HTTP CONNECT requests on l, normally the apiserver's Unix socket,
+// until l fails or the Server is closed; then it returns the error, or nil after Close.
+func (s *Server) ServeConnect(l net.Listener) error {
+	return s.serve(l, s.handleConnect)
+}
+
+func (s *Server) serve(l net.Listener, handle func(net.Conn)) error {
+	if !s.track(l) {
+		_ = l.Close()
+		return nil
+	}
+	defer s.untrack(l)
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		if !s.trackConn(c) {
+			_ = c.Close()
+			return nil
+		}
+		s.wg.Go(func() {
+			defer s.untrackConn(c)
+			handle(c)
+		})
+	}
+}
+
+// Close stops the listeners, drops every agent and connection, and waits for them.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	agents := slices.Clone(s.agents)
+	s.mu.Unlock()
+	for _, a := range agents {
+		_ = a.sess.Close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Agents is how many agents are connected.
+func (s *Server) Agents() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.agents)
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Server) track(l net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.listeners[l] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(l net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, l)
+}
+
+func (s *Server) trackConn(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrackConn(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// handleAgent authenticates an agent, reads its hello and keeps its session registered
+// until it ends.
+func (s *Server) handleAgent(raw net.Conn) {
+	remote := raw.RemoteAddr().String()
+	a, err := s.acceptAgent(raw)
+	if err != nil {
+		s.log.Info("agent refused", "remote", remote, "err", err)
+		_ = raw.Close()
+		return
+	}
+	if !s.register(a) {
+		_ = a.sess.Close()
+		return
+	}
+	s.log.Info("agent connected", "id", a.id, "remote", remote, "nodeIPs", a.nodeIPs, "allowedCIDRs", a.cidrs)
+	<-a.sess.CloseChan()
+	s.unregister(a)
+	s.log.Info("agent disconnected", "id", a.id, "remote", remote)
+}
+
+func (s *Server) acceptAgent(raw net.Conn) (*agentSession, error) {
+	conn := tls.Server(raw, s.tls)
+	if err := conn.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
+		return nil, err
+	}
+	if err := conn.Handshake(); err != nil {
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	state := conn.ConnectionState()
+	if len(state.VerifiedChains) == 0 || len(state.PeerCertificates) == 0 {
+		return nil, errors.New("no verified client certificate")
+	}
+	cn := state.PeerCertificates[0].Subject.CommonName
+	var h hello
+	if err := readFrame(conn, &h); err != nil {
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	a, herr := s.checkHello(cn, h, raw.RemoteAddr().String())
+	reply := helloReply{ServerID: s.id, ServerCount: s.count}
+	if herr != nil {
+		reply.Error = herr.Error()
+	}
+	if err := writeFrame(conn, reply); err != nil {
+		return nil, fmt.Errorf("write hello reply: %w", err)
+	}
+	if herr != nil {
+		return nil, herr
+	}
+	var j join
+	if err := readFrame(conn, &j); err != nil {
+		return nil, fmt.Errorf("read join: %w", err)
+	}
+	if !j.Join {
+		return nil, errors.New("the agent is connected to this server already")
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	sess, err := yamux.Client(conn, yamuxConfig(s.log))
+	if err != nil {
+		return nil, err
+	}
+	a.sess = sess
+	return a, nil
+}
+
+func (s *Server) checkHello(cn string, h hello, remote string) (*agentSession, error) {
+	if !slices.Contains(s.commonNames, cn) {
+		return nil, fmt.Errorf("client certificate common name %q is not an agent's", cn)
+	}
+	if h.Version != protocolVersion {
+		return nil, fmt.Errorf("protocol version %d, want %d", h.Version, protocolVersion)
+	}
+	a := &agentSession{id: h.ID, remote: remote}
+	for _, v := range h.NodeIPs {
+		ip, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("node address %q: %w", v, err)
+		}
+		a.nodeIPs = append(a.nodeIPs, ip.Unmap())
+	}
+	for _, v := range h.AllowedCIDRs {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("allowed CIDR %q: %w", v, err)
+		}
+		a.cidrs = append(a.cidrs, p.Masked())
+	}
+	if a.id == "" {
+		a.id = remote
+	}
+	return a, nil
+}
+
+// register adds a, replacing (and closing) an older session of the same id: an agent that
+// reconnects before keepalives noticed its old connection died.
+func (s *Server) register(a *agentSession) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	var stale []*agentSession
+	s.agents = slices.DeleteFunc(s.agents, func(o *agentSession) bool {
+		if o.id == a.id {
+			stale = append(stale, o)
+			return true
+		}
+		return false
+	})
+	s.agents = append(s.agents, a)
+	s.mu.Unlock()
+	for _, o := range stale {
+		s.log.Info("agent replaced by a new connection", "id", o.id, "remote", o.remote)
+		_ = o.sess.Close()
+	}
+	return true
+}
+
+func (s *Server) unregister(a *agentSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.agents = slices.DeleteFunc(s.agents, func(o *agentSession) bool { return o == a })
+}
+
+// route lists the agents to try for host, best first (see the package documentation).
+func (s *Server) route(host string) (candidates []*agentSession, connected int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	connected = len(s.agents)
+	ip, err := netip.ParseAddr(host)
+	if err == nil {
+		ip = ip.Unmap()
+		for i := len(s.agents) - 1; i >= 0; i-- {
+			if s.agents[i].serves(ip) {
+				candidates = append(candidates, s.agents[i])
+			}
+		}
+		if len(candidates) > 0 {
+			return candidates, connected
+		}
+		var allowing []*agentSession
+		for _, a := range s.agents {
+			if a.allows(ip) {
+				allowing = append(allowing, a)
+			}
+		}
+		if n := len(allowing); n > 0 {
+			start := int(s.next % uint64(n))
+			s.next++
+			return append(allowing[start:], allowing[:start]...), connected
+		}
+	}
+	if connected == 1 {
+		return []*agentSession{s.agents[0]}, connected
+	}
+	return nil, connected
+}
+
+// dialError is a CONNECT that failed, with the status to answer.
+type dialError struct {
+	status int
+	reason string
+}
+
+func (e *dialError) Error() string { return e.reason }
+
+// Dial opens a connection to address (host:port) through an agent, as a CONNECT does.
+func (s *Server) Dial(ctx context.Context, address string) (net.Conn, error) {
+	c, err := s.dial(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Server) dial(ctx context.Context, address string) (*yamux.Stream, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, &dialError{http.StatusBadRequest, fmt.Sprintf("bad target %q: %v", address, err)}
+	}
+	candidates, connected := s.route(host)
+	if connected == 0 {
+		return nil, &dialError{http.StatusServiceUnavailable, "no tunnel agent is connected"}
+	}
+	if len(candidates) == 0 {
+		return nil, &dialError{http.StatusBadGateway, fmt.Sprintf("no tunnel agent serves %s (%d agents connected)", host, connected)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.dialTimeout)
+	defer cancel()
+	var last error
+	for _, a := range candidates {
+		stream, err := a.sess.OpenStream()
+		if err != nil {
+			// A session that cannot open a stream is dead or dying; the next may do.
+			last = fmt.Errorf("agent %s: %w", a.id, err)
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { _ = stream.SetDeadline(time.Now()) })
+		err = s.request(stream, address)
+		if !stop() {
+			err = fmt.Errorf("agent %s: timed out dialing %s", a.id, address)
+		}
+		if err != nil {
+			_ = stream.Close()
+			return nil, &dialError{http.StatusBadGateway, err.Error()}
+		}
+		if err := stream.SetDeadline(time.Time{}); err != nil {
+			_ = stream.Close()
+			return nil, &dialError{http.StatusBadGateway, err.Error()}
+		}
+		return stream, nil
+	}
+	return nil, &dialError{http.StatusBadGateway, last.Error()}
+}
+
+// request asks the agent at the other end of stream to dial address.
+func (s *Server) request(stream *yamux.Stream, address string) error {
+	if err := writeFrame(stream, dialRequest{Address: address}); err != nil {
+		return fmt.Errorf("send the target: %w", err)
+	}
+	var r dialReply
+	if err := readFrame(stream, &r); err != nil {
+		return fmt.Errorf("read the agent's answer: %w", err)
+	}
+	if r.Error != "" {
+		return errors.New(r.Error)
+	}
+	return nil
+}
+
+// connectTimeout bounds reading the CONNECT request.
+const connectTimeout = 30 * time.Second
+
+// handleConnect serves one HTTP CONNECT, the way the apiserver's egress dialer and
+// konnectivity's HTTPConnect mode speak it: one request per connection, then raw bytes.
+func (s *Server) handleConnect(c net.Conn) {
+	defer c.Close()
+	if err := c.SetReadDeadline(time.Now().Add(connectTimeout)); err != nil {
+		return
+	}
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			writeStatus(c, http.StatusBadRequest, "malformed request")
+		}
+		return
+	}
+	_ = req.Body.Close()
+	if req.Method != http.MethodConnect {
+		writeStatus(c, http.StatusMethodNotAllowed, "only CONNECT is served")
+		return
+	}
+	target := req.RequestURI
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return
+	}
+	s.connects.Add(1)
+	stream, err := s.dial(context.Background(), target)
+	if err != nil {
+		s.failures.Add(1)
+		status := http.StatusBadGateway
+		var de *dialError
+		if errors.As(err, &de) {
+			status = de.status
+		}
+		s.log.Info("CONNECT failed", "target", target, "status", status, "err", err)
+		writeStatus(c, status, err.Error())
+		return
+	}
+	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		_ = stream.Close()
+		return
+	}
+	// Bytes the client sent right behind its request belong to the target.
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		if _, err := stream.Write(b); err != nil {
+			_ = stream.Close()
+			return
+		}
+	}
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	pipe(c, stream)
+}
+
+// writeStatus answers a CONNECT that failed; the reason is in the status line and body.
+func writeStatus(w io.Writer, status int, reason string) {
+	reason = strings.NewReplacer("\r", " ", "\n", " ").Replace(reason)
+	_, _ = fmt.Fprintf(w, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), len(reason)+1, reason+"\n")
+}
+
+// HealthHandler serves /healthz: 200 while the Server runs, with the number of connected
+// agents in its body. It does not fail when no agent is connected: the apiserver's pod must
+// become ready (and serve) before any agent can reach it, and an apiserver without agents
+// works except for what goes through the tunnel. /metrics has the same in Prometheus' text
+// format.
+func (s *Server) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.isClosed() {
+			http.Error(w, "closed", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, "{\"status\":\"ok\",\"agents\":%d}\n", s.Agents())
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = fmt.Fprintf(w, "# HELP kubeseed_tunnel_agents Connected tunnel agents.\n# TYPE kubeseed_tunnel_agents gauge\nkubeseed_tunnel_agents %d\n", s.Agents())
+		_, _ = fmt.Fprintf(w, "# HELP kubeseed_tunnel_connects_total CONNECT requests served.\n# TYPE kubeseed_tunnel_connects_total counter\nkubeseed_tunnel_connects_total %d\n", s.connects.Load())
+		_, _ = fmt.Fprintf(w, "# HELP kubeseed_tunnel_connect_failures_total CONNECT requests answered with an error.\n# TYPE kubeseed_tunnel_connect_failures_total counter\nkubeseed_tunnel_connect_failures_total %d\n", s.failures.Load())
+		_, _ = fmt.Fprintf(w, "# HELP kubeseed_tunnel_connections Connections open through the tunnel.\n# TYPE kubeseed_tunnel_connections gauge\nkubeseed_tunnel_connections %d\n", s.active.Load())
+	})
+	return mux
+}
