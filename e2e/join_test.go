@@ -5,20 +5,31 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -27,8 +38,10 @@ import (
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/e2e/seed"
@@ -43,11 +56,12 @@ const workerPodSubnet = "10.244.1.0/24"
 
 // TestWorkerJoinsWithKubeadm joins a machine to a tenant with stock `kubeadm join` through
 // the tenant's published endpoint. The machine's network is not routed from the seed (as a
-// customer's network on OpenStack). The node becomes Ready, kube-proxy and CoreDNS (the
+// customer's network on OpenStack). The node becomes Ready with its allocatable reduced by
+// the reservations pkg/bootstrap computed for it (given to kubeadm as a patch), kube-proxy and CoreDNS (the
 // tenant's addons, pinned by the operator) run on it, a Deployment's pods run there, its
 // ClusterIP Service answers through kube-proxy and resolves through CoreDNS; `kubectl logs`,
 // `exec` and `port-forward` reach it through the tenant apiserver and the tunnel, which is
-// the only way there. Once the machine is removed the node turns NotReady.
+// the only way there, and so does the apiserver's call to an admission webhook served on it. Once the machine is removed the node turns NotReady.
 func TestWorkerJoinsWithKubeadm(t *testing.T) {
 	host, ok := provider.(seed.MachineHost)
 	if !ok {
@@ -81,6 +95,16 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The worker's kubelet reservations, by pkg/bootstrap's formula for this machine's
+	// capacity (a machine shares the host's CPUs and memory), with the seed talk's
+	// memory.available<500Mi and small disk thresholds: the machine shares the host's disk.
+	reserved, err := bootstrap.Reservations(*resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI), hostMemory(t),
+		v1alpha1.KubeletSpec{EvictionHard: map[string]v1alpha1.EvictionThreshold{
+			"memory.available": "500Mi", "nodefs.available": "2%", "imagefs.available": "2%",
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const name = "e2e-worker"
 	images := []string{"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar"}
 	for i, img := range images {
@@ -89,7 +113,7 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 	start := time.Now()
 	m, err := host.AddMachine(ctx, seed.MachineSpec{
 		Name: name, KubernetesVersion: versions.Default, Images: images,
-		Bootstrap: kubeadmJoinScript(endpoint.Host, token.Reveal(), hash),
+		Bootstrap: kubeadmJoinScript(endpoint.Host, token.Reveal(), hash, reservationsPatch(t, reserved)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +135,23 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 			t.Fatalf("node %s not Ready in the tenant: %v\nkubelet log tail:\n%s", name, err, lastLines(string(log), 30))
 		}
 		t.Logf("kubeadm join → Node Ready: %.1fs; TenantCluster apply → Node Ready: %.1fs", time.Since(joined).Seconds(), time.Since(applied).Seconds())
+	})
+
+	t.Run("allocatable is capacity less the reservations", func(t *testing.T) {
+		n, err := tenant.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := bootstrap.Allocatable(n.Status.Capacity, reserved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			got := n.Status.Allocatable[r]
+			if w := want[r]; got.Cmp(w) != 0 {
+				t.Errorf("allocatable %s = %s, want %s (capacity %s, reserved %+v)", r, got.String(), w.String(), n.Status.Capacity.Name(r, resource.DecimalSI), reserved)
+			}
+		}
 	})
 
 	t.Run("the seed has no route to the worker", func(t *testing.T) {
@@ -230,6 +271,65 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 		}
 	})
 
+	t.Run("an admission webhook served on the worker is called through the tunnel", func(t *testing.T) {
+		certPEM, keyPEM := selfSignedServing(t, "webhook.default.svc")
+		tlsSecret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "webhook-tls", Namespace: "default"},
+			Type:       corev1.SecretTypeTLS,
+			Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+		}
+		if _, err := tenant.CoreV1().Secrets("default").Create(ctx, tlsSecret, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{"app": "webhook"}
+		pod := testServerPod(labels)
+		pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "TLS_DIR", Value: "/tls"})
+		pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "tls", MountPath: "/tls", ReadOnly: true}}
+		pod.Spec.Volumes = []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "webhook-tls"}}}}
+		dep := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "webhook", Namespace: "default"},
+			Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: pod},
+		}
+		if _, err := tenant.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "webhook", Namespace: "default"},
+			Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 443, TargetPort: intstr.FromInt32(8443)}}},
+		}
+		if _, err := tenant.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		none := admissionregistrationv1.SideEffectClassNone
+		hook := &admissionregistrationv1.ValidatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: "e2e-deny"},
+			Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+				Name:                    "deny.e2e.kubeseed.io",
+				ClientConfig:            admissionregistrationv1.WebhookClientConfig{CABundle: certPEM, Service: &admissionregistrationv1.ServiceReference{Namespace: "default", Name: "webhook", Path: ptr.To("/validate")}},
+				Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}}}},
+				ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"e2e-webhook": "true"}},
+				SideEffects:             &none,
+				AdmissionReviewVersions: []string{"v1"},
+				FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+				TimeoutSeconds:          ptr.To[int32](5),
+			}},
+		}
+		if _, err := tenant.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, hook, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Until the pod serves, the apiserver fails to call it (failurePolicy Fail): that
+		// refusal names the call, not the webhook's own answer, which is what must come.
+		var last error
+		err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Namespace: "default", Labels: map[string]string{"e2e-webhook": "true"}}}
+			_, last = tenant.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+			return last != nil && strings.Contains(last.Error(), "denied by the e2e webhook in pod webhook-"), nil
+		})
+		if err != nil {
+			t.Fatalf("the webhook on the worker was never called: last answer %v", last)
+		}
+	})
+
 	t.Run("the node turns NotReady once the machine is gone", func(t *testing.T) {
 		if err := host.RemoveMachine(ctx, name); err != nil {
 			t.Fatal(err)
@@ -244,12 +344,15 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 	})
 }
 
-// kubeadmJoinScript is the worker's user data: a CNI config its image would carry, then
-// stock `kubeadm join`. Preflight checks that cannot pass on these hosts are named one by
+// kubeadmJoinScript is the worker's user data: a CNI config its image would carry, the
+// kubelet reservations as a kubeadm patch, then stock `kubeadm join`. Preflight checks that cannot pass on these hosts are named one by
 // one: there is no systemd (the machine's init runs the kubelet), the kernel's config is
 // not readable and the host is on cgroup v1.
-func kubeadmJoinScript(endpoint, token, caHash string) string {
-	return fmt.Sprintf(`mkdir -p /etc/cni/net.d
+func kubeadmJoinScript(endpoint, token, caHash, kubeletPatch string) string {
+	return fmt.Sprintf(`mkdir -p /etc/cni/net.d /etc/kubernetes/patches
+cat > /etc/kubernetes/patches/kubeletconfiguration+merge.yaml <<'EOF'
+%s
+EOF
 cat > /etc/cni/net.d/10-worker.conflist <<'EOF'
 {"cniVersion": "0.4.0", "name": "worker", "plugins": [
   {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
@@ -257,9 +360,67 @@ cat > /etc/cni/net.d/10-worker.conflist <<'EOF'
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 EOF
 kubeadm join %s --token %s --discovery-token-ca-cert-hash %s \
-  --cri-socket unix:///run/containerd/containerd.sock \
+  --cri-socket unix:///run/containerd/containerd.sock --patches /etc/kubernetes/patches \
   --ignore-preflight-errors=SystemVerification,Service-Kubelet,FileExisting-crictl,FileExisting-ethtool,FileExisting-socat,FileExisting-tc,FileExisting-ebtables
-`, workerPodSubnet, endpoint, token, caHash)
+`, kubeletPatch, workerPodSubnet, endpoint, token, caHash)
+}
+
+// reservationsPatch is the kubelet configuration kubeadm merges over the tenant's.
+func reservationsPatch(t *testing.T, r bootstrap.Reserved) string {
+	t.Helper()
+	cfg := &kubeletv1beta1.KubeletConfiguration{}
+	r.ApplyTo(cfg)
+	raw, err := yaml.Marshal(map[string]any{"kubeReserved": cfg.KubeReserved, "systemReserved": cfg.SystemReserved, "evictionHard": cfg.EvictionHard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// hostMemory is MemTotal, the memory capacity a kubelet on this host reports.
+func hostMemory(t *testing.T) resource.Quantity {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "MemTotal:" {
+			kib, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return *resource.NewQuantity(kib*1024, resource.BinarySI)
+		}
+	}
+	t.Fatal("no MemTotal in /proc/meminfo")
+	return resource.Quantity{}
+}
+
+// selfSignedServing is a serving certificate for dnsName that is its own CA (the webhook's
+// caBundle).
+func selfSignedServing(t *testing.T, dnsName string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: dnsName}, DNSNames: []string{dnsName},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
 
 // curlOnMachine fetches url from inside a machine's network namespace.

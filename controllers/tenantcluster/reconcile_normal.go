@@ -97,6 +97,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 		return ctrl.Result{}, err
 	}
 	o.holdControllers = hold
+	holdAPI, err := r.holdAPIServer(ctx, tc, o.certificates.ok)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	o.holdAPIServer = holdAPI
 
 	values, err := controlplane.ValuesFor(tc, controlplane.Inputs{
 		EndpointHost:        ep.Host,
@@ -105,6 +110,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 		SecretChecksums:     sums,
 		ImageRegistry:       r.ImageRegistry,
 		HoldControllers:     hold,
+		HoldAPIServer:       holdAPI,
 		EtcdReplicas:        membership.replicas,
 		EtcdMembers:         membership.members,
 		EtcdClusterExisting: membership.existing,
@@ -176,6 +182,21 @@ func (r *Reconciler) holdControllers(ctx context.Context, tc *v1alpha1.TenantClu
 	return true, nil
 }
 
+// holdAPIServer says whether the first kube-apiserver must wait with no replica until every
+// certificate is issued: each Secret that appears changes the pods' checksum annotation, and
+// a pod started earlier would be replaced two or three times during a bring-up, each start
+// costing seconds of CPU. A Deployment that has replicas keeps them: renewals roll it.
+func (r *Reconciler) holdAPIServer(ctx context.Context, tc *v1alpha1.TenantCluster, certificatesIssued bool) (bool, error) {
+	if certificatesIssued {
+		return false, nil
+	}
+	d, err := getOptional[appsv1.Deployment](ctx, r.Client, tc.Namespace, controlplane.APIServer.ObjectName(tc.Name))
+	if err != nil {
+		return false, err
+	}
+	return d == nil || ptr.Deref(d.Spec.Replicas, 1) == 0, nil
+}
+
 // issuedSecrets reads the tenant's PKI Secrets that exist, and their checksums, which roll
 // the pods that mount them when cert-manager renews a certificate.
 func (r *Reconciler) issuedSecrets(ctx context.Context, tc *v1alpha1.TenantCluster) (map[string]*corev1.Secret, map[string]string, error) {
@@ -214,6 +235,9 @@ func (r *Reconciler) observeComponents(ctx context.Context, tc *v1alpha1.TenantC
 			return err
 		}
 		*d.out = toCheck(health.Deployment(dep))
+		if o.holdAPIServer && d.c == controlplane.APIServer {
+			*d.out = check{reason: v1alpha1.WaitingForCertificatesReason, message: "waiting for its certificates to be issued"}
+		}
 		if o.holdControllers && d.c != controlplane.APIServer {
 			*d.out = check{reason: v1alpha1.WaitingForDependencyReason, message: "waiting for the kube-apiserver to answer"}
 		}

@@ -38,6 +38,8 @@ type observed struct {
 	// controller-manager and scheduler wait for the kube-apiserver.
 	etcdMembership  etcdMembership
 	holdControllers bool
+	// holdAPIServer: the first kube-apiserver waits for every certificate.
+	holdAPIServer bool
 }
 
 // conditionOrder lists the component conditions the Ready summary is made of, in the order

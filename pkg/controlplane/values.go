@@ -137,6 +137,9 @@ type Inputs struct {
 	// HoldControllers renders kube-controller-manager and kube-scheduler with no replica:
 	// started before the kube-apiserver answers, they crash-loop.
 	HoldControllers bool
+	// HoldAPIServer renders kube-apiserver with no replica: its first pod waits for every
+	// certificate, so that it starts once instead of being replaced as each one appears.
+	HoldAPIServer bool
 	// EtcdReplicas is the etcd StatefulSet's size while the controller grows the cluster
 	// towards the spec; 0 means the spec's (a cluster bootstrapped at its full size).
 	EtcdReplicas int32
@@ -273,6 +276,9 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	count[Etcd] = etcdReplicas
 	if in.HoldControllers {
 		count[ControllerManager], count[Scheduler] = 0, 0
+	}
+	if in.HoldAPIServer {
+		count[APIServer] = 0
 	}
 	etcdState := EtcdClusterStateNew
 	if in.EtcdClusterExisting {

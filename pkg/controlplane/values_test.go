@@ -638,3 +638,13 @@ func TestHoldControllers(t *testing.T) {
 		t.Errorf("released: controller-manager %d, scheduler %d replicas; want the spec's 2", v.ControllerManager.Replicas, v.Scheduler.Replicas)
 	}
 }
+
+func TestHoldAPIServer(t *testing.T) {
+	v := mustValues(t, tenant(), controlplane.Inputs{HoldAPIServer: true})
+	if v.APIServer.Replicas != 0 {
+		t.Errorf("held: apiserver %d replicas; want 0", v.APIServer.Replicas)
+	}
+	if v.Etcd.Replicas != 3 || v.ControllerManager.Replicas != 2 {
+		t.Errorf("holding the apiserver changed etcd (%d) or controller-manager (%d)", v.Etcd.Replicas, v.ControllerManager.Replicas)
+	}
+}
