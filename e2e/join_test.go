@@ -161,9 +161,10 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 		}
 	})
 
-	t.Run("addons become ready on the worker", func(t *testing.T) {
+	t.Run("addons and the tunnel become ready on the worker", func(t *testing.T) {
 		waitCondition(t, ctx, tc, v1alpha1.AddonsReadyCondition, 3*time.Minute)
 		t.Logf("TenantCluster apply → AddonsReady: %.1fs", time.Since(applied).Seconds())
+		waitCondition(t, ctx, tc, v1alpha1.TunnelReadyCondition, 2*time.Minute)
 	})
 
 	t.Run("a Deployment runs and its Service answers through kube-proxy and DNS", func(t *testing.T) {

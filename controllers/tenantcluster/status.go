@@ -33,6 +33,7 @@ type observed struct {
 	// Ready. Zero (no reason) when the reconcile did not get as far: the condition stays.
 	bootstrapped check
 	addons       check
+	tunnel       check
 
 	// etcdMembership is what growing etcd saw and did; holdControllers says the
 	// controller-manager and scheduler wait for the kube-apiserver.
@@ -106,7 +107,7 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	for _, c := range []struct {
 		t string
 		c check
-	}{{v1alpha1.TenantBootstrappedCondition, o.bootstrapped}, {v1alpha1.AddonsReadyCondition, o.addons}} {
+	}{{v1alpha1.TenantBootstrappedCondition, o.bootstrapped}, {v1alpha1.AddonsReadyCondition, o.addons}, {v1alpha1.TunnelReadyCondition, o.tunnel}} {
 		if c.c.reason != "" {
 			set(c.t, c.c.ok, c.c.reason, c.c.message)
 		}

@@ -80,12 +80,12 @@ type tunnelAgent struct {
 func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantCluster, o *observed, st tenantState) time.Duration {
 	if !o.apiServer.ok || st.kubeconfig == nil || st.endpoint.Host == "" || len(st.caPEM) == 0 {
 		wait := check{reason: v1alpha1.WaitingForAPIServerReason, message: "waiting for the tenant's kube-apiserver and admin kubeconfig"}
-		o.bootstrapped, o.addons = wait, wait
+		o.bootstrapped, o.addons, o.tunnel = wait, wait, wait
 		return 0
 	}
 	unreachable := func(err error) time.Duration {
 		c := check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
-		o.bootstrapped, o.addons = c, c
+		o.bootstrapped, o.addons, o.tunnel = c, c, c
 		return requeueWhileProgressing
 	}
 	ctx, cancel := context.WithTimeout(ctx, tenantTimeout)
@@ -105,6 +105,7 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantClu
 		// Only inputs kubeseed computed can be wrong here; retrying will not help, saying so does.
 		o.bootstrapped = check{reason: v1alpha1.ProgressingReason, message: err.Error()}
 		o.addons = check{reason: v1alpha1.WaitingForAPIServerReason, message: "waiting for the tenant bootstrap"}
+		o.tunnel = o.addons
 		return requeueWhileProgressing
 	}
 	if err := bootstrap.Apply(ctx, c, FieldOwner, objs...); err != nil {
@@ -118,9 +119,10 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	if err := r.reconcileAddons(ctx, tc, c, o, st); err != nil {
 		o.addons = check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
+		o.tunnel = o.addons
 		return requeueWhileProgressing
 	}
-	if pending > 0 || !o.addons.ok {
+	if pending > 0 || !o.addons.ok || !o.tunnel.ok {
 		return requeueTenantBusy
 	}
 	return requeueTenantIdle
@@ -182,6 +184,15 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 		return err
 	}
 	o.addons = check{ok: h.Ready, reason: h.Reason, message: h.Message}
+	if st.tunnel == nil {
+		o.tunnel = check{reason: v1alpha1.ProgressingReason, message: "waiting for the tunnel's port on the apiserver Service and the agents' certificate"}
+		return nil
+	}
+	t, err := addons.ObserveTunnel(ctx, c)
+	if err != nil {
+		return err
+	}
+	o.tunnel = check{ok: t.Ready, reason: t.Reason, message: t.Message}
 	return nil
 }
 

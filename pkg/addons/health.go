@@ -15,8 +15,9 @@ import (
 
 // Object names the health checks read.
 const (
-	KubeProxyDaemonSet = "kube-proxy"
-	CoreDNSDeployment  = "coredns"
+	KubeProxyDaemonSet   = "kube-proxy"
+	CoreDNSDeployment    = "coredns"
+	TunnelAgentDaemonSet = "kubeseed-tunnel-agent"
 )
 
 // Health is what Observe saw, ready to be the AddonsReady condition.
@@ -93,4 +94,37 @@ func ReadyNodes(nodes []corev1.Node) int {
 		}
 	}
 	return n
+}
+
+// ObserveTunnel reads the tenant's nodes and tunnel agent DaemonSet and judges them
+// (CheckTunnel).
+func ObserveTunnel(ctx context.Context, c client.Client) (Health, error) {
+	nodes := &corev1.NodeList{}
+	if err := c.List(ctx, nodes); err != nil {
+		return Health{}, fmt.Errorf("list tenant nodes: %w", err)
+	}
+	ds := &appsv1.DaemonSet{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: TunnelAgentDaemonSet}, ds); apierrors.IsNotFound(err) {
+		ds = nil
+	} else if err != nil {
+		return Health{}, fmt.Errorf("get tenant DaemonSet %s: %w", TunnelAgentDaemonSet, err)
+	}
+	return CheckTunnel(nodes.Items, ds), nil
+}
+
+// CheckTunnel is pure: the tunnel is ready when an agent runs, updated and ready, on every
+// node that should have one. Without a Ready node there is nothing to tunnel to.
+func CheckTunnel(nodes []corev1.Node, agents *appsv1.DaemonSet) Health {
+	if ReadyNodes(nodes) == 0 {
+		return Health{Reason: v1alpha1.WaitingForNodesReason, Message: fmt.Sprintf(
+			"the tenant has no Ready node (%d registered): tunnel agents run on workers", len(nodes))}
+	}
+	if agents == nil {
+		return Health{Reason: v1alpha1.ProgressingReason, Message: "DaemonSet " + TunnelAgentDaemonSet + " does not exist yet"}
+	}
+	if ok, msg := daemonSet(agents); !ok {
+		return Health{Reason: v1alpha1.ProgressingReason, Message: msg}
+	}
+	return Health{Ready: true, Reason: v1alpha1.AvailableReason, Message: fmt.Sprintf(
+		"a tunnel agent runs on each of %d nodes", agents.Status.NumberReady)}
 }

@@ -351,3 +351,28 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckTunnel(t *testing.T) {
+	ready := corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	agents := func(desired, ready int32) *appsv1.DaemonSet {
+		return &appsv1.DaemonSet{Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: desired, UpdatedNumberScheduled: desired, NumberReady: ready}}
+	}
+	cases := []struct {
+		name   string
+		nodes  []corev1.Node
+		agents *appsv1.DaemonSet
+		ready  bool
+		reason string
+	}{
+		{"no nodes", nil, agents(0, 0), false, v1alpha1.WaitingForNodesReason},
+		{"no DaemonSet yet", []corev1.Node{ready}, nil, false, v1alpha1.ProgressingReason},
+		{"agent not ready", []corev1.Node{ready}, agents(1, 0), false, v1alpha1.ProgressingReason},
+		{"agents everywhere", []corev1.Node{ready, ready}, agents(2, 2), true, v1alpha1.AvailableReason},
+	}
+	for _, c := range cases {
+		h := CheckTunnel(c.nodes, c.agents)
+		if h.Ready != c.ready || h.Reason != c.reason {
+			t.Errorf("%s: got ready=%t reason=%s (%s), want ready=%t reason=%s", c.name, h.Ready, h.Reason, h.Message, c.ready, c.reason)
+		}
+	}
+}

@@ -15,6 +15,10 @@ const (
 	// AddonsReadyCondition: kube-proxy and CoreDNS run inside the tenant at their pinned
 	// versions. Not part of Ready: they need worker nodes.
 	AddonsReadyCondition = "AddonsReady"
+	// TunnelReadyCondition: a tunnel agent runs on every Ready node of the tenant, so the
+	// apiserver reaches kubelets and webhooks there through the egress selector
+	// (docs/tunnel.md). Not part of Ready either.
+	TunnelReadyCondition = "TunnelReady"
 )
 
 // Condition types of a WorkerPool, besides Ready.
