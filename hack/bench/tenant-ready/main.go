@@ -41,7 +41,7 @@ import (
 
 func main() {
 	runs := flag.Int("runs", 5, "number of TenantClusters applied one after another")
-	mode := flag.String("mode", "single", "single: one replica of everything; ha: 3 etcd members and 2 apiservers")
+	mode := flag.String("mode", "single", "single: one replica of everything at the default resources; ha: 3 etcd members and 2 apiservers at small resources")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up on a tenant after this long")
 	flag.Parse()
 	if *mode != "single" && *mode != "ha" {
@@ -140,27 +140,33 @@ func once(ctx context.Context, c client.Client, ns, mode string, timeout time.Du
 }
 
 func tenant(ns, mode string) *v1alpha1.TenantCluster {
-	apiservers, members := int32(1), int32(1)
-	if mode == "ha" {
-		apiservers, members = 2, 3
-	}
-	// Small requests: a 2-core seed must fit an HA tenant (the defaults ask ~2 CPUs for it).
-	res := func(cpu, mem string) *corev1.ResourceRequirements {
-		l := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
-		return &corev1.ResourceRequirements{Requests: l, Limits: l}
-	}
-	return &v1alpha1.TenantCluster{
+	tc := &v1alpha1.TenantCluster{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench"},
 		Spec: v1alpha1.TenantClusterSpec{
 			Endpoint: v1alpha1.EndpointSpec{Type: v1alpha1.EndpointNodePort},
 			ControlPlane: v1alpha1.ControlPlaneSpec{
-				APIServer:         v1alpha1.APIServerSpec{ComponentSpec: v1alpha1.ComponentSpec{Replicas: ptr.To(apiservers), Resources: res("200m", "1Gi")}},
-				ControllerManager: v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1), Resources: res("100m", "256Mi")},
-				Scheduler:         v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1), Resources: res("50m", "128Mi")},
-				Etcd:              v1alpha1.EtcdSpec{Replicas: ptr.To(members), Resources: res("100m", "512Mi")},
+				APIServer:         v1alpha1.APIServerSpec{ComponentSpec: v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1)}},
+				ControllerManager: v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1)},
+				Scheduler:         v1alpha1.ComponentSpec{Replicas: ptr.To[int32](1)},
+				Etcd:              v1alpha1.EtcdSpec{Replicas: ptr.To[int32](1)},
 			},
 		},
 	}
+	if mode != "ha" {
+		return tc // the default requests and limits, as config/samples/tenantcluster-small.yaml
+	}
+	// HA: 3 etcd members and 2 apiservers. Their default requests (about 2 CPUs) do not fit
+	// a 2-core seed, so every component gets a small Guaranteed share; their CPU limits
+	// slow each start down accordingly.
+	res := func(cpu, mem string) *corev1.ResourceRequirements {
+		l := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
+		return &corev1.ResourceRequirements{Requests: l, Limits: l}
+	}
+	cp := &tc.Spec.ControlPlane
+	cp.APIServer.Replicas, cp.APIServer.Resources = ptr.To[int32](2), res("200m", "1Gi")
+	cp.ControllerManager.Resources, cp.Scheduler.Resources = res("100m", "256Mi"), res("50m", "128Mi")
+	cp.Etcd.Replicas, cp.Etcd.Resources = ptr.To[int32](3), res("100m", "512Mi")
+	return tc
 }
 
 // readyz reports whether the tenant's /readyz answers 200 with the admin kubeconfig.
