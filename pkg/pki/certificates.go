@@ -336,6 +336,25 @@ func objects(tc *v1alpha1.TenantCluster, endpoint Endpoint, o options) ([]client
 	return objs, nil
 }
 
+// addPublished adds the names the tenant is dialled by from outside the seed, shared by
+// the apiserver's and the tunnel server's certificates: the published endpoint's host, once
+// known, and the spec's extra SANs.
+func (s *sans) addPublished(tc *v1alpha1.TenantCluster, endpointHost string) error {
+	if endpointHost != "" {
+		if err := checkEndpointHost(endpointHost); err != nil {
+			return err
+		}
+		s.add(endpointHost)
+	}
+	for _, san := range tc.Spec.ControlPlane.APIServer.CertSANs {
+		if err := checkSAN(san); err != nil {
+			return &controlplane.InvalidSpecError{Field: "spec.controlPlane.apiServer.certSANs", Detail: err.Error()}
+		}
+		s.add(san)
+	}
+	return nil
+}
+
 // tunnelServerCert is the tunnel server's serving certificate. Agents dial it at the
 // published endpoint's host (and the spec's extra SANs, for a DNS name in front of it);
 // the seed-side Service names serve checks from inside the seed.
@@ -343,17 +362,8 @@ func tunnelServerCert(tc *v1alpha1.TenantCluster, endpointHost, seedDomain strin
 	name, ns := tc.Name, tc.Namespace
 	var sans sans
 	sans.add(serviceNames(controlplane.APIServer.ObjectName(name), ns, controlplane.APIServerServiceHost(name, ns), seedDomain)...)
-	if endpointHost != "" {
-		if err := checkEndpointHost(endpointHost); err != nil {
-			return certSpec{}, err
-		}
-		sans.add(endpointHost)
-	}
-	for _, s := range tc.Spec.ControlPlane.APIServer.CertSANs {
-		if err := checkSAN(s); err != nil {
-			return certSpec{}, &controlplane.InvalidSpecError{Field: "spec.controlPlane.apiServer.certSANs", Detail: err.Error()}
-		}
-		sans.add(s)
+	if err := sans.addPublished(tc, endpointHost); err != nil {
+		return certSpec{}, err
 	}
 	dns, ips := sans.sorted()
 	return certSpec{
@@ -387,17 +397,8 @@ func apiServerCert(tc *v1alpha1.TenantCluster, endpointHost, seedDomain string) 
 	sans.add("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc."+dnsDomain)
 	sans.add(serviceNames(controlplane.APIServer.ObjectName(name), ns, controlplane.APIServerServiceHost(name, ns), seedDomain)...)
 	sans.add("localhost", "127.0.0.1", kubernetesIP.String())
-	if endpointHost != "" {
-		if err := checkEndpointHost(endpointHost); err != nil {
-			return certSpec{}, err
-		}
-		sans.add(endpointHost)
-	}
-	for _, s := range tc.Spec.ControlPlane.APIServer.CertSANs {
-		if err := checkSAN(s); err != nil {
-			return certSpec{}, &controlplane.InvalidSpecError{Field: "spec.controlPlane.apiServer.certSANs", Detail: err.Error()}
-		}
-		sans.add(s)
+	if err := sans.addPublished(tc, endpointHost); err != nil {
+		return certSpec{}, err
 	}
 
 	dns, ips := sans.sorted()
