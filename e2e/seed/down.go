@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -170,30 +169,6 @@ func unmountUnder(prefixes ...string) error {
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("unmount: %s", strings.Join(failed, ", "))
-	}
-	return nil
-}
-
-// removeCgroups removes the named cgroup subtree from every v1 hierarchy, leaves first.
-func removeCgroups(name string) error {
-	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", name))
-	var failed []string
-	for _, root := range roots {
-		var dirs []string
-		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
-				failed = append(failed, dirs[i])
-			}
-		}
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("cgroups still in use: %s", strings.Join(failed, ", "))
 	}
 	return nil
 }

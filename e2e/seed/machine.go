@@ -10,8 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -149,78 +147,6 @@ func (l *Local) AddMachine(ctx context.Context, spec MachineSpec) (*Machine, err
 	return m, nil
 }
 
-// ensureMachineNetwork creates the router namespace, its uplink to the host and the machine
-// bridge, once for all machines.
-func (l *Local) ensureMachineNetwork() error {
-	if err := os.MkdirAll(l.machinesDir(), 0o700); err != nil {
-		return err
-	}
-	// Namespace files can only be bound on a mount with private propagation.
-	if !isMountPoint(l.machinesDir()) {
-		if err := run("mount", "--bind", l.machinesDir(), l.machinesDir()); err != nil {
-			return err
-		}
-		if err := run("mount", "--make-private", l.machinesDir()); err != nil {
-			return err
-		}
-	}
-	router := l.routerNetns()
-	if isMountPoint(router) && run("ip", "link", "show", uplinkHostIf) == nil {
-		return nil
-	}
-	if err := newNamespaces(router, ""); err != nil {
-		return fmt.Errorf("router namespace: %w", err)
-	}
-	in := func(args ...string) error { return run("nsenter", append([]string{"--net=" + router}, args...)...) }
-	steps := [][]string{
-		{"ip", "link", "add", uplinkHostIf, "type", "veth", "peer", "name", "uplink", "netns", router},
-		{"ip", "addr", "add", uplinkHostIP + "/30", "dev", uplinkHostIf},
-		{"ip", "link", "set", uplinkHostIf, "up"},
-		// The seed reaches no machine unless one is added with Routed (a more specific route).
-		{"ip", "route", "replace", "unreachable", machineCIDR},
-	}
-	for _, s := range steps {
-		if err := run(s[0], s[1:]...); err != nil {
-			return err
-		}
-	}
-	for _, s := range [][]string{
-		{"ip", "link", "set", "lo", "up"},
-		{"ip", "addr", "add", uplinkRouterIP + "/30", "dev", "uplink"},
-		{"ip", "link", "set", "uplink", "up"},
-		{"ip", "link", "add", "br0", "type", "bridge"},
-		{"ip", "addr", "add", machineGateway + "/24", "dev", "br0"},
-		{"ip", "link", "set", "br0", "up"},
-		{"ip", "route", "add", "default", "via", uplinkHostIP},
-		{"sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"},
-		{"iptables", "-t", "nat", "-A", "POSTROUTING", "-s", machineCIDR, "-o", "uplink", "-j", "MASQUERADE"},
-	} {
-		if err := in(s...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (l *Local) routerNetns() string { return filepath.Join(l.machinesDir(), "router.netns") }
-
-// newNamespaces binds a new network namespace (and, with mntDir, mount and UTS namespaces
-// beside it) to files.
-func newNamespaces(netns, mntDir string) error {
-	args := []string{"--net=" + netns}
-	files := []string{netns}
-	if mntDir != "" {
-		args = append(args, "--mount="+filepath.Join(mntDir, "mnt.ns"), "--uts="+filepath.Join(mntDir, "uts.ns"), "--propagation", "private")
-		files = append(files, filepath.Join(mntDir, "mnt.ns"), filepath.Join(mntDir, "uts.ns"))
-	}
-	for _, f := range files {
-		if err := os.WriteFile(f, nil, 0o600); err != nil {
-			return err
-		}
-	}
-	return run("unshare", append(args, "true")...)
-}
-
 // allocateMachineIP picks the lowest free host address of the machine network.
 func (l *Local) allocateMachineIP() (string, error) {
 	used := map[string]bool{}
@@ -348,9 +274,6 @@ oomScoreAdj: 0
 	}
 	return makeCgroup(filepath.Join(cgroupParent, m.Name))
 }
-
-// machineLink is the router-side name of a machine's veth (at most 15 characters).
-func machineLink(ip string) string { return "vm" + ip[strings.LastIndex(ip, ".")+1:] }
 
 // fsName turns a private path into the name of its directory under the machine's fs/.
 func fsName(p string) string { return strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "-") }
@@ -511,40 +434,6 @@ func (l *Local) removeAllMachines(ctx context.Context) error {
 	return nil
 }
 
-func (l *Local) removeMachineNetwork() error {
-	var errs []string
-	_ = run("ip", "route", "del", "unreachable", machineCIDR)
-	if router := l.routerNetns(); isMountPoint(router) {
-		if err := syscall.Unmount(router, syscall.MNT_DETACH); err != nil {
-			errs = append(errs, fmt.Sprintf("unmount %s: %v", router, err))
-		}
-	}
-	// The uplink goes with the router namespace; make sure when something still holds it.
-	_ = run("ip", "link", "del", uplinkHostIf)
-	if raw, err := os.ReadFile(filepath.Join(l.machinesDir(), "created-dirs")); err == nil {
-		dirs := strings.Fields(string(raw))
-		sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-		for _, d := range dirs {
-			_ = os.Remove(d) // only when empty: never a path someone else filled
-		}
-	}
-	if err := removeCgroups(cgroupParent); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if isMountPoint(l.machinesDir()) {
-		if err := syscall.Unmount(l.machinesDir(), syscall.MNT_DETACH); err != nil {
-			errs = append(errs, fmt.Sprintf("unmount %s: %v", l.machinesDir(), err))
-		}
-	}
-	if err := os.RemoveAll(l.machinesDir()); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("machine network: %s", strings.Join(errs, "; "))
-	}
-	return nil
-}
-
 // isMountPoint reports whether p is a mount point (namespace files bound to it count).
 func isMountPoint(p string) bool {
 	raw, err := os.ReadFile("/proc/self/mountinfo")
@@ -557,76 +446,6 @@ func isMountPoint(p string) bool {
 		}
 	}
 	return false
-}
-
-// cgroupHierarchies are the mounted cgroup v1 hierarchies (the unified one is not used by
-// cgroupfs kubelets on these hosts).
-func cgroupHierarchies() []string {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*")
-	var out []string
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "tasks")); err == nil {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// makeCgroup creates rel in every v1 hierarchy; cpuset needs its CPUs and memory nodes
-// copied from the parent at each level before a task may join.
-func makeCgroup(rel string) error {
-	for _, h := range cgroupHierarchies() {
-		cur := h
-		for _, part := range strings.Split(rel, "/") {
-			parent := cur
-			cur = filepath.Join(cur, part)
-			if err := os.Mkdir(cur, 0o755); err != nil && !os.IsExist(err) {
-				return fmt.Errorf("create cgroup %s: %w", cur, err)
-			}
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				if raw, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
-					if have, _ := os.ReadFile(filepath.Join(cur, f)); strings.TrimSpace(string(have)) == "" {
-						if err := os.WriteFile(filepath.Join(cur, f), raw, 0o644); err != nil {
-							return fmt.Errorf("set %s: %w", filepath.Join(cur, f), err)
-						}
-					}
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// killCgroup SIGKILLs every process in rel and below, in every hierarchy, until none is left.
-func killCgroup(rel string) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		pids := map[int]bool{}
-		for _, h := range cgroupHierarchies() {
-			_ = filepath.WalkDir(filepath.Join(h, rel), func(p string, d os.DirEntry, err error) error {
-				if err != nil || d.Name() != "cgroup.procs" {
-					return nil
-				}
-				raw, _ := os.ReadFile(p)
-				for _, f := range strings.Fields(string(raw)) {
-					if pid, err := strconv.Atoi(f); err == nil {
-						pids[pid] = true
-					}
-				}
-				return nil
-			})
-		}
-		if len(pids) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes left in cgroup %s: %v", rel, pids)
-		}
-		for pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func mustExecutable() string {
