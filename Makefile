@@ -42,8 +42,17 @@ manifests: ## Generate CRDs and the manager's RBAC into config/, and copy them i
 	cp config/crd/bases/*.yaml charts/kubeseed/crds/
 	cp config/rbac/role.yaml charts/kubeseed/files/role.yaml
 
+.PHONY: api-docs
+api-docs: ## Generate the API reference docs/reference/api.md from the CRDs and the API's Go types.
+	$(GO) run ./hack/api-docs -crds config/crd/bases -types apis/kubeseed/v1alpha1 -out docs/reference/api.md
+	@# Run by verify-generated (API_DOCS_VERIFY below): the page must be committed as generated.
+	@if [ -n "$(API_DOCS_VERIFY)" ] && [ -n "$$(git status --porcelain -- docs/reference)" ]; then echo "docs/reference/api.md is stale: run 'make api-docs' and commit" >&2; exit 1; fi
+
+# verify-generated checks the API reference too; its git diff covers the other generated files.
+verify-generated: API_DOCS_VERIFY = 1
+
 .PHONY: verify-generated
-verify-generated: generate manifests ## Fail when generated files are not committed up to date.
+verify-generated: generate manifests api-docs ## Fail when generated files are not committed up to date.
 	@git diff --exit-code -- apis config/crd config/rbac charts/kubeseed/crds charts/kubeseed/files || { echo "generated files are stale: run 'make generate manifests' and commit" >&2; exit 1; }
 
 .PHONY: fmt
@@ -119,15 +128,42 @@ test: envtest-assets ## Run unit and envtest integration tests.
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test ./... -count=1
 
 .PHONY: test-e2e
-test-e2e: seed-up manager-image tunnel-image ## Run the e2e tests on the local seed, take it down, check it left nothing.
+test-e2e: seed-up manager-image tunnel-image openstack-up ## Run the e2e tests on the local seed and the OpenStack test cloud, take both down, check they left nothing.
 	@status=0; \
+	clouds=$$(hack/openstack/clouds.sh) && set -a && . "$$(dirname "$$clouds")/openstack.env" && set +a && \
+	$(GO) test ./pkg/openstack/ -run Integration -count=1 -timeout 20m || status=1; \
 	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 40m || status=1; \
 	$(SEED) down || status=1; \
+	hack/openstack/down.sh || status=1; \
 	$(GO) test -tags e2e ./e2e/teardown/ -count=1 || status=1; \
 	exit $$status
 
 .PHONY: ci
 ci: verify-generated vet lint test test-e2e ## Everything CI runs: generated files, vet, lint and every test tier.
+
+##@ OpenStack test cloud
+
+# A real (Zed) OpenStack on this machine from Debian's packages, with no data plane, for
+# pkg/openstack's integration test: docs/test-cloud.md. Root; state, logs, clouds.yaml here.
+export KUBESEED_OPENSTACK_DIR ?= /var/lib/kubeseed-openstack
+
+.PHONY: openstack-up
+openstack-up: ## Install (once) and start the OpenStack test cloud (idempotent; root).
+	@hack/openstack/install.sh
+	@hack/openstack/up.sh
+
+.PHONY: openstack-down
+openstack-down: ## Stop the OpenStack test cloud and remove its state (databases, logs, clouds.yaml).
+	@hack/openstack/down.sh
+
+.PHONY: openstack-clouds
+openstack-clouds: ## Print the path of the test cloud's clouds.yaml; openstack.env beside it (use with make -s).
+	@hack/openstack/clouds.sh
+
+.PHONY: test-openstack
+test-openstack: openstack-up ## Run pkg/openstack's integration test against the OpenStack test cloud.
+	@clouds=$$(hack/openstack/clouds.sh) && set -a && . "$$(dirname "$$clouds")/openstack.env" && set +a && \
+	$(GO) test ./pkg/openstack/ -run Integration -count=1 -v -timeout 20m
 
 ##@ Build
 

@@ -2,6 +2,7 @@ package charts_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"io/fs"
 	"maps"
@@ -259,6 +260,9 @@ var (
 		"podAnnotations": map[string]any{"example.com/a": "b"},
 		"podLabels":      map[string]any{"example.com/team": "platform"},
 		"serviceAccount": map[string]any{"annotations": map[string]any{"example.com/a": "b"}},
+		"dashboard": map[string]any{
+			"enabled": true, "labels": map[string]any{"release": "prometheus"}, "annotations": map[string]any{"grafana_folder": "kubeseed"},
+		},
 	}
 	minimal = map[string]any{
 		"manager": map[string]any{"leaderElect": false},
@@ -317,7 +321,7 @@ func TestKubeseedRender(t *testing.T) {
 	}, {
 		name:       "everything",
 		values:     everything,
-		objects:    slices.Concat(always, leaderElection, []string{"Service kubeseed-manager-metrics", "ServiceMonitor kubeseed-manager"}),
+		objects:    slices.Concat(always, leaderElection, []string{"Service kubeseed-manager-metrics", "ServiceMonitor kubeseed-manager", "ConfigMap kubeseed-dashboard"}),
 		image:      "registry.example.com/kubeseed/manager:v0.1.0",
 		pullPolicy: corev1.PullAlways,
 		args: []string{
@@ -421,6 +425,71 @@ func TestKubeseedRender(t *testing.T) {
 	}
 }
 
+// TestKubeseedDashboard: dashboard.enabled ships dashboards/kubeseed.json unchanged in a
+// ConfigMap that Grafana's dashboard sidecar picks up (label grafana_dashboard: "1"), in the
+// release namespace or the one asked for; off by default. pkg/metrics checks that every
+// metric the dashboard queries is exported.
+func TestKubeseedDashboard(t *testing.T) {
+	file, err := fs.ReadFile(charts.Kubeseed, "dashboards/kubeseed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := json.Unmarshal(file, &want); err != nil {
+		t.Fatalf("dashboards/kubeseed.json is not JSON: %v", err)
+	}
+	if want["uid"] == "" || want["title"] == "" || want["panels"] == nil {
+		t.Errorf("dashboards/kubeseed.json lacks a uid, a title or panels")
+	}
+	for _, c := range []struct {
+		name      string
+		values    map[string]any
+		namespace string // "" means no ConfigMap
+		labels    map[string]string
+	}{
+		{name: "defaults"},
+		{name: "minimal", values: minimal},
+		{name: "everything", values: everything, namespace: "kubeseed-system", labels: map[string]string{"release": "prometheus"}},
+		{
+			name:      "another namespace",
+			values:    map[string]any{"dashboard": map[string]any{"enabled": true, "namespace": "monitoring"}},
+			namespace: "monitoring",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o, ok := renderKubeseed(t, c.values)["ConfigMap kubeseed-dashboard"]
+			if c.namespace == "" {
+				if ok {
+					t.Fatal("a dashboard ConfigMap without dashboard.enabled")
+				}
+				return
+			}
+			if !ok {
+				t.Fatal("no dashboard ConfigMap")
+			}
+			cm := convert[corev1.ConfigMap](t, o)
+			if cm.Namespace != c.namespace {
+				t.Errorf("namespace %q, want %q", cm.Namespace, c.namespace)
+			}
+			if cm.Labels["grafana_dashboard"] != "1" || cm.Labels["app.kubernetes.io/part-of"] != "kubeseed" {
+				t.Errorf("labels %v: want grafana_dashboard: \"1\" and kubeseed's", cm.Labels)
+			}
+			for k, v := range c.labels {
+				if cm.Labels[k] != v {
+					t.Errorf("label %s=%q, want %q", k, cm.Labels[k], v)
+				}
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(cm.Data["kubeseed.json"]), &got); err != nil {
+				t.Fatalf("data kubeseed.json is not JSON: %v", err)
+			}
+			if !equality.Semantic.DeepEqual(got, want) {
+				t.Error("data kubeseed.json differs from dashboards/kubeseed.json")
+			}
+		})
+	}
+}
+
 // TestKubeseedNames: objects are "<prefix>-manager", the prefix following Helm's usual
 // fullname rule, and every Service name stays a DNS label.
 func TestKubeseedNames(t *testing.T) {
@@ -480,6 +549,8 @@ func TestKubeseedRejects(t *testing.T) {
 			"needs manager.leaderElect",
 		},
 		{"fullnameOverride too long", map[string]any{"fullnameOverride": strings.Repeat("k", 48)}, "fullnameOverride"},
+		{"dashboard.enabled as a string", map[string]any{"dashboard": map[string]any{"enabled": "true"}}, "enabled"},
+		{"dashboard label with a number", map[string]any{"dashboard": map[string]any{"labels": map[string]any{"release": 1}}}, "labels"},
 		{
 			"ServiceMonitor without metrics",
 			map[string]any{"metrics": map[string]any{"enabled": false, "serviceMonitor": map[string]any{"enabled": true}}},

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
+	"github.com/kubeseed/kubeseed/pkg/metrics"
 )
 
 func main() {
@@ -19,7 +20,8 @@ func main() {
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the liveness and readiness probes bind to.")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
 	flag.StringVar(&o.ImageRegistry, "image-registry", "", "Registry prefix of the control-plane images; empty means registry.k8s.io.")
-	flag.StringVar(&o.NodeAddress, "nodeport-address", "", "Seed address published for NodePort endpoints; empty means the first Ready node's InternalIP.")
+	flag.StringVar(&o.NodeAddress, "nodeport-address", "", "Seed address published for NodePort endpoints and the only member of Octavia pools; empty means the first Ready node's InternalIP (NodePort) or every Ready node's (Octavia).")
+	flag.DurationVar(&o.EtcdMetricsInterval, "etcd-metrics-interval", metrics.DefaultEtcdInterval, "Time between two polls of the tenants' etcd database sizes (kubeseed_tenant_etcd_db_size_bytes).")
 	logOpts := zap.Options{}
 	logOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

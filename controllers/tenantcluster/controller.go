@@ -20,6 +20,8 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/metrics"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
 // FieldOwner is kubeseed's server-side apply field manager.
@@ -49,13 +51,22 @@ type Reconciler struct {
 	// which needs the manager in the seed's pod network. Tests without apiserver pods
 	// (envtest) inject one.
 	TenantDialer TenantDialer
+	// Clouds builds OpenStack clients from a credentials Secret, for Octavia endpoints;
+	// nil refuses Octavia endpoints with a condition. Tests inject a fake cloud.
+	Clouds openstack.ClientFactory
+	// SeedID tags what kubeseed creates in customers' projects, so that a sweep only
+	// removes this seed's orphans; empty means the UID of namespace kube-system.
+	SeedID string
 
 	tenantMemory
+	cloud cloudMemory
 }
 
 // Reconcile follows Cluster API's skeleton: get, finalizer, snapshot, one status patch in a
 // defer, then delete or normal.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	// Deferred first, so it runs last and counts the error the status patch may add.
+	defer func() { metrics.RecordReconcileError(metrics.TenantClusterController, reterr) }()
 	tc := &v1alpha1.TenantCluster{}
 	if err := r.Client.Get(ctx, req.NamespacedName, tc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -89,17 +100,31 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	return r.reconcileNormal(ctx, tc)
 }
 
-// recordTransitions emits events only when the phase, the Ready condition or a condition
-// of the tenant's inside (TenantBootstrapped, AddonsReady) changes.
+// warningReasons are reasons someone must act on.
+var warningReasons = map[string]bool{
+	v1alpha1.TenantUnreachableReason:       true,
+	v1alpha1.QuotaExceededReason:           true,
+	v1alpha1.CloudCredentialsInvalidReason: true,
+	v1alpha1.CloudUnavailableReason:        true,
+	v1alpha1.ProvisioningFailedReason:      true,
+	v1alpha1.InvalidSpecReason:             true,
+}
+
+// recordTransitions emits events only when the phase, the Ready condition, EndpointReady
+// (other than progress) or a condition of the tenant's inside (TenantBootstrapped,
+// AddonsReady) changes.
 func (r *Reconciler) recordTransitions(before, after *v1alpha1.TenantCluster) {
-	for _, t := range []string{v1alpha1.TenantBootstrappedCondition, v1alpha1.AddonsReadyCondition} {
+	for _, t := range []string{v1alpha1.TenantBootstrappedCondition, v1alpha1.AddonsReadyCondition, v1alpha1.EndpointReadyCondition} {
 		was := meta.FindStatusCondition(before.Status.Conditions, t)
 		now := meta.FindStatusCondition(after.Status.Conditions, t)
 		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
 			continue
 		}
+		if t == v1alpha1.EndpointReadyCondition && now.Reason == v1alpha1.WaitingForEndpointReason {
+			continue // progress, reported by the condition; not worth an event each step
+		}
 		kind := "Normal"
-		if now.Reason == v1alpha1.TenantUnreachableReason || (was != nil && was.Status == "True" && now.Status != "True") {
+		if warningReasons[now.Reason] || (was != nil && was.Status == "True" && now.Status != "True") {
 			kind = "Warning"
 		}
 		r.Recorder.Eventf(after, nil, kind, now.Reason, "Reconcile", "%s=%s: %s", t, now.Status, now.Message)

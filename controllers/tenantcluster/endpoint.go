@@ -2,6 +2,8 @@ package tenantcluster
 
 import (
 	"fmt"
+	"net/url"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -49,10 +51,26 @@ func endpointOf(tc *v1alpha1.TenantCluster, svc *corev1.Service, nodeAddress str
 		return pki.Endpoint{}, check{reason: v1alpha1.WaitingForEndpointReason, message: fmt.Sprintf(
 			"Service %s has no load-balancer address yet; if the seed has no load-balancer implementation, use spec.endpoint.type NodePort (kubectl -n %s describe service %s)",
 			svc.Name, svc.Namespace, svc.Name)}
+	case v1alpha1.EndpointOctavia:
+		// reconcileOctavia publishes it; until then, the Service has its node ports.
+		return pki.Endpoint{}, check{reason: v1alpha1.WaitingForEndpointReason, message: "waiting for the Octavia load balancer"}
 	default:
 		return pki.Endpoint{}, check{reason: v1alpha1.WaitingForEndpointReason, message: fmt.Sprintf(
 			"spec.endpoint.type %s is not implemented by this kubeseed release yet", tc.Spec.Endpoint.Type)}
 	}
+}
+
+// publishedEndpoint is the endpoint in the status, the zero Endpoint when none is.
+func publishedEndpoint(tc *v1alpha1.TenantCluster) pki.Endpoint {
+	u, err := url.Parse(tc.Status.Endpoint)
+	if err != nil || u.Hostname() == "" {
+		return pki.Endpoint{}
+	}
+	port, err := strconv.ParseInt(u.Port(), 10, 32)
+	if err != nil {
+		return pki.Endpoint{}
+	}
+	return pki.Endpoint{Host: u.Hostname(), Port: int32(port)}
 }
 
 // nodeAddress picks the InternalIP of the first Ready node, for NodePort endpoints.

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/pki"
 )
 
 func TestEndpointOf(t *testing.T) {
@@ -39,7 +40,7 @@ func TestEndpointOf(t *testing.T) {
 		{"load balancer name", tcOf(v1alpha1.EndpointLoadBalancer), svc(30443, corev1.LoadBalancerIngress{Hostname: "api.example.com"}), "", "https://api.example.com:6443", "published"},
 		{"load balancer pending", tcOf(v1alpha1.EndpointLoadBalancer), svc(30443), "", "", "use spec.endpoint.type NodePort"},
 		{"IPv6 node", tcOf(v1alpha1.EndpointNodePort), svc(30443), "fd00::2", "https://[fd00::2]:30443", "published"},
-		{"octavia", tcOf(v1alpha1.EndpointOctavia), svc(30443), "192.0.2.2", "", "not implemented"},
+		{"octavia", tcOf(v1alpha1.EndpointOctavia), svc(30443), "192.0.2.2", "", "waiting for the Octavia load balancer"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,5 +68,24 @@ func TestNodeAddress(t *testing.T) {
 	}
 	if got := nodeAddress([]corev1.Node{node(false, "10.0.0.1")}); got != "" {
 		t.Errorf("nodeAddress = %q with no Ready node, want empty", got)
+	}
+}
+
+func TestPublishedEndpoint(t *testing.T) {
+	cases := []struct {
+		status string
+		want   pki.Endpoint
+	}{
+		{"", pki.Endpoint{}},
+		{"https://203.0.113.7:6443", pki.Endpoint{Host: "203.0.113.7", Port: 6443}},
+		{"https://[fd00::7]:6443", pki.Endpoint{Host: "fd00::7", Port: 6443}},
+		{"https://api.example.com", pki.Endpoint{}},
+		{"::not a url", pki.Endpoint{}},
+	}
+	for _, c := range cases {
+		tc := &v1alpha1.TenantCluster{Status: v1alpha1.TenantClusterStatus{Endpoint: c.status}}
+		if got := publishedEndpoint(tc); got != c.want {
+			t.Errorf("publishedEndpoint(%q) = %+v, want %+v", c.status, got, c.want)
+		}
 	}
 }

@@ -15,6 +15,31 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/pki"
 )
 
+// workerPoolWait is how often a deleting TenantCluster looks whether its WorkerPools are gone.
+const workerPoolWait = 5 * time.Second
+
+// deleteWorkerPools deletes the WorkerPools of tc and says how many are left.
+func (r *Reconciler) deleteWorkerPools(ctx context.Context, tc *v1alpha1.TenantCluster) (int, error) {
+	pools := &v1alpha1.WorkerPoolList{}
+	if err := r.Client.List(ctx, pools, client.InNamespace(tc.Namespace)); err != nil {
+		return 0, fmt.Errorf("list WorkerPools of %s: %w", tc.Name, err)
+	}
+	left := 0
+	for i := range pools.Items {
+		p := &pools.Items[i]
+		if p.Spec.ClusterName != tc.Name {
+			continue
+		}
+		left++
+		if p.DeletionTimestamp.IsZero() {
+			if err := r.Client.Delete(ctx, p); client.IgnoreNotFound(err) != nil {
+				return 0, fmt.Errorf("delete WorkerPool %s: %w", p.Name, err)
+			}
+		}
+	}
+	return left, nil
+}
+
 // reconcileDelete removes what garbage collection cannot: cert-manager writes its Secrets
 // without owner references, so they are found by the tenant's labels and deleted here.
 // Everything else carries an owner reference to the TenantCluster and goes with it,
@@ -28,6 +53,25 @@ import (
 func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantCluster) (ctrl.Result, error) {
 	tc.Status.Phase = v1alpha1.TenantClusterDeleting
 	r.forgetTenant(tc.UID)
+	// Workers first: their pools drain and delete the servers through this control plane
+	// and with the customer's credentials, so both stay until the pools are gone.
+	pools, err := r.deleteWorkerPools(ctx, tc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if pools > 0 {
+		tc.Status.Phase = v1alpha1.TenantClusterDeleting
+		return ctrl.Result{RequeueAfter: workerPoolWait}, nil
+	}
+	// The customer's load balancer first: until it is gone the tenant's Secrets keep the
+	// record of what the address was for.
+	done, err := r.deleteOctavia(ctx, tc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !done {
+		return ctrl.Result{RequeueAfter: octaviaStepInterval}, nil
+	}
 	mine := []client.DeleteAllOfOption{client.InNamespace(tc.Namespace), client.MatchingLabels(pki.Labels(tc.Name))}
 	for _, obj := range []client.Object{&cmv1.Certificate{}, &cmv1.Issuer{}} {
 		if err := r.Client.DeleteAllOf(ctx, obj, mine...); err != nil {

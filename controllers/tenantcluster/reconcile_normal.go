@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -45,6 +46,16 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 		addr = nodeAddress(nodes.Items)
 	}
 	ep, epCheck := endpointOf(tc, svc, addr)
+	var epRequeue time.Duration
+	var cloudErr error
+	if tc.Spec.Endpoint.Type == v1alpha1.EndpointOctavia && svc != nil {
+		ep, epCheck, epRequeue, cloudErr = r.reconcileOctavia(ctx, tc, svc)
+		if ep.Host == "" && !epCheck.ok {
+			// The cloud cannot be read now: keep the address already published rather than
+			// withdraw the certificate and kubeconfigs that name it.
+			ep = publishedEndpoint(tc)
+		}
+	}
 	o.endpointOK, o.endpoint = epCheck, ep.URL()
 
 	// The PKI: cert-manager objects now; the apiserver certificate once the endpoint is known.
@@ -154,6 +165,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	if tenantRequeue > 0 && (requeue == 0 || requeue > tenantRequeue) {
 		requeue = tenantRequeue
+	}
+	if epRequeue > 0 && (requeue == 0 || requeue > epRequeue) {
+		requeue = epRequeue
+	}
+	if cloudErr != nil {
+		return ctrl.Result{}, cloudErr // the cloud failed: backoff
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

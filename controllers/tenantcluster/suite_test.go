@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +24,7 @@ import (
 	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/apply"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
 // The integration tests run the real reconciler against a real kube-apiserver and etcd
@@ -46,7 +48,23 @@ var (
 	// is unreachable.
 	tenantCfg   *rest.Config
 	fakeTenants sync.Map
+	// fakeClouds holds an *openstack.Fake per credentials Secret ("namespace/name"): no
+	// OpenStack runs in this tier (the e2e tier has the test cloud). A Secret without a
+	// registered fake is refused as Keystone refuses unknown credentials.
+	fakeClouds sync.Map
 )
+
+type fakeCloudFactory struct{}
+
+func (fakeCloudFactory) ForSecret(_ context.Context, s *corev1.Secret) (*openstack.Clients, error) {
+	if len(s.Data[openstack.SecretKeyCloudsYAML]) == 0 {
+		return nil, fmt.Errorf("%w: Secret %s/%s has no key clouds.yaml", openstack.ErrCredentialsSecret, s.Namespace, s.Name)
+	}
+	if f, ok := fakeClouds.Load(s.Namespace + "/" + s.Name); ok {
+		return f.(*openstack.Fake).Clients(), nil
+	}
+	return nil, fmt.Errorf("authenticate: %w", openstack.NewError(openstack.ErrUnauthorized, "The request you have made requires authentication."))
+}
 
 // dialFakeTenant is the reconciler's TenantDialer in these tests: it checks the config the
 // reconciler built from the admin kubeconfig and hands out a client of the fake tenant.
@@ -152,6 +170,7 @@ func run(m *testing.M) int {
 		NodeAddress:  nodeAddress,
 		EtcdDialer:   dialFakeEtcd,
 		TenantDialer: dialFakeTenant,
+		Clouds:       fakeCloudFactory{},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fail("setup: %v", err)

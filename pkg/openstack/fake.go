@@ -68,6 +68,8 @@ type fakeLB struct {
 	LB
 	polls int
 	next  string // status after the pending one: ACTIVE, or "" for gone
+	// ownsVIPPort: the fake created the VIP port and deletes it with the load balancer.
+	ownsVIPPort bool
 }
 
 type failure struct {
@@ -1035,6 +1037,9 @@ func (f *Fake) pending(lb *fakeLB, status, next string) {
 // settle ends a pending state. Holds f.mu.
 func (f *Fake) settle(lb *fakeLB) {
 	if lb.next == "" {
+		if lb.ownsVIPPort {
+			delete(f.ports, lb.VIPPortID)
+		}
 		delete(f.lbs, lb.ID)
 		return
 	}
@@ -1099,7 +1104,13 @@ func (f *Fake) CreateLoadBalancer(ctx context.Context, spec LBSpec) (*LB, error)
 		VIPPortID: spec.VIPPortID, VIPAddress: coalesce(spec.VIPAddress, fmt.Sprintf("10.0.%d.%d", f.seq/250, f.seq%250+2)),
 		Provider: coalesce(spec.Provider, "amphora"), Tags: slices.Clone(spec.Tags)}}
 	if lb.VIPPortID == "" {
-		lb.VIPPortID = f.id()
+		// Like Octavia's allowed_address_pairs network driver: the VIP is a port of the
+		// project on the VIP network, which a floating IP can point at, removed with the
+		// load balancer.
+		vip := &Port{ID: f.id(), Name: "octavia-lb-" + lb.ID, NetworkID: netID, Status: "DOWN",
+			FixedIPs: []FixedIP{{SubnetID: spec.VIPSubnetID, IPAddress: lb.VIPAddress}}}
+		f.ports[vip.ID] = vip
+		lb.VIPPortID, lb.ownsVIPPort = vip.ID, true
 	}
 	f.lbs[lb.ID] = lb
 	f.pending(lb, StatusPendingCreate, StatusActive)

@@ -16,6 +16,8 @@ import (
 //	KUBESEED_OPENSTACK_FLAVOR            flavor name or ID (default m1.tiny)
 //	KUBESEED_OPENSTACK_IMAGE             image name or ID (default cirros)
 //	KUBESEED_OPENSTACK_EXTERNAL_NETWORK  network ID for a floating IP (skipped when unset)
+//	KUBESEED_OPENSTACK_CUSTOMER_SUBNET   subnet with a router to that network, for the
+//	                                     floating IP's port (needed with the one above)
 //
 // Everything it creates carries a tag unique to the run; it deletes all of it and then
 // checks that nothing with the tag is left.
@@ -150,15 +152,36 @@ func TestIntegrationRealCloud(t *testing.T) {
 		t.Errorf("user_data as the customer: %v, want it or ErrForbidden", err)
 	}
 
-	// A floating IP on the port, when the cloud has an external network for it.
+	// A floating IP, when the cloud has an external network for it. Neutron associates one
+	// only with a port on a subnet that has a router to that network, which the test's own
+	// network has not (this package creates no routers): the port is on the customer's
+	// subnet, as a kubeseed server's would be.
 	if ext := os.Getenv("KUBESEED_OPENSTACK_EXTERNAL_NETWORK"); ext != "" {
+		routed := os.Getenv("KUBESEED_OPENSTACK_CUSTOMER_SUBNET")
+		if routed == "" {
+			t.Fatal("KUBESEED_OPENSTACK_EXTERNAL_NETWORK is set but KUBESEED_OPENSTACK_CUSTOMER_SUBNET is not: a floating IP needs a subnet with a router to the external network")
+		}
+		rs, err := net.GetSubnet(ctx, routed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fport, err := net.CreatePort(ctx, PortSpec{Name: name + "-fip", NetworkID: rs.NetworkID,
+			FixedIPs: []FixedIP{{SubnetID: rs.ID}}, Tags: tags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanup.add("floating IP's port", func(ctx context.Context) error { return net.DeletePort(ctx, fport.ID) })
 		fip, err := net.CreateFloatingIP(ctx, FloatingIPSpec{FloatingNetworkID: ext, Tags: tags})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cleanup.add("floating IP", func(ctx context.Context) error { return net.DeleteFloatingIP(ctx, fip.ID) })
-		if fip, err = net.AssociateFloatingIP(ctx, fip.ID, port.ID); err != nil || fip.PortID != port.ID {
+		fipID := fip.ID // fip is reassigned below, and may be nil then
+		cleanup.add("floating IP", func(ctx context.Context) error { return net.DeleteFloatingIP(ctx, fipID) })
+		if fip, err = net.AssociateFloatingIP(ctx, fipID, fport.ID); err != nil || fip.PortID != fport.ID {
 			t.Errorf("associate floating IP: %+v, %v", fip, err)
+		}
+		if fip, err = net.AssociateFloatingIP(ctx, fipID, ""); err != nil || fip.PortID != "" {
+			t.Errorf("detach floating IP: %+v, %v", fip, err)
 		}
 	}
 

@@ -64,6 +64,17 @@ const (
 	TenantUnreachableReason = "TenantUnreachable"
 	// WaitingForNodesReason: the tenant has no Ready node, so its addons cannot run.
 	WaitingForNodesReason = "WaitingForNodes"
+	// QuotaExceededReason: the customer's OpenStack project is out of quota; the message
+	// names the quota. Raise it or free resources; kubeseed retries every few minutes.
+	QuotaExceededReason = "QuotaExceeded"
+	// CloudCredentialsInvalidReason: the credentials Secret is missing or malformed, or the
+	// cloud refused it (expired or revoked application credential, missing role).
+	CloudCredentialsInvalidReason = "CloudCredentialsInvalid"
+	// CloudUnavailableReason: the cloud did not answer or failed (timeouts, 5xx) after
+	// retries; kubeseed keeps trying with backoff.
+	CloudUnavailableReason = "CloudUnavailable"
+	// ProvisioningFailedReason: the cloud put a resource in ERROR; kubeseed replaces it.
+	ProvisioningFailedReason = "ProvisioningFailed"
 	// NotReadyReason summarises one or more components that do not serve.
 	NotReadyReason = "ComponentsNotReady"
 )

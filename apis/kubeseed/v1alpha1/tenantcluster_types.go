@@ -202,8 +202,25 @@ type EndpointSpec struct {
 	Octavia *OctaviaEndpointSpec `json:"octavia,omitempty"`
 }
 
+// OctaviaEndpointStatus is the customer-side load balancer kubeseed found or made. The cloud
+// is the record (resources are found by their tags); this is a cache for people.
+type OctaviaEndpointStatus struct {
+	// LoadBalancerID is the Octavia load balancer's ID.
+	// +optional
+	LoadBalancerID string `json:"loadBalancerID,omitempty"`
+	// VIPAddress is the load balancer's address on spec.endpoint.octavia.subnetID.
+	// +optional
+	VIPAddress string `json:"vipAddress,omitempty"`
+	// FloatingIP is the floating IP on the VIP, when spec.endpoint.octavia.floatingNetworkID
+	// is set.
+	// +optional
+	FloatingIP string `json:"floatingIP,omitempty"`
+}
+
 // OctaviaEndpointSpec places the apiserver's load balancer in the customer's project, with
 // the customer's credentials.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.floatingNetworkID) == has(oldSelf.floatingNetworkID) && (!has(self.floatingNetworkID) || self.floatingNetworkID == oldSelf.floatingNetworkID)",message="spec.endpoint.octavia.floatingNetworkID is immutable: the published address is in every certificate and kubeconfig",fieldPath=".floatingNetworkID"
 type OctaviaEndpointSpec struct {
 	// CredentialsSecretRef names a Secret in the TenantCluster's namespace whose key
 	// `clouds.yaml` holds an application credential of the customer's project, under the
@@ -213,6 +230,7 @@ type OctaviaEndpointSpec struct {
 	// SubnetID is the customer subnet the load balancer's VIP is allocated on.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.endpoint.octavia.subnetID is immutable: the VIP is in every certificate and kubeconfig"
 	SubnetID string `json:"subnetID"`
 
 	// FloatingNetworkID, when set, puts a floating IP from this external network on the VIP
@@ -257,6 +275,10 @@ type TenantClusterStatus struct {
 	// Endpoint is the URL of the tenant's kube-apiserver, known as soon as it is allocated.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
+
+	// Octavia is the customer-side load balancer of an Octavia endpoint.
+	// +optional
+	Octavia *OctaviaEndpointStatus `json:"octavia,omitempty"`
 
 	// KubeconfigSecretRef names the Secret whose key `value` holds an admin kubeconfig
 	// (the Cluster API convention: `<name>-kubeconfig`).

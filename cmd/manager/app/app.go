@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +18,8 @@ import (
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/metrics"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
 // Options are the manager's settings, from flags.
@@ -26,6 +29,9 @@ type Options struct {
 	LeaderElect   bool
 	ImageRegistry string
 	NodeAddress   string
+	// EtcdMetricsInterval is the time between two polls of the tenants' etcd database
+	// sizes for kubeseed_tenant_etcd_db_size_bytes; 0 means metrics.DefaultEtcdInterval.
+	EtcdMetricsInterval time.Duration
 }
 
 // Scheme knows every kind the manager reads or writes.
@@ -67,9 +73,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		},
 		ImageRegistry: o.ImageRegistry,
 		NodeAddress:   o.NodeAddress,
+		// Customers' clouds, authenticated once per version of their credentials Secret.
+		Clouds: &openstack.ClientCache{Options: openstack.Options{
+			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager",
+		}},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up TenantCluster controller: %w", err)
+	}
+	// kubeseed's metrics (pkg/metrics, docs/metrics.md) on controller-runtime's registry,
+	// which the metrics server serves; with the server off nobody reads them, and the etcd
+	// poller would dial every tenant's etcd for nothing.
+	if o.MetricsAddr != "0" {
+		if err := metrics.SetupWithManager(mgr, metrics.Options{EtcdInterval: o.EtcdMetricsInterval}); err != nil {
+			return fmt.Errorf("set up metrics: %w", err)
+		}
 	}
 	ctrl.Log.WithName("setup").Info("Starting manager")
 	if err := mgr.Start(ctx); err != nil {

@@ -1,0 +1,564 @@
+#!/usr/bin/env bash
+# Brings up kubeseed's OpenStack test cloud on this machine: MariaDB, RabbitMQ, Keystone,
+# Glance, Placement, Nova (fake driver, two fake hypervisors), Neutron (ML2, no agents),
+# Octavia (amphora provider, noop amphora driver, real VIP ports), each started by hand (the
+# APIs on every interface, see API_HOST in lib.sh) with configs, data, PIDs and logs under $KUBESEED_OPENSTACK_DIR
+# (default /var/lib/kubeseed-openstack). Needs hack/openstack/install.sh first.
+#
+# Idempotent: one-time steps (DB syncs, seeding) leave markers in done/, and a service is
+# started only when it is not running, so a second run only checks health. docs/test-cloud.md.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+[ "$(id -u)" = 0 ] || die "must run as root"
+command -v keystone-manage >/dev/null || die "OpenStack is not installed: run hack/openstack/install.sh (or make openstack-up)"
+
+T0=$(date +%s.%N)
+TLAST=$T0
+PHASES=()
+phase() { # phase NAME: records the time since the previous phase
+  local now
+  now=$(date +%s.%N)
+  PHASES+=("$(awk -v n="$1" -v a="$TLAST" -v b="$now" 'BEGIN {printf "%-34s %5.1fs", n, b - a}')")
+  TLAST=$now
+}
+done_step() { [ -f "$DONE/$1" ]; }
+mark() { touch "$DONE/$1"; }
+
+COLD=false
+[ -f "$DONE/ready" ] || COLD=true
+mkdir -p "$ETC" "$RUN" "$LOG" "$DONE"
+chmod 755 "$STATE" # mysql (MariaDB's user) must reach its datadir below it
+
+# ---- secrets: made once, kept until down.sh --------------------------------------------
+if [ ! -f "$ETC/secrets.env" ]; then
+  (
+    umask 077
+    for v in DB_PASSWORD ADMIN_PASSWORD SERVICE_PASSWORD CUSTOMER_PASSWORD; do
+      echo "$v=$(openssl rand -hex 16)"
+    done >"$ETC/secrets.env"
+  )
+fi
+# shellcheck disable=SC1091
+. "$ETC/secrets.env"
+DB="mysql+pymysql://openstack:$DB_PASSWORD@127.0.0.1:3306"
+RABBIT="rabbit://guest:guest@127.0.0.1:5672/" # guest is allowed on loopback only, which is all we use
+
+# ---- configs: rewritten on every run (cheap), read by services when they start ---------
+authtoken() { # [keystone_authtoken] for service user $1
+  cat <<EOF
+[keystone_authtoken]
+www_authenticate_uri = http://127.0.0.1:5000
+auth_url = http://127.0.0.1:5000
+auth_type = password
+username = $1
+password = $SERVICE_PASSWORD
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = $REGION
+EOF
+}
+service_auth() { # a keystoneauth section for service user $2 named $1
+  cat <<EOF
+[$1]
+auth_type = password
+auth_url = http://127.0.0.1:5000
+username = $2
+password = $SERVICE_PASSWORD
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = $REGION
+EOF
+}
+# uwsgi for the WSGI-only services: "Connection: close" because uwsgi's http-socket resets
+# the second request on a kept-alive connection; die-on-term because SIGTERM reloads it otherwise.
+uwsgi_ini() { # name port wsgi-file processes extra-lines
+  cat <<EOF
+[uwsgi]
+plugin = python3
+http-socket = 0.0.0.0:$2
+wsgi-file = $3
+master = true
+processes = $4
+threads = 1
+enable-threads = true
+lazy-apps = true
+die-on-term = true
+need-app = true
+buffer-size = 65535
+add-header = Connection: close
+$5
+EOF
+}
+
+write_configs() {
+  mkdir -p "$ETC"/{keystone,glance,placement,nova,neutron,octavia} "$STATE"/{keystone,glance/images,nova,neutron,octavia}
+  # Our Python pieces run from a copy, so that a running cloud does not depend on the
+  # checkout it was started from (CI's clone goes away; the cloud may stay up).
+  rm -rf "${STATE:?}/lib.new"
+  mkdir -p "$STATE/lib.new"
+  cp -r "$HERE/neutron-plugin" "$HERE/nova_compute.py" "$STATE/lib.new/"
+  rm -rf "${STATE:?}/lib"
+  mv "$STATE/lib.new" "$STATE/lib"
+  cat >"$ETC/keystone/keystone.conf" <<EOF
+[database]
+connection = $DB/keystone
+[identity]
+# bcrypt's minimum: every password check (each service's, each test's) costs ~4 ms
+# instead of ~250 ms at the default 12 rounds, which a 2-core machine feels.
+password_hash_rounds = 4
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = $STATE/keystone/fernet-keys
+[oslo_messaging_notifications]
+driver = noop
+EOF
+  uwsgi_ini keystone 5000 /usr/bin/keystone-wsgi-public 2 "env = OS_KEYSTONE_CONFIG_DIR=$ETC/keystone" >"$ETC/keystone/uwsgi.ini"
+
+  {
+    cat <<EOF
+[DEFAULT]
+bind_host = 0.0.0.0
+bind_port = 9292
+# 0: serve in the one process (no forked worker: ~140 MiB less).
+workers = 0
+transport_url = $RABBIT
+[database]
+connection = $DB/glance
+[paste_deploy]
+flavor = keystone
+config_file = /etc/glance/glance-api-paste.ini
+[glance_store]
+stores = file,http
+default_store = file
+filesystem_store_datadir = $STATE/glance/images
+[oslo_concurrency]
+lock_path = $STATE/glance/lock
+[oslo_messaging_notifications]
+driver = noop
+EOF
+    authtoken glance
+  } >"$ETC/glance/glance-api.conf"
+
+  {
+    cat <<EOF
+[api]
+auth_strategy = keystone
+[placement_database]
+connection = $DB/placement
+EOF
+    authtoken placement
+  } >"$ETC/placement/placement.conf"
+  uwsgi_ini placement 8778 /usr/bin/placement-api 1 "env = OS_PLACEMENT_CONFIG_DIR=$ETC/placement" >"$ETC/placement/uwsgi.ini"
+
+  # Nova: the eventlet nova-api (under uwsgi a synchronous RPC from Octavia's interface
+  # attach timed out), the fake virt driver, every service with one worker.
+  {
+    cat <<EOF
+[DEFAULT]
+host = compute1
+my_ip = 127.0.0.1
+state_path = $STATE/nova
+transport_url = $RABBIT
+compute_driver = fake.FakeDriver
+enabled_apis = osapi_compute
+osapi_compute_listen = 0.0.0.0
+osapi_compute_listen_port = 8774
+osapi_compute_workers = 1
+[api]
+auth_strategy = keystone
+[wsgi]
+api_paste_config = /etc/nova/api-paste.ini
+[api_database]
+connection = $DB/nova_api
+[database]
+connection = $DB/nova
+[conductor]
+workers = 1
+[scheduler]
+workers = 1
+discover_hosts_in_cells_interval = 5
+[oslo_concurrency]
+lock_path = $STATE/nova/lock
+[oslo_messaging_notifications]
+driver = noop
+[vnc]
+enabled = false
+EOF
+    authtoken nova
+    service_auth placement nova
+    echo "valid_interfaces = public"
+    service_auth neutron nova
+    echo "valid_interfaces = public"
+    echo "[glance]"
+    echo "valid_interfaces = public"
+  } >"$ETC/nova/nova.conf"
+  # The second fake hypervisor: the same config plus its own host name.
+  printf '[DEFAULT]\nhost = compute2\n' >"$ETC/nova/compute2.conf"
+
+  # Neutron: ML2 without agents; kubeseed_binder (hack/openstack/neutron-plugin) binds ports.
+  {
+    cat <<EOF
+[DEFAULT]
+bind_host = 0.0.0.0
+bind_port = 9696
+core_plugin = ml2
+service_plugins = router
+auth_strategy = keystone
+allow_overlapping_ips = true
+# The API in the main process, one RPC worker (the least Neutron forks), no separate
+# state-report worker (there are no agents to report): ~450 MiB less than the defaults.
+api_workers = 0
+rpc_workers = 1
+rpc_state_report_workers = 0
+state_path = $STATE/neutron
+transport_url = $RABBIT
+notify_nova_on_port_status_changes = true
+notify_nova_on_port_data_changes = true
+[database]
+connection = $DB/neutron
+[oslo_concurrency]
+lock_path = $STATE/neutron/lock
+[oslo_messaging_notifications]
+driver = noop
+EOF
+    authtoken neutron
+    service_auth nova neutron
+  } >"$ETC/neutron/neutron.conf"
+  cat >"$ETC/neutron/ml2_conf.ini" <<EOF
+[ml2]
+type_drivers = flat,vxlan
+tenant_network_types = vxlan
+mechanism_drivers = kubeseed_binder
+extension_drivers = port_security
+[ml2_type_flat]
+flat_networks = public
+[ml2_type_vxlan]
+vni_ranges = 1:1000
+[securitygroup]
+enable_security_group = true
+EOF
+
+  # Octavia: amphora provider with the noop amphora driver (no VM, no haproxy) but the real
+  # Nova compute and Neutron network drivers, so that the VIP is a real port. The amp_*
+  # IDs come from seed_cloud.py (openstack.json); until then they are empty, which only
+  # the DB sync reads.
+  local amp_flavor="" amp_net="" amp_sg=""
+  if [ -f "$STATE/openstack.json" ]; then
+    amp_flavor=$(json_get amp_flavor_id)
+    amp_net=$(json_get lb_mgmt_network_id)
+    amp_sg=$(json_get lb_mgmt_secgroup_id)
+  fi
+  {
+    cat <<EOF
+[DEFAULT]
+transport_url = $RABBIT
+[api_settings]
+bind_host = 0.0.0.0
+bind_port = 9876
+auth_strategy = keystone
+default_provider_driver = amphora
+enabled_provider_drivers = amphora:The Octavia Amphora driver.,octavia:Deprecated alias of the Octavia Amphora driver.
+[database]
+connection = $DB/octavia
+[controller_worker]
+workers = 1
+amphora_driver = amphora_noop_driver
+compute_driver = compute_nova_driver
+network_driver = allowed_address_pairs_driver
+image_driver = image_glance_driver
+loadbalancer_topology = SINGLE
+amp_image_tag = amphora
+amp_flavor_id = $amp_flavor
+amp_boot_network_list = $amp_net
+amp_secgroup_list = $amp_sg
+client_ca = $STATE/octavia/ca.pem
+# The default 10 s made a load balancer take 34 s to go ACTIVE.
+amp_active_wait_sec = 1
+[certificates]
+cert_generator = local_cert_generator
+ca_certificate = $STATE/octavia/ca.pem
+ca_private_key = $STATE/octavia/ca.key
+[haproxy_amphora]
+client_cert = $STATE/octavia/client.pem
+server_ca = $STATE/octavia/ca.pem
+[health_manager]
+bind_ip = 127.0.0.1
+controller_ip_port_list = 127.0.0.1:5555
+heartbeat_key = kubeseed-test-cloud
+[oslo_messaging]
+topic = octavia_prov
+[oslo_messaging_notifications]
+driver = noop
+[nova]
+region_name = $REGION
+[neutron]
+region_name = $REGION
+valid_interfaces = public
+[glance]
+region_name = $REGION
+EOF
+    authtoken octavia
+    service_auth service_auth octavia
+  } >"$ETC/octavia/octavia.conf"
+  uwsgi_ini octavia-api 9876 /usr/bin/octavia-wsgi 1 "pyargv = --config-file $ETC/octavia/octavia.conf" >"$ETC/octavia/uwsgi.ini"
+}
+
+json_get() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$STATE/openstack.json" "$1"; }
+
+# Octavia needs a CA even with the noop amphora driver (it signs amphora certificates).
+octavia_ca() {
+  local d=$STATE/octavia
+  [ -f "$d/client.pem" ] && return 0
+  (
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kubeseed test cloud Octavia CA" \
+      -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=octavia-controller" -keyout "$d/client.key" \
+      -out "$d/client.csr" 2>/dev/null
+    openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
+      -out "$d/client.crt" 2>/dev/null
+    cat "$d/client.crt" "$d/client.key" >"$d/client.pem"
+  ) || die "creating Octavia's CA in $d failed"
+}
+
+# ---- MariaDB and RabbitMQ: private instances, their data under $STATE -------------------
+MYSQL_SOCK=$STATE/mysql/mysqld.sock
+mysql_root() { mariadb --no-defaults --socket="$MYSQL_SOCK" -uroot "$@"; }
+
+start_mariadb() {
+  alive mariadb && return 0
+  port_open 3306 && die "127.0.0.1:3306 is taken by another process: stop it (a system MariaDB?) first"
+  if [ ! -d "$STATE/mysql/mysql" ]; then
+    rm -rf "${STATE:?}/mysql"
+    mkdir -p "$STATE/mysql"
+    chown mysql:mysql "$STATE/mysql"
+    mariadb-install-db --no-defaults --user=mysql --datadir="$STATE/mysql" --auth-root-authentication-method=socket \
+      --skip-test-db >>"$LOG/mariadb.log" 2>&1 || { log_tail mariadb; die "mariadb-install-db failed; log: $LOG/mariadb.log"; }
+  fi
+  launch mariadb /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$STATE/mysql" --socket="$MYSQL_SOCK" \
+    --pid-file="$STATE/mysql/mysqld.pid" --bind-address=127.0.0.1 --port=3306 --skip-name-resolve \
+    --max-connections=1000 --innodb-buffer-pool-size=128M --character-set-server=utf8mb4 \
+    --collation-server=utf8mb4_general_ci --skip-log-bin
+  STARTED+=(mariadb)
+}
+
+start_rabbitmq() {
+  alive rabbitmq && return 0
+  port_open 5672 && die "127.0.0.1:5672 is taken by another process: stop it (a system RabbitMQ?) first"
+  mkdir -p "$STATE/rabbitmq"
+  # Erlang's port mapper, run by us in the foreground so that it is tracked and stopped
+  # like the rest (RabbitMQ's VM would start a daemonized one of its own); one that runs
+  # already, for another Erlang node, is used as it is.
+  if ! alive epmd && ! port_open 4369; then
+    launch epmd /usr/bin/epmd -address 127.0.0.1
+    wait_port epmd 4369 10
+  fi
+  # HOME holds the Erlang cookie; the node name and paths keep this instance apart from
+  # a system one. RabbitMQ's wrapper script stays the process group leader and turns
+  # SIGTERM into a clean stop.
+  launch rabbitmq env HOME="$STATE/rabbitmq" RABBITMQ_NODENAME=kubeseed@localhost \
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=5672 RABBITMQ_DIST_PORT=25672 ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_MNESIA_BASE="$STATE/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$LOG" RABBITMQ_LOGS=- \
+    RABBITMQ_CONFIG_FILE="$STATE/rabbitmq/rabbitmq" RABBITMQ_ENABLED_PLUGINS_FILE="$STATE/rabbitmq/enabled_plugins" \
+    RABBITMQ_PID_FILE="$STATE/rabbitmq/rabbitmq.pid" /usr/lib/rabbitmq/bin/rabbitmq-server
+  STARTED+=(rabbitmq)
+}
+create_databases() {
+  done_step databases && return 0
+  local sql="" db
+  for db in keystone glance placement nova_api nova nova_cell0 neutron octavia; do
+    sql+="CREATE DATABASE IF NOT EXISTS $db CHARACTER SET utf8mb4;"
+  done
+  for host in 127.0.0.1 localhost; do
+    sql+="CREATE USER IF NOT EXISTS 'openstack'@'$host' IDENTIFIED BY '$DB_PASSWORD';"
+    sql+="GRANT ALL PRIVILEGES ON *.* TO 'openstack'@'$host';"
+  done
+  mysql_root -e "$sql" || die "creating the databases failed (MariaDB log: $LOG/mariadb.log)"
+  mark databases
+}
+
+wait_mariadb() {
+  local i
+  for ((i = 0; i < 120; i++)); do
+    mariadb-admin --no-defaults --socket="$MYSQL_SOCK" -uroot ping >/dev/null 2>&1 && return 0
+    alive mariadb || { log_tail mariadb; die "mariadb exited during start-up; log: $LOG/mariadb.log"; }
+    sleep 0.25
+  done
+  log_tail mariadb
+  die "mariadb did not answer within 30s; log: $LOG/mariadb.log"
+}
+
+# ---- DB syncs: run in the background, in parallel (each is mostly interpreter start-up
+# and migrations), waited for before the services start --------------------------------
+declare -A SYNC_PIDS=()
+# A failed up.sh leaves no sync running behind it (a re-run would start it a second time).
+stop_syncs() {
+  local pid
+  for pid in "${SYNC_PIDS[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+}
+trap stop_syncs EXIT
+db_sync() { # name command...
+  local name=$1
+  shift
+  done_step "dbsync-$name" && return 0
+  (
+    "$@" >>"$LOG/dbsync-$name.log" 2>&1 && mark "dbsync-$name"
+  ) &
+  SYNC_PIDS[$name]=$!
+}
+wait_syncs() { # names
+  local name failed=()
+  for name in "$@"; do
+    [ -n "${SYNC_PIDS[$name]:-}" ] || continue
+    wait "${SYNC_PIDS[$name]}" || true
+    unset "SYNC_PIDS[$name]"
+    done_step "dbsync-$name" || { log_tail "dbsync-$name" 15; failed+=("$name"); }
+  done
+  [ ${#failed[@]} -eq 0 ] || die "database sync failed for: ${failed[*]}; logs: $LOG/dbsync-<name>.log"
+}
+
+nova_db() {
+  local m=(nova-manage --config-file "$ETC/nova/nova.conf")
+  "${m[@]}" api_db sync && "${m[@]}" cell_v2 map_cell0 &&
+    { "${m[@]}" cell_v2 list_cells | grep -q ' cell1 ' || "${m[@]}" cell_v2 create_cell --name cell1; } &&
+    "${m[@]}" db sync
+}
+
+# ---- the OpenStack services ---------------------------------------------------------------
+STARTED=()
+start() { # name command...: unless it runs already
+  local name=$1
+  shift
+  alive "$name" && return 0
+  if [ -n "${PORT[$name]:-}" ] && port_open "${PORT[$name]}"; then
+    die "$name: 127.0.0.1:${PORT[$name]} is taken by a process this cloud did not start; stop it first"
+  fi
+  launch "$name" "$@"
+  STARTED+=("$name")
+}
+
+start_keystone() { start keystone uwsgi --ini "$ETC/keystone/uwsgi.ini"; }
+start_core() {
+  start glance glance-api --config-file "$ETC/glance/glance-api.conf"
+  start placement uwsgi --ini "$ETC/placement/uwsgi.ini"
+  start neutron env PYTHONPATH="$STATE/lib/neutron-plugin" \
+    neutron-server --config-file "$ETC/neutron/neutron.conf" --config-file "$ETC/neutron/ml2_conf.ini"
+}
+start_nova() {
+  start nova-api nova-api --config-file "$ETC/nova/nova.conf"
+  start nova-conductor nova-conductor --config-file "$ETC/nova/nova.conf"
+  start nova-scheduler nova-scheduler --config-file "$ETC/nova/nova.conf"
+  start nova-compute1 "$PY" "$STATE/lib/nova_compute.py" --config-file "$ETC/nova/nova.conf"
+  start nova-compute2 "$PY" "$STATE/lib/nova_compute.py" --config-file "$ETC/nova/nova.conf" \
+    --config-file "$ETC/nova/compute2.conf"
+}
+start_octavia() {
+  start octavia-api uwsgi --ini "$ETC/octavia/uwsgi.ini"
+  start octavia-worker octavia-worker --config-file "$ETC/octavia/octavia.conf"
+}
+# Processes without a port: alive a few seconds after start (import errors, bad config).
+wait_alive() {
+  local name i
+  for name in "$@"; do
+    [[ " ${STARTED[*]} " == *" $name "* ]] || continue # was running already
+    for ((i = 0; i < 12; i++)); do
+      alive "$name" || { log_tail "$name"; die "$name exited during start-up; log: $LOG/$name.log"; }
+      [ $i -ge 8 ] && break
+      sleep 0.25
+    done
+  done
+}
+
+seed_env() {
+  env KEYSTONE_URL="$KEYSTONE_URL" API_HOST="$API_HOST" REGION="$REGION" ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+    SERVICE_PASSWORD="$SERVICE_PASSWORD" CUSTOMER_PASSWORD="$CUSTOMER_PASSWORD" \
+    CLOUDS_YAML="$STATE/clouds.yaml" KEYSTONE_IDS="$ETC/keystone-ids.json" IDS_JSON="$STATE/openstack.json" \
+    ENV_FILE="$STATE/openstack.env" OS_CLIENT_CONFIG_FILE="$STATE/clouds.yaml" "$@"
+}
+
+# =========================================================================================
+say "state in $STATE, logs in $LOG ($([ "$COLD" = true ] && echo "cold start" || echo "checking a running cloud"))"
+write_configs
+octavia_ca
+
+start_rabbitmq # boots in the background while MariaDB starts and Keystone syncs
+start_mariadb
+wait_mariadb
+create_databases
+phase "mariadb, rabbitmq"
+
+# The other services' DB syncs run while Keystone is set up.
+db_sync glance glance-manage --config-file "$ETC/glance/glance-api.conf" db_sync
+db_sync placement placement-manage --config-file "$ETC/placement/placement.conf" db sync
+db_sync nova nova_db
+db_sync neutron neutron-db-manage --config-file "$ETC/neutron/neutron.conf" --config-file "$ETC/neutron/ml2_conf.ini" upgrade heads
+db_sync octavia octavia-db-manage --config-file "$ETC/octavia/octavia.conf" upgrade head
+
+if ! done_step keystone-bootstrap; then
+  k=(keystone-manage --config-file "$ETC/keystone/keystone.conf")
+  {
+    "${k[@]}" db_sync &&
+      "${k[@]}" fernet_setup --keystone-user root --keystone-group root &&
+      "${k[@]}" bootstrap --bootstrap-password "$ADMIN_PASSWORD" --bootstrap-region-id "$REGION" \
+        --bootstrap-admin-url "$KEYSTONE_URL/" --bootstrap-internal-url "$KEYSTONE_URL/" \
+        --bootstrap-public-url "$KEYSTONE_URL/"
+  } >>"$LOG/keystone-manage.log" 2>&1 || { log_tail keystone-manage; die "keystone-manage failed; log: $LOG/keystone-manage.log"; }
+  mark keystone-bootstrap
+fi
+start_keystone
+wait_http keystone 5000 60
+phase "keystone: db, bootstrap, start"
+if ! done_step keystone-seed; then
+  seed_env "$PY" "$HERE/seed_keystone.py" 2>>"$LOG/seed.log" || { log_tail seed; die "seeding Keystone failed; log: $LOG/seed.log"; }
+  mark keystone-seed
+fi
+phase "keystone seed: catalog, users, app cred"
+
+wait_port rabbitmq 5672 60
+# Each service starts as soon as its own schema is there: Nova's sync is the longest.
+wait_syncs glance placement neutron
+start_core
+wait_syncs nova
+phase "db syncs still running (waited for)"
+start_nova
+wait_http glance 9292 60
+wait_http placement 8778 60
+wait_http neutron 9696 90
+wait_http nova-api 8774 90
+wait_alive nova-conductor nova-scheduler nova-compute1 nova-compute2
+phase "glance, placement, neutron, nova up"
+
+if ! done_step cloud-seed; then
+  seed_env "$PY" "$HERE/seed_cloud.py" 2>>"$LOG/seed.log" || { log_tail seed; die "seeding the cloud failed; log: $LOG/seed.log"; }
+  # Map both fake hypervisors to cell1 now rather than at the scheduler's next periodic run.
+  nova-manage --config-file "$ETC/nova/nova.conf" cell_v2 discover_hosts >>"$LOG/seed.log" 2>&1 ||
+    { log_tail seed; die "nova-manage cell_v2 discover_hosts failed; log: $LOG/seed.log"; }
+  mark cloud-seed
+  write_configs # Octavia's config now has the amphora flavor, network and security group
+fi
+phase "seed: flavors, images, networks"
+
+wait_syncs octavia
+start_octavia
+wait_http octavia-api 9876 60
+wait_alive octavia-worker
+phase "octavia up"
+mark ready
+
+total=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+if [ ${#STARTED[@]} -eq 0 ]; then
+  say "every service was already running"
+else
+  say "started: ${STARTED[*]}"
+fi
+echo "timing up ($([ "$COLD" = true ] && echo cold || echo warm)): ${total}s"
+[ "$COLD" = true ] && printf '  %s\n' "${PHASES[@]}"
+echo "memory (RSS):"
+rss_report
+echo "clouds.yaml: $STATE/clouds.yaml  env: $STATE/openstack.env  logs: $LOG"

@@ -1,0 +1,154 @@
+package metrics
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
+)
+
+var (
+	tenantClustersDesc = prometheus.NewDesc(TenantClustersName,
+		"TenantClusters by status.phase (Provisioning, Ready, Upgrading, Degraded, Deleting); every phase is "+
+			"present, 0 when none. One without a phase yet counts as Provisioning.",
+		[]string{"phase"}, nil)
+	componentReadyDesc = prometheus.NewDesc(ComponentReadyName,
+		"1 while a tenant's control-plane component is available, else 0: the TenantCluster's EtcdAvailable, "+
+			"APIServerAvailable, ControllerManagerAvailable and SchedulerAvailable conditions.",
+		[]string{"namespace", "name", "component"}, nil)
+	certificateExpiresInDesc = prometheus.NewDesc(CertificateExpiresInName,
+		"Seconds until a certificate of a tenant expires (its cert-manager Certificate's status.notAfter); "+
+			"negative once expired. Only issued Certificates that an existing TenantCluster controls.",
+		[]string{"namespace", "tenant", "certificate"}, nil)
+	etcdDBSizeDesc = prometheus.NewDesc(EtcdDBSizeName,
+		"Size of a tenant's etcd database in bytes, the largest of its members', as etcd's Status reports it "+
+			"(polled in the background). Absent while the tenant's etcd is not available or did not answer the last poll.",
+		[]string{"namespace", "name"}, nil)
+)
+
+// phases are the phases kubeseed_tenant_clusters always exports.
+var phases = []v1alpha1.TenantClusterPhase{
+	v1alpha1.TenantClusterProvisioning, v1alpha1.TenantClusterReady, v1alpha1.TenantClusterUpgrading,
+	v1alpha1.TenantClusterDegraded, v1alpha1.TenantClusterDeleting,
+}
+
+// components maps each control-plane component to the condition that says it is available.
+var components = []struct {
+	component controlplane.Component
+	condition string
+}{
+	{controlplane.Etcd, v1alpha1.EtcdAvailableCondition},
+	{controlplane.APIServer, v1alpha1.APIServerAvailableCondition},
+	{controlplane.ControllerManager, v1alpha1.ControllerManagerAvailableCondition},
+	{controlplane.Scheduler, v1alpha1.SchedulerAvailableCondition},
+}
+
+// tenantClusterKind is what a Certificate's controller reference names when a TenantCluster
+// owns it.
+var tenantClusterKind = v1alpha1.GroupVersion.WithKind("TenantCluster").GroupKind()
+
+// stateCollector reads TenantClusters and Certificates from the manager's cache each time
+// Prometheus scrapes, and the etcd sizes the poller stored. It exports nothing while
+// active is false: the manager is not (yet) the leader, so that replicas standing by do not
+// double the state the leader exports.
+type stateCollector struct {
+	cache   client.Reader
+	sizes   *sizeStore
+	active  *atomic.Bool
+	now     func() time.Time
+	timeout time.Duration
+	log     logr.Logger
+}
+
+var _ prometheus.Collector = (*stateCollector)(nil)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tenantClustersDesc
+	ch <- componentReadyDesc
+	ch <- certificateExpiresInDesc
+	ch <- etcdDBSizeDesc
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	if !c.active.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	// Read-only: the cache's objects are not copied.
+	tcs := &v1alpha1.TenantClusterList{}
+	if err := c.cache.List(ctx, tcs, client.UnsafeDisableDeepCopy); err != nil {
+		// A failed scrape would hide controller-runtime's metrics too: leave ours out.
+		c.log.Error(err, "Listing TenantClusters for metrics")
+		return
+	}
+	counts := map[v1alpha1.TenantClusterPhase]int{}
+	for _, p := range phases {
+		counts[p] = 0
+	}
+	tenants := map[types.NamespacedName]bool{}
+	for i := range tcs.Items {
+		tc := &tcs.Items[i]
+		tenants[types.NamespacedName{Namespace: tc.Namespace, Name: tc.Name}] = true
+		p := tc.Status.Phase
+		if p == "" {
+			p = v1alpha1.TenantClusterProvisioning
+		}
+		counts[p]++
+		for _, comp := range components {
+			ready := 0.0
+			if meta.IsStatusConditionTrue(tc.Status.Conditions, comp.condition) {
+				ready = 1
+			}
+			ch <- prometheus.MustNewConstMetric(componentReadyDesc, prometheus.GaugeValue, ready, tc.Namespace, tc.Name, string(comp.component))
+		}
+	}
+	for p, n := range counts {
+		ch <- prometheus.MustNewConstMetric(tenantClustersDesc, prometheus.GaugeValue, float64(n), string(p))
+	}
+
+	certs := &cmv1.CertificateList{}
+	if err := c.cache.List(ctx, certs, client.UnsafeDisableDeepCopy); err != nil {
+		c.log.Error(err, "Listing Certificates for metrics")
+	}
+	now := c.now()
+	for i := range certs.Items {
+		cert := &certs.Items[i]
+		tenant := owningTenant(cert)
+		if tenant == "" || cert.Status.NotAfter == nil || !tenants[types.NamespacedName{Namespace: cert.Namespace, Name: tenant}] {
+			continue // not a tenant's, not issued, or its tenant is gone (garbage collection follows)
+		}
+		ch <- prometheus.MustNewConstMetric(certificateExpiresInDesc, prometheus.GaugeValue,
+			cert.Status.NotAfter.Sub(now).Seconds(), cert.Namespace, tenant, cert.Name)
+	}
+
+	for key, size := range c.sizes.all() {
+		if tenants[key] { // a tenant deleted since the last poll is gone
+			ch <- prometheus.MustNewConstMetric(etcdDBSizeDesc, prometheus.GaugeValue, float64(size), key.Namespace, key.Name)
+		}
+	}
+}
+
+// owningTenant is the name of the TenantCluster that controls obj, or "".
+func owningTenant(obj metav1.Object) string {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	if ref == nil {
+		return ""
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil || gv.WithKind(ref.Kind).GroupKind() != tenantClusterKind {
+		return ""
+	}
+	return ref.Name
+}
