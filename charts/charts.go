@@ -13,7 +13,7 @@ import (
 // The all: prefix matters: a plain directory pattern silently drops files whose names start
 // with "_" or ".", such as templates/_helpers.tpl (golang/go#44393).
 //
-//go:embed all:tenant-control-plane all:kubeseed all:tenant-addons
+//go:embed all:tenant-control-plane all:kubeseed all:tenant-addons all:worker-cloud-init
 var files embed.FS
 
 // TenantControlPlane is the tenant-control-plane chart, rooted at its Chart.yaml: etcd,
@@ -26,6 +26,11 @@ var TenantControlPlane = sub(files, "tenant-control-plane")
 // inside a tenant (and the tunnel agent, when enabled). Its values are computed by
 // pkg/addons.ValuesFor; kubeseed applies the objects to the tenant's own API server.
 var TenantAddons = sub(files, "tenant-addons")
+
+// WorkerCloudInit is the worker-cloud-init template, rooted at its Chart.yaml: the
+// #cloud-config user_data of a WorkerPool's servers. Its values are computed by
+// pkg/bootstrap.WorkerUserData, which renders it to text (not to objects).
+var WorkerCloudInit = sub(files, "worker-cloud-init")
 
 // Kubeseed is the operator's own install chart, rooted at its Chart.yaml: the CRDs (crds/),
 // the manager Deployment, its metrics Service and optional ServiceMonitor, and RBAC whose

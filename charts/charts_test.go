@@ -245,6 +245,7 @@ var (
 		"manager": map[string]any{
 			"imageRegistry": "registry.example.com/k8s", "nodePortAddress": "192.0.2.10",
 			"logLevel": "debug", "extraArgs": []any{"--zap-devel"},
+			"workerIgnorePreflightErrors": []any{"FileExisting-crictl", "SystemVerification"},
 		},
 		"metrics":           map[string]any{"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}}},
 		"imagePullSecrets":  []any{map[string]any{"name": "registry"}},
@@ -327,6 +328,7 @@ func TestKubeseedRender(t *testing.T) {
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
 			"--image-registry=registry.example.com/k8s", "--nodeport-address=192.0.2.10",
+			"--worker-ignore-preflight-errors=FileExisting-crictl,SystemVerification",
 			"--zap-log-level=debug", "--zap-devel",
 		},
 	}, {
@@ -641,7 +643,7 @@ func TestKubeseedFlags(t *testing.T) {
 	}
 	flags := flag.NewFlagSet("manager", flag.ContinueOnError)
 	(&zap.Options{}).BindFlags(flags)
-	for _, m := range regexp.MustCompile(`flag\.\w+Var\([^,]+,\s*"([^"]+)"`).FindAllSubmatch(src, -1) {
+	for _, m := range regexp.MustCompile(`flag\.(?:\w+Var\([^,]+,\s*|Func\()"([^"]+)"`).FindAllSubmatch(src, -1) {
 		flags.Bool(string(m[1]), false, "")
 	}
 	if flags.Lookup("leader-elect") == nil {

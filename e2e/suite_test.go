@@ -51,7 +51,10 @@ func installOperator(ctx context.Context, logf func(string, ...any)) error {
 		return fmt.Errorf("read the manager image's digest (make manager-image): %w", err)
 	}
 	imageID := strings.TrimPrefix(strings.SplitN(string(stamp), "\n", 2)[0], "sha256:")
-	values := map[string]any{"podAnnotations": map[string]any{"kubeseed.io/image-id": imageID}}
+	values := map[string]any{
+		"podAnnotations": map[string]any{"kubeseed.io/image-id": imageID},
+		"manager":        map[string]any{"workerIgnorePreflightErrors": anySlice(workerPreflightIgnores)},
+	}
 	_, err = install.Operator(ctx, flags, install.Options{Logf: logf, Values: values})
 	return err
 }
@@ -109,4 +112,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+func anySlice(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -22,6 +23,14 @@ func main() {
 	flag.StringVar(&o.ImageRegistry, "image-registry", "", "Registry prefix of the control-plane images; empty means registry.k8s.io.")
 	flag.StringVar(&o.NodeAddress, "nodeport-address", "", "Seed address published for NodePort endpoints and the only member of Octavia pools; empty means the first Ready node's InternalIP (NodePort) or every Ready node's (Octavia).")
 	flag.DurationVar(&o.EtcdMetricsInterval, "etcd-metrics-interval", metrics.DefaultEtcdInterval, "Time between two polls of the tenants' etcd database sizes (kubeseed_tenant_etcd_db_size_bytes).")
+	flag.Func("worker-ignore-preflight-errors", "Comma-separated kubeadm preflight checks WorkerPool servers skip, for images lacking tools the join does not use (e.g. FileExisting-crictl).", func(v string) error {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				o.WorkerIgnorePreflightErrors = append(o.WorkerIgnorePreflightErrors, c)
+			}
+		}
+		return nil
+	})
 	logOpts := zap.Options{}
 	logOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

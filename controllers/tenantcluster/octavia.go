@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -79,11 +81,16 @@ func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCl
 		return pki.Endpoint{}, check{}, 0, err
 	}
 	spec := tc.Spec.Endpoint.Octavia
+	var prev v1alpha1.OctaviaEndpointStatus
+	if tc.Status.Octavia != nil {
+		prev = *tc.Status.Octavia
+	}
 	st, err := octavia.Ensure(ctx, octavia.Clients{LoadBalancer: clients.LoadBalancer, Network: clients.Network}, octavia.Desired{
 		TenantUID: string(tc.UID), SeedID: seedID,
 		Name:     "kubeseed-" + tc.Namespace + "-" + tc.Name,
 		SubnetID: spec.SubnetID, FloatingNetworkID: spec.FloatingNetworkID, AllowedCIDRs: spec.AllowedCIDRs,
-		Backends: backends, Ports: ports,
+		VIPAddress: prev.VIPAddress, // a replaced load balancer keeps the published address
+		Backends:   backends, Ports: ports,
 	})
 	if st.LoadBalancerID != "" {
 		tc.Status.Octavia = &v1alpha1.OctaviaEndpointStatus{LoadBalancerID: st.LoadBalancerID, VIPAddress: st.VIP, FloatingIP: st.FloatingIP}
@@ -97,6 +104,13 @@ func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCl
 		return ep, c, requeue, retErr
 	}
 	if !st.Ready {
+		// A load balancer that served keeps serving while Octavia applies a change (a member
+		// added or removed, allowed CIDRs): the endpoint stays Ready through it.
+		if wasReady := meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.EndpointReadyCondition); wasReady &&
+			prev.LoadBalancerID == st.LoadBalancerID && ep.URL() == tc.Status.Endpoint && ep.Host != "" {
+			return ep, check{ok: true, reason: v1alpha1.AvailableReason, message: fmt.Sprintf(
+				"published at %s by Octavia load balancer %s; updating: %s", ep.URL(), st.LoadBalancerID, st.Progress)}, octaviaStepInterval, nil
+		}
 		return ep, check{reason: v1alpha1.WaitingForEndpointReason, message: st.Progress}, octaviaStepInterval, nil
 	}
 	r.sweep(ctx, tc, clients, seedID)
@@ -261,14 +275,37 @@ func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantClust
 		return false, fmt.Errorf("get credentials Secret %s: %w", name, err)
 	}
 	clients, err := r.Clouds.ForSecret(ctx, secret)
-	if err != nil {
-		return false, fmt.Errorf("delete the load balancer of %s: %w", tc.Name, err)
+	if err == nil {
+		var gone bool
+		gone, err = octavia.Delete(ctx, octavia.Clients{LoadBalancer: clients.LoadBalancer, Network: clients.Network}, string(tc.UID))
+		if err == nil && !gone {
+			setDeletionBlocked(tc, check{reason: v1alpha1.DeletingReason, message: "waiting for Octavia to delete the load balancer in the customer's project"})
+			return false, nil
+		}
 	}
-	gone, err := octavia.Delete(ctx, octavia.Clients{LoadBalancer: clients.LoadBalancer, Network: clients.Network}, string(tc.UID))
-	if err != nil || !gone {
-		return false, err
+	if err != nil {
+		// Say why the deletion waits: refused credentials, for one, need the customer.
+		c, _, retErr := cloudCheck(err, "delete the load balancer in the customer's project")
+		setDeletionBlocked(tc, c)
+		if retErr == nil {
+			return false, errCustomerProblem
+		}
+		return false, retErr
 	}
 	return true, r.releaseSecret(ctx, tc, secret)
+}
+
+// errCustomerProblem: the deletion waits for the customer (credentials, quota); requeue in
+// minutes, no backoff storm.
+var errCustomerProblem = errors.New("waiting for the customer")
+
+// setDeletionBlocked reports on EndpointReady (and Ready) what the deletion waits for.
+func setDeletionBlocked(tc *v1alpha1.TenantCluster, c check) {
+	for _, t := range []string{v1alpha1.EndpointReadyCondition, v1alpha1.ReadyCondition} {
+		meta.SetStatusCondition(&tc.Status.Conditions, metav1.Condition{
+			Type: t, Status: metav1.ConditionFalse, Reason: c.reason, Message: c.message, ObservedGeneration: tc.Generation,
+		})
+	}
 }
 
 // releaseSecret drops CredentialsFinalizer from the Secret once no other TenantCluster

@@ -2,6 +2,7 @@ package tenantcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -66,6 +67,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantClu
 	// The customer's load balancer first: until it is gone the tenant's Secrets keep the
 	// record of what the address was for.
 	done, err := r.deleteOctavia(ctx, tc)
+	if errors.Is(err, errCustomerProblem) {
+		return ctrl.Result{RequeueAfter: customerProblemInterval}, nil
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -255,6 +255,11 @@ oomScoreAdj: 0
 	if err := router("ip", "link", "set", link, "master", "br0", "up"); err != nil {
 		return err
 	}
+	// The address may have been a removed machine's: the router must not keep sending to
+	// that machine's MAC address until its neighbour entry goes stale.
+	if err := router("ip", "neigh", "flush", "to", m.IP, "dev", "br0"); err != nil {
+		return err
+	}
 	for _, s := range [][]string{
 		{"ip", "link", "set", "lo", "up"},
 		{"ip", "addr", "add", m.IP + "/24", "dev", "eth0"},

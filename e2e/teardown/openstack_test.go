@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,8 +21,15 @@ func openStackDir() string {
 	return "/var/lib/kubeseed-openstack"
 }
 
-// After `make openstack-down` the test cloud leaves no state, no process and no listener.
+// After `make openstack-down` the test cloud leaves no state, no process and no listener,
+// and the e2e data plane (e2e/dataplane) no VIP address.
 func TestNoOpenStackLeft(t *testing.T) {
+	if out, err := exec.Command("ip", "-o", "addr", "show", "dev", "lo", "label", "lo:ksm-vip").Output(); err != nil || len(out) > 0 {
+		t.Errorf("the data plane's VIP addresses are still on lo (%v): %s", err, out)
+	}
+	if exec.Command("iptables", "-w", "-t", "nat", "-L", "KSM-VIP", "-n").Run() == nil {
+		t.Error("the data plane's NAT chain KSM-VIP is still there")
+	}
 	dir := openStackDir()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the test cloud's state %s is still there (%v)", dir, err)

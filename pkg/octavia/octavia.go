@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 
@@ -59,6 +60,9 @@ type Desired struct {
 	SeedID string
 	// SubnetID is the customer subnet the VIP is allocated on.
 	SubnetID string
+	// VIPAddress asks for this VIP, so that a replaced load balancer keeps the address
+	// workers and kubeconfigs name; a new one is allocated when Octavia refuses it.
+	VIPAddress string
 	// FloatingNetworkID, when set, puts a floating IP from that network on the VIP, and
 	// the floating IP is the published address.
 	FloatingNetworkID string
@@ -233,10 +237,17 @@ func create(ctx context.Context, c Clients, d Desired) (State, error) {
 			return State{}, fmt.Errorf("look up network %s: %w", d.FloatingNetworkID, err)
 		}
 	}
-	lb, err := c.LoadBalancer.CreateLoadBalancer(ctx, openstack.LBSpec{
+	spec := openstack.LBSpec{
 		Name: d.Name, Description: "kube-apiserver of a kubeseed TenantCluster",
-		VIPSubnetID: d.SubnetID, Tags: tags(d),
-	})
+		VIPSubnetID: d.SubnetID, VIPAddress: d.VIPAddress, Tags: tags(d),
+	}
+	lb, err := c.LoadBalancer.CreateLoadBalancer(ctx, spec)
+	if err != nil && d.VIPAddress != "" && (openstack.IsConflict(err) || openstack.IsInvalidInput(err)) {
+		// The address is taken (or outside the subnet now): a new one, which the
+		// certificates and kubeconfigs then follow.
+		spec.VIPAddress = ""
+		lb, err = c.LoadBalancer.CreateLoadBalancer(ctx, spec)
+	}
 	if err != nil {
 		if openstack.IsInvalidInput(err) {
 			return State{}, fmt.Errorf("%w: create load balancer on spec.endpoint.octavia.subnetID %s: %w", ErrInvalidSpec, d.SubnetID, err)
@@ -353,7 +364,7 @@ func ensurePort(ctx context.Context, lbs openstack.LoadBalancer, d Desired, lb *
 		timeout := listenerTimeoutMS
 		l, err := lbs.CreateListener(ctx, openstack.ListenerSpec{
 			Name: name, LoadBalancerID: lb.ID, Protocol: "TCP", Port: p.Port,
-			AllowedCIDRs: d.AllowedCIDRs, TimeoutClientData: &timeout, TimeoutMemberData: &timeout, Tags: tags(d),
+			AllowedCIDRs: canonicalCIDRs(d.AllowedCIDRs), TimeoutClientData: &timeout, TimeoutMemberData: &timeout, Tags: tags(d),
 		})
 		if err != nil {
 			return "", fmt.Errorf("create listener %s on port %d: %w", name, p.Port, err)
@@ -361,8 +372,21 @@ func ensurePort(ctx context.Context, lbs openstack.LoadBalancer, d Desired, lb *
 		return fmt.Sprintf("creating listener %s on port %d", l.Name, p.Port), nil
 	}
 	l := listeners[i]
+	if l.ProvisioningStatus == openstack.StatusError {
+		// Octavia does not repair a child in ERROR: it goes (its pool first) and is made again.
+		if l.DefaultPoolID != "" {
+			if err := lbs.DeletePool(ctx, l.DefaultPoolID); openstack.IgnoreNotFound(err) != nil {
+				return "", fmt.Errorf("delete the pool of listener %s in ERROR: %w", l.Name, err)
+			}
+			return fmt.Sprintf("replacing listener %s in ERROR: deleting its pool", l.Name), nil
+		}
+		if err := lbs.DeleteListener(ctx, l.ID); openstack.IgnoreNotFound(err) != nil {
+			return "", fmt.Errorf("delete listener %s in ERROR: %w", l.Name, err)
+		}
+		return fmt.Sprintf("replacing listener %s in ERROR", l.Name), nil
+	}
 	if !sameSet(l.AllowedCIDRs, d.AllowedCIDRs) {
-		if _, err := lbs.SetListenerAllowedCIDRs(ctx, l.ID, d.AllowedCIDRs); err != nil {
+		if _, err := lbs.SetListenerAllowedCIDRs(ctx, l.ID, canonicalCIDRs(d.AllowedCIDRs)); err != nil {
 			return "", fmt.Errorf("set allowed CIDRs of listener %s: %w", l.Name, err)
 		}
 		return fmt.Sprintf("updating the allowed CIDRs of listener %s", l.Name), nil
@@ -378,6 +402,26 @@ func ensurePort(ctx context.Context, lbs openstack.LoadBalancer, d Desired, lb *
 		return fmt.Sprintf("creating pool %s", pl.Name), nil
 	}
 	pool := pools[j]
+	if pool.ProvisioningStatus == openstack.StatusError {
+		if err := lbs.DeletePool(ctx, pool.ID); openstack.IgnoreNotFound(err) != nil {
+			return "", fmt.Errorf("delete pool %s in ERROR: %w", pool.Name, err)
+		}
+		return fmt.Sprintf("replacing pool %s in ERROR", pool.Name), nil
+	}
+	if pool.MonitorID != "" {
+		mon, err := lbs.GetMonitor(ctx, pool.MonitorID)
+		switch {
+		case openstack.IsNotFound(err):
+			pool.MonitorID = ""
+		case err != nil:
+			return "", fmt.Errorf("get the health monitor of pool %s: %w", pool.Name, err)
+		case mon.ProvisioningStatus == openstack.StatusError:
+			if err := lbs.DeleteMonitor(ctx, mon.ID); openstack.IgnoreNotFound(err) != nil {
+				return "", fmt.Errorf("delete the health monitor of pool %s in ERROR: %w", pool.Name, err)
+			}
+			return fmt.Sprintf("replacing the health monitor of pool %s in ERROR", pool.Name), nil
+		}
+	}
 	if pool.MonitorID == "" {
 		if _, err := lbs.CreateMonitor(ctx, openstack.MonitorSpec{
 			Name: name, PoolID: pool.ID, Type: "TCP",
@@ -399,6 +443,12 @@ func ensureMembers(ctx context.Context, lbs openstack.LoadBalancer, d Desired, p
 	}
 	have := map[string]openstack.Member{}
 	for _, m := range members {
+		if m.ProvisioningStatus == openstack.StatusError {
+			if err := lbs.DeleteMember(ctx, pool.ID, m.ID); openstack.IgnoreNotFound(err) != nil {
+				return "", fmt.Errorf("delete member %s:%d of pool %s in ERROR: %w", m.Address, m.Port, pool.Name, err)
+			}
+			return fmt.Sprintf("replacing member %s:%d of pool %s in ERROR", m.Address, m.Port, pool.Name), nil
+		}
 		have[net.JoinHostPort(m.Address, strconv.Itoa(m.Port))] = m
 	}
 	want := map[string]bool{}
@@ -427,11 +477,24 @@ func ensureMembers(ctx context.Context, lbs openstack.LoadBalancer, d Desired, p
 	return "", nil
 }
 
+// sameSet compares CIDR lists as Octavia stores them: masked, in canonical form.
 func sameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(slices.Compact(a), slices.Compact(b))
+	a, b = canonicalCIDRs(a), canonicalCIDRs(b)
+	return slices.Equal(a, b)
+}
+
+// canonicalCIDRs masks and sorts CIDRs, dropping duplicates; what does not parse is kept
+// as given (Octavia will refuse it, with its own message).
+func canonicalCIDRs(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, c := range in {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			c = p.Masked().String()
+		}
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Delete removes the tenant's load balancer (cascading to its children) and floating IPs.

@@ -88,6 +88,9 @@ func TestEnsureConverges(t *testing.T) {
 		{name: "VIP"},
 		{name: "floating IP", floating: true},
 		{name: "allowed CIDRs", cidrs: []string{"198.51.100.0/24"}},
+		// Octavia stores CIDRs masked and canonical; a spelling that differs must not make
+		// every pass update the listener.
+		{name: "non-canonical CIDRs", cidrs: []string{"2001:DB8::/32", "198.51.100.7/24"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,9 +316,13 @@ func TestEnsureReplacesErroredLoadBalancer(t *testing.T) {
 	if !openstack.IsProvisioningFailed(err) {
 		t.Fatalf("got %v, want provisioning failed", err)
 	}
+	d.VIPAddress = st.VIP // as the controller passes the published one
 	again := converge(t, c.clients(), d, 40)
 	if again.LoadBalancerID == st.LoadBalancerID {
 		t.Error("the load balancer in ERROR was kept")
+	}
+	if again.VIP != st.VIP {
+		t.Errorf("the replacement's VIP is %s, want the published %s kept", again.VIP, st.VIP)
 	}
 	lbs, _ := c.fake.ListLoadBalancers(context.Background(), openstack.TenantTag(tenantUID))
 	if len(lbs) != 1 {

@@ -224,7 +224,9 @@ type OctaviaEndpointStatus struct {
 type OctaviaEndpointSpec struct {
 	// CredentialsSecretRef names a Secret in the TenantCluster's namespace whose key
 	// `clouds.yaml` holds an application credential of the customer's project, under the
-	// cloud named by key `cloud` (default `openstack`).
+	// cloud named by key `cloud` (default `openstack`). Immutable: the load balancer lives
+	// in that project; rotate credentials by changing the Secret's data.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.endpoint.octavia.credentialsSecretRef is immutable: change the Secret's data to rotate credentials"
 	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
 
 	// SubnetID is the customer subnet the load balancer's VIP is allocated on.
@@ -242,7 +244,7 @@ type OctaviaEndpointSpec struct {
 	// AllowedCIDRs limits who may reach the apiserver through the load balancer.
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=43
-	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c))",message="spec.endpoint.octavia.allowedCIDRs must hold CIDRs, for example 192.0.2.0/24"
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c) && cidr(c) == cidr(c).masked())",message="spec.endpoint.octavia.allowedCIDRs must hold network addresses in CIDR notation, for example 192.0.2.0/24"
 	// +listType=set
 	// +optional
 	AllowedCIDRs []string `json:"allowedCIDRs,omitempty"`

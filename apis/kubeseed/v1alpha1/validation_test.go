@@ -196,7 +196,16 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 					AllowedCIDRs: []string{"everyone"},
 				}}
 			},
-			field: "spec.endpoint.octavia.allowedCIDRs", msg: "must hold CIDRs",
+			field: "spec.endpoint.octavia.allowedCIDRs", msg: "must hold network addresses in CIDR notation",
+		},
+		{
+			name: "octavia allowed CIDR with host bits", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
+					CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: "subnet-1",
+					AllowedCIDRs: []string{"192.0.2.7/24"},
+				}}
+			},
+			field: "spec.endpoint.octavia.allowedCIDRs", msg: "must hold network addresses in CIDR notation",
 		},
 		{
 			name: "name too long", mutate: func(tc *v1alpha1.TenantCluster) { tc.Name = strings.Repeat("a", 41) },
@@ -278,6 +287,23 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 			name:   "endpoint type changed",
 			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Endpoint.Type = v1alpha1.EndpointNodePort },
 			field:  "spec.endpoint.type", msg: "immutable",
+		},
+		{
+			name:   "octavia credentials Secret swapped",
+			start:  octaviaEndpoint,
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Endpoint.Octavia.CredentialsSecretRef.Name = "other-project" },
+			field:  "spec.endpoint.octavia.credentialsSecretRef", msg: "immutable",
+		},
+		{
+			name:   "octavia floating IP added later",
+			start:  octaviaEndpoint,
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Endpoint.Octavia.FloatingNetworkID = "public" },
+			field:  "spec.endpoint.octavia.floatingNetworkID", msg: "immutable",
+		},
+		{
+			name:   "octavia allowed CIDRs may change",
+			start:  octaviaEndpoint,
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Endpoint.Octavia.AllowedCIDRs = []string{"10.0.0.0/8"} },
 		},
 		{
 			name: "replicas and extra args may change",
@@ -434,6 +460,10 @@ func TestWorkerPoolDefaultsAndImmutability(t *testing.T) {
 	policy := wp.DeepCopy()
 	policy.Spec.ServerGroupPolicy = "anti-affinity"
 	expectRefusal(t, k8sClient.Update(ctx, policy), "spec.serverGroupPolicy", "immutable")
+
+	creds := wp.DeepCopy()
+	creds.Spec.CredentialsSecretRef.Name = "other-project"
+	expectRefusal(t, k8sClient.Update(ctx, creds), "spec.credentialsSecretRef", "immutable")
 }
 
 // TestWorkerPoolScaleSubresource scales a pool the way `kubectl scale wp` and autoscalers do.
@@ -461,4 +491,11 @@ func TestWorkerPoolScaleSubresource(t *testing.T) {
 	if got := ptr.Deref(wp.Spec.Replicas, -1); got != 4 {
 		t.Errorf("spec.replicas is %d after scaling to 4", got)
 	}
+}
+
+// octaviaEndpoint starts a TenantCluster published through Octavia.
+func octaviaEndpoint(tc *v1alpha1.TenantCluster) {
+	tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
+		CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: "subnet-1",
+	}}
 }

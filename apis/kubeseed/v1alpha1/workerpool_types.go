@@ -78,6 +78,7 @@ type WorkerPoolSpec struct {
 	// CredentialsSecretRef names a Secret in this namespace whose key `clouds.yaml` holds an
 	// application credential of the customer's project, under the cloud named by key `cloud`
 	// (default `openstack`).
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.credentialsSecretRef is immutable: the servers live in that project; change the Secret's data to rotate credentials"
 	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
 }
 

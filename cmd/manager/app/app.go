@@ -17,6 +17,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
+	"github.com/kubeseed/kubeseed/controllers/workerpool"
 	"github.com/kubeseed/kubeseed/pkg/apply"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
@@ -32,6 +33,9 @@ type Options struct {
 	// EtcdMetricsInterval is the time between two polls of the tenants' etcd database
 	// sizes for kubeseed_tenant_etcd_db_size_bytes; 0 means metrics.DefaultEtcdInterval.
 	EtcdMetricsInterval time.Duration
+	// WorkerIgnorePreflightErrors are kubeadm preflight checks workers skip, for images
+	// that lack tools kubeadm looks for (e.g. crictl) but the join does not use.
+	WorkerIgnorePreflightErrors []string
 }
 
 // Scheme knows every kind the manager reads or writes.
@@ -80,6 +84,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up TenantCluster controller: %w", err)
+	}
+	wp := &workerpool.Reconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   scheme,
+		Recorder: mgr.GetEventRecorder("kubeseed"),
+		// Customers' clouds for their workers: Nova and Neutron only, so a project
+		// without Octavia can still have WorkerPools.
+		Clouds: &openstack.ClientCache{Options: openstack.Options{
+			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager",
+			Services: []openstack.Service{openstack.ServiceCompute, openstack.ServiceNetwork},
+		}},
+		IgnorePreflightErrors: o.WorkerIgnorePreflightErrors,
+	}
+	if err := wp.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up WorkerPool controller: %w", err)
 	}
 	// kubeseed's metrics (pkg/metrics, docs/metrics.md) on controller-runtime's registry,
 	// which the metrics server serves; with the server off nobody reads them, and the etcd

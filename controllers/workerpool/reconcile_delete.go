@@ -1,0 +1,162 @@
+package workerpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
+)
+
+// reconcileDelete removes what the pool made outside the seed: its servers (found by the
+// pool tag), their ports, then the server group; once Nova no longer lists a server, the
+// pool's Nodes and bootstrap tokens in the tenant (best effort: a tenant that is gone or
+// unreachable is warned about and left). Then the credentials Secret is released and the
+// finalizer removed. No drain: deleting a pool drops its workers.
+func (r *Reconciler) reconcileDelete(ctx context.Context, wp *v1alpha1.WorkerPool) (ctrl.Result, error) {
+	o := observed{deleting: true}
+	defer func() { setStatus(wp, o) }()
+	o.nodes = check{reason: v1alpha1.DeletingReason, message: "the pool's Nodes are deleted once its servers are gone"}
+
+	done, err := r.deleteCloud(ctx, wp, &o)
+	if err != nil || !done {
+		return ctrl.Result{RequeueAfter: o.requeue}, err
+	}
+	r.deleteFromTenant(ctx, wp)
+	if err := r.releaseSecret(ctx, wp); err != nil {
+		return ctrl.Result{}, err
+	}
+	if controllerutil.RemoveFinalizer(wp, v1alpha1.Finalizer) {
+		if err := r.Client.Update(ctx, wp); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// deleteCloud deletes the pool's servers, ports and server group; done is false while Nova
+// still lists a server. Without its credentials Secret nothing can be done: the deletion
+// goes on with a warning (the Secret's finalizer makes that rare).
+func (r *Reconciler) deleteCloud(ctx context.Context, wp *v1alpha1.WorkerPool, o *observed) (done bool, err error) {
+	if r.Clouds == nil {
+		return true, nil
+	}
+	name := wp.Spec.CredentialsSecretRef.Name
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Recorder.Eventf(wp, nil, corev1.EventTypeWarning, v1alpha1.CloudCredentialsInvalidReason, "Delete",
+				"credentials Secret %s is gone: the pool's servers in the customer's project (if any) cannot be deleted and are left there", name)
+			return true, nil
+		}
+		return false, fmt.Errorf("get credentials Secret %s: %w", name, err)
+	}
+	clients, err := r.Clouds.ForSecret(ctx, secret)
+	if err != nil {
+		// Credentials the customer must fix (or a finalizer to remove by hand, when the
+		// project is gone): said in the condition, looked at again in a while.
+		o.servers, o.requeue, err = cloudCheck(err, "delete the pool's servers: Secret "+name, r.CustomerProblemInterval)
+		return false, err
+	}
+	left, err := r.deleteServers(ctx, clients.Compute, wp)
+	o.counted, o.replicas = true, int32(len(left))
+	if err != nil {
+		o.servers, o.requeue, err = cloudCheck(err, "delete the pool's servers", r.CustomerProblemInterval)
+		return false, err
+	}
+	if len(left) > 0 {
+		o.servers = check{reason: v1alpha1.DeletingReason, message: fmt.Sprintf("waiting for Nova to delete %d servers: %s",
+			len(left), describeMembers(left, func(m *member) string { return m.Name }))}
+		o.requeue = r.BuildPollInterval
+		return false, nil
+	}
+	o.servers = check{reason: v1alpha1.DeletingReason, message: "every server is deleted"}
+	if clients.Network != nil {
+		if err := deletePorts(ctx, clients.Network, string(wp.UID), ""); err != nil {
+			o.servers, o.requeue, err = cloudCheck(err, "delete the pool's ports", r.CustomerProblemInterval)
+			return false, err
+		}
+	}
+	g, err := findServerGroup(ctx, clients.Compute, serverGroupName(wp.Name, string(wp.UID)))
+	if err == nil && g != nil {
+		err = openstack.IgnoreNotFound(clients.Compute.DeleteServerGroup(ctx, g.ID))
+	}
+	if err != nil {
+		o.servers, o.requeue, err = cloudCheck(err, "delete the pool's server group", r.CustomerProblemInterval)
+		return false, err
+	}
+	return true, nil
+}
+
+// deleteServers asks Nova to delete every server of the pool it has not been asked to
+// delete recently, and returns those still listed.
+func (r *Reconciler) deleteServers(ctx context.Context, compute openstack.Compute, wp *v1alpha1.WorkerPool) ([]*member, error) {
+	list, err := compute.ListServers(ctx, openstack.PoolTag(string(wp.UID)))
+	if err != nil {
+		return nil, err
+	}
+	now := r.now()
+	var left []*member
+	for _, s := range list {
+		if s.Status == "DELETED" || s.Status == "SOFT_DELETED" {
+			continue
+		}
+		left = append(left, &member{Server: s})
+		if r.recentlyDeleted(wp, s.ID, now) {
+			continue
+		}
+		logf.FromContext(ctx).Info("Deleting server", "server", s.Name, "id", s.ID)
+		if err := openstack.IgnoreNotFound(compute.DeleteServer(ctx, s.ID)); err != nil {
+			return left, err
+		}
+		r.markDeleted(wp, s.ID, now)
+		r.Recorder.Eventf(wp, nil, corev1.EventTypeNormal, "ServerDeleted", "Delete", "deleted server %s (%s): the WorkerPool is being deleted", s.Name, s.ID)
+	}
+	return left, nil
+}
+
+// deleteFromTenant deletes the pool's Nodes and bootstrap tokens in the tenant, when it
+// can be reached; otherwise it warns and leaves them (a deleted tenant has none).
+func (r *Reconciler) deleteFromTenant(ctx context.Context, wp *v1alpha1.WorkerPool) {
+	tc := &v1alpha1.TenantCluster{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: wp.Spec.ClusterName}, tc); err != nil || !tc.DeletionTimestamp.IsZero() {
+		return // the tenant is gone, or going, with its Nodes
+	}
+	err := func() error {
+		if c := clusterCheck(tc); !c.ok {
+			return errors.New(c.message)
+		}
+		t, err := r.tenant(ctx, tc)
+		if err != nil {
+			return err
+		}
+		nodes, err := poolNodes(ctx, t.client, wp.Name)
+		if err != nil {
+			return err
+		}
+		tokens, err := poolTokens(ctx, t.client, wp.UID)
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for _, name := range sortedKeys(nodes) {
+			errs = append(errs, deleteNode(ctx, t.client, name))
+		}
+		for i := range tokens {
+			errs = append(errs, deleteToken(ctx, t.client, &tokens[i]))
+		}
+		return errors.Join(errs...)
+	}()
+	if err != nil {
+		r.Recorder.Eventf(wp, nil, corev1.EventTypeWarning, v1alpha1.TenantUnreachableReason, "Delete",
+			"the pool's Nodes and bootstrap tokens in TenantCluster %s are left there: %v", tc.Name, err)
+	}
+}

@@ -1,0 +1,516 @@
+package workerpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/bootstrap"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
+)
+
+// pass is what one reconcile of a WorkerPool knows; its phases read and update it, never
+// the API.
+type pass struct {
+	wp      *v1alpha1.WorkerPool
+	tc      *v1alpha1.TenantCluster
+	cloud   *openstack.Clients
+	tenant  *tenantAccess
+	desired int
+	now     time.Time
+	// members are the pool's servers as Nova lists them (with their Nodes), less those
+	// this pass deleted, plus those it created.
+	members []*member
+	// removing are the servers being drained for a scale-down, not deleted yet.
+	removing []*member
+	nodes    map[string]*corev1.Node
+	tokens   []corev1.Secret
+}
+
+// tenantError is a failure inside the tenant, reported as TenantUnreachable.
+type tenantError struct{ err error }
+
+func (e *tenantError) Error() string { return e.err.Error() }
+func (e *tenantError) Unwrap() error { return e.err }
+
+func tenantErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &tenantError{err: err}
+}
+
+// reconcileNormal observes the pool's servers in Nova and its Nodes in the tenant, then
+// converges: Nodes and tokens of servers that are gone are deleted, servers in ERROR are
+// replaced, missing servers created, surplus ones drained and deleted. It never blocks:
+// what is not there yet is a condition and a requeue.
+func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPool) (ctrl.Result, error) {
+	var o observed
+	defer func() { setStatus(wp, o) }()
+	p := &pass{wp: wp, desired: int(ptr.Deref(wp.Spec.Replicas, 1)), now: r.now()}
+
+	tc, clusterOK, err := r.cluster(ctx, wp)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	p.tc = tc
+	cloud, c, err := r.cloudClients(ctx, wp)
+	if cloud == nil {
+		o.servers = c
+		return ctrl.Result{RequeueAfter: r.CustomerProblemInterval}, err
+	}
+	p.cloud = cloud
+	if p.members, err = r.inventory(ctx, cloud.Compute, wp, p.now); err != nil {
+		c, requeue, err := cloudCheck(err, "list the pool's servers", r.CustomerProblemInterval)
+		o.servers = c
+		return ctrl.Result{RequeueAfter: requeue}, err
+	}
+	o.counted, o.replicas = true, int32(len(p.members))
+	if !clusterOK.ok {
+		// Nothing can join, drain or be told apart from a lost server: wait. The
+		// TenantCluster's watch wakes the pool when it changes.
+		o.servers, o.nodes = serversCheck(p.desired, p.members, nil), clusterOK
+		if len(p.members) < p.desired {
+			o.servers = check{reason: clusterOK.reason, message: fmt.Sprintf("%d of %d servers exist; %s", len(p.members), p.desired, clusterOK.message)}
+		}
+		return ctrl.Result{RequeueAfter: r.PollInterval}, nil
+	}
+	if err := r.observeTenant(ctx, p); err != nil {
+		o.servers = serversCheck(p.desired, p.members, nil)
+		o.nodes = check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
+		return ctrl.Result{RequeueAfter: r.NodePollInterval}, nil
+	}
+	err = errors.Join(r.cleanupTenant(ctx, p), r.replaceFailed(ctx, p))
+	if err == nil {
+		err = r.scale(ctx, p)
+	}
+	return r.result(p, &o, err)
+}
+
+// result turns the pass into the conditions and counts, and says when to look again.
+func (r *Reconciler) result(p *pass, o *observed, err error) (ctrl.Result, error) {
+	o.counted, o.nodesCounted, o.replicas = true, true, int32(len(p.members))
+	for _, m := range p.members {
+		if m.nodeReady() {
+			o.ready++
+		}
+	}
+	o.servers = serversCheck(p.desired, p.members, p.removing)
+	o.nodes = nodesCheck(p.desired, p.members)
+	var requeue time.Duration
+	var te *tenantError
+	switch {
+	case errors.As(err, &te):
+		o.nodes = check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
+		requeue, err = r.NodePollInterval, nil
+	case err != nil:
+		o.servers, requeue, err = cloudCheck(err, fmt.Sprintf("scaling to %d", p.desired), r.CustomerProblemInterval)
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	next := r.PollInterval
+	if !o.nodes.ok {
+		next = min(next, r.NodePollInterval)
+	}
+	if len(p.removing) > 0 {
+		next = min(next, drainPollInterval)
+	}
+	if slices.ContainsFunc(p.members, (*member).building) {
+		next = min(next, r.BuildPollInterval)
+	}
+	if requeue > 0 {
+		// A customer's problem (quota, a wrong flavor) sets the pace: polling servers in
+		// BUILD sooner would retry the failed create with them.
+		next = requeue
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// cluster gets the pool's TenantCluster, gives the pool an owner reference to it (so that
+// deleting the cluster deletes its pools, and their servers), and says whether servers
+// can join it.
+func (r *Reconciler) cluster(ctx context.Context, wp *v1alpha1.WorkerPool) (*v1alpha1.TenantCluster, check, error) {
+	tc := &v1alpha1.TenantCluster{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: wp.Spec.ClusterName}, tc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, check{reason: v1alpha1.WaitingForDependencyReason, message: fmt.Sprintf(
+				"TenantCluster %s named by spec.clusterName does not exist in namespace %s", wp.Spec.ClusterName, wp.Namespace)}, nil
+		}
+		return nil, check{}, fmt.Errorf("get TenantCluster %s: %w", wp.Spec.ClusterName, err)
+	}
+	if !hasOwner(wp, tc) {
+		patch := client.MergeFrom(wp.DeepCopy())
+		if err := controllerutil.SetOwnerReference(tc, wp, r.Scheme); err != nil {
+			return nil, check{}, fmt.Errorf("own WorkerPool by TenantCluster %s: %w", tc.Name, err)
+		}
+		status := wp.Status.DeepCopy() // the patch answers with the stored status
+		if err := r.Client.Patch(ctx, wp, patch); err != nil {
+			return nil, check{}, fmt.Errorf("own WorkerPool by TenantCluster %s: %w", tc.Name, err)
+		}
+		wp.Status = *status
+	}
+	return tc, clusterCheck(tc), nil
+}
+
+func hasOwner(wp *v1alpha1.WorkerPool, tc *v1alpha1.TenantCluster) bool {
+	return slices.ContainsFunc(wp.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == tc.UID })
+}
+
+// inventory lists the pool's servers by its tag, the source of truth; those in BUILD are
+// read again (GET) for their current status. Servers Nova is deleting, or that this
+// reconciler asked it to delete, are left out.
+func (r *Reconciler) inventory(ctx context.Context, compute openstack.Compute, wp *v1alpha1.WorkerPool, now time.Time) ([]*member, error) {
+	list, err := compute.ListServers(ctx, openstack.PoolTag(string(wp.UID)))
+	if err != nil {
+		return nil, err
+	}
+	var out []*member
+	for _, s := range list {
+		if s.Status == "DELETED" || s.Status == "SOFT_DELETED" || r.recentlyDeleted(wp, s.ID, now) {
+			continue
+		}
+		if s.Status == statusBuild {
+			fresh, err := compute.GetServer(ctx, s.ID)
+			if openstack.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			s = *fresh
+		}
+		out = append(out, &member{Server: s})
+	}
+	out = r.dropDuplicates(ctx, compute, wp, out, now)
+	slices.SortFunc(out, func(a, b *member) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// dropDuplicates keeps, of servers sharing a name, the newest: names are reused by
+// replacements, and an older one still listed is one whose deletion Nova has not finished
+// (or that a restarted manager no longer remembers deleting). The Node of that name is the
+// newest server's, so the older ones are deleted in Nova only: no drain, and neither the
+// Node nor the tokens of that name are touched.
+func (r *Reconciler) dropDuplicates(ctx context.Context, compute openstack.Compute, wp *v1alpha1.WorkerPool, members []*member, now time.Time) []*member {
+	newest := map[string]*member{}
+	for _, m := range members {
+		if cur, ok := newest[m.Name]; !ok || m.Created.After(cur.Created) || (m.Created.Equal(cur.Created) && m.ID > cur.ID) {
+			newest[m.Name] = m
+		}
+	}
+	if len(newest) == len(members) {
+		return members
+	}
+	kept := members[:0]
+	for _, m := range members {
+		if newest[m.Name] == m {
+			kept = append(kept, m)
+			continue
+		}
+		logf.FromContext(ctx).Info("Deleting an older server of the same name", "server", m.Name, "id", m.ID, "kept", newest[m.Name].ID)
+		if err := openstack.IgnoreNotFound(compute.DeleteServer(ctx, m.ID)); err == nil {
+			r.markDeleted(wp, m.ID, now)
+		}
+	}
+	return kept
+}
+
+// observeTenant reads the pool's Nodes and bootstrap tokens in the tenant.
+func (r *Reconciler) observeTenant(ctx context.Context, p *pass) error {
+	t, err := r.tenant(ctx, p.tc)
+	if err != nil {
+		return err
+	}
+	p.tenant = t
+	if p.nodes, err = poolNodes(ctx, t.client, p.wp.Name); err != nil {
+		return err
+	}
+	if p.tokens, err = poolTokens(ctx, t.client, p.wp.UID); err != nil {
+		return err
+	}
+	for _, m := range p.members {
+		m.node = p.nodes[m.Name]
+	}
+	return nil
+}
+
+// cleanupTenant deletes the pool's Nodes whose server is gone (deleted behind kubeseed's
+// back, or replaced) and the bootstrap tokens no server needs any more: those of servers
+// whose Node registered, and of servers that are gone.
+func (r *Reconciler) cleanupTenant(ctx context.Context, p *pass) error {
+	byName := map[string]*member{}
+	for _, m := range p.members {
+		byName[m.Name] = m
+	}
+	var errs []error
+	for _, name := range sortedKeys(p.nodes) {
+		if byName[name] != nil {
+			continue
+		}
+		logf.FromContext(ctx).Info("Deleting Node whose server is gone", "node", name)
+		if err := deleteNode(ctx, p.tenant.client, name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "NodeDeleted", "Cleanup", "deleted Node %s: its server no longer exists", name)
+		delete(p.nodes, name)
+	}
+	kept := p.tokens[:0]
+	for i := range p.tokens {
+		m := byName[p.tokens[i].Labels[TokenServerLabel]]
+		if m != nil && m.node == nil {
+			kept = append(kept, p.tokens[i])
+			continue
+		}
+		if err := deleteToken(ctx, p.tenant.client, &p.tokens[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.tokens = kept
+	return tenantErr(errors.Join(errs...))
+}
+
+// replaceFailed deletes the servers Nova put in ERROR; scale then creates their
+// replacements under the same names.
+func (r *Reconciler) replaceFailed(ctx context.Context, p *pass) error {
+	for _, m := range slices.Clone(p.members) {
+		if !m.failed() {
+			continue
+		}
+		if err := r.deleteServer(ctx, p, m); err != nil {
+			return err
+		}
+		r.Recorder.Eventf(p.wp, nil, corev1.EventTypeWarning, v1alpha1.ProvisioningFailedReason, "Replace",
+			"server %s (%s) is in ERROR (%s): deleted, a new one replaces it", m.Name, m.ID, orNone(m.Fault))
+	}
+	return nil
+}
+
+// scale creates the missing servers, or drains and deletes the surplus, and uncordons the
+// Nodes of servers no longer to be removed.
+func (r *Reconciler) scale(ctx context.Context, p *pass) error {
+	var victims []*member
+	switch n := len(p.members) - p.desired; {
+	case n < 0:
+		if err := r.scaleUp(ctx, p, -n); err != nil {
+			return err
+		}
+	case n > 0:
+		victims = chooseForRemoval(p.members, n)
+		for _, v := range victims {
+			if err := r.remove(ctx, p, v); err != nil {
+				return err
+			}
+		}
+	}
+	var errs []error
+	for _, m := range p.members {
+		if m.draining() && !slices.Contains(victims, m) {
+			if err := uncordon(ctx, p.tenant.client, m.node); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "NodeUncordoned", "Scale",
+				"uncordoned Node %s: its server is no longer to be removed", m.Name)
+		}
+	}
+	return tenantErr(errors.Join(errs...))
+}
+
+// scaleUp creates n servers, named with the lowest free indexes, spread over the zones.
+func (r *Reconciler) scaleUp(ctx context.Context, p *pass, n int) error {
+	l, err := resolveLaunch(ctx, p.cloud, p.wp)
+	if err != nil {
+		return err
+	}
+	var ports []openstack.Port
+	if l.subnetID != "" {
+		if ports, err = p.cloud.Network.ListPorts(ctx, openstack.PoolTag(string(p.wp.UID))); err != nil {
+			return fmt.Errorf("list the pool's ports: %w", err)
+		}
+	}
+	servers := make([]openstack.Server, 0, len(p.members))
+	names := make([]string, 0, len(p.members))
+	for _, m := range p.members {
+		servers, names = append(servers, m.Server), append(names, m.Name)
+	}
+	zones := newZoneSpread(p.wp.Spec.AvailabilityZones, servers)
+	for _, name := range newServerNames(p.wp.Name, names, n) {
+		m, err := r.createServer(ctx, p, l, name, zones.next(), ports)
+		if err != nil {
+			return err
+		}
+		p.members = append(p.members, m)
+	}
+	return nil
+}
+
+// createServer makes the server's bootstrap token in the tenant, renders its user_data and
+// boots it.
+func (r *Reconciler) createServer(ctx context.Context, p *pass, l *launch, name, zone string, ports []openstack.Port) (*member, error) {
+	token, err := createToken(ctx, p.tenant.client, p.wp, name, r.TokenTTL)
+	if err != nil {
+		return nil, tenantErr(err)
+	}
+	userData, err := bootstrap.WorkerUserData(bootstrap.WorkerInputs{
+		NodeName: name, APIServerEndpoint: p.tenant.endpoint, Token: token, CACertHash: p.tenant.caHash,
+		NodeLabels: map[string]string{PoolLabel: p.wp.Name}, Reserved: l.reserved,
+		IgnorePreflightErrors: r.IgnorePreflightErrors,
+	})
+	if err != nil {
+		return nil, errors.Join(err, r.dropToken(ctx, p, token))
+	}
+	tags := poolTags(p.wp, p.tc)
+	live := map[string]bool{}
+	for _, m := range p.members {
+		live[m.ID] = true
+	}
+	nets, err := serverNetworks(ctx, p.cloud, l, name, tags, ports, live)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("server %s: %w", name, err), r.dropToken(ctx, p, token))
+	}
+	logf.FromContext(ctx).Info("Creating server", "server", name, "flavor", l.flavor.Name, "zone", zone, "tokenID", token.ID)
+	srv, err := p.cloud.Compute.CreateServer(ctx, openstack.ServerSpec{
+		Name: name, FlavorID: l.flavor.ID, ImageID: l.image.ID, Networks: nets, UserData: userData,
+		Metadata: map[string]string{
+			MetadataPool:    p.wp.Namespace + "/" + p.wp.Name,
+			MetadataCluster: p.tc.Namespace + "/" + p.tc.Name,
+		},
+		Tags: tags, ServerGroupID: l.serverGroupID, AvailabilityZone: zone, KeyName: p.wp.Spec.SSHKeyName,
+	})
+	if err != nil {
+		// A request that may have reached Nova keeps its token: the server may exist,
+		// and the next reconcile finds it by its tag.
+		if !openstack.IsTransient(err) {
+			err = errors.Join(err, r.dropToken(ctx, p, token))
+		}
+		return nil, err
+	}
+	r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "ServerCreated", "ScaleUp",
+		"created server %s (%s), flavor %s, image %s%s", name, srv.ID, l.flavor.Name, l.image.Name, inZone(zone))
+	return &member{Server: openstack.Server{ID: srv.ID, Name: name, Status: statusBuild, AvailabilityZone: zone,
+		Tags: tags, Created: p.now}}, nil
+}
+
+// dropToken deletes a token no server will use.
+func (r *Reconciler) dropToken(ctx context.Context, p *pass, token bootstrap.Token) error {
+	s := token.Secret()
+	return tenantErr(deleteToken(ctx, p.tenant.client, s))
+}
+
+// remove drains the server's Node if it is Ready (a NotReady one cannot evict anything
+// gracefully), then deletes the server. A drain under way adds the server to p.removing.
+func (r *Reconciler) remove(ctx context.Context, p *pass, m *member) error {
+	if m.nodeReady() {
+		wasDraining := m.draining()
+		res, err := drain(ctx, p.tenant.client, m.node, p.now, r.DrainTimeout)
+		if err != nil {
+			return tenantErr(err)
+		}
+		if !wasDraining {
+			r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "DrainingNode", "ScaleDown",
+				"cordoned Node %s and evicting its pods, to remove server %s", m.Name, m.ID)
+		}
+		if !res.done {
+			p.removing = append(p.removing, m)
+			return nil
+		}
+		if res.timedOut {
+			r.Recorder.Eventf(p.wp, nil, corev1.EventTypeWarning, "DrainTimedOut", "ScaleDown",
+				"%d pods still on Node %s %s after its drain began (%d evictions refused by PodDisruptionBudgets): deleting server %s anyway",
+				res.left, m.Name, r.DrainTimeout, res.blocked, m.ID)
+		}
+	}
+	if err := r.deleteServer(ctx, p, m); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "ServerDeleted", "ScaleDown",
+		"deleted server %s (%s) and its Node: scaled down to %d", m.Name, m.ID, p.desired)
+	return nil
+}
+
+// deleteServer deletes the server, its port (with a pinned subnet), its Node and its
+// tokens, and drops it from the pass.
+func (r *Reconciler) deleteServer(ctx context.Context, p *pass, m *member) error {
+	logf.FromContext(ctx).Info("Deleting server", "server", m.Name, "id", m.ID, "status", m.Status)
+	if err := openstack.IgnoreNotFound(p.cloud.Compute.DeleteServer(ctx, m.ID)); err != nil {
+		return err
+	}
+	r.markDeleted(p.wp, m.ID, p.now)
+	p.members = slices.DeleteFunc(p.members, func(x *member) bool { return x == m })
+	if p.wp.Spec.SubnetID != "" && p.cloud.Network != nil {
+		if err := deletePorts(ctx, p.cloud.Network, string(p.wp.UID), m.Name); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	if m.node != nil {
+		errs = append(errs, deleteNode(ctx, p.tenant.client, m.Name))
+		delete(p.nodes, m.Name)
+		m.node = nil
+	}
+	kept := p.tokens[:0]
+	for i := range p.tokens {
+		if p.tokens[i].Labels[TokenServerLabel] == m.Name {
+			errs = append(errs, deleteToken(ctx, p.tenant.client, &p.tokens[i]))
+			continue
+		}
+		kept = append(kept, p.tokens[i])
+	}
+	p.tokens = kept
+	return tenantErr(errors.Join(errs...))
+}
+
+// deletePorts deletes the pool's ports called name ("" for all of them).
+func deletePorts(ctx context.Context, network openstack.Network, poolUID, name string) error {
+	ports, err := network.ListPorts(ctx, openstack.PoolTag(poolUID))
+	if err != nil {
+		return fmt.Errorf("list the pool's ports: %w", err)
+	}
+	for _, port := range ports {
+		if name != "" && port.Name != name {
+			continue
+		}
+		if err := openstack.IgnoreNotFound(network.DeletePort(ctx, port.ID)); err != nil {
+			return fmt.Errorf("delete port %s: %w", port.Name, err)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func inZone(zone string) string {
+	if zone == "" {
+		return ""
+	}
+	return " in " + zone
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "Nova gave no reason"
+	}
+	return s
+}

@@ -1,0 +1,185 @@
+package workerpool
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubeseed/kubeseed/pkg/openstack"
+)
+
+// Labels and annotations kubeseed sets inside a tenant, on what a WorkerPool makes there.
+const (
+	// PoolLabel is set by each worker's kubelet on its Node (kubeadm's nodeRegistration
+	// kubeletExtraArgs node-labels) to the WorkerPool's name; status.selector selects it.
+	PoolLabel = "kubeseed.io/worker-pool"
+	// TokenPoolLabel marks a bootstrap token Secret with the WorkerPool's UID.
+	TokenPoolLabel = "kubeseed.io/worker-pool-uid"
+	// TokenServerLabel marks a bootstrap token Secret with the name of the server it is for.
+	TokenServerLabel = "kubeseed.io/server"
+	// DrainStartedAnnotation is set on a Node kubeseed cordoned to remove it: when the
+	// drain started (RFC 3339). The drain timeout counts from it.
+	DrainStartedAnnotation = "kubeseed.io/drain-started"
+)
+
+// WorkerRole is the RoleTag of a pool's servers and ports.
+const WorkerRole = "worker"
+
+// Metadata keys of a pool's servers, for people looking at them in Horizon.
+const (
+	MetadataPool    = "kubeseed-worker-pool"
+	MetadataCluster = "kubeseed-tenant-cluster"
+)
+
+// Nova statuses kubeseed acts on.
+const (
+	statusBuild  = "BUILD"
+	statusActive = "ACTIVE"
+	statusError  = "ERROR"
+)
+
+// ServerName is the deterministic name of a pool's server: the pool's name and the
+// server's index, <pool>-<index>. It is also the server's hostname and its Node's name.
+func ServerName(pool string, index int) string { return pool + "-" + strconv.Itoa(index) }
+
+// serverIndex reads the index back from a server name; ok is false for a name the pool
+// did not give.
+func serverIndex(pool, name string) (int, bool) {
+	rest, found := strings.CutPrefix(name, pool+"-")
+	if !found || rest == "" || (len(rest) > 1 && rest[0] == '0') {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest)
+	if err != nil || i < 0 {
+		return 0, false
+	}
+	return i, true
+}
+
+// newServerNames are the names of n servers to create: the lowest indexes no existing
+// server has. A server lost and replaced gets its predecessor's name again.
+func newServerNames(pool string, existing []string, n int) []string {
+	taken := map[int]bool{}
+	for _, name := range existing {
+		if i, ok := serverIndex(pool, name); ok {
+			taken[i] = true
+		}
+	}
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		if !taken[i] {
+			out = append(out, ServerName(pool, i))
+		}
+	}
+	return out
+}
+
+// serverGroupName is the pool's Nova server group: server groups take no tags, so the
+// name carries the pool's UID.
+func serverGroupName(pool, uid string) string { return "kubeseed-" + pool + "-" + uid }
+
+// zoneSpread keeps the availability zones balanced: next gives the zone with the fewest
+// of the pool's servers, the first in spec order on a tie, and counts the new server there.
+// Starting from an empty pool this is round-robin in spec order.
+type zoneSpread struct {
+	zones []string
+	count map[string]int
+}
+
+func newZoneSpread(zones []string, servers []openstack.Server) *zoneSpread {
+	z := &zoneSpread{zones: zones, count: map[string]int{}}
+	for _, s := range servers {
+		z.count[s.AvailabilityZone]++
+	}
+	return z
+}
+
+// next returns "" when no zone is given: Nova chooses.
+func (z *zoneSpread) next() string {
+	if len(z.zones) == 0 {
+		return ""
+	}
+	best := z.zones[0]
+	for _, zone := range z.zones[1:] {
+		if z.count[zone] < z.count[best] {
+			best = zone
+		}
+	}
+	z.count[best]++
+	return best
+}
+
+// member is one of the pool's servers with its Node in the tenant (nil when it has none).
+type member struct {
+	openstack.Server
+	node *corev1.Node
+}
+
+func (m *member) failed() bool   { return m.Status == statusError }
+func (m *member) building() bool { return m.Status == statusBuild }
+
+// nodeReady says whether the server's Node is Ready.
+func (m *member) nodeReady() bool { return m.node != nil && nodeIsReady(m.node) }
+
+// draining says whether kubeseed cordoned the server's Node to remove it.
+func (m *member) draining() bool {
+	return m.node != nil && m.node.Annotations[DrainStartedAnnotation] != ""
+}
+
+func nodeIsReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// removalRank orders servers for scale-down: a drain already under way first (so a
+// decision sticks), then servers without a Ready Node (in BUILD, never joined, NotReady),
+// then the rest.
+func removalRank(m *member) int {
+	switch {
+	case m.draining():
+		return 0
+	case !m.nodeReady():
+		return 1
+	default:
+		return 2
+	}
+}
+
+// chooseForRemoval picks n servers to remove: by removalRank, then the oldest, then by
+// name, so the same observation always gives the same choice.
+func chooseForRemoval(members []*member, n int) []*member {
+	if n <= 0 {
+		return nil
+	}
+	sorted := slices.Clone(members)
+	slices.SortStableFunc(sorted, func(a, b *member) int {
+		return cmp.Or(
+			cmp.Compare(removalRank(a), removalRank(b)),
+			a.Created.Compare(b.Created),
+			strings.Compare(a.Name, b.Name),
+		)
+	})
+	return sorted[:min(n, len(sorted))]
+}
+
+// describeMembers lists servers by name, for condition messages; long lists are cut.
+func describeMembers(members []*member, what func(*member) string) string {
+	const most = 5
+	parts := make([]string, 0, min(len(members), most))
+	for i, m := range members {
+		if i == most {
+			parts = append(parts, fmt.Sprintf("and %d more", len(members)-most))
+			break
+		}
+		parts = append(parts, what(m))
+	}
+	return strings.Join(parts, ", ")
+}

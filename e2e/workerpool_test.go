@@ -1,0 +1,311 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/e2e/dataplane"
+	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/versions"
+)
+
+// workerPreflightIgnores are the kubeadm preflight checks a seed machine fails because it
+// lacks tools a VM image would carry (crictl, ethtool, socat, tc, ebtables) and has no
+// systemd; the join uses none of them. The operator is installed with them
+// (--worker-ignore-preflight-errors) in TestMain.
+var workerPreflightIgnores = []string{
+	"SystemVerification", "Service-Kubelet", "FileExisting-crictl", "FileExisting-ethtool",
+	"FileExisting-socat", "FileExisting-tc", "FileExisting-ebtables",
+}
+
+func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
+	cloud := openStackCloud(t)
+	host, ok := provider.(seed.MachineHost)
+	if !ok {
+		t.Skip("this seed provider cannot start extra machines (kind); see docs/seed.md")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	customer := cloud.asCustomer(t, ctx)
+	admin, err := openstack.NewFromCloudsYAML(ctx, cloud.cloudsYAML, "admin", openstack.Options{})
+	if err != nil {
+		t.Fatalf("authenticate as admin: %v", err)
+	}
+
+	// The data plane the test cloud lacks: servers run as machines, VIPs forward.
+	images := []string{"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar"}
+	for i, img := range images {
+		images[i] = filepath.Join(seed.ImagesDir(seed.CacheDir()), img)
+	}
+	harness := &dataplane.Harness{
+		Customer: customer, Admin: admin, Host: host, KubernetesVersion: versions.Default, Images: images,
+		ServerTag: openstack.RoleTag("worker"), Prelude: dataplane.BridgeCNI, Logf: t.Logf,
+	}
+	hctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); harness.Run(hctx) }()
+	t.Cleanup(func() {
+		stop()
+		wg.Wait()
+		if err := harness.Close(context.Background()); err != nil {
+			t.Errorf("data plane cleanup: %v", err)
+		}
+		for _, err := range harness.Errors() {
+			t.Logf("data plane: %v", err)
+		}
+	})
+
+	ns := newNamespace(t)
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "customer-cloud"},
+		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: cloud.customerCloudsYAML(t)},
+	}
+	if err := kube.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	tc := smallTenant(ns, "workers")
+	tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
+		CredentialsSecretRef: corev1.LocalObjectReference{Name: secret.Name},
+		SubnetID:             cloud.env["KUBESEED_OPENSTACK_CUSTOMER_SUBNET"],
+	}}
+	if err := kube.Create(ctx, tc); err != nil {
+		t.Fatal(err)
+	}
+	waitTenantReady(t, ctx, tc)
+	waitCondition(t, ctx, tc, v1alpha1.TenantBootstrappedCondition, 2*time.Minute)
+	vip := tc.Status.Octavia.VIPAddress
+	tenant := kubernetes.NewForConfigOrDie(tenantConfig(t, ctx, tc)) // through the VIP, forwarded
+
+	pool := &v1alpha1.WorkerPool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pool"},
+		Spec: v1alpha1.WorkerPoolSpec{
+			ClusterName: tc.Name, Replicas: ptr.To[int32](2),
+			Flavor: cloud.env["KUBESEED_OPENSTACK_FLAVOR"], Image: cloud.env["KUBESEED_OPENSTACK_IMAGE"],
+			NetworkID:            cloud.env["KUBESEED_OPENSTACK_CUSTOMER_NETWORK"],
+			CredentialsSecretRef: corev1.LocalObjectReference{Name: secret.Name},
+		},
+	}
+	start := time.Now()
+	if err := kube.Create(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	nodes := waitPool(t, ctx, pool, tenant, 2)
+	t.Logf("WorkerPool of 2: both nodes Ready %.1fs after it was created", time.Since(start).Seconds())
+	logBootTimes(t, ctx, harness, customer, tenant)
+
+	t.Run("the nodes joined through the VIP", func(t *testing.T) {
+		for _, n := range nodes {
+			out, err := host.MachineExec(ctx, n, "cat", "/etc/kubernetes/kubelet.conf")
+			if err != nil {
+				t.Fatalf("read kubelet.conf on %s: %v", n, err)
+			}
+			if want := "server: https://" + vip + ":6443"; !strings.Contains(string(out), want) {
+				t.Errorf("kubelet.conf of %s does not name the VIP (%s):\n%s", n, want, out)
+			}
+		}
+	})
+
+	t.Run("a Deployment runs on the workers", func(t *testing.T) {
+		dep := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](2),
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Template: testServerPod(map[string]string{"app": "web"}),
+			},
+		}
+		if _, err := tenant.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			d, err := tenant.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+			return err == nil && d.Status.ReadyReplicas == 2, nil
+		})
+		if err != nil {
+			t.Fatalf("Deployment web not Ready on the workers within 3m: %v", err)
+		}
+		pods, err := tenant.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if !slices.Contains(nodes, p.Spec.NodeName) {
+				t.Errorf("pod %s runs on %q, not on a worker of the pool %v", p.Name, p.Spec.NodeName, nodes)
+			}
+		}
+	})
+
+	t.Run("scale to 3 with the scale subresource", func(t *testing.T) {
+		scaleTo(t, ctx, pool, 3)
+		waitPool(t, ctx, pool, tenant, 3)
+	})
+
+	t.Run("scale to 1 drains the nodes it removes first", func(t *testing.T) {
+		before := poolNodes(t, ctx, tenant, pool.Name)
+		cordoned := map[string]bool{}
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go func() {
+			for watchCtx.Err() == nil {
+				list, err := tenant.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{LabelSelector: "kubeseed.io/worker-pool=" + pool.Name})
+				if err == nil {
+					for _, n := range list.Items {
+						if n.Spec.Unschedulable {
+							cordoned[n.Name] = true
+						}
+					}
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}()
+		scaleTo(t, ctx, pool, 1)
+		after := waitPool(t, ctx, pool, tenant, 1)
+		stopWatch()
+		time.Sleep(300 * time.Millisecond)
+		for _, n := range before {
+			if !slices.Contains(after, n) && !cordoned[n] {
+				t.Errorf("node %s was removed without being cordoned first", n)
+			}
+		}
+		err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			d, err := tenant.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+			return err == nil && d.Status.ReadyReplicas == 2, nil
+		})
+		if err != nil {
+			t.Errorf("the Deployment's pods did not come back on the remaining worker: %v", err)
+		}
+	})
+
+	t.Run("a server deleted behind the controller's back is replaced", func(t *testing.T) {
+		servers, err := customer.Compute.ListServers(ctx, openstack.PoolTag(string(pool.UID)))
+		if err != nil || len(servers) != 1 {
+			t.Fatalf("servers of the pool: %v (%v)", servers, err)
+		}
+		gone := servers[0].ID
+		if err := customer.Compute.DeleteServer(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+			list, err := customer.Compute.ListServers(ctx, openstack.PoolTag(string(pool.UID)))
+			if err != nil || len(list) != 1 || list[0].ID == gone {
+				return false, nil
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal("no replacement server within 5m")
+		}
+		waitPool(t, ctx, pool, tenant, 1)
+		t.Logf("server replaced and its node Ready %.1fs after the deletion", time.Since(start).Seconds())
+	})
+
+	t.Run("deleting the pool removes its servers", func(t *testing.T) {
+		if err := kube.Delete(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			list, err := customer.Compute.ListServers(ctx, openstack.PoolTag(string(pool.UID)))
+			return err == nil && len(list) == 0, nil
+		})
+		if err != nil {
+			t.Fatal("the pool's servers are still there after 3m")
+		}
+	})
+	if err := kube.Delete(ctx, tc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scaleTo sets the pool's size through its scale subresource, as `kubectl scale` does.
+func scaleTo(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPool, n int32) {
+	t.Helper()
+	scale := &autoscalingv1.Scale{}
+	if err := kube.SubResource("scale").Get(ctx, pool, scale); err != nil {
+		t.Fatalf("get scale: %v", err)
+	}
+	scale.Spec.Replicas = n
+	if err := kube.SubResource("scale").Update(ctx, pool, client.WithSubResourceBody(scale)); err != nil {
+		t.Fatalf("scale to %d: %v", n, err)
+	}
+}
+
+// waitPool waits until the pool reports n ready replicas and the tenant has exactly n Ready
+// nodes of it, and returns their names.
+func waitPool(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPool, tenant kubernetes.Interface, n int32) []string {
+	t.Helper()
+	var names []string
+	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 6*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := kube.Get(ctx, client.ObjectKeyFromObject(pool), pool); err != nil {
+			return false, nil
+		}
+		names = poolNodes(t, ctx, tenant, pool.Name)
+		ready := 0
+		for _, name := range names {
+			if node, err := tenant.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil && nodeIsReady(node) {
+				ready++
+			}
+		}
+		return pool.Status.ReadyReplicas == n && pool.Status.Replicas == n && len(names) == int(n) && ready == int(n), nil
+	})
+	if err != nil {
+		dumpManagerLogs(t)
+		t.Fatalf("WorkerPool %s not at %d Ready nodes within 6m: status %+v, nodes %v", pool.Name, n, pool.Status, names)
+	}
+	return names
+}
+
+func poolNodes(t *testing.T, ctx context.Context, tenant kubernetes.Interface, pool string) []string {
+	t.Helper()
+	list, err := tenant.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "kubeseed.io/worker-pool=" + pool})
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, n := range list.Items {
+		names = append(names, n.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// logBootTimes splits each server's time to a Ready node: created → ACTIVE in Nova (as the
+// harness first saw it), then ACTIVE → the node's Ready condition (machine boot and join).
+func logBootTimes(t *testing.T, ctx context.Context, h *dataplane.Harness, customer *openstack.Clients, tenant kubernetes.Interface) {
+	t.Helper()
+	for id, m := range h.Machines() {
+		s, err := customer.Compute.GetServer(ctx, id)
+		if err != nil {
+			continue
+		}
+		node, err := tenant.CoreV1().Nodes().Get(ctx, m.Name, metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				t.Logf("server %s: ACTIVE %.1fs after create, node Ready %.1fs after ACTIVE",
+					m.Name, m.Active.Sub(s.Created).Seconds(), c.LastTransitionTime.Sub(m.Active).Seconds())
+			}
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package bootstrap
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+)
+
+// testToken is a fixed token, so that the golden files are stable.
+func testToken(t *testing.T) Token {
+	t.Helper()
+	tok, err := ParseToken("abcdef.0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+const testCAHash = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func workerInputs(t *testing.T, vcpus int64, memory string, overrides v1alpha1.KubeletSpec, mutate ...func(*WorkerInputs)) WorkerInputs {
+	t.Helper()
+	r, err := Reservations(*resource.NewQuantity(vcpus, resource.DecimalSI), resource.MustParse(memory), overrides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := WorkerInputs{
+		NodeName:          "acme-pool-a-0",
+		APIServerEndpoint: "203.0.113.10:6443",
+		Token:             testToken(t),
+		CACertHash:        testCAHash,
+		NodeLabels:        map[string]string{"kubeseed.io/worker-pool": "acme-pool-a"},
+		Reserved:          r,
+	}
+	for _, m := range mutate {
+		m(&in)
+	}
+	return in
+}
+
+// cloudConfig is the user_data as the e2e harness reads it: write_files and runcmd only.
+type cloudConfig struct {
+	WriteFiles []struct {
+		Path        string `json:"path"`
+		Permissions string `json:"permissions"`
+		Content     string `json:"content"`
+	} `json:"write_files"`
+	RunCmd []string `json:"runcmd"`
+}
+
+// TestWorkerUserDataGolden renders the user_data of typical workers and compares it with
+// testdata/cloudinit/<name>.yaml (go test ./pkg/bootstrap -run WorkerUserData -update
+// rewrites them).
+func TestWorkerUserDataGolden(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   WorkerInputs
+	}{
+		{"m1-large", workerInputs(t, 4, "8Gi", v1alpha1.KubeletSpec{})},
+		{"overrides-ipv6", workerInputs(t, 16, "32Gi", v1alpha1.KubeletSpec{
+			KubeReserved:   map[string]resource.Quantity{"cpu": resource.MustParse("1"), "memory": resource.MustParse("2Gi")},
+			SystemReserved: map[string]resource.Quantity{"ephemeral-storage": resource.MustParse("1Gi")},
+			EvictionHard:   map[string]v1alpha1.EvictionThreshold{"memory.available": "500Mi"},
+		}, func(in *WorkerInputs) {
+			in.NodeName = "big-3"
+			in.APIServerEndpoint = "[2001:db8::10]:6443"
+			in.NodeLabels = map[string]string{"kubeseed.io/worker-pool": "big", "example.com/tier": "gold"}
+		})},
+		{"local-machine", workerInputs(t, 2, "4Gi", v1alpha1.KubeletSpec{}, func(in *WorkerInputs) {
+			in.CRISocket = "unix:///run/containerd/containerd.sock"
+			in.IgnorePreflightErrors = []string{"SystemVerification", "Service-Kubelet"}
+		})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := WorkerUserData(c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", "cloudinit", c.name+".yaml")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("user_data differs from %s (run with -update to accept):\n%s", path, got)
+			}
+			again, err := WorkerUserData(c.in)
+			if err != nil || !bytes.Equal(got, again) {
+				t.Errorf("a second render differs: not a pure function of its inputs")
+			}
+		})
+	}
+}
+
+// TestWorkerUserDataIsWhatKubeadmReads parses the user_data back: only write_files and
+// runcmd, the JoinConfiguration kubeadm v1beta4 reads, the patch of the reservations,
+// and one command, stock kubeadm join with that file.
+func TestWorkerUserDataIsWhatKubeadmReads(t *testing.T) {
+	in := workerInputs(t, 4, "8Gi", v1alpha1.KubeletSpec{})
+	out, err := WorkerUserData(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "#cloud-config\n") {
+		t.Errorf("user_data does not start with #cloud-config")
+	}
+	var top map[string]any
+	if err := yaml.Unmarshal(out, &top); err != nil {
+		t.Fatalf("user_data is not YAML: %v", err)
+	}
+	var keys []string
+	for k := range top {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"runcmd", "write_files"}) {
+		t.Errorf("top-level keys %v, want only runcmd and write_files", keys)
+	}
+	var cc cloudConfig
+	if err := yaml.UnmarshalStrict(out, &cc); err != nil {
+		t.Fatalf("user_data: %v", err)
+	}
+	if want := []string{"kubeadm join --config " + JoinConfigurationPath}; !slices.Equal(cc.RunCmd, want) {
+		t.Errorf("runcmd %q, want %q", cc.RunCmd, want)
+	}
+	files := map[string]string{}
+	for _, f := range cc.WriteFiles {
+		files[f.Path] = f.Content
+		if f.Path == JoinConfigurationPath && f.Permissions != "0600" {
+			t.Errorf("%s (holds the token) has permissions %s, want 0600", f.Path, f.Permissions)
+		}
+	}
+	var join joinConfiguration
+	if err := yaml.UnmarshalStrict([]byte(files[JoinConfigurationPath]), &join); err != nil {
+		t.Fatalf("JoinConfiguration: %v", err)
+	}
+	bt := join.Discovery.BootstrapToken
+	switch {
+	case join.APIVersion != "kubeadm.k8s.io/v1beta4" || join.Kind != "JoinConfiguration":
+		t.Errorf("JoinConfiguration is %s %s", join.APIVersion, join.Kind)
+	case bt.APIServerEndpoint != "203.0.113.10:6443" || bt.Token != "abcdef.0123456789abcdef" || !slices.Equal(bt.CACertHashes, []string{testCAHash}):
+		t.Errorf("discovery %+v", bt)
+	case join.NodeRegistration.Name != "acme-pool-a-0" || join.NodeRegistration.CRISocket != DefaultCRISocket:
+		t.Errorf("nodeRegistration %+v", join.NodeRegistration)
+	case !slices.Equal(join.NodeRegistration.KubeletExtraArgs, []kubeadmArg{{Name: "node-labels", Value: "kubeseed.io/worker-pool=acme-pool-a"}}):
+		t.Errorf("kubeletExtraArgs %+v", join.NodeRegistration.KubeletExtraArgs)
+	case join.Patches.Directory != PatchesDir || filepath.Dir(KubeletPatchPath) != PatchesDir:
+		t.Errorf("patches %+v, kubelet patch at %s", join.Patches, KubeletPatchPath)
+	}
+	var patch kubeletPatch
+	if err := yaml.UnmarshalStrict([]byte(files[KubeletPatchPath]), &patch); err != nil {
+		t.Fatalf("kubelet patch: %v", err)
+	}
+	// 4 vCPUs and 8 GiB: docs/workers.md's table.
+	if patch.KubeReserved["cpu"] != "80m" || patch.KubeReserved["memory"] != "1844Mi" || patch.SystemReserved["memory"] != "200Mi" ||
+		patch.EvictionHard["memory.available"] != "100Mi" || len(patch.EvictionHard) != 5 {
+		t.Errorf("kubelet patch %+v", patch)
+	}
+	// Nova's limit is 64 KiB once base64-encoded.
+	if n := base64.StdEncoding.EncodedLen(len(out)); n > 65535 {
+		t.Errorf("user_data is %d bytes encoded", n)
+	}
+}
+
+// TestWorkerUserDataRefusesBadInputs without ever printing the token.
+func TestWorkerUserDataRefusesBadInputs(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		mutate func(*WorkerInputs)
+		want   string
+	}{
+		{"node name", func(in *WorkerInputs) { in.NodeName = "Pool_0" }, "node name"},
+		{"endpoint without port", func(in *WorkerInputs) { in.APIServerEndpoint = "203.0.113.10" }, "not host:port"},
+		{"endpoint port", func(in *WorkerInputs) { in.APIServerEndpoint = "203.0.113.10:0" }, "bad port"},
+		{"token without secret", func(in *WorkerInputs) { in.Token = Token{ID: "abcdef"} }, "bootstrap token abcdef.<redacted>"},
+		{"CA hash", func(in *WorkerInputs) { in.CACertHash = "0123" }, "CA certificate hash"},
+		{"restricted label", func(in *WorkerInputs) { in.NodeLabels = map[string]string{"node-role.kubernetes.io/worker": ""} }, "kubernetes.io"},
+		{"label value", func(in *WorkerInputs) { in.NodeLabels = map[string]string{"kubeseed.io/worker-pool": "a b"} }, "value"},
+		{"no reservations", func(in *WorkerInputs) { in.Reserved = Reserved{} }, "reservations are missing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := workerInputs(t, 2, "4Gi", v1alpha1.KubeletSpec{}, c.mutate)
+			_, err := WorkerUserData(in)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one naming %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "0123456789abcdef") {
+				t.Errorf("error reveals the token: %v", err)
+			}
+		})
+	}
+}
