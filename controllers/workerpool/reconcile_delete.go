@@ -85,9 +85,15 @@ func (r *Reconciler) deleteCloud(ctx context.Context, wp *v1alpha1.WorkerPool, o
 			return false, err
 		}
 	}
-	g, err := findServerGroup(ctx, clients.Compute, serverGroupName(wp.Name, string(wp.UID)))
-	if err == nil && g != nil {
-		err = openstack.IgnoreNotFound(clients.Compute.DeleteServerGroup(ctx, g.ID))
+	// Every group of that name: a create whose answer was lost and retried makes two.
+	groups, err := clients.Compute.ListServerGroups(ctx)
+	for _, g := range groups {
+		if err != nil {
+			break
+		}
+		if g.Name == serverGroupName(wp.Name, string(wp.UID)) {
+			err = openstack.IgnoreNotFound(clients.Compute.DeleteServerGroup(ctx, g.ID))
+		}
 	}
 	if err != nil {
 		o.servers, o.requeue, err = cloudCheck(err, "delete the pool's server group", r.CustomerProblemInterval)
