@@ -151,16 +151,19 @@ func (r *Reconciler) cloudClients(ctx context.Context, tc *v1alpha1.TenantCluste
 // to return: the customer's problems are reported and looked at again later without an
 // error (no hot loop); the cloud's own failures are returned, for the backoff.
 func cloudCheck(err error, what string) (check, time.Duration, error) {
-	if res, ok := openstack.IsQuota(err); ok {
+	if errors.Is(err, octavia.ErrInvalidSpec) {
+		return check{reason: v1alpha1.InvalidSpecReason, message: err.Error()}, customerProblemInterval, nil
+	}
+	switch openstack.Classify(err) {
+	case openstack.ProblemQuota:
+		res, _ := openstack.IsQuota(err)
 		return check{reason: v1alpha1.QuotaExceededReason, message: fmt.Sprintf(
 			"the customer's project is out of its %s quota: raise it or free some (%v)", orUnnamed(res), err)}, customerProblemInterval, nil
-	}
-	switch {
-	case errors.Is(err, octavia.ErrInvalidSpec), openstack.IsInvalidInput(err) && !errors.Is(err, openstack.ErrCredentialsSecret):
+	case openstack.ProblemInvalid:
 		return check{reason: v1alpha1.InvalidSpecReason, message: err.Error()}, customerProblemInterval, nil
-	case errors.Is(err, openstack.ErrCredentialsSecret), openstack.IsUnauthorized(err), openstack.IsForbidden(err), errors.Is(err, openstack.ErrNoEndpoint):
+	case openstack.ProblemCredentials:
 		return check{reason: v1alpha1.CloudCredentialsInvalidReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblemInterval, nil
-	case openstack.IsProvisioningFailed(err):
+	case openstack.ProblemProvisioning:
 		return check{reason: v1alpha1.ProvisioningFailedReason, message: err.Error()}, octaviaStepInterval, nil
 	default:
 		return check{reason: v1alpha1.CloudUnavailableReason, message: fmt.Sprintf("%s: %v", what, err)}, 0, fmt.Errorf("%s: %w", what, err)

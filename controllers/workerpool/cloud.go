@@ -53,23 +53,25 @@ func asInvalidSpec(field string, err error) error {
 // returned, for controller-runtime's backoff.
 func cloudCheck(err error, what string, customerProblem time.Duration) (check, time.Duration, error) {
 	var invalid *invalidSpecError
-	if res, ok := openstack.IsQuota(err); ok {
+	if errors.As(err, &invalid) {
+		return check{reason: v1alpha1.InvalidSpecReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblem, nil
+	}
+	switch openstack.Classify(err) {
+	case openstack.ProblemQuota:
+		res, _ := openstack.IsQuota(err)
 		if res == "" {
 			res = "(unnamed)"
 		}
 		return check{reason: v1alpha1.QuotaExceededReason, message: fmt.Sprintf(
 			"%s: the customer's project is out of its %s quota: raise it or free some (%v)", what, res, err)}, customerProblem, nil
-	}
-	switch {
-	case errors.As(err, &invalid):
-		return check{reason: v1alpha1.InvalidSpecReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblem, nil
-	case errors.Is(err, openstack.ErrCredentialsSecret), openstack.IsUnauthorized(err), openstack.IsForbidden(err), errors.Is(err, openstack.ErrNoEndpoint):
+	case openstack.ProblemCredentials:
 		return check{reason: v1alpha1.CloudCredentialsInvalidReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblem, nil
-	case openstack.IsInvalidInput(err):
+	case openstack.ProblemInvalid:
 		// Refused by the cloud as invalid although every field was looked up: the spec
 		// as a whole (an image too big for the flavor, an AZ that does not exist...).
 		return check{reason: v1alpha1.InvalidSpecReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblem, nil
 	default:
+		// A server in ERROR is replaced by the next pass; the cloud's own failures back off.
 		return check{reason: v1alpha1.CloudUnavailableReason, message: fmt.Sprintf("%s: %v", what, err)}, 0, fmt.Errorf("%s: %w", what, err)
 	}
 }

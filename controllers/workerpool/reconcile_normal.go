@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -168,65 +167,6 @@ func (r *Reconciler) cluster(ctx context.Context, wp *v1alpha1.WorkerPool) (*v1a
 
 func hasOwner(wp *v1alpha1.WorkerPool, tc *v1alpha1.TenantCluster) bool {
 	return slices.ContainsFunc(wp.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == tc.UID })
-}
-
-// inventory lists the pool's servers by its tag, the source of truth; those in BUILD are
-// read again (GET) for their current status. Servers Nova is deleting, or that this
-// reconciler asked it to delete, are left out.
-func (r *Reconciler) inventory(ctx context.Context, compute openstack.Compute, wp *v1alpha1.WorkerPool, now time.Time) ([]*member, error) {
-	list, err := compute.ListServers(ctx, openstack.PoolTag(string(wp.UID)))
-	if err != nil {
-		return nil, err
-	}
-	var out []*member
-	for _, s := range list {
-		if s.Status == "DELETED" || s.Status == "SOFT_DELETED" || r.recentlyDeleted(wp, s.ID, now) {
-			continue
-		}
-		if s.Status == statusBuild {
-			fresh, err := compute.GetServer(ctx, s.ID)
-			if openstack.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			s = *fresh
-		}
-		out = append(out, &member{Server: s})
-	}
-	out = r.dropDuplicates(ctx, compute, wp, out, now)
-	slices.SortFunc(out, func(a, b *member) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
-}
-
-// dropDuplicates keeps, of servers sharing a name, the newest: names are reused by
-// replacements, and an older one still listed is one whose deletion Nova has not finished
-// (or that a restarted manager no longer remembers deleting). The Node of that name is the
-// newest server's, so the older ones are deleted in Nova only: no drain, and neither the
-// Node nor the tokens of that name are touched.
-func (r *Reconciler) dropDuplicates(ctx context.Context, compute openstack.Compute, wp *v1alpha1.WorkerPool, members []*member, now time.Time) []*member {
-	newest := map[string]*member{}
-	for _, m := range members {
-		if cur, ok := newest[m.Name]; !ok || m.Created.After(cur.Created) || (m.Created.Equal(cur.Created) && m.ID > cur.ID) {
-			newest[m.Name] = m
-		}
-	}
-	if len(newest) == len(members) {
-		return members
-	}
-	kept := members[:0]
-	for _, m := range members {
-		if newest[m.Name] == m {
-			kept = append(kept, m)
-			continue
-		}
-		logf.FromContext(ctx).Info("Deleting an older server of the same name", "server", m.Name, "id", m.ID, "kept", newest[m.Name].ID)
-		if err := openstack.IgnoreNotFound(compute.DeleteServer(ctx, m.ID)); err == nil {
-			r.markDeleted(wp, m.ID, now)
-		}
-	}
-	return kept
 }
 
 // observeTenant reads the pool's Nodes and bootstrap tokens in the tenant.
