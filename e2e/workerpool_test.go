@@ -196,9 +196,15 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	})
 
 	t.Run("a server deleted behind the controller's back is replaced", func(t *testing.T) {
-		servers, err := customer.Compute.ListServers(ctx, openstack.PoolTag(string(pool.UID)))
-		if err != nil || len(servers) != 1 {
-			t.Fatalf("servers of the pool: %v (%v)", servers, err)
+		// Nova may still list the servers the scale-down deleted for a moment.
+		var servers []openstack.Server
+		err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			var err error
+			servers, err = customer.Compute.ListServers(ctx, openstack.PoolTag(string(pool.UID)))
+			return err == nil && len(servers) == 1, nil
+		})
+		if err != nil {
+			t.Fatalf("servers of the pool after scaling to 1: %v", servers)
 		}
 		gone := servers[0].ID
 		if err := customer.Compute.DeleteServer(ctx, gone); err != nil {
