@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -46,6 +47,7 @@ import (
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
@@ -79,14 +81,10 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 	cfg := tenantConfig(t, ctx, tc)
 	tenant := kubernetes.NewForConfigOrDie(cfg)
 
-	// What a WorkerPool will do per server: a short-lived token and the CA's hash.
-	token, err := bootstrap.NewToken(30*time.Minute, "e2e worker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tenant.CoreV1().Secrets("kube-system").Create(ctx, token.Secret(), metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create bootstrap token in the tenant: %v", err)
-	}
+	// The stock flow, as a user who has run kubeadm would: `kubeadm token create
+	// --print-join-command` with the tenant's admin kubeconfig and no other flag (the token
+	// lands in kubeadm's default group), then that command on the new machine.
+	joinCommand := kubeadmPrintJoinCommand(t, ctx, tc)
 	hash, err := bootstrap.CACertHash(cfg.CAData)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +92,19 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 	endpoint, err := url.Parse(tc.Status.Endpoint)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := "kubeadm join " + endpoint.Host + " --token "; !strings.HasPrefix(joinCommand, want) || !strings.HasSuffix(joinCommand, " --discovery-token-ca-cert-hash "+hash) {
+		t.Fatalf("kubeadm printed %q, want %q… ending in the CA hash %s", joinCommand, want, hash)
+	}
+	// The positive control that this is the stock path: the token is in kubeadm's default
+	// group only, not in kubeseed's.
+	tokenID, _, _ := strings.Cut(strings.Fields(joinCommand)[4], ".")
+	tokenSecret, err := tenant.CoreV1().Secrets("kube-system").Get(ctx, "bootstrap-token-"+tokenID, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the token kubeadm created: %v", err)
+	}
+	if got := string(tokenSecret.Data["auth-extra-groups"]); got != bootstrap.KubeadmNodeBootstrapTokenGroup {
+		t.Fatalf("kubeadm's token has groups %q, want only %s", got, bootstrap.KubeadmNodeBootstrapTokenGroup)
 	}
 	// The worker's kubelet reservations, by pkg/bootstrap's formula for this machine's
 	// capacity (a machine shares the host's CPUs and memory), with the seed talk's
@@ -113,7 +124,7 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 	start := time.Now()
 	m, err := host.AddMachine(ctx, seed.MachineSpec{
 		Name: name, KubernetesVersion: versions.Default, Images: images,
-		Bootstrap: kubeadmJoinScript(endpoint.Host, token.Reveal(), hash, reservationsPatch(t, reserved)),
+		Bootstrap: kubeadmJoinScript(joinCommand, reservationsPatch(t, reserved)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -230,12 +241,12 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 
 		req := tenant.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod.Name).SubResource("exec").
 			VersionedParams(&corev1.PodExecOptions{Container: "server", Command: []string{"/testserver", "hostname"}, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-		exec, err := remotecommand.NewSPDYExecutor(cfg, http.MethodPost, req.URL())
+		executor, err := remotecommand.NewSPDYExecutor(cfg, http.MethodPost, req.URL())
 		if err != nil {
 			t.Fatal(err)
 		}
 		var stdout, stderr bytes.Buffer
-		if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		if err := executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
 			t.Fatalf("kubectl exec: %v (stderr %q)", err, stderr.String())
 		}
 		if got := strings.TrimSpace(stdout.String()); got != pod.Name {
@@ -346,10 +357,11 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 }
 
 // kubeadmJoinScript is the worker's user data: a CNI config its image would carry, the
-// kubelet reservations as a kubeadm patch, then stock `kubeadm join`. Preflight checks that cannot pass on these hosts are named one by
-// one: there is no systemd (the machine's init runs the kubelet), the kernel's config is
-// not readable and the host is on cgroup v1.
-func kubeadmJoinScript(endpoint, token, caHash, kubeletPatch string) string {
+// kubelet reservations as a kubeadm patch, then joinCommand (what `kubeadm token create
+// --print-join-command` printed) with the flags this machine needs. Preflight checks that
+// cannot pass on these hosts are named one by one: there is no systemd (the machine's init
+// runs the kubelet), the kernel's config is not readable and the host is on cgroup v1.
+func kubeadmJoinScript(joinCommand, kubeletPatch string) string {
 	return fmt.Sprintf(`mkdir -p /etc/cni/net.d /etc/kubernetes/patches
 cat > /etc/kubernetes/patches/kubeletconfiguration+merge.yaml <<'EOF'
 %s
@@ -360,10 +372,33 @@ cat > /etc/cni/net.d/10-worker.conflist <<'EOF'
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 EOF
-kubeadm join %s --token %s --discovery-token-ca-cert-hash %s \
+%s \
   --cri-socket unix:///run/containerd/containerd.sock --patches /etc/kubernetes/patches \
   --ignore-preflight-errors=SystemVerification,Service-Kubelet,FileExisting-crictl,FileExisting-ethtool,FileExisting-socat,FileExisting-tc,FileExisting-ebtables
-`, kubeletPatch, workerPodSubnet, endpoint, token, caHash)
+`, kubeletPatch, workerPodSubnet, joinCommand)
+}
+
+// kubeadmPrintJoinCommand runs `kubeadm token create --print-join-command` on this host with
+// the tenant's admin kubeconfig, as its user would, and returns the command it printed.
+func kubeadmPrintJoinCommand(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster) string {
+	t.Helper()
+	secret, err := clients.CoreV1().Secrets(tc.Namespace).Get(ctx, controlplane.AdminKubeconfigSecret.Name(tc.Name), metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("admin kubeconfig Secret: %v", err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "admin.kubeconfig")
+	if err := os.WriteFile(kubeconfig, secret.Data[controlplane.KubeconfigKey], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubeadm := filepath.Join(seed.CacheDir(), "k8s", tc.Spec.Version, "kubeadm")
+	cmd := exec.CommandContext(ctx, kubeadm, "token", "create", "--kubeconfig", kubeconfig, "--print-join-command")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubeadm token create --print-join-command: %v\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // reservationsPatch is the kubelet configuration kubeadm merges over the tenant's.

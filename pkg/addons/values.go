@@ -52,8 +52,8 @@ type KubeProxyValues struct {
 	// ConfigHash is kubeadm's component-config hash of the ConfigMap: kubeadm treats the
 	// configuration as its own, and the DaemonSet's pods roll when it changes.
 	ConfigHash string `json:"configHash"`
-	// JoinGroup may read the ConfigMap: `kubeadm join` reads it with its bootstrap token.
-	JoinGroup string `json:"joinGroup"`
+	// JoinGroups may read the ConfigMap: `kubeadm join` reads it with its bootstrap token.
+	JoinGroups []string `json:"joinGroups"`
 }
 
 // CoreDNSValues render the CoreDNS Deployment, the kube-dns Service, its ConfigMap and RBAC.
@@ -147,7 +147,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			Config:     string(proxyConf),
 			Kubeconfig: string(proxyKubeconfig),
 			ConfigHash: checksum(map[string]string{"config.conf": string(proxyConf), "kubeconfig.conf": string(proxyKubeconfig)}),
-			JoinGroup:  bootstrap.NodeBootstrapTokenGroup,
+			JoinGroups: bootstrap.JoinGroups(),
 		},
 		CoreDNS: CoreDNSValues{
 			Image:      registry + "/coredns/coredns:" + in.Versions.CoreDNS,

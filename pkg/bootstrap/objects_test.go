@@ -55,9 +55,11 @@ func objectKey(o client.Object) string {
 }
 
 // TestObjectsAreKubeadms lists every object with what kubeadm v1.36 gives it: the names,
-// roles, subjects and rules `kubeadm join` relies on, bound to kubeseed's token group.
+// roles, subjects and rules `kubeadm join` relies on, bound to kubeadm's token group (so a
+// token from a plain `kubeadm token create` joins) and to kubeseed's.
 func TestObjectsAreKubeadms(t *testing.T) {
-	tokens := rbacv1.Subject{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:bootstrappers:kubeseed:default-node-token"}
+	kubeadmTokens := rbacv1.Subject{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:bootstrappers:kubeadm:default-node-token"}
+	kubeseedTokens := rbacv1.Subject{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:bootstrappers:kubeseed:default-node-token"}
 	nodes := rbacv1.Subject{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:nodes"}
 	anonymous := rbacv1.Subject{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "system:anonymous"}
 	getCM := func(name string) []rbacv1.PolicyRule {
@@ -82,15 +84,15 @@ func TestObjectsAreKubeadms(t *testing.T) {
 		{key: "ConfigMap kube-system/kubelet-config"},
 		{key: "EndpointSlice default/kubernetes"},
 		{key: "Endpoints default/kubernetes"},
-		{key: "ClusterRoleBinding kubeadm:kubelet-bootstrap", bind: &binding{ref("ClusterRole", "system:node-bootstrapper"), []rbacv1.Subject{tokens}}},
+		{key: "ClusterRoleBinding kubeadm:kubelet-bootstrap", bind: &binding{ref("ClusterRole", "system:node-bootstrapper"), []rbacv1.Subject{kubeadmTokens, kubeseedTokens}}},
 		{key: "ClusterRole kubeadm:get-nodes", rules: []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"nodes"}}}},
-		{key: "ClusterRoleBinding kubeadm:get-nodes", bind: &binding{ref("ClusterRole", "kubeadm:get-nodes"), []rbacv1.Subject{tokens}}},
-		{key: "ClusterRoleBinding kubeadm:node-autoapprove-bootstrap", bind: &binding{ref("ClusterRole", "system:certificates.k8s.io:certificatesigningrequests:nodeclient"), []rbacv1.Subject{tokens}}},
+		{key: "ClusterRoleBinding kubeadm:get-nodes", bind: &binding{ref("ClusterRole", "kubeadm:get-nodes"), []rbacv1.Subject{kubeadmTokens, kubeseedTokens}}},
+		{key: "ClusterRoleBinding kubeadm:node-autoapprove-bootstrap", bind: &binding{ref("ClusterRole", "system:certificates.k8s.io:certificatesigningrequests:nodeclient"), []rbacv1.Subject{kubeadmTokens, kubeseedTokens}}},
 		{key: "ClusterRoleBinding kubeadm:node-autoapprove-certificate-rotation", bind: &binding{ref("ClusterRole", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"), []rbacv1.Subject{nodes}}},
 		{key: "Role kube-system/kubeadm:nodes-kubeadm-config", rules: getCM("kubeadm-config")},
-		{key: "RoleBinding kube-system/kubeadm:nodes-kubeadm-config", bind: &binding{ref("Role", "kubeadm:nodes-kubeadm-config"), []rbacv1.Subject{tokens, nodes}}},
+		{key: "RoleBinding kube-system/kubeadm:nodes-kubeadm-config", bind: &binding{ref("Role", "kubeadm:nodes-kubeadm-config"), []rbacv1.Subject{kubeadmTokens, kubeseedTokens, nodes}}},
 		{key: "Role kube-system/kubeadm:kubelet-config", rules: getCM("kubelet-config")},
-		{key: "RoleBinding kube-system/kubeadm:kubelet-config", bind: &binding{ref("Role", "kubeadm:kubelet-config"), []rbacv1.Subject{nodes, tokens}}},
+		{key: "RoleBinding kube-system/kubeadm:kubelet-config", bind: &binding{ref("Role", "kubeadm:kubelet-config"), []rbacv1.Subject{nodes, kubeadmTokens, kubeseedTokens}}},
 	}
 
 	objs := mustObjects(t, inputs(t))

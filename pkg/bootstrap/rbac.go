@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"slices"
+
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,29 +43,33 @@ const (
 )
 
 // joinRBAC is the RBAC `kubeadm init` makes for joining nodes (phases bootstraptoken,
-// uploadconfig and kubelet), bound to NodeBootstrapTokenGroup instead of kubeadm's group:
+// uploadconfig and kubelet), bound to kubeadm's token group as kubeadm binds it and to
+// kubeseed's (JoinGroups):
 //   - bootstrap tokens may post CSRs (system:node-bootstrapper), and get nodes (kubeadm
 //     join looks for a Node of its name before it starts the kubelet);
 //   - the kube-controller-manager's csrapprover approves a token's node client CSR
 //     (nodeclient) and a node's renewal of its own (selfnodeclient);
 //   - tokens and nodes may read the kubeadm-config and kubelet-config ConfigMaps.
 func joinRBAC() []client.Object {
-	tokens := groupSubject(NodeBootstrapTokenGroup)
+	var tokens []rbacv1.Subject
+	for _, g := range JoinGroups() {
+		tokens = append(tokens, groupSubject(g))
+	}
 	nodes := groupSubject(NodesGroup)
 	return []client.Object{
-		clusterRoleBinding(kubeletBootstrapBinding, nodeBootstrapperRole, tokens),
+		clusterRoleBinding(kubeletBootstrapBinding, nodeBootstrapperRole, tokens...),
 		&rbacv1.ClusterRole{
 			TypeMeta:   metav1.TypeMeta{APIVersion: rbacAPIVersion, Kind: clusterRoleKind},
 			ObjectMeta: metav1.ObjectMeta{Name: getNodesRole, Labels: managedLabels()},
 			Rules:      []rbacv1.PolicyRule{{Verbs: []string{verbGet}, APIGroups: []string{coreGroup}, Resources: []string{nodesResource}}},
 		},
-		clusterRoleBinding(getNodesRole, getNodesRole, tokens),
-		clusterRoleBinding(autoApproveBootstrap, nodeClientApproveRole, tokens),
+		clusterRoleBinding(getNodesRole, getNodesRole, tokens...),
+		clusterRoleBinding(autoApproveBootstrap, nodeClientApproveRole, tokens...),
 		clusterRoleBinding(autoApproveRotation, selfNodeClientRole, nodes),
 		role(metav1.NamespaceSystem, nodesKubeadmConfigRole, getConfigMap(KubeadmConfigConfigMap)),
-		roleBinding(metav1.NamespaceSystem, nodesKubeadmConfigRole, tokens, nodes),
+		roleBinding(metav1.NamespaceSystem, nodesKubeadmConfigRole, append(slices.Clone(tokens), nodes)...),
 		role(metav1.NamespaceSystem, kubeletConfigRole, getConfigMap(KubeletConfigConfigMap)),
-		roleBinding(metav1.NamespaceSystem, kubeletConfigRole, nodes, tokens),
+		roleBinding(metav1.NamespaceSystem, kubeletConfigRole, append([]rbacv1.Subject{nodes}, tokens...)...),
 	}
 }
 

@@ -20,11 +20,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// NodeBootstrapTokenGroup is the group kubeseed's bootstrap tokens authenticate in (besides
-// system:bootstrappers); the join RBAC is bound to it. kubeadm's own default is
-// system:bootstrappers:kubeadm:default-node-token: tokens made with `kubeadm token create`
-// against a tenant therefore need --groups set to this one.
-const NodeBootstrapTokenGroup = "system:bootstrappers:kubeseed:default-node-token"
+// Groups of bootstrap tokens (besides system:bootstrappers, which every token has). The join
+// RBAC is bound to both (JoinGroups), so a token made by `kubeadm token create` with no flags
+// joins exactly as against a cluster made by `kubeadm init`. kubeseed's own tokens (one per
+// WorkerPool server) carry NodeBootstrapTokenGroup, so that `kubeadm token list` and the
+// tenant's audit log tell them from tokens a person made.
+const (
+	NodeBootstrapTokenGroup        = "system:bootstrappers:kubeseed:default-node-token"
+	KubeadmNodeBootstrapTokenGroup = "system:bootstrappers:kubeadm:default-node-token"
+)
+
+// JoinGroups are the bootstrap token groups that may join a node to a tenant.
+func JoinGroups() []string {
+	return []string{KubeadmNodeBootstrapTokenGroup, NodeBootstrapTokenGroup}
+}
 
 // Keys of a bootstrap token Secret (k8s.io/cluster-bootstrap/token/api, not a dependency).
 const (
