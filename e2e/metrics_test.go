@@ -116,7 +116,7 @@ func TestManagerExportsTenantMetrics(t *testing.T) {
 	ready := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.ReadyCondition)
 	tookToReady := ready.LastTransitionTime.Sub(tc.CreationTimestamp.Time).Seconds()
 	certs := &cmv1.CertificateList{}
-	if err := kube.List(ctx, certs, client.InNamespace(tc.Namespace), client.MatchingLabels{controlplane.LabelTenantCluster: tc.Name}); err != nil {
+	if err := kube.List(ctx, certs, client.InNamespace(controlplane.NamespaceOf(tc)), client.MatchingLabels{controlplane.LabelTenantCluster: tc.Name}); err != nil {
 		t.Fatal(err)
 	}
 	if len(certs.Items) == 0 {

@@ -120,9 +120,11 @@ func hasNamespace(t *testing.T, ctx context.Context, tenant kubernetes.Interface
 
 // TestTenantClustersSideBySide applies two TenantClusters in two namespaces. Each becomes
 // Ready and its admin kubeconfig creates and lists namespaces; neither sees the other's
-// objects nor accepts the other's credentials. Deleting one leaves its namespace clean
-// (cert-manager's Secrets and the etcd volume included) and the other tenant untouched; that
-// one's etcd then grows from 1 to 3 members without losing data.
+// objects nor accepts the other's credentials; each control plane lives in a namespace of
+// its own and the customer's namespace holds only the published kubeconfig. Deleting one
+// deletes its control-plane namespace (cert-manager's Secrets and the etcd volume included)
+// and leaves the other tenant untouched; that one's etcd then grows from 1 to 3 members
+// without losing data.
 func TestTenantClustersSideBySide(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -158,8 +160,33 @@ func TestTenantClustersSideBySide(t *testing.T) {
 		}
 	})
 
-	t.Run("deleting one tenant empties its namespace and leaves the other alone", func(t *testing.T) {
-		secretsOfB := countSecrets(t, ctx, b.Namespace)
+	t.Run("each control plane lives in a namespace of its own, the customer's holds only the kubeconfig", func(t *testing.T) {
+		for _, tc := range []*v1alpha1.TenantCluster{a, b} {
+			cpns := controlplane.NamespaceOf(tc)
+			if tc.Status.ControlPlaneNamespace != cpns {
+				t.Errorf("%s: status.controlPlaneNamespace %q, want %q", tc.Name, tc.Status.ControlPlaneNamespace, cpns)
+			}
+			pods, err := clients.CoreV1().Pods(cpns).List(ctx, metav1.ListOptions{})
+			if err != nil || len(pods.Items) < 4 {
+				t.Errorf("%s: %d pods in %s (%v), want its etcd, apiserver, controller-manager and scheduler", tc.Name, len(pods.Items), cpns, err)
+			}
+		}
+		secrets, err := clients.CoreV1().Secrets(a.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets.Items {
+			if s.Name != controlplane.AdminKubeconfigSecret.Name(a.Name) && s.Name != controlplane.AdminKubeconfigSecret.Name(b.Name) {
+				t.Errorf("the customer's namespace holds Secret %s: only the published kubeconfigs belong there", s.Name)
+			}
+		}
+		if left := leftovers(t, ctx, a.Namespace); len(left) != len(secrets.Items) {
+			t.Errorf("the customer's namespace holds more than the kubeconfigs: %v", left)
+		}
+	})
+
+	t.Run("deleting one tenant deletes its control-plane namespace and leaves the other alone", func(t *testing.T) {
+		secretsOfB := countSecrets(t, ctx, controlplane.NamespaceOf(b))
 		if err := kube.Delete(ctx, a); err != nil {
 			t.Fatal(err)
 		}
@@ -170,15 +197,19 @@ func TestTenantClustersSideBySide(t *testing.T) {
 		if err != nil {
 			t.Fatalf("TenantCluster %s/%s still exists 3m after delete", a.Namespace, a.Name)
 		}
-		var left []string
+		// The finalizer goes once the control-plane namespace (pods, PVCs, Secrets) is gone.
+		if _, err := clients.CoreV1().Namespaces().Get(ctx, controlplane.NamespaceOf(a), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("control-plane namespace %s of the deleted tenant: %v, want NotFound", controlplane.NamespaceOf(a), err)
+		}
+		// The published kubeconfig goes with its owner (garbage collection).
 		err = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-			left = leftovers(t, ctx, a.Namespace)
-			return len(left) == 0, nil
+			_, err := clients.CoreV1().Secrets(a.Namespace).Get(ctx, controlplane.AdminKubeconfigSecret.Name(a.Name), metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
 		})
 		if err != nil {
-			t.Fatalf("namespace %s not clean after its tenant was deleted: %v", a.Namespace, left)
+			t.Errorf("the published kubeconfig of the deleted tenant is still in %s", a.Namespace)
 		}
-		if got := countSecrets(t, ctx, b.Namespace); got != secretsOfB {
+		if got := countSecrets(t, ctx, controlplane.NamespaceOf(b)); got != secretsOfB {
 			t.Errorf("globex has %d Secrets after acme was deleted, had %d", got, secretsOfB)
 		}
 		if _, err := tenantB.CoreV1().Namespaces().Get(ctx, "only-in-globex", metav1.GetOptions{}); err != nil {
@@ -193,7 +224,7 @@ func TestTenantClustersSideBySide(t *testing.T) {
 		}
 		sts := &appsv1.StatefulSet{}
 		err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
-			if err := kube.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: controlplane.Etcd.ObjectName(b.Name)}, sts); err != nil {
+			if err := kube.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(b), Name: controlplane.Etcd.ObjectName(b.Name)}, sts); err != nil {
 				return false, nil
 			}
 			if err := kube.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
@@ -213,7 +244,7 @@ func TestTenantClustersSideBySide(t *testing.T) {
 	})
 }
 
-// leftovers lists what a deleted tenant could leave in its namespace. The namespace's own
+// leftovers lists what kubeseed could put in a namespace. The namespace's own
 // kube-root-ca.crt ConfigMap is not the tenant's and is not looked at.
 func leftovers(t *testing.T, ctx context.Context, ns string) []string {
 	t.Helper()

@@ -95,7 +95,7 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 
 	targets := make([]etcd.Target, desired)
 	for i := range targets {
-		targets[i] = etcd.Target{Name: controlplane.EtcdMemberName(tc.Name, i), PeerURL: controlplane.EtcdPeerURL(tc.Name, tc.Namespace, i)}
+		targets[i] = etcd.Target{Name: controlplane.EtcdMemberName(tc.Name, i), PeerURL: controlplane.EtcdPeerURL(tc.Name, controlplane.NamespaceOf(tc), i)}
 	}
 	step := etcd.Plan(etcd.Input{Targets: targets, Members: members, Replicas: current, ReadyReplicas: sts.Status.ReadyReplicas})
 	switch step.Action {
@@ -145,7 +145,7 @@ func (r *Reconciler) dialTenantEtcd(ctx context.Context, tc *v1alpha1.TenantClus
 		dial = dialEtcd
 	}
 	cli, err := dial(ctx, etcd.Config{
-		Endpoints: []string{controlplane.EtcdClientURL(tc.Name, tc.Namespace)},
+		Endpoints: []string{controlplane.EtcdClientURL(tc.Name, controlplane.NamespaceOf(tc))},
 		CA:        s.Data[controlplane.CACertKey],
 		Cert:      s.Data[controlplane.TLSCertKey],
 		Key:       s.Data[controlplane.TLSKeyKey],

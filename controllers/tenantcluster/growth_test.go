@@ -82,6 +82,7 @@ func TestControllersWaitForTheAPIServer(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	tc := small(ns, "gate")
+	cpns := controlplane.NamespaceOf(tc)
 	if err := k8sClient.Create(ctx, tc); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -95,9 +96,9 @@ func TestControllersWaitForTheAPIServer(t *testing.T) {
 			meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.CertificatesReadyCondition) && tc.Status.KubeconfigSecretRef != nil
 	})
 	kcm := &appsv1.Deployment{}
-	kcm.Namespace, kcm.Name = ns, controlplane.ControllerManager.ObjectName("gate")
+	kcm.Namespace, kcm.Name = cpns, controlplane.ControllerManager.ObjectName("gate")
 	sched := &appsv1.Deployment{}
-	sched.Namespace, sched.Name = ns, controlplane.Scheduler.ObjectName("gate")
+	sched.Namespace, sched.Name = cpns, controlplane.Scheduler.ObjectName("gate")
 	for _, d := range []*appsv1.Deployment{kcm, sched} {
 		if n, ok := replicasOf(t, ctx, d); !ok || n != 0 {
 			t.Errorf("%s: %d replicas (exists: %t) while the apiserver never answered, want 0", d.Name, n, ok)
@@ -105,7 +106,7 @@ func TestControllersWaitForTheAPIServer(t *testing.T) {
 	}
 
 	apiserver := controlplane.APIServer.ObjectName("gate")
-	if err := setDeploymentAvailable(ctx, ns, apiserver, 1); err != nil {
+	if err := setDeploymentAvailable(ctx, cpns, apiserver, 1); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "controllers released once the apiserver answers", time.Minute, func(ctx context.Context) bool {
@@ -119,7 +120,7 @@ func TestControllersWaitForTheAPIServer(t *testing.T) {
 	})
 
 	// The apiserver blips: a reconcile sees it unavailable, the controllers stay.
-	if err := setDeploymentAvailable(ctx, ns, apiserver, 0); err != nil {
+	if err := setDeploymentAvailable(ctx, cpns, apiserver, 0); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, tc, "the blip observed", func(tc *v1alpha1.TenantCluster) bool {
@@ -150,12 +151,13 @@ func TestEtcdGrowsOneMemberAtATime(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	const name = "grow"
+	cpns := controlplane.NamespaceName(ns, name)
 	target := func(i int) etcd.Target {
-		return etcd.Target{Name: controlplane.EtcdMemberName(name, i), PeerURL: controlplane.EtcdPeerURL(name, ns, i)}
+		return etcd.Target{Name: controlplane.EtcdMemberName(name, i), PeerURL: controlplane.EtcdPeerURL(name, cpns, i)}
 	}
 	fake := etcd.NewFake(target(0))
-	fakeEtcds.Store(controlplane.EtcdClientURL(name, ns), fake)
-	t.Cleanup(func() { fakeEtcds.Delete(controlplane.EtcdClientURL(name, ns)) })
+	fakeEtcds.Store(controlplane.EtcdClientURL(name, cpns), fake)
+	t.Cleanup(func() { fakeEtcds.Delete(controlplane.EtcdClientURL(name, cpns)) })
 
 	tc := small(ns, name)
 	if err := k8sClient.Create(ctx, tc); err != nil {
@@ -165,7 +167,7 @@ func TestEtcdGrowsOneMemberAtATime(t *testing.T) {
 		return meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.CertificatesReadyCondition)
 	})
 	sts := &appsv1.StatefulSet{}
-	sts.Namespace, sts.Name = ns, controlplane.Etcd.ObjectName(name)
+	sts.Namespace, sts.Name = cpns, controlplane.Etcd.ObjectName(name)
 	var template *corev1.PodTemplateSpec
 	eventually(t, "the etcd pod template settles", time.Minute, func(ctx context.Context) bool {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(sts), sts); err != nil {
@@ -177,7 +179,7 @@ func TestEtcdGrowsOneMemberAtATime(t *testing.T) {
 		return same
 	})
 
-	sim := &podSimulator{t: t, fake: fake, ns: ns, name: name, target: target, messages: map[string]bool{}}
+	sim := &podSimulator{t: t, fake: fake, ns: ns, cpns: cpns, name: name, target: target, messages: map[string]bool{}}
 	simCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); sim.run(simCtx) }()
@@ -237,7 +239,7 @@ func TestEtcdGrowsOneMemberAtATime(t *testing.T) {
 		t.Errorf("the etcd pod template changed while members were added")
 	}
 	cm := &corev1.ConfigMap{}
-	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: controlplane.EtcdClusterConfigMapName(name)}, cm); err != nil {
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: cpns, Name: controlplane.EtcdClusterConfigMapName(name)}, cm); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Count(cm.Data[controlplane.EtcdInitialClusterKey], ",") + 1; got != 3 || cm.Data[controlplane.EtcdInitialClusterStateKey] != "existing" {
@@ -249,7 +251,8 @@ func TestEtcdGrowsOneMemberAtATime(t *testing.T) {
 type podSimulator struct {
 	t      *testing.T
 	fake   *etcd.Fake
-	ns     string
+	ns     string // the TenantCluster's
+	cpns   string // its control plane's
 	name   string
 	target func(int) etcd.Target
 
@@ -277,8 +280,8 @@ func (s *podSimulator) violation(format string, args ...any) {
 func (s *podSimulator) step(ctx context.Context) {
 	sts := &appsv1.StatefulSet{}
 	cm := &corev1.ConfigMap{}
-	if k8sClient.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: controlplane.Etcd.ObjectName(s.name)}, sts) != nil ||
-		k8sClient.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: controlplane.EtcdClusterConfigMapName(s.name)}, cm) != nil {
+	if k8sClient.Get(ctx, client.ObjectKey{Namespace: s.cpns, Name: controlplane.Etcd.ObjectName(s.name)}, sts) != nil ||
+		k8sClient.Get(ctx, client.ObjectKey{Namespace: s.cpns, Name: controlplane.EtcdClusterConfigMapName(s.name)}, cm) != nil {
 		return
 	}
 	pods := int(ptr.Deref(sts.Spec.Replicas, 1))

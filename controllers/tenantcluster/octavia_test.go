@@ -91,7 +91,7 @@ func TestOctaviaEndpoint(t *testing.T) {
 		t.Fatalf("%d load balancers, %d listeners, %d pools, %d monitors; want 1, 2, 2, 2", len(lbs), len(lis), len(pools), len(mons))
 	}
 	svc := &corev1.Service{}
-	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: tc.Namespace, Name: controlplane.APIServer.ObjectName(tc.Name)}, svc); err != nil {
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(tc), Name: controlplane.APIServer.ObjectName(tc.Name)}, svc); err != nil {
 		t.Fatal(err)
 	}
 	if svc.Spec.Type != corev1.ServiceTypeNodePort {
@@ -110,7 +110,7 @@ func TestOctaviaEndpoint(t *testing.T) {
 
 	// The serving certificate names the VIP; the credentials are held until cleanup.
 	cert := &cmv1.Certificate{}
-	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: tc.Namespace, Name: controlplane.APIServerTLSSecret.Name(tc.Name)}, cert); err != nil {
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(tc), Name: controlplane.APIServerTLSSecret.Name(tc.Name)}, cert); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(cert.Spec.IPAddresses, vip) {

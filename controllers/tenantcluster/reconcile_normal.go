@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
@@ -33,7 +34,17 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	var o observed
 	defer func() { setStatus(tc, o) }()
 
-	svc, err := getOptional[corev1.Service](ctx, r.Client, tc.Namespace, controlplane.APIServer.ObjectName(tc.Name))
+	ns, nsCheck, err := r.ensureNamespace(ctx, tc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if ns == nil {
+		o.blocked = nsCheck
+		return ctrl.Result{RequeueAfter: namespaceWait}, nil
+	}
+	o.namespace = ns.Name
+
+	svc, err := getOptional[corev1.Service](ctx, r.Client, ns.Name, controlplane.APIServer.ObjectName(tc.Name))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -64,7 +75,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 		return ctrl.Result{}, fmt.Errorf("compute PKI of %s: %w", tc.Name, err)
 	}
 	certs := &cmv1.CertificateList{}
-	if err := r.Client.List(ctx, certs, client.InNamespace(tc.Namespace), client.MatchingLabels{controlplane.LabelTenantCluster: tc.Name}); err != nil {
+	if err := r.Client.List(ctx, certs, client.InNamespace(controlplane.NamespaceOf(tc)), client.MatchingLabels{controlplane.LabelTenantCluster: tc.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list certificates: %w", err)
 	}
 	o.certificates = certificatesCheck(certs.Items, desired)
@@ -89,15 +100,14 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 				desired = append(desired, s)
 				sums[s.Name] = controlplane.SecretDataChecksum(s.Data)
 			}
-			tc.Status.KubeconfigSecretRef = &corev1.LocalObjectReference{Name: controlplane.AdminKubeconfigSecret.Name(tc.Name)}
 		}
 	}
 
-	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, tc.Namespace, controlplane.Etcd.ObjectName(tc.Name))
+	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, controlplane.NamespaceOf(tc), controlplane.Etcd.ObjectName(tc.Name))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	cm, err := getOptional[corev1.ConfigMap](ctx, r.Client, tc.Namespace, controlplane.EtcdClusterConfigMapName(tc.Name))
+	cm, err := getOptional[corev1.ConfigMap](ctx, r.Client, controlplane.NamespaceOf(tc), controlplane.EtcdClusterConfigMapName(tc.Name))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -133,7 +143,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	} else if err != nil {
 		return ctrl.Result{}, fmt.Errorf("compute values of %s: %w", tc.Name, err)
 	}
-	rendered, err := render.Render(charts.TenantControlPlane, tc.Name, tc.Namespace, values)
+	rendered, err := render.Render(charts.TenantControlPlane, tc.Name, ns.Name, values)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("render control plane of %s: %w", tc.Name, err)
 	}
@@ -141,8 +151,13 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if _, err := r.Applier.Apply(ctx, tc, inventoryOf(tc), append(objs, rendered...)); err != nil {
+	if _, err := r.Applier.Apply(ctx, ns, inventoryOf(tc), append(objs, rendered...)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("apply control plane of %s: %w", tc.Name, err)
+	}
+	if adminKubeconfig != nil {
+		if err := r.publishKubeconfig(ctx, tc, adminKubeconfig); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	if err := r.observeComponents(ctx, tc, &o); err != nil {
@@ -180,7 +195,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 // earlier, they crash-loop). Once either of them has replicas it keeps them, so that an
 // apiserver blip never stops the controllers of a running cluster.
 func (r *Reconciler) holdControllers(ctx context.Context, tc *v1alpha1.TenantCluster) (bool, error) {
-	api, err := getOptional[appsv1.Deployment](ctx, r.Client, tc.Namespace, controlplane.APIServer.ObjectName(tc.Name))
+	api, err := getOptional[appsv1.Deployment](ctx, r.Client, controlplane.NamespaceOf(tc), controlplane.APIServer.ObjectName(tc.Name))
 	if err != nil {
 		return false, err
 	}
@@ -188,7 +203,7 @@ func (r *Reconciler) holdControllers(ctx context.Context, tc *v1alpha1.TenantClu
 		return false, nil
 	}
 	for _, c := range []controlplane.Component{controlplane.ControllerManager, controlplane.Scheduler} {
-		d, err := getOptional[appsv1.Deployment](ctx, r.Client, tc.Namespace, c.ObjectName(tc.Name))
+		d, err := getOptional[appsv1.Deployment](ctx, r.Client, controlplane.NamespaceOf(tc), c.ObjectName(tc.Name))
 		if err != nil {
 			return false, err
 		}
@@ -207,7 +222,7 @@ func (r *Reconciler) holdAPIServer(ctx context.Context, tc *v1alpha1.TenantClust
 	if certificatesIssued {
 		return false, nil
 	}
-	d, err := getOptional[appsv1.Deployment](ctx, r.Client, tc.Namespace, controlplane.APIServer.ObjectName(tc.Name))
+	d, err := getOptional[appsv1.Deployment](ctx, r.Client, controlplane.NamespaceOf(tc), controlplane.APIServer.ObjectName(tc.Name))
 	if err != nil {
 		return false, err
 	}
@@ -218,7 +233,7 @@ func (r *Reconciler) holdAPIServer(ctx context.Context, tc *v1alpha1.TenantClust
 // the pods that mount them when cert-manager renews a certificate.
 func (r *Reconciler) issuedSecrets(ctx context.Context, tc *v1alpha1.TenantCluster) (map[string]*corev1.Secret, map[string]string, error) {
 	list := &corev1.SecretList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(tc.Namespace), client.MatchingLabels{controlplane.LabelTenantCluster: tc.Name}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(controlplane.NamespaceOf(tc)), client.MatchingLabels{controlplane.LabelTenantCluster: tc.Name}); err != nil {
 		return nil, nil, fmt.Errorf("list secrets of %s: %w", tc.Name, err)
 	}
 	secrets := map[string]*corev1.Secret{}
@@ -233,7 +248,7 @@ func (r *Reconciler) issuedSecrets(ctx context.Context, tc *v1alpha1.TenantClust
 
 // observeComponents fills the component conditions from the live objects' status.
 func (r *Reconciler) observeComponents(ctx context.Context, tc *v1alpha1.TenantCluster, o *observed) error {
-	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, tc.Namespace, controlplane.Etcd.ObjectName(tc.Name))
+	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, controlplane.NamespaceOf(tc), controlplane.Etcd.ObjectName(tc.Name))
 	if err != nil {
 		return err
 	}
@@ -247,7 +262,7 @@ func (r *Reconciler) observeComponents(ctx context.Context, tc *v1alpha1.TenantC
 		{controlplane.Scheduler, &o.scheduler},
 	}
 	for _, d := range deployments {
-		dep, err := getOptional[appsv1.Deployment](ctx, r.Client, tc.Namespace, d.c.ObjectName(tc.Name))
+		dep, err := getOptional[appsv1.Deployment](ctx, r.Client, controlplane.NamespaceOf(tc), d.c.ObjectName(tc.Name))
 		if err != nil {
 			return err
 		}
@@ -336,6 +351,27 @@ func tunnelAgentOf(tc *v1alpha1.TenantCluster, ep pki.Endpoint, svc *corev1.Serv
 		}
 	}
 	return &tunnelAgent{host: ep.Host, port: port, secret: secret}
+}
+
+// publishKubeconfig writes the admin kubeconfig into the TenantCluster's own namespace, for
+// the customer and Magnum to read, owned by the TenantCluster. kubeseed never reads this copy
+// back: a customer may change it.
+func (r *Reconciler) publishKubeconfig(ctx context.Context, tc *v1alpha1.TenantCluster, kubeconfig []byte) error {
+	name := controlplane.AdminKubeconfigSecret.Name(tc.Name)
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: tc.Namespace, Labels: pki.Labels(tc.Name)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{controlplane.KubeconfigKey: kubeconfig},
+	}
+	objs, err := r.toUnstructured([]client.Object{secret})
+	if err != nil {
+		return err
+	}
+	if _, err := r.Applier.Apply(ctx, tc, publishedInventory(tc), objs); err != nil {
+		return fmt.Errorf("publish the admin kubeconfig of %s: %w", tc.Name, err)
+	}
+	tc.Status.KubeconfigSecretRef = &corev1.LocalObjectReference{Name: name}
+	return nil
 }
 
 // toUnstructured converts typed objects for the applier, with their GVK set from the scheme.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -20,6 +22,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 )
 
 // The manager's permissions, least privilege; charts/kubeseed's ClusterRole is generated
@@ -32,7 +35,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets;services,verbs=get;list;watch;create;update;patch;delete;deletecollection
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=kubeseed.io,resources=workerpools,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete
@@ -53,19 +56,71 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return fmt.Errorf("index TenantClusters by credentials Secret: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.TenantCluster{}, controlPlaneNamespaceIndex,
+		func(obj client.Object) []string {
+			return []string{controlplane.NamespaceOf(obj.(*v1alpha1.TenantCluster))}
+		}); err != nil {
+		return fmt.Errorf("index TenantClusters by control-plane namespace: %w", err)
+	}
+	// Owner references cannot cross namespaces: what lives in a control-plane namespace
+	// wakes the TenantCluster the namespace is computed from (an index, so nothing in the
+	// object, which only kubeseed writes anyway, is trusted for the mapping).
+	inControlPlane := handler.EnqueueRequestsFromMapFunc(r.tenantOfControlPlaneObject)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.TenantCluster{}).
-		Owns(&appsv1.StatefulSet{}).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Service{}).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.Secret{}).
-		Owns(&cmv1.Certificate{}).
-		// A fixed or rotated credentials Secret is tried at once.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersOfSecret)).
+		Watches(&appsv1.StatefulSet{}, inControlPlane).
+		Watches(&appsv1.Deployment{}, inControlPlane).
+		Watches(&corev1.Service{}, inControlPlane).
+		Watches(&corev1.ConfigMap{}, inControlPlane).
+		Watches(&cmv1.Certificate{}, inControlPlane).
+		// The namespace itself: its deletion ends a TenantCluster's (or a successor's) wait.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.tenantOfNamespace)).
+		// PKI Secrets in the control-plane namespace, the published kubeconfig (owned), and a
+		// fixed or rotated credentials Secret, which is tried at once.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
 		// Seed nodes are the members of Octavia pools.
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.octaviaTenants), builder.WithPredicates(nodeMembershipChanged())).
 		Complete(r)
+}
+
+// controlPlaneNamespaceIndex indexes TenantClusters by their control-plane namespace.
+const controlPlaneNamespaceIndex = "status.controlPlaneNamespace"
+
+// tenantOfControlPlaneObject maps an object in a control-plane namespace to its
+// TenantCluster; objects elsewhere map to nothing.
+func (r *Reconciler) tenantOfControlPlaneObject(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.tenantsIn(ctx, obj.GetNamespace())
+}
+
+// tenantOfNamespace maps a control-plane Namespace to its TenantCluster.
+func (r *Reconciler) tenantOfNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.tenantsIn(ctx, obj.GetName())
+}
+
+func (r *Reconciler) tenantsIn(ctx context.Context, namespace string) []reconcile.Request {
+	if !strings.HasPrefix(namespace, controlplane.NamespacePrefix) {
+		return nil
+	}
+	list := &v1alpha1.TenantClusterList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{controlPlaneNamespaceIndex: namespace}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+// tenantsOfSecret maps a Secret to its TenantCluster: the one whose control plane holds it,
+// the owner of a published kubeconfig, or those that name it as cloud credentials.
+func (r *Reconciler) tenantsOfSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	out := r.tenantsIn(ctx, obj.GetNamespace())
+	if ref := metav1.GetControllerOfNoCopy(obj); ref != nil && ref.Kind == "TenantCluster" && ref.APIVersion == v1alpha1.GroupVersion.String() {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: obj.GetNamespace(), Name: ref.Name}})
+	}
+	for _, req := range r.usersOfSecret(ctx, obj) {
+		if !slices.Contains(out, req) {
+			out = append(out, req)
+		}
+	}
+	return out
 }
 
 // usersOfSecret maps a Secret to the TenantClusters that name it as credentials.
@@ -121,6 +176,13 @@ var pruneKinds = []schema.GroupVersionKind{
 	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
 }
 
+// inventoryOf is the inventory of what kubeseed applies in tc's control-plane namespace.
 func inventoryOf(tc *v1alpha1.TenantCluster) apply.Inventory {
 	return apply.Inventory{LabelKey: InventoryLabel, LabelValue: string(tc.UID), PruneKinds: pruneKinds}
+}
+
+// publishedInventory is the inventory of what kubeseed writes in the TenantCluster's own
+// namespace: the published admin kubeconfig.
+func publishedInventory(tc *v1alpha1.TenantCluster) apply.Inventory {
+	return apply.Inventory{LabelKey: InventoryLabel, LabelValue: string(tc.UID), PruneKinds: []schema.GroupVersionKind{{Version: "v1", Kind: "Secret"}}}
 }

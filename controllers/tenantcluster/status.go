@@ -20,7 +20,11 @@ type check struct {
 
 // observed is everything a reconcile saw; conditions and phase are a pure function of it.
 type observed struct {
-	invalid      string // a spec that cannot be realised; empty when fine
+	invalid string // a spec that cannot be realised; empty when fine
+	// blocked is a cause that stops the whole control plane before any component (its
+	// namespace cannot be had); it is the reason of every component not ready.
+	blocked      check
+	namespace    string // the control-plane namespace, once made
 	endpoint     string // the published URL, once known
 	certificates check
 	etcd         check
@@ -89,6 +93,9 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 		if o.invalid != "" && !c.ok {
 			c.reason, c.message = v1alpha1.InvalidSpecReason, o.invalid
 		}
+		if o.blocked.reason != "" && !c.ok {
+			c.reason, c.message = o.blocked.reason, o.blocked.message
+		}
 		set(t, c.ok, c.reason, c.message)
 		if !c.ok {
 			notReady = append(notReady, fmt.Sprintf("%s: %s", t, c.message))
@@ -97,6 +104,8 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	switch {
 	case o.invalid != "":
 		set(v1alpha1.ReadyCondition, false, v1alpha1.InvalidSpecReason, o.invalid)
+	case o.blocked.reason != "":
+		set(v1alpha1.ReadyCondition, false, o.blocked.reason, o.blocked.message)
 	case len(notReady) > 0:
 		set(v1alpha1.ReadyCondition, false, v1alpha1.NotReadyReason, strings.Join(notReady, "; "))
 	default:
@@ -114,6 +123,9 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	}
 	if o.endpoint != "" {
 		tc.Status.Endpoint = o.endpoint
+	}
+	if o.namespace != "" {
+		tc.Status.ControlPlaneNamespace = o.namespace
 	}
 	ready := len(notReady) == 0 && o.invalid == ""
 	tc.Status.Phase = phase(tc, ready)

@@ -7,11 +7,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +28,7 @@ import (
 	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
 	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
@@ -186,5 +192,44 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail("client: %v", err)
 	}
+	go finalizeNamespaces(ctx, k8sClient, kubernetes.NewForConfigOrDie(cfg))
 	return m.Run()
+}
+
+// finalizeNamespaces stands in for kube-controller-manager's namespace controller, which
+// envtest does not run (without it a deleted namespace stays Terminating for ever): it
+// empties terminating control-plane namespaces of the kinds kubeseed puts there, then
+// finalizes them. The e2e tier deletes them with the real controller.
+func finalizeNamespaces(ctx context.Context, c client.Client, cs kubernetes.Interface) {
+	kinds := []schema.GroupVersionKind{
+		{Version: "v1", Kind: "Secret"}, {Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "Service"},
+		{Group: "apps", Version: "v1", Kind: "Deployment"}, {Group: "apps", Version: "v1", Kind: "StatefulSet"},
+		{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}, {Group: "cert-manager.io", Version: "v1", Kind: "Issuer"},
+		{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, {Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+	}
+	for ctx.Err() == nil {
+		time.Sleep(200 * time.Millisecond)
+		list := &corev1.NamespaceList{}
+		if err := c.List(ctx, list); err != nil {
+			continue
+		}
+		for i := range list.Items {
+			ns := &list.Items[i]
+			if ns.DeletionTimestamp.IsZero() || !strings.HasPrefix(ns.Name, controlplane.NamespacePrefix) {
+				continue
+			}
+			for _, gvk := range kinds {
+				objs := &metav1.PartialObjectMetadataList{}
+				objs.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+				if err := c.List(ctx, objs, client.InNamespace(ns.Name)); err != nil {
+					continue
+				}
+				for j := range objs.Items {
+					_ = c.Delete(ctx, &objs.Items[j])
+				}
+			}
+			ns.Spec.Finalizers = nil
+			_, _ = cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+		}
+	}
 }

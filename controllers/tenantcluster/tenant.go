@@ -210,7 +210,7 @@ func (r *Reconciler) tenantClient(ctx context.Context, tc *v1alpha1.TenantCluste
 	// The Service name, not the published endpoint: the manager is in the seed, which may
 	// not route to the endpoint (an Octavia VIP in the customer's network); the serving
 	// certificate names both.
-	cfg.Host = "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, tc.Namespace), strconv.Itoa(int(controlplane.APIServerPort)))
+	cfg.Host = "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, controlplane.NamespaceOf(tc)), strconv.Itoa(int(controlplane.APIServerPort)))
 	cfg.Timeout = tenantTimeout
 	cfg.UserAgent = "kubeseed"
 	dial := r.TenantDialer

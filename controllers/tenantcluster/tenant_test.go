@@ -89,7 +89,7 @@ func TestTenantBootstrapAndAddons(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	tc := small(ns, "boot")
-	fakeTenants.Store(controlplane.APIServerServiceHost(tc.Name, ns)+":6443", true)
+	fakeTenants.Store(controlplane.APIServerServiceHost(tc.Name, controlplane.NamespaceOf(tc))+":6443", true)
 	if err := k8sClient.Create(ctx, tc); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestTenantBootstrapAndAddons(t *testing.T) {
 	}
 
 	// envtest runs no pods: play the Deployment controller for the kube-apiserver.
-	if err := setDeploymentAvailable(ctx, ns, controlplane.APIServer.ObjectName(tc.Name), 1); err != nil {
+	if err := setDeploymentAvailable(ctx, controlplane.NamespaceOf(tc), controlplane.APIServer.ObjectName(tc.Name), 1); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, tc, "tenant bootstrapped", func(tc *v1alpha1.TenantCluster) bool {

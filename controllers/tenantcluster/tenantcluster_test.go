@@ -86,12 +86,46 @@ func TestTenantClusterIssuesPKIAndPublishesKubeconfig(t *testing.T) {
 		t.Errorf("observedGeneration %d, generation %d", tc.Status.ObservedGeneration, tc.Generation)
 	}
 
+	// The control plane lives in a namespace of its own, labelled with its tenant and with
+	// Pod Security restricted enforced; the customer's namespace holds only the published
+	// kubeconfig.
+	cpns := controlplane.NamespaceOf(tc)
+	if tc.Status.ControlPlaneNamespace != cpns {
+		t.Errorf("status.controlPlaneNamespace %q, want %q", tc.Status.ControlPlaneNamespace, cpns)
+	}
+	nsObj := &corev1.Namespace{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: cpns}, nsObj); err != nil {
+		t.Fatalf("control-plane namespace: %v", err)
+	}
+	for k, v := range map[string]string{
+		controlplane.LabelTenantNamespace: ns, controlplane.LabelTenantName: "acme", controlplane.LabelTenantUID: string(tc.UID),
+		"pod-security.kubernetes.io/enforce": "restricted",
+	} {
+		if nsObj.Labels[k] != v {
+			t.Errorf("control-plane namespace label %s=%q, want %q", k, nsObj.Labels[k], v)
+		}
+	}
+	customerSecrets := &corev1.SecretList{}
+	if err := k8sClient.List(ctx, customerSecrets, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(customerSecrets.Items) != 1 || customerSecrets.Items[0].Name != tc.Status.KubeconfigSecretRef.Name {
+		var names []string
+		for _, s := range customerSecrets.Items {
+			names = append(names, s.Name)
+		}
+		t.Errorf("the customer's namespace holds Secrets %v, want only the published kubeconfig %s", names, tc.Status.KubeconfigSecretRef.Name)
+	}
+
 	secret := &corev1.Secret{}
 	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: tc.Status.KubeconfigSecretRef.Name}, secret); err != nil {
 		t.Fatalf("admin kubeconfig Secret: %v", err)
 	}
 	if secret.Name != "acme-kubeconfig" {
 		t.Errorf("admin kubeconfig Secret is %s, want acme-kubeconfig (Cluster API convention)", secret.Name)
+	}
+	if ref := metav1.GetControllerOf(secret); ref == nil || ref.UID != tc.UID {
+		t.Errorf("published kubeconfig is not owned by its TenantCluster: %v", secret.OwnerReferences)
 	}
 	kc, err := clientcmd.Load(secret.Data[controlplane.KubeconfigKey])
 	if err != nil {
@@ -106,12 +140,12 @@ func TestTenantClusterIssuesPKIAndPublishesKubeconfig(t *testing.T) {
 		name := c.ObjectName("acme")
 		var err error
 		if c == controlplane.Etcd {
-			err = k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}})
+			err = k8sClient.Get(ctx, client.ObjectKey{Namespace: cpns, Name: name}, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}})
 		} else {
-			err = k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}})
+			err = k8sClient.Get(ctx, client.ObjectKey{Namespace: cpns, Name: name}, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}})
 		}
 		if err != nil {
-			t.Errorf("%s not applied: %v", name, err)
+			t.Errorf("%s not applied in %s: %v", name, cpns, err)
 		}
 	}
 
@@ -119,15 +153,15 @@ func TestTenantClusterIssuesPKIAndPublishesKubeconfig(t *testing.T) {
 	// the Deployments once (their checksums change) and the status follows: wait until the
 	// namespace is quiet for 3 s, then watch 12 s, which hold at least one reconcile (the
 	// controller requeues every 10 s while the control plane is not available).
-	before := resourceVersions(t, ns)
+	before := resourceVersions(t, ns, cpns)
 	for settled := false; !settled; {
 		time.Sleep(3 * time.Second)
-		now := resourceVersions(t, ns)
+		now := resourceVersions(t, ns, cpns)
 		settled = equalMaps(before, now)
 		before = now
 	}
 	time.Sleep(12 * time.Second)
-	after := resourceVersions(t, ns)
+	after := resourceVersions(t, ns, cpns)
 	for k, v := range before {
 		if after[k] != v {
 			t.Errorf("%s was written by a reconcile with nothing to do (resourceVersion %s -> %s)", k, v, after[k])
@@ -148,8 +182,24 @@ func equalMaps(a, b map[string]string) bool {
 }
 
 // resourceVersions of the TenantClusters, Secrets, Services, Deployments and StatefulSets
-// of a namespace.
-func resourceVersions(t *testing.T, ns string) map[string]string {
+// of some namespaces (and of the namespaces themselves).
+func resourceVersions(t *testing.T, namespaces ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, ns := range namespaces {
+		obj := &corev1.Namespace{}
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: ns}, obj); err != nil {
+			t.Fatalf("get namespace %s: %v", ns, err)
+		}
+		out["Namespace/"+ns] = obj.ResourceVersion
+		for k, v := range resourceVersionsIn(t, ns) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func resourceVersionsIn(t *testing.T, ns string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, kind := range []struct{ apiVersion, kind string }{
@@ -161,15 +211,17 @@ func resourceVersions(t *testing.T, ns string) map[string]string {
 			t.Fatalf("list %s: %v", kind.kind, err)
 		}
 		for _, o := range list.Items {
-			out[kind.kind+"/"+o.Name] = o.ResourceVersion
+			out[kind.kind+"/"+ns+"/"+o.Name] = o.ResourceVersion
 		}
 	}
 	return out
 }
 
-// TestDeletingATenantRemovesItsSecretsOnly: cert-manager's Secrets carry no owner reference;
-// the finalizer deletes them, and only them: another tenant in the namespace keeps its own.
-func TestDeletingATenantRemovesItsSecretsOnly(t *testing.T) {
+// TestDeletingATenantRemovesItsNamespaceOnly: deletion takes the tenant's control-plane
+// namespace, with cert-manager's Secrets (which carry no owner reference); another tenant of
+// the same customer namespace keeps its own, and the published kubeconfig is owned by its
+// TenantCluster (garbage collection, which envtest does not run, removes it).
+func TestDeletingATenantRemovesItsNamespaceOnly(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	gone, kept := small(ns, "gone"), small(ns, "kept")
@@ -178,8 +230,15 @@ func TestDeletingATenantRemovesItsSecretsOnly(t *testing.T) {
 			t.Fatalf("create %s: %v", tc.Name, err)
 		}
 		waitFor(t, tc, tc.Name+" certificates issued", func(tc *v1alpha1.TenantCluster) bool {
-			return meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.CertificatesReadyCondition)
+			return meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.CertificatesReadyCondition) && tc.Status.KubeconfigSecretRef != nil
 		})
+	}
+	published := &corev1.Secret{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: gone.Status.KubeconfigSecretRef.Name}, published); err != nil {
+		t.Fatal(err)
+	}
+	if ref := metav1.GetControllerOf(published); ref == nil || ref.UID != gone.UID {
+		t.Errorf("published kubeconfig of the deleted tenant is not owned by it: %v", published.OwnerReferences)
 	}
 	if err := k8sClient.Delete(ctx, gone); err != nil {
 		t.Fatalf("delete: %v", err)
@@ -190,22 +249,49 @@ func TestDeletingATenantRemovesItsSecretsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TenantCluster gone still exists: finalizers %v", gone.Finalizers)
 	}
+	// The finalizer goes only once the namespace is gone.
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: controlplane.NamespaceOf(gone)}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+		t.Errorf("control-plane namespace of the deleted tenant: %v, want NotFound", err)
+	}
 	secrets := &corev1.SecretList{}
-	if err := k8sClient.List(ctx, secrets, client.InNamespace(ns)); err != nil {
+	if err := k8sClient.List(ctx, secrets, client.InNamespace(controlplane.NamespaceOf(kept))); err != nil {
 		t.Fatal(err)
 	}
-	var keptSecrets int
-	for _, s := range secrets.Items {
-		switch s.Labels[controlplane.LabelTenantCluster] {
-		case "gone":
-			if len(s.OwnerReferences) == 0 {
-				t.Errorf("Secret %s of the deleted tenant survived", s.Name)
-			}
-		case "kept":
-			keptSecrets++
-		}
+	if len(secrets.Items) < len(controlplane.Secrets) {
+		t.Errorf("the other tenant has %d Secrets left, want all %d", len(secrets.Items), len(controlplane.Secrets))
 	}
-	if keptSecrets < len(controlplane.Secrets) {
-		t.Errorf("the other tenant has %d Secrets left, want all %d", keptSecrets, len(controlplane.Secrets))
+}
+
+// TestControlPlaneNamespaceConflict: a namespace of the control-plane namespace's name that
+// is not this TenantCluster's is never adopted: the status names it, and the tenant comes up
+// once an admin has removed it.
+func TestControlPlaneNamespaceConflict(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	tc := small(ns, "squat")
+	foreign := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.NamespaceOf(tc)}}
+	if err := k8sClient.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
 	}
+	if err := k8sClient.Create(ctx, tc); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tc, "NamespaceConflict", func(tc *v1alpha1.TenantCluster) bool {
+		c := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.ReadyCondition)
+		return c != nil && c.Reason == v1alpha1.NamespaceConflictReason && strings.Contains(c.Message, foreign.Name)
+	})
+	secrets := &corev1.SecretList{}
+	if err := k8sClient.List(ctx, secrets, client.InNamespace(foreign.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets.Items) > 0 {
+		t.Errorf("kubeseed wrote %d Secrets into a namespace that is not its own", len(secrets.Items))
+	}
+	// The admin removes it (the namespace controller's part is played by the suite).
+	if err := k8sClient.Delete(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tc, "certificates issued in its own namespace", func(tc *v1alpha1.TenantCluster) bool {
+		return meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.CertificatesReadyCondition)
+	})
 }

@@ -65,8 +65,11 @@ func newWorld(t *testing.T) *world {
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "openstack"},
 		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: []byte("clouds: {openstack: {}}\n")},
 	})
+	// The admin kubeconfig where the TenantCluster controller keeps it: in the control
+	// plane's namespace, which only kubeseed writes (the customer's copy is never read).
+	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.NamespaceName(w.ns, "acme")}})
 	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "acme-kubeconfig"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: controlplane.NamespaceName(w.ns, "acme"), Name: "acme-kubeconfig"},
 		Data:       map[string][]byte{controlplane.KubeconfigKey: tenantKubeconfig},
 	})
 	one := ptr.To[int32](1)

@@ -70,14 +70,12 @@ func findCondition(conds []metav1.Condition, t string) *metav1.Condition {
 
 // tenant reads the TenantCluster's admin kubeconfig and returns a client of its
 // kube-apiserver (through its Service in the seed), the endpoint workers join and the CA
-// hash.
+// hash. The kubeconfig is the one in the control-plane namespace, which only kubeseed
+// writes, never the copy published in the customer's namespace nor a name found in status.
 func (r *Reconciler) tenant(ctx context.Context, tc *v1alpha1.TenantCluster) (*tenantAccess, error) {
 	name := controlplane.AdminKubeconfigSecret.Name(tc.Name)
-	if tc.Status.KubeconfigSecretRef != nil {
-		name = tc.Status.KubeconfigSecretRef.Name
-	}
 	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: tc.Namespace, Name: name}, secret); err != nil {
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(tc), Name: name}, secret); err != nil {
 		return nil, fmt.Errorf("get the admin kubeconfig Secret %s: %w", name, err)
 	}
 	kubeconfig := secret.Data[controlplane.KubeconfigKey]
@@ -100,7 +98,7 @@ func (r *Reconciler) tenant(ctx context.Context, tc *v1alpha1.TenantCluster) (*t
 	// The Service name, not the published endpoint: the manager is in the seed, which may
 	// not route to the endpoint (an Octavia VIP in the customer's network); the serving
 	// certificate names both.
-	cfg.Host = "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, tc.Namespace), strconv.Itoa(int(controlplane.APIServerPort)))
+	cfg.Host = "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, controlplane.NamespaceOf(tc)), strconv.Itoa(int(controlplane.APIServerPort)))
 	cfg.Timeout = tenantTimeout
 	cfg.UserAgent = "kubeseed"
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return noRetryAfter{rt} })

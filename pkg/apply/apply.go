@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -72,7 +73,7 @@ type Result struct {
 // Apply makes the owner's namespace match objs.
 //
 // Every object gets the inventory label and a controller reference to owner (which must be
-// a namespaced object read from the API server), and is applied with ForceOwnership: the
+// a namespaced object, or a Namespace, read from the API server: see managedNamespace), and is applied with ForceOwnership: the
 // fields the manifest sets are ours, even if another manager set them; the fields it does
 // not set (replicas written by an autoscaler) stay with whoever set them. Objects without a
 // namespace land in the owner's; cluster-scoped objects, objects in another namespace and
@@ -97,7 +98,7 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, inv Inventory,
 	}
 	// One list per kind before applying serves twice: the resourceVersions tell which
 	// objects the apply changed, and the objects not rendered any more are pruned after.
-	live, err := a.list(ctx, owner.GetNamespace(), inv)
+	live, err := a.list(ctx, managedNamespace(owner), inv)
 	if err != nil {
 		return Result{}, err
 	}
@@ -137,6 +138,18 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, inv Inventory,
 	return res, err
 }
 
+// managedNamespace is the namespace whose objects owner controls: its own, or, when owner
+// is a Namespace, that namespace (a namespace one owner has to itself, such as a
+// TenantCluster's control-plane namespace: owner references cannot cross namespaces, and a
+// namespaced object may have a cluster-scoped owner). Empty for any other cluster-scoped
+// owner.
+func managedNamespace(owner client.Object) string {
+	if ns, ok := owner.(*corev1.Namespace); ok {
+		return ns.Name
+	}
+	return owner.GetNamespace()
+}
+
 // objectKey identifies an object across API versions.
 type objectKey struct {
 	gk              schema.GroupKind
@@ -169,8 +182,8 @@ func (a *Applier) check(owner client.Object, inv Inventory) error {
 		return errors.New("applier has no field owner")
 	case owner == nil:
 		return errors.New("no owner")
-	case owner.GetNamespace() == "":
-		return fmt.Errorf("owner %s is not namespaced: the applier only manages objects of one namespace", owner.GetName())
+	case managedNamespace(owner) == "":
+		return fmt.Errorf("owner %s is neither namespaced nor a Namespace: the applier only manages objects of one namespace", owner.GetName())
 	case owner.GetUID() == "":
 		// Owner references and prune decisions key on the UID; only the API server sets it.
 		return fmt.Errorf("owner %s/%s has no UID: pass the object read from the API server", owner.GetNamespace(), owner.GetName())
@@ -204,7 +217,7 @@ func (a *Applier) prepare(owner client.Object, inv Inventory, objs []*unstructur
 	for _, gvk := range inv.PruneKinds {
 		prunable[gvk.GroupKind()] = true
 	}
-	ns := owner.GetNamespace()
+	ns := managedNamespace(owner)
 	out := make([]desiredObject, 0, len(objs))
 	seen := map[objectKey]bool{}
 	for i, in := range objs {

@@ -476,3 +476,48 @@ func fieldManagers(entries []metav1.ManagedFieldsEntry, path ...string) []string
 	slices.Sort(out)
 	return out
 }
+
+// TestNamespaceOwnsItsObjects: a Namespace as owner manages the objects inside it (a
+// TenantCluster's control-plane namespace): they land there when they name no namespace,
+// are controlled by the Namespace, and are pruned when the set drops them; an object for
+// another namespace is refused before anything is written.
+func TestNamespaceOwnsItsObjects(t *testing.T) {
+	ctx := context.Background()
+	owner := &corev1.Namespace{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: newNamespace(t)}, owner); err != nil {
+		t.Fatal(err)
+	}
+	ns := owner.Name
+	a := newApplier()
+	if _, err := a.Apply(ctx, owner, inventoryOf(owner), []*unstructured.Unstructured{configMap("", "kept", nil), configMap(ns, "gone", nil)}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	kept := &corev1.ConfigMap{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kept"}, kept); err != nil {
+		t.Fatalf("an object naming no namespace did not land in the owner Namespace: %v", err)
+	}
+	if ref := metav1.GetControllerOf(kept); ref == nil || ref.Kind != "Namespace" || ref.UID != owner.UID {
+		t.Errorf("controller reference %+v, want the Namespace %s", ref, ns)
+	}
+	res, err := a.Apply(ctx, owner, inventoryOf(owner), []*unstructured.Unstructured{configMap("", "kept", nil)})
+	if err != nil {
+		t.Fatalf("second Apply: %v", err)
+	}
+	if want := []string{id("ConfigMap", ns, "gone")}; !slices.Equal(res.Pruned, want) || len(res.Changed) > 0 {
+		t.Errorf("second Apply changed %q and pruned %q, want nothing changed and %q pruned", res.Changed, res.Pruned, want)
+	}
+	elsewhere := newNamespace(t)
+	_, err = a.Apply(ctx, owner, inventoryOf(owner), []*unstructured.Unstructured{configMap(elsewhere, "escape", nil)})
+	if err == nil || !strings.Contains(err.Error(), "outside the owner's namespace "+ns) {
+		t.Errorf("an object for namespace %s: err = %v, want it refused as outside %s", elsewhere, err, ns)
+	}
+	// Any other cluster-scoped owner has no namespace to manage.
+	role := &unstructured.Unstructured{}
+	role.SetAPIVersion("rbac.authorization.k8s.io/v1")
+	role.SetKind("ClusterRole")
+	role.SetName("owner")
+	role.SetUID("0c7f1a4e-0000-4000-8000-000000000001")
+	if _, err := a.Apply(ctx, role, inventoryOf(role), nil); err == nil || !strings.Contains(err.Error(), "neither namespaced nor a Namespace") {
+		t.Errorf("a ClusterRole as owner: err = %v, want it refused", err)
+	}
+}

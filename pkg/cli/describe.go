@@ -110,6 +110,8 @@ func gatherTenant(ctx context.Context, c client.Reader, ns, name string) (*tenan
 	}
 	s := &tenantState{tc: tc, deployments: map[string]*appsv1.Deployment{}, statefulSets: map[string]*appsv1.StatefulSet{}}
 	selector := client.MatchingLabels{controlplane.LabelPartOf: controlplane.PartOf, controlplane.LabelTenantCluster: name}
+	// The control plane's pods, workloads and certificates live in its own namespace.
+	cpns := controlplane.NamespaceOf(tc)
 
 	pools, err := listPools(ctx, c, ns)
 	if err != nil {
@@ -121,30 +123,34 @@ func gatherTenant(ctx context.Context, c client.Reader, ns, name string) (*tenan
 		}
 	}
 	pods := &corev1.PodList{}
-	if err := c.List(ctx, pods, client.InNamespace(ns), selector); err != nil {
+	if err := c.List(ctx, pods, client.InNamespace(cpns), selector); err != nil {
 		return nil, fmt.Errorf("list the tenant's pods: %w", err)
 	}
 	s.pods = pods.Items
 	deps := &appsv1.DeploymentList{}
-	if err := c.List(ctx, deps, client.InNamespace(ns), selector); err != nil {
+	if err := c.List(ctx, deps, client.InNamespace(cpns), selector); err != nil {
 		return nil, fmt.Errorf("list the tenant's Deployments: %w", err)
 	}
 	for i := range deps.Items {
 		s.deployments[deps.Items[i].Name] = &deps.Items[i]
 	}
 	sts := &appsv1.StatefulSetList{}
-	if err := c.List(ctx, sts, client.InNamespace(ns), selector); err != nil {
+	if err := c.List(ctx, sts, client.InNamespace(cpns), selector); err != nil {
 		return nil, fmt.Errorf("list the tenant's StatefulSets: %w", err)
 	}
 	for i := range sts.Items {
 		s.statefulSets[sts.Items[i].Name] = &sts.Items[i]
 	}
-	events := &corev1.EventList{}
-	if err := c.List(ctx, events, client.InNamespace(ns)); err == nil {
-		s.events = events.Items
+	// The TenantCluster's events, and its pods' (scheduling, image pulls) in the control
+	// plane's namespace.
+	for _, in := range []string{ns, cpns} {
+		events := &corev1.EventList{}
+		if err := c.List(ctx, events, client.InNamespace(in)); err == nil {
+			s.events = append(s.events, events.Items...)
+		}
 	}
 	if !meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.CertificatesReadyCondition) {
-		s.certificates = notReadyCertificates(ctx, c, ns, name)
+		s.certificates = notReadyCertificates(ctx, c, cpns, name)
 	}
 	return s, nil
 }
@@ -197,6 +203,7 @@ func (p *describePrinter) print(ctx context.Context, s *tenantState, r *report) 
 
 	line("Name:         %s", tc.Name)
 	line("Namespace:    %s", tc.Namespace)
+	line("Control plane: namespace %s", controlplane.NamespaceOf(tc))
 	line("Created:      %s ago (%s)", age(tc.CreationTimestamp, p.now), tc.CreationTimestamp.UTC().Format(time.RFC3339))
 	line("Phase:        %s", orNone(string(tc.Status.Phase)))
 	version := orNone(tc.Status.Version)
@@ -273,13 +280,13 @@ func (p *describePrinter) print(ctx context.Context, s *tenantState, r *report) 
 			}
 		}
 		for _, pod := range cr.pods {
-			p.printPod(ctx, ew, tc.Namespace, string(cr.component), pod)
+			p.printPod(ctx, ew, controlplane.NamespaceOf(tc), string(cr.component), pod)
 		}
 	}
 
 	if len(s.certificates) > 0 {
 		line("")
-		line("Certificates not Ready (kubectl -n %s get certificates -l %s=%s):", tc.Namespace, controlplane.LabelTenantCluster, tc.Name)
+		line("Certificates not Ready (kubectl -n %s get certificates -l %s=%s):", controlplane.NamespaceOf(tc), controlplane.LabelTenantCluster, tc.Name)
 		for _, c := range s.certificates {
 			line("  %s", oneLine(c))
 		}

@@ -334,14 +334,15 @@ func TestDescribePrint(t *testing.T) {
 		"  Pod acme-kube-scheduler-a (Running, 1/1 ready, 0 restarts): no problem seen\n",
 		"  Pod acme-kube-scheduler-b (Running, 0/1 ready, 3 restarts):\n",
 		"      Error: unknown flag: --bogus-flag\n",
-		"    logs: kubectl --kubeconfig /seed.kubeconfig -n p1 logs acme-kube-scheduler-b -c kube-scheduler --previous\n",
+		"Control plane: namespace " + controlplane.NamespaceName("p1", "acme") + "\n",
+		"    logs: kubectl --kubeconfig /seed.kubeconfig -n " + controlplane.NamespaceName("p1", "acme") + " logs acme-kube-scheduler-b -c kube-scheduler --previous\n",
 		"  10s (x5)    Warning   BackOff   pod/acme-kube-scheduler-b   Back-off restarting failed container\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("describe lacks %q:\n%s", want, out.String())
 		}
 	}
-	if strings.Join(fetched, ",") != "p1/acme-kube-scheduler-b/kube-scheduler" {
+	if strings.Join(fetched, ",") != controlplane.NamespaceName("p1", "acme")+"/acme-kube-scheduler-b/kube-scheduler" {
 		t.Errorf("fetched the logs of %v", fetched)
 	}
 }

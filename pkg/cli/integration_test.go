@@ -285,6 +285,11 @@ func TestDescribeBrokenScheduler(t *testing.T) {
 	status.Conditions[6] = metav1.Condition{Type: v1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
 		Reason: v1alpha1.NotReadyReason, Message: "SchedulerAvailable: Deployment acme-kube-scheduler: 0 of 1 updated replicas available"}
 	tc := createTenant(t, c, ns, "acme", status)
+	// The control plane's workloads, pods and their events live in its own namespace.
+	cpns := controlplane.NamespaceOf(tc)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cpns}}); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, ci := range componentInfos {
 		name := ci.component.ObjectName("acme")
@@ -295,16 +300,16 @@ func TestDescribeBrokenScheduler(t *testing.T) {
 		}
 		var obj client.Object
 		if ci.kind == "StatefulSet" {
-			obj = &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+			obj = &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: name, Labels: labels},
 				Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template}}
 		} else {
-			obj = &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+			obj = &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: name, Labels: labels},
 				Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template}}
 		}
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatal(err)
 		}
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-old", Labels: labels}, Spec: template.Spec}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: name + "-old", Labels: labels}, Spec: template.Spec}
 		if err := c.Create(ctx, pod); err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +321,7 @@ func TestDescribeBrokenScheduler(t *testing.T) {
 		}
 	}
 	broken := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme-kube-scheduler-new", Labels: controlplane.Labels("acme", controlplane.Scheduler)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: "acme-kube-scheduler-new", Labels: controlplane.Labels("acme", controlplane.Scheduler)},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "kube-scheduler", Image: "registry.k8s.io/kube-scheduler"}}},
 	}
 	if err := c.Create(ctx, broken); err != nil {
@@ -332,8 +337,8 @@ func TestDescribeBrokenScheduler(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range []corev1.Event{
-		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "e1"}, Type: "Warning", Reason: "BackOff", Message: "Back-off restarting failed container kube-scheduler",
-			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: broken.Name}, Count: 4, LastTimestamp: metav1.Now()},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: "e1"}, Type: "Warning", Reason: "BackOff", Message: "Back-off restarting failed container kube-scheduler",
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: cpns, Name: broken.Name}, Count: 4, LastTimestamp: metav1.Now()},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "e2"}, Type: "Warning", Reason: v1alpha1.NotReadyReason, Message: "Ready=False: SchedulerAvailable",
 			InvolvedObject: corev1.ObjectReference{Kind: "TenantCluster", Namespace: ns, Name: "acme", UID: tc.UID}, LastTimestamp: metav1.Now()},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "e3"}, Type: "Normal", Reason: "Unrelated", Message: "not about acme",
@@ -350,6 +355,7 @@ func TestDescribeBrokenScheduler(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Phase:        Degraded\n",
+		"Control plane: namespace " + cpns + "\n",
 		"Diagnosis:    kube-scheduler is failing: pod acme-kube-scheduler-new: container kube-scheduler: CrashLoopBackOff",
 		"  SchedulerAvailable           False    Progressing          ",
 		"kube-scheduler (failing), the likely cause:\n",
@@ -357,7 +363,7 @@ func TestDescribeBrokenScheduler(t *testing.T) {
 		"last terminated with exit code 1 (Error) 15s ago",
 		// envtest has no kubelet to read logs from: it answers nothing, which is said.
 		"    last log lines of kube-scheduler: ",
-		"    logs: kubectl --kubeconfig " + kubeconfig + " -n " + ns + " logs acme-kube-scheduler-new -c kube-scheduler --previous\n",
+		"    logs: kubectl --kubeconfig " + kubeconfig + " -n " + cpns + " logs acme-kube-scheduler-new -c kube-scheduler --previous\n",
 		"pod/acme-kube-scheduler-new   Back-off restarting failed container kube-scheduler",
 		"tenantcluster/acme            Ready=False: SchedulerAvailable",
 	} {

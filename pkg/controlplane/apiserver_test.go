@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 )
 
 // TestRenderedObjectsAreAccepted creates every golden case's objects in a real
@@ -37,7 +39,7 @@ func TestRenderedObjectsAreAccepted(t *testing.T) {
 	ctx := context.Background()
 	for _, gc := range goldenCases {
 		t.Run(gc.name, func(t *testing.T) {
-			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gc.tc.Namespace}}
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.NamespaceOf(gc.tc)}}
 			if err := c.Create(ctx, ns); err != nil {
 				t.Fatalf("create namespace: %v", err)
 			}

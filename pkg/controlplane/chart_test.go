@@ -131,7 +131,7 @@ func checksums(cluster string) map[string]string {
 func renderCase(t *testing.T, tc *v1alpha1.TenantCluster, in controlplane.Inputs) []*unstructured.Unstructured {
 	t.Helper()
 	v := mustValues(t, tc, in)
-	objs, err := render.Render(charts.TenantControlPlane, tc.Name, tc.Namespace, v)
+	objs, err := render.Render(charts.TenantControlPlane, tc.Name, v.Namespace, v)
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
@@ -194,7 +194,7 @@ func TestRenderIsDeterministic(t *testing.T) {
 func TestRenderedObjects(t *testing.T) {
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
-			cluster, ns := c.tc.Name, c.tc.Namespace
+			cluster, ns := c.tc.Name, controlplane.NamespaceOf(c.tc)
 			objs := renderCase(t, c.tc, c.in)
 			byKey := map[string]runtime.Object{}
 			for _, o := range objs {
@@ -458,7 +458,7 @@ func TestEtcdMembershipLivesOutsideThePodTemplate(t *testing.T) {
 		}
 		var want []string
 		for i := range s.wantMembers {
-			want = append(want, controlplane.EtcdMemberName(tc.Name, i)+"="+controlplane.EtcdPeerURL(tc.Name, tc.Namespace, i))
+			want = append(want, controlplane.EtcdMemberName(tc.Name, i)+"="+controlplane.EtcdPeerURL(tc.Name, controlplane.NamespaceOf(tc), i))
 		}
 		if got := cm.Data[controlplane.EtcdInitialClusterKey]; got != strings.Join(want, ",") {
 			t.Errorf("%+v: %s = %q, want %q", s.in, controlplane.EtcdInitialClusterKey, got, strings.Join(want, ","))

@@ -22,7 +22,7 @@ import (
 type Values struct {
 	// Name is the TenantCluster's name, the prefix of every object's name.
 	Name string `json:"name"`
-	// Namespace is the TenantCluster's namespace; the chart refuses to render into another
+	// Namespace is the tenant's control-plane namespace (NamespaceOf); the chart refuses to render into another
 	// release namespace, since flags and DNS names are computed with this one.
 	Namespace string `json:"namespace"`
 	// PriorityClassName of every control-plane pod; empty leaves it unset.
@@ -213,11 +213,11 @@ func ValuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 }
 
 func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
-	name, ns := tc.Name, tc.Namespace
+	name, ns := tc.Name, NamespaceOf(tc)
 	if errs := validation.IsDNS1035Label(name); len(errs) > 0 || len(name) > MaxNameLength {
 		return Values{}, invalid("metadata.name", "must be a DNS-1035 label of at most %d characters", MaxNameLength)
 	}
-	if ns == "" {
+	if tc.Namespace == "" {
 		return Values{}, invalid("metadata.namespace", "must be set")
 	}
 	spec := tc.Spec

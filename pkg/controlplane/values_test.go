@@ -218,7 +218,7 @@ func TestAPIServerFlags(t *testing.T) {
 		{
 			name: "defaults",
 			want: map[string]string{
-				"etcd-servers":             "https://acme-etcd-client.project-1234.svc:2379",
+				"etcd-servers":             "https://acme-etcd-client.kubeseed-project-1234-acme-4de2c015e5.svc:2379",
 				"service-cluster-ip-range": "10.96.0.0/12",
 				"service-account-issuer":   "https://kubernetes.default.svc.cluster.local",
 				"authorization-mode":       "Node,RBAC",

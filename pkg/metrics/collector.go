@@ -9,8 +9,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -54,10 +52,6 @@ var components = []struct {
 	{controlplane.Scheduler, v1alpha1.SchedulerAvailableCondition},
 }
 
-// tenantClusterKind is what a Certificate's controller reference names when a TenantCluster
-// owns it.
-var tenantClusterKind = v1alpha1.GroupVersion.WithKind("TenantCluster").GroupKind()
-
 // stateCollector reads TenantClusters and Certificates from the manager's cache each time
 // Prometheus scrapes, and the etcd sizes the poller stored. It exports nothing while
 // active is false: the manager is not (yet) the leader, so that replicas standing by do not
@@ -98,9 +92,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counts[p] = 0
 	}
 	tenants := map[types.NamespacedName]bool{}
+	// byControlPlane finds a certificate's tenant from the control-plane namespace it is in.
+	byControlPlane := map[string]types.NamespacedName{}
 	for i := range tcs.Items {
 		tc := &tcs.Items[i]
-		tenants[types.NamespacedName{Namespace: tc.Namespace, Name: tc.Name}] = true
+		key := types.NamespacedName{Namespace: tc.Namespace, Name: tc.Name}
+		tenants[key] = true
+		byControlPlane[controlplane.NamespaceOf(tc)] = key
 		p := tc.Status.Phase
 		if p == "" {
 			p = v1alpha1.TenantClusterProvisioning
@@ -125,12 +123,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.now()
 	for i := range certs.Items {
 		cert := &certs.Items[i]
-		tenant := owningTenant(cert)
-		if tenant == "" || cert.Status.NotAfter == nil || !tenants[types.NamespacedName{Namespace: cert.Namespace, Name: tenant}] {
-			continue // not a tenant's, not issued, or its tenant is gone (garbage collection follows)
+		key, ok := byControlPlane[cert.Namespace]
+		if !ok || cert.Labels[controlplane.LabelTenantCluster] != key.Name || cert.Status.NotAfter == nil {
+			continue // not a tenant's, not issued, or its tenant is gone (its namespace follows)
 		}
+		// Labelled with the tenant's namespace and name, as every other tenant metric.
 		ch <- prometheus.MustNewConstMetric(certificateExpiresInDesc, prometheus.GaugeValue,
-			cert.Status.NotAfter.Sub(now).Seconds(), cert.Namespace, tenant, cert.Name)
+			cert.Status.NotAfter.Sub(now).Seconds(), key.Namespace, key.Name, cert.Name)
 	}
 
 	for key, size := range c.sizes.all() {
@@ -138,17 +137,4 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(etcdDBSizeDesc, prometheus.GaugeValue, float64(size), key.Namespace, key.Name)
 		}
 	}
-}
-
-// owningTenant is the name of the TenantCluster that controls obj, or "".
-func owningTenant(obj metav1.Object) string {
-	ref := metav1.GetControllerOfNoCopy(obj)
-	if ref == nil {
-		return ""
-	}
-	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	if err != nil || gv.WithKind(ref.Kind).GroupKind() != tenantClusterKind {
-		return ""
-	}
-	return ref.Name
 }

@@ -197,7 +197,7 @@ func (p *etcdPoller) pollOnce(ctx context.Context) {
 func (p *etcdPoller) sizeOf(ctx context.Context, tc *v1alpha1.TenantCluster) (int64, error) {
 	name := controlplane.APIServerEtcdClientSecret.Name(tc.Name)
 	s := &corev1.Secret{}
-	if err := p.cache.Get(ctx, client.ObjectKey{Namespace: tc.Namespace, Name: name}, s); err != nil {
+	if err := p.cache.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(tc), Name: name}, s); err != nil {
 		return 0, fmt.Errorf("the etcd client certificate %s: %w", name, err)
 	}
 	ca, cert, key := s.Data[controlplane.CACertKey], s.Data[controlplane.TLSCertKey], s.Data[controlplane.TLSKeyKey]
@@ -207,7 +207,7 @@ func (p *etcdPoller) sizeOf(ctx context.Context, tc *v1alpha1.TenantCluster) (in
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	return p.size(ctx, etcd.Config{
-		Endpoints: []string{controlplane.EtcdClientURL(tc.Name, tc.Namespace)},
+		Endpoints: []string{controlplane.EtcdClientURL(tc.Name, controlplane.NamespaceOf(tc))},
 		CA:        ca, Cert: cert, Key: key,
 		DialTimeout: p.timeout,
 	})

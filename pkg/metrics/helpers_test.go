@@ -139,21 +139,12 @@ func allConditions(status metav1.ConditionStatus) map[string]metav1.ConditionSta
 	}
 }
 
-// certificate is a Certificate in ns controlled by owner (Kind/name), issued until notAfter
-// (nil: not issued).
-func certificate(ns, name, ownerKind, owner string, controller bool, notAfter *time.Time) *cmv1.Certificate {
+// certificate is a Certificate in namespace ns labelled as tenant's (the label pki puts on
+// every certificate of a tenant), issued until notAfter (nil: not issued).
+func certificate(ns, name, tenant string, notAfter *time.Time) *cmv1.Certificate {
 	c := &cmv1.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{controlplane.LabelTenantCluster: tenant}},
 		Spec:       cmv1.CertificateSpec{SecretName: name, IssuerRef: cmmeta.IssuerReference{Name: "ca", Kind: cmv1.IssuerKind}, CommonName: name},
-	}
-	if owner != "" {
-		apiVersion := v1alpha1.GroupVersion.String()
-		if ownerKind != "TenantCluster" {
-			apiVersion = "apps/v1"
-		}
-		c.OwnerReferences = []metav1.OwnerReference{{
-			APIVersion: apiVersion, Kind: ownerKind, Name: owner, UID: types.UID(ns + "/" + owner), Controller: ptr.To(controller),
-		}}
 	}
 	if notAfter != nil {
 		c.Status.NotAfter = ptr.To(metav1.NewTime(*notAfter))
@@ -161,10 +152,11 @@ func certificate(ns, name, ownerKind, owner string, controller bool, notAfter *t
 	return c
 }
 
-// etcdClientSecret is the Secret <name>-apiserver-etcd-client, with a CA or without.
+// etcdClientSecret is the Secret <name>-apiserver-etcd-client of TenantCluster ns/name, in
+// its control-plane namespace, with a CA or without.
 func etcdClientSecret(ns, name string, withCA bool) *corev1.Secret {
 	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controlplane.APIServerEtcdClientSecret.Name(name)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: controlplane.NamespaceName(ns, name), Name: controlplane.APIServerEtcdClientSecret.Name(name)},
 		Data:       map[string][]byte{controlplane.TLSCertKey: []byte("cert"), controlplane.TLSKeyKey: []byte("key")},
 	}
 	if withCA {

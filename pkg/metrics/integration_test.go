@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
 )
 
@@ -158,11 +159,13 @@ func TestMetricsInAManager(t *testing.T) {
 	// What cert-manager and the controller leave: an issued Certificate the tenant controls
 	// and the etcd client certificate's Secret.
 	notAfter := time.Now().Add(365 * 24 * time.Hour).Truncate(time.Second)
+	// Both in the tenant's control-plane namespace.
+	if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.NamespaceOf(tc)}}); err != nil {
+		t.Fatal(err)
+	}
 	cert := &cmv1.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "acme-apiserver", OwnerReferences: []metav1.OwnerReference{{
-			APIVersion: v1alpha1.GroupVersion.String(), Kind: "TenantCluster", Name: tc.Name, UID: tc.UID, Controller: ptr.To(true),
-		}}},
-		Spec: cmv1.CertificateSpec{SecretName: "acme-apiserver", CommonName: "kube-apiserver", IssuerRef: cmmeta.IssuerReference{Name: "acme-ca", Kind: cmv1.IssuerKind}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: controlplane.NamespaceOf(tc), Name: "acme-apiserver", Labels: map[string]string{controlplane.LabelTenantCluster: tc.Name}},
+		Spec:       cmv1.CertificateSpec{SecretName: "acme-apiserver", CommonName: "kube-apiserver", IssuerRef: cmmeta.IssuerReference{Name: "acme-ca", Kind: cmv1.IssuerKind}},
 	}
 	if err := k8sClient.Create(ctx, cert); err != nil {
 		t.Fatal(err)

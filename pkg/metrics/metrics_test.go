@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
 )
 
@@ -100,6 +101,9 @@ func TestRecordReconcileError(t *testing.T) {
 	}
 }
 
+// acmeCP is the control-plane namespace of TenantCluster p1/acme.
+var acmeCP = controlplane.NamespaceName("p1", "acme")
+
 func TestStateCollector(t *testing.T) {
 	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
 	created := now.Add(-time.Hour)
@@ -154,18 +158,17 @@ func TestStateCollector(t *testing.T) {
 			componentSeries("p1", "acme", 1, 0, 0, 0),
 		},
 	}, {
-		name: "certificates a TenantCluster controls, once issued",
+		name: "certificates in a tenant's control-plane namespace, once issued",
 		objs: []client.Object{
 			tenant("p1", "acme", created, v1alpha1.TenantClusterReady, "v1.36.3", allConditions(metav1.ConditionTrue)),
-			certificate("p1", "acme-ca", "TenantCluster", "acme", true, in(10*365*24*time.Hour)),
-			certificate("p1", "acme-apiserver", "TenantCluster", "acme", true, in(time.Hour)),
-			certificate("p1", "acme-expired", "TenantCluster", "acme", true, in(-90*time.Second)),
-			certificate("p1", "acme-pending", "TenantCluster", "acme", true, nil),
-			certificate("p1", "not-controller", "TenantCluster", "acme", false, in(time.Hour)),
-			certificate("p1", "someone-elses", "Deployment", "acme", true, in(time.Hour)),
-			certificate("p1", "orphan", "", "", false, in(time.Hour)),
-			certificate("p1", "of-a-deleted-tenant", "TenantCluster", "deleted", true, in(time.Hour)),
-			certificate("p2", "acme-ca", "TenantCluster", "acme", true, in(time.Hour)), // no acme in p2
+			certificate(acmeCP, "acme-ca", "acme", in(10*365*24*time.Hour)),
+			certificate(acmeCP, "acme-apiserver", "acme", in(time.Hour)),
+			certificate(acmeCP, "acme-expired", "acme", in(-90*time.Second)),
+			certificate(acmeCP, "acme-pending", "acme", nil),
+			certificate(acmeCP, "someone-elses", "other", in(time.Hour)),
+			certificate("p1", "in-the-customers-namespace", "acme", in(time.Hour)),
+			certificate(controlplane.NamespaceName("p1", "deleted"), "of-a-deleted-tenant", "deleted", in(time.Hour)),
+			certificate(controlplane.NamespaceName("p2", "acme"), "acme-ca", "acme", in(time.Hour)), // no acme in p2
 		},
 		want: []map[string]float64{
 			phaseSeries(map[v1alpha1.TenantClusterPhase]float64{v1alpha1.TenantClusterReady: 1}),
@@ -338,9 +341,9 @@ func TestEtcdPoller(t *testing.T) {
 			return 0, fmt.Errorf("incomplete config %+v", cfg)
 		}
 		switch cfg.Endpoints[0] {
-		case "https://acme-etcd-client.p1.svc:2379":
+		case controlplane.EtcdClientURL("acme", acmeCP):
 			return 3 << 20, nil
-		case "https://silent-etcd-client.p2.svc:2379":
+		case controlplane.EtcdClientURL("silent", controlplane.NamespaceName("p2", "silent")):
 			return 0, context.DeadlineExceeded
 		}
 		return 0, fmt.Errorf("unexpected endpoint %s", cfg.Endpoints[0])
@@ -405,7 +408,7 @@ func TestMetricNamesLint(t *testing.T) {
 	if err := register(reg, hist, errs, &stateCollector{
 		cache: fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(
 			tenant("p1", "acme", now, v1alpha1.TenantClusterReady, "v1.36.3", allConditions(metav1.ConditionTrue)),
-			certificate("p1", "acme-ca", "TenantCluster", "acme", true, new(now.Add(time.Hour))),
+			certificate(acmeCP, "acme-ca", "acme", new(now.Add(time.Hour))),
 		).Build(),
 		sizes: store, active: active, now: time.Now, timeout: time.Second, log: logr.Discard(),
 	}); err != nil {

@@ -240,11 +240,11 @@ type certSpec struct {
 }
 
 func objects(tc *v1alpha1.TenantCluster, endpoint Endpoint, o options) ([]client.Object, error) {
-	name, ns := tc.Name, tc.Namespace
+	name, ns := tc.Name, controlplane.NamespaceOf(tc)
 	if errs := validation.IsDNS1035Label(name); len(errs) > 0 || len(name) > controlplane.MaxNameLength {
 		return nil, &controlplane.InvalidSpecError{Field: "metadata.name", Detail: fmt.Sprintf("must be a DNS-1035 label of at most %d characters", controlplane.MaxNameLength)}
 	}
-	if ns == "" {
+	if tc.Namespace == "" {
 		return nil, &controlplane.InvalidSpecError{Field: "metadata.namespace", Detail: "must be set"}
 	}
 	if errs := validation.IsDNS1123Subdomain(o.seedDomain); len(errs) > 0 {
@@ -359,7 +359,7 @@ func (s *sans) addPublished(tc *v1alpha1.TenantCluster, endpointHost string) err
 // published endpoint's host (and the spec's extra SANs, for a DNS name in front of it);
 // the seed-side Service names serve checks from inside the seed.
 func tunnelServerCert(tc *v1alpha1.TenantCluster, endpointHost, seedDomain string) (certSpec, error) {
-	name, ns := tc.Name, tc.Namespace
+	name, ns := tc.Name, controlplane.NamespaceOf(tc)
 	var sans sans
 	sans.add(serviceNames(controlplane.APIServer.ObjectName(name), ns, controlplane.APIServerServiceHost(name, ns), seedDomain)...)
 	if err := sans.addPublished(tc, endpointHost); err != nil {
@@ -379,7 +379,7 @@ func tunnelServerCert(tc *v1alpha1.TenantCluster, endpointHost, seedDomain strin
 // Service (the controller-manager, scheduler and kubeseed), loopback (probes, in-pod
 // tools), the published endpoint (workers and users) and the spec's extra SANs.
 func apiServerCert(tc *v1alpha1.TenantCluster, endpointHost, seedDomain string) (certSpec, error) {
-	name, ns := tc.Name, tc.Namespace
+	name, ns := tc.Name, controlplane.NamespaceOf(tc)
 	dnsDomain := tc.Spec.Network.DNSDomain
 	if dnsDomain == "" {
 		dnsDomain = defaultDNSDomain

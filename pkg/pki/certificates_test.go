@@ -207,8 +207,8 @@ func urlHost(u string) string {
 
 func TestAPIServerSANs(t *testing.T) {
 	svcNames := []string{
-		"acme-kube-apiserver", "acme-kube-apiserver.project-1",
-		"acme-kube-apiserver.project-1.svc", "acme-kube-apiserver.project-1.svc.cluster.local",
+		"acme-kube-apiserver", "acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a",
+		"acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc", "acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc.cluster.local",
 	}
 	kubernetes := []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
 	cases := []struct {
@@ -257,8 +257,8 @@ func TestAPIServerSANs(t *testing.T) {
 			endpoint: "203.0.113.10",
 			opts:     []pki.Option{pki.WithSeedClusterDomain("seed.example")},
 			wantDNS: []string{
-				"acme-kube-apiserver", "acme-kube-apiserver.project-1", "acme-kube-apiserver.project-1.svc",
-				"acme-kube-apiserver.project-1.svc.seed.example",
+				"acme-kube-apiserver", "acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a", "acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc",
+				"acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc.seed.example",
 				"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.acme.internal",
 				"localhost",
 			},
@@ -283,12 +283,12 @@ func TestEtcdSANs(t *testing.T) {
 	certs := certificates(t, "acme", mustObjects(t, tenant(), endpoint))
 	var members []string
 	for i := range 5 {
-		h := controlplane.EtcdMemberHost("acme", "project-1", i)
+		h := controlplane.EtcdMemberHost("acme", "kubeseed-project-1-acme-a2683d4d1a", i)
 		members = append(members, h, h+".cluster.local")
 	}
 	wantServer := slices.Sorted(slices.Values(slices.Concat(members, []string{
-		"localhost", "acme-etcd-client", "acme-etcd-client.project-1",
-		controlplane.EtcdClientHost("acme", "project-1"), "acme-etcd-client.project-1.svc.cluster.local",
+		"localhost", "acme-etcd-client", "acme-etcd-client.kubeseed-project-1-acme-a2683d4d1a",
+		controlplane.EtcdClientHost("acme", "kubeseed-project-1-acme-a2683d4d1a"), "acme-etcd-client.kubeseed-project-1-acme-a2683d4d1a.svc.cluster.local",
 	})))
 	server := certs[controlplane.EtcdServerSecret].Spec
 	if !slices.Equal(server.DNSNames, wantServer) {
@@ -431,7 +431,7 @@ func TestMetadata(t *testing.T) {
 		t.Errorf("Labels = %v, want %v", got, want)
 	}
 	for _, obj := range mustObjects(t, tenant(), endpoint) {
-		if obj.GetNamespace() != "project-1" || !strings.HasPrefix(obj.GetName(), "acme-") {
+		if obj.GetNamespace() != "kubeseed-project-1-acme-a2683d4d1a" || !strings.HasPrefix(obj.GetName(), "acme-") {
 			t.Errorf("%s/%s: not in the tenant's namespace with its prefix", obj.GetNamespace(), obj.GetName())
 		}
 		if !maps.Equal(obj.GetLabels(), want) {
@@ -509,8 +509,8 @@ func TestEndpointPending(t *testing.T) {
 
 func TestTunnelCertificates(t *testing.T) {
 	svcNames := []string{
-		"acme-kube-apiserver", "acme-kube-apiserver.project-1",
-		"acme-kube-apiserver.project-1.svc", "acme-kube-apiserver.project-1.svc.cluster.local",
+		"acme-kube-apiserver", "acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a",
+		"acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc", "acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc.cluster.local",
 	}
 	cases := []struct {
 		name     string

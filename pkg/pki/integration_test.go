@@ -87,7 +87,7 @@ func TestIssuePKI(t *testing.T) {
 	tc := tenant(func(tc *v1alpha1.TenantCluster) {
 		tc.Spec.ControlPlane.APIServer.CertSANs = []string{"k8s.acme.example", "*.apps.acme.example", "198.51.100.7", "2001:db8::7"}
 	})
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tc.Namespace}}); err != nil {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.NamespaceOf(tc)}}); err != nil {
 		t.Fatal(err)
 	}
 	objs := mustObjects(t, tc, endpoint)
@@ -126,7 +126,7 @@ func TestIssuePKI(t *testing.T) {
 		name := s.Name(tc.Name)
 		before[s] = secrets[name]
 		revision[name] = *certs[name].Status.Revision
-		triggerRenewal(ctx, t, c, tc.Namespace, name)
+		triggerRenewal(ctx, t, c, controlplane.NamespaceOf(tc), name)
 	}
 	renewed := func(cert *cmv1.Certificate) bool {
 		r, ok := revision[cert.Name]
@@ -228,7 +228,7 @@ func waitReady(ctx context.Context, t *testing.T, c client.Client, tc *v1alpha1.
 	var waiting []string
 	for {
 		list := &cmv1.CertificateList{}
-		if err := c.List(ctx, list, client.InNamespace(tc.Namespace), client.MatchingLabels(pki.Labels(tc.Name))); err != nil {
+		if err := c.List(ctx, list, client.InNamespace(controlplane.NamespaceOf(tc)), client.MatchingLabels(pki.Labels(tc.Name))); err != nil {
 			t.Fatalf("list certificates: %v", err)
 		}
 		byName := map[string]*cmv1.Certificate{}
@@ -256,7 +256,7 @@ func waitReady(ctx context.Context, t *testing.T, c client.Client, tc *v1alpha1.
 func labelledSecrets(ctx context.Context, t *testing.T, c client.Client, tc *v1alpha1.TenantCluster) map[string]*corev1.Secret {
 	t.Helper()
 	list := &corev1.SecretList{}
-	if err := c.List(ctx, list, client.InNamespace(tc.Namespace), client.MatchingLabels(pki.Labels(tc.Name))); err != nil {
+	if err := c.List(ctx, list, client.InNamespace(controlplane.NamespaceOf(tc)), client.MatchingLabels(pki.Labels(tc.Name))); err != nil {
 		t.Fatalf("list secrets: %v", err)
 	}
 	out := map[string]*corev1.Secret{}
@@ -319,16 +319,16 @@ func checkChains(t *testing.T, tc *v1alpha1.TenantCluster, certs map[string]*cmv
 	for _, san := range slices.Concat(api.DNSNames, api.IPAddresses) {
 		verify(controlplane.APIServerTLSSecret, clusterCA, strings.Replace(san, "*", "any", 1), x509.ExtKeyUsageServerAuth)
 	}
-	for _, want := range []string{"kubernetes.default.svc.cluster.local", "10.96.0.1", "203.0.113.10", controlplane.APIServerServiceHost(name, tc.Namespace)} {
+	for _, want := range []string{"kubernetes.default.svc.cluster.local", "10.96.0.1", "203.0.113.10", controlplane.APIServerServiceHost(name, controlplane.NamespaceOf(tc))} {
 		verify(controlplane.APIServerTLSSecret, clusterCA, want, x509.ExtKeyUsageServerAuth)
 	}
 	for _, san := range certs[controlplane.EtcdServerSecret.Name(name)].Spec.DNSNames {
 		verify(controlplane.EtcdServerSecret, etcdCA, san, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
 	}
 	for i := range 5 {
-		verify(controlplane.EtcdPeerSecret, etcdCA, controlplane.EtcdMemberHost(name, tc.Namespace, i), x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+		verify(controlplane.EtcdPeerSecret, etcdCA, controlplane.EtcdMemberHost(name, controlplane.NamespaceOf(tc), i), x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
 	}
-	verify(controlplane.EtcdServerSecret, etcdCA, controlplane.EtcdClientHost(name, tc.Namespace), x509.ExtKeyUsageServerAuth)
+	verify(controlplane.EtcdServerSecret, etcdCA, controlplane.EtcdClientHost(name, controlplane.NamespaceOf(tc)), x509.ExtKeyUsageServerAuth)
 	verify(controlplane.APIServerEtcdClientSecret, etcdCA, "", x509.ExtKeyUsageClientAuth)
 	verify(controlplane.FrontProxyClientSecret, frontProxyCA, "", x509.ExtKeyUsageClientAuth)
 	verify(controlplane.APIServerKubeletClientSecret, clusterCA, "", x509.ExtKeyUsageClientAuth)
@@ -385,8 +385,8 @@ func checkKubeconfigs(t *testing.T, tc *v1alpha1.TenantCluster, secrets map[stri
 		orgs       []string
 	}{
 		controlplane.AdminKubeconfigSecret.Name(tc.Name):             {endpoint.URL(), "kubernetes-admin", []string{"system:masters"}},
-		controlplane.ControllerManagerKubeconfigSecret.Name(tc.Name): {"https://acme-kube-apiserver.project-1.svc:6443", "system:kube-controller-manager", nil},
-		controlplane.SchedulerKubeconfigSecret.Name(tc.Name):         {"https://acme-kube-apiserver.project-1.svc:6443", "system:kube-scheduler", nil},
+		controlplane.ControllerManagerKubeconfigSecret.Name(tc.Name): {"https://acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc:6443", "system:kube-controller-manager", nil},
+		controlplane.SchedulerKubeconfigSecret.Name(tc.Name):         {"https://acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc:6443", "system:kube-scheduler", nil},
 	}
 	for _, s := range kubeconfigs {
 		w, ok := want[s.Name]

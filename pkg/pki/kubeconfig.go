@@ -168,7 +168,7 @@ func (r *reader) admin(tc *v1alpha1.TenantCluster, server string) (*corev1.Secre
 }
 
 func (r *reader) component(tc *v1alpha1.TenantCluster, c controlplane.Component) (*corev1.Secret, error) {
-	server := "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, tc.Namespace), strconv.Itoa(int(controlplane.APIServerPort)))
+	server := "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, controlplane.NamespaceOf(tc)), strconv.Itoa(int(controlplane.APIServerPort)))
 	switch c {
 	case controlplane.ControllerManager:
 		return r.kubeconfigSecret(tc, controlplane.ControllerManagerKubeconfigSecret, ControllerManagerClientSecret, ControllerManagerUser, server)
@@ -184,7 +184,7 @@ func (r *reader) component(tc *v1alpha1.TenantCluster, c controlplane.Component)
 // API's). The CA is the cluster CA's own certificate, which the apiserver's serving
 // certificate chains to. It returns nil, nil when something is missing.
 func (r *reader) kubeconfigSecret(tc *v1alpha1.TenantCluster, out, client controlplane.Secret, user, server string) (*corev1.Secret, error) {
-	name, ns := tc.Name, tc.Namespace
+	name, ns := tc.Name, controlplane.NamespaceOf(tc)
 	ca := r.get(controlplane.CASecret.Name(name), controlplane.TLSCertKey)
 	cert := r.get(client.Name(name), controlplane.TLSCertKey)
 	key := r.get(client.Name(name), controlplane.TLSKeyKey)

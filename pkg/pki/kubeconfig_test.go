@@ -181,15 +181,15 @@ func TestKubeconfigSecrets(t *testing.T) {
 		user   string
 	}{
 		{controlplane.AdminKubeconfigSecret, pki.AdminClientSecret, "https://203.0.113.10:6443", "kubernetes-admin"},
-		{controlplane.ControllerManagerKubeconfigSecret, pki.ControllerManagerClientSecret, "https://acme-kube-apiserver.project-1.svc:6443", "system:kube-controller-manager"},
-		{controlplane.SchedulerKubeconfigSecret, pki.SchedulerClientSecret, "https://acme-kube-apiserver.project-1.svc:6443", "system:kube-scheduler"},
+		{controlplane.ControllerManagerKubeconfigSecret, pki.ControllerManagerClientSecret, "https://acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc:6443", "system:kube-controller-manager"},
+		{controlplane.SchedulerKubeconfigSecret, pki.SchedulerClientSecret, "https://acme-kube-apiserver.kubeseed-project-1-acme-a2683d4d1a.svc:6443", "system:kube-scheduler"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d Secrets, want %d", len(got), len(want))
 	}
 	for i, w := range want {
 		s := got[i]
-		if s.Name != w.secret.Name("acme") || s.Namespace != "project-1" || s.Type != corev1.SecretTypeOpaque {
+		if s.Name != w.secret.Name("acme") || s.Namespace != "kubeseed-project-1-acme-a2683d4d1a" || s.Type != corev1.SecretTypeOpaque {
 			t.Errorf("Secret %d is %s/%s of type %s, want %s", i, s.Namespace, s.Name, s.Type, w.secret.Name("acme"))
 		}
 		if !maps.Equal(s.Labels, pki.Labels("acme")) || s.Kind != "Secret" || s.APIVersion != "v1" {
@@ -215,7 +215,7 @@ func TestKubeconfigSecrets(t *testing.T) {
 	}
 	// The component kubeconfigs point at a name the serving certificate carries.
 	certs := certificates(t, "acme", mustObjects(t, tc, endpoint))
-	if !slices.Contains(certs[controlplane.APIServerTLSSecret].Spec.DNSNames, controlplane.APIServerServiceHost("acme", "project-1")) {
+	if !slices.Contains(certs[controlplane.APIServerTLSSecret].Spec.DNSNames, controlplane.APIServerServiceHost("acme", "kubeseed-project-1-acme-a2683d4d1a")) {
 		t.Error("the apiserver certificate lacks the host the component kubeconfigs dial")
 	}
 

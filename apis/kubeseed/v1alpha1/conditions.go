@@ -75,6 +75,12 @@ const (
 	CloudUnavailableReason = "CloudUnavailable"
 	// ProvisioningFailedReason: the cloud put a resource in ERROR; kubeseed replaces it.
 	ProvisioningFailedReason = "ProvisioningFailed"
+	// WaitingForNamespaceReason: the control-plane namespace of an earlier TenantCluster of
+	// the same namespace and name is still being deleted; this one starts once it is gone.
+	WaitingForNamespaceReason = "WaitingForNamespace"
+	// NamespaceConflictReason: the control-plane namespace exists and belongs to something
+	// else (another TenantCluster's UID, or no kubeseed label); a seed admin must remove it.
+	NamespaceConflictReason = "NamespaceConflict"
 	// NotReadyReason summarises one or more components that do not serve.
 	NotReadyReason = "ComponentsNotReady"
 )

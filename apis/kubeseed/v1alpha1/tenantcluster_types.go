@@ -282,8 +282,15 @@ type TenantClusterStatus struct {
 	// +optional
 	Octavia *OctaviaEndpointStatus `json:"octavia,omitempty"`
 
-	// KubeconfigSecretRef names the Secret whose key `value` holds an admin kubeconfig
-	// (the Cluster API convention: `<name>-kubeconfig`).
+	// ControlPlaneNamespace is the seed namespace that holds this tenant's control plane
+	// (etcd, apiservers, controllers, PKI): "kubeseed-<namespace>-<name>-<hash>", made and
+	// written only by kubeseed (docs/architecture.md).
+	// +optional
+	ControlPlaneNamespace string `json:"controlPlaneNamespace,omitempty"`
+
+	// KubeconfigSecretRef names the Secret in the TenantCluster's namespace whose key
+	// `value` holds an admin kubeconfig (the Cluster API convention: `<name>-kubeconfig`).
+	// kubeseed publishes it there and never reads it back.
 	// +optional
 	KubeconfigSecretRef *corev1.LocalObjectReference `json:"kubeconfigSecretRef,omitempty"`
 
@@ -329,6 +336,7 @@ type AddonVersions struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.version`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
+// +kubebuilder:printcolumn:name="Control-Plane-Namespace",type=string,JSONPath=`.status.controlPlaneNamespace`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the tenant's Services and Secrets"
 type TenantCluster struct {
