@@ -61,7 +61,7 @@ fmt: ## Format the code.
 
 .PHONY: vet
 vet: ## Run go vet.
-	$(GO) vet ./...
+	$(GO) vet -tags envtest,e2e ./...
 
 .PHONY: lint
 lint: ## Run golangci-lint.
@@ -125,7 +125,11 @@ demo: seed-up manager-image tunnel-image ## The main job: a local seed, the oper
 
 .PHONY: test
 test: envtest-assets ## Run unit and envtest integration tests.
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test ./... -count=1
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test -tags envtest ./... -count=1
+
+.PHONY: test-unit
+test-unit: ## Run the pure unit tests (no envtest assets needed).
+	$(GO) test ./... -count=1
 
 .PHONY: test-e2e
 test-e2e: seed-up manager-image tunnel-image openstack-up ## Run the e2e tests on the local seed and the OpenStack test cloud, take both down, check they left nothing.

@@ -187,6 +187,7 @@ var (
 func TestTemplatesArePure(t *testing.T) {
 	for name, fsys := range map[string]fs.FS{
 		"tenant-control-plane": charts.TenantControlPlane, "kubeseed": charts.Kubeseed, "tenant-addons": charts.TenantAddons,
+		"worker-cloud-init": charts.WorkerCloudInit,
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := fs.WalkDir(fsys, "templates", func(p string, d fs.DirEntry, err error) error {

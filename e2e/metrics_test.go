@@ -159,7 +159,7 @@ func TestManagerExportsTenantMetrics(t *testing.T) {
 			fail("%s_sum grew by %.0f s, want %.0f s (creation to the Ready condition's transition)", metrics.TimeToFirstReadyName, sum-sumBefore, tookToReady)
 		}
 
-		for _, c := range controlplane.Components {
+		for _, c := range controlplane.Components() {
 			labels := map[string]string{"namespace": tc.Namespace, "name": tc.Name, "component": string(c)}
 			if m, ok := sample(after, metrics.ComponentReadyName, labels); !ok || m.GetGauge().GetValue() != 1 {
 				fail("%s%v = %v (present %v), want 1", metrics.ComponentReadyName, labels, m.GetGauge().GetValue(), ok)

@@ -20,6 +20,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
@@ -37,6 +38,9 @@ type Reconciler struct {
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Applier  *apply.Applier
+	// APIReader reads what the manager does not cache (the pods of a component that does
+	// not serve); nil means Client.
+	APIReader client.Reader
 	// ImageRegistry prefixes control-plane images; empty means registry.k8s.io.
 	ImageRegistry string
 	// NodeAddress is the seed address published for NodePort endpoints; empty means the
@@ -110,11 +114,15 @@ var warningReasons = map[string]bool{
 	v1alpha1.InvalidSpecReason:             true,
 }
 
-// recordTransitions emits events only when the phase, the Ready condition, EndpointReady
-// (other than progress) or a condition of the tenant's inside (TenantBootstrapped,
-// AddonsReady) changes.
+// recordTransitions emits events only when the phase, the Ready condition or a condition the
+// registry marks for events (controlplane.Conditions; EndpointReady's progress excepted)
+// changes status or reason.
 func (r *Reconciler) recordTransitions(before, after *v1alpha1.TenantCluster) {
-	for _, t := range []string{v1alpha1.TenantBootstrappedCondition, v1alpha1.AddonsReadyCondition, v1alpha1.EndpointReadyCondition} {
+	for _, spec := range controlplane.Conditions() {
+		if !spec.Events {
+			continue
+		}
+		t := spec.Type
 		was := meta.FindStatusCondition(before.Status.Conditions, t)
 		now := meta.FindStatusCondition(after.Status.Conditions, t)
 		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {

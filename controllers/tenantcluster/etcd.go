@@ -14,7 +14,6 @@ import (
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
-	"github.com/kubeseed/kubeseed/pkg/health"
 )
 
 // EtcdDialer connects to a tenant's etcd.
@@ -165,11 +164,10 @@ func listedMembers(cm *corev1.ConfigMap) int32 {
 	return int32(len(strings.Split(cm.Data[controlplane.EtcdInitialClusterKey], ",")))
 }
 
-// etcdCheck is the EtcdAvailable condition. While the cluster grows, etcd's own view
+// etcdCheck is the EtcdAvailable condition, c the StatefulSet's health. While the cluster grows, etcd's own view
 // decides it: a quorum of healthy voting members (a learner's pod is never ready, so the
 // StatefulSet's count would understate it); the message says how far growing got.
-func etcdCheck(sts *appsv1.StatefulSet, m etcdMembership) check {
-	c := toCheck(health.StatefulSet(sts))
+func etcdCheck(c check, m etcdMembership) check {
 	if !m.growing {
 		if m.problem != "" {
 			c.message += "; cannot check etcd's members: " + m.problem

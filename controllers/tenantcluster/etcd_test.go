@@ -11,6 +11,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
+	"github.com/kubeseed/kubeseed/pkg/health"
 )
 
 func TestEtcdCheck(t *testing.T) {
@@ -40,7 +41,7 @@ func TestEtcdCheck(t *testing.T) {
 			true, v1alpha1.ScalingReason, "a stranger", requeueWhileBlocked},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := etcdCheck(sts, c.m)
+			got := etcdCheck(toCheck(health.StatefulSet(sts)), c.m)
 			if got.ok != c.wantOK || got.reason != c.wantReason || !strings.Contains(got.message, c.wantMessage) {
 				t.Errorf("etcdCheck = %+v, want ok=%t reason %s message containing %q", got, c.wantOK, c.wantReason, c.wantMessage)
 			}

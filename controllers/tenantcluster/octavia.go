@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -57,7 +56,7 @@ type cloudMemory struct {
 
 // reconcileOctavia converges the tenant's load balancer in the customer's project and
 // returns the endpoint to publish, known as soon as the VIP (or floating IP) is allocated.
-func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCluster, svc *corev1.Service) (pki.Endpoint, check, time.Duration, error) {
+func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCluster, svc *corev1.Service, o *observed) (pki.Endpoint, check, time.Duration, error) {
 	clients, c, err := r.cloudClients(ctx, tc)
 	if clients == nil {
 		return pki.Endpoint{}, c, customerProblemInterval, err
@@ -93,7 +92,7 @@ func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCl
 		Backends:   backends, Ports: ports,
 	})
 	if st.LoadBalancerID != "" {
-		tc.Status.Octavia = &v1alpha1.OctaviaEndpointStatus{LoadBalancerID: st.LoadBalancerID, VIPAddress: st.VIP, FloatingIP: st.FloatingIP}
+		o.octavia = &v1alpha1.OctaviaEndpointStatus{LoadBalancerID: st.LoadBalancerID, VIPAddress: st.VIP, FloatingIP: st.FloatingIP}
 	}
 	var ep pki.Endpoint
 	if st.Address != "" {
@@ -263,7 +262,7 @@ func (r *Reconciler) sweep(ctx context.Context, tc *v1alpha1.TenantCluster, clie
 // deleteOctavia removes the tenant's load balancer and floating IP; done is false while
 // Octavia is still deleting. When the credentials Secret is gone nothing can be done: the
 // deletion goes on with a warning (the Secret's finalizer makes that rare).
-func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantCluster) (done bool, err error) {
+func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantCluster, blocked *check) (done bool, err error) {
 	name := credentialsSecretOf(tc)
 	if name == "" || r.Clouds == nil {
 		return true, nil
@@ -282,14 +281,14 @@ func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantClust
 		var gone bool
 		gone, err = octavia.Delete(ctx, octavia.Clients{LoadBalancer: clients.LoadBalancer, Network: clients.Network}, string(tc.UID))
 		if err == nil && !gone {
-			setDeletionBlocked(tc, check{reason: v1alpha1.DeletingReason, message: "waiting for Octavia to delete the load balancer in the customer's project"})
+			*blocked = check{reason: v1alpha1.DeletingReason, message: "waiting for Octavia to delete the load balancer in the customer's project"}
 			return false, nil
 		}
 	}
 	if err != nil {
 		// Say why the deletion waits: refused credentials, for one, need the customer.
 		c, _, retErr := cloudCheck(err, "delete the load balancer in the customer's project")
-		setDeletionBlocked(tc, c)
+		*blocked = c
 		if retErr == nil {
 			return false, errCustomerProblem
 		}
@@ -301,15 +300,6 @@ func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantClust
 // errCustomerProblem: the deletion waits for the customer (credentials, quota); requeue in
 // minutes, no backoff storm.
 var errCustomerProblem = errors.New("waiting for the customer")
-
-// setDeletionBlocked reports on EndpointReady (and Ready) what the deletion waits for.
-func setDeletionBlocked(tc *v1alpha1.TenantCluster, c check) {
-	for _, t := range []string{v1alpha1.EndpointReadyCondition, v1alpha1.ReadyCondition} {
-		meta.SetStatusCondition(&tc.Status.Conditions, metav1.Condition{
-			Type: t, Status: metav1.ConditionFalse, Reason: c.reason, Message: c.message, ObservedGeneration: tc.Generation,
-		})
-	}
-}
 
 // releaseSecret drops CredentialsFinalizer from the Secret once no other TenantCluster
 // names it.

@@ -46,7 +46,8 @@ func (r *Reconciler) deleteWorkerPools(ctx context.Context, tc *v1alpha1.TenantC
 // under the same name never meets its predecessor's namespace. The published kubeconfig is
 // owned by the TenantCluster and goes with it.
 func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantCluster) (ctrl.Result, error) {
-	tc.Status.Phase = v1alpha1.TenantClusterDeleting
+	var blocked check
+	defer func() { setDeletionStatus(tc, blocked) }()
 	r.forgetTenant(tc.UID)
 	pools, err := r.deleteWorkerPools(ctx, tc)
 	if err != nil {
@@ -57,7 +58,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	// The customer's load balancer first: until it is gone the tenant's Secrets keep the
 	// record of what the address was for.
-	done, err := r.deleteOctavia(ctx, tc)
+	done, err := r.deleteOctavia(ctx, tc, &blocked)
 	if errors.Is(err, errCustomerProblem) {
 		return ctrl.Result{RequeueAfter: customerProblemInterval}, nil
 	}

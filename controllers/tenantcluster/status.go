@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 )
 
 // check is what one phase of a reconcile observed about one condition.
@@ -23,55 +25,34 @@ type observed struct {
 	invalid string // a spec that cannot be realised; empty when fine
 	// blocked is a cause that stops the whole control plane before any component (its
 	// namespace cannot be had); it is the reason of every component not ready.
-	blocked      check
-	namespace    string // the control-plane namespace, once made
-	endpoint     string // the published URL, once known
-	certificates check
-	etcd         check
-	apiServer    check
-	controllers  check // kube-controller-manager
-	scheduler    check
-	endpointOK   check
+	blocked   check
+	namespace string // the control-plane namespace, once made
+	endpoint  string // the published URL, once known
+	// kubeconfigSecret names the published admin kubeconfig, once written; octavia is the
+	// customer's load balancer, once it exists; addons the versions pinned in the tenant.
+	kubeconfigSecret string
+	octavia          *v1alpha1.OctaviaEndpointStatus
+	addons           *v1alpha1.AddonVersions
 
-	// bootstrapped and addons describe the inside of the tenant; they are not part of
-	// Ready. Zero (no reason) when the reconcile did not get as far: the condition stays.
-	bootstrapped check
-	addons       check
-	tunnel       check
+	// checks are by condition type (controlplane.Conditions). A condition that counts
+	// towards Ready and was not observed is Progressing; one that does not (the inside of
+	// the tenant) is left as it was when the reconcile did not get as far.
+	checks map[string]check
 
-	// etcdMembership is what growing etcd saw and did; holdControllers says the
-	// controller-manager and scheduler wait for the kube-apiserver.
-	etcdMembership  etcdMembership
-	holdControllers bool
-	// holdAPIServer: the first kube-apiserver waits for every certificate.
-	holdAPIServer bool
+	// etcdMembership is what growing etcd saw and did; held are the components rendered
+	// with no replica, waiting for what their registry row's Hold names.
+	etcdMembership etcdMembership
+	held           map[controlplane.Component]bool
 }
 
-// conditionOrder lists the component conditions the Ready summary is made of, in the order
-// a control plane comes up.
-var conditionOrder = []string{
-	v1alpha1.EndpointReadyCondition,
-	v1alpha1.CertificatesReadyCondition,
-	v1alpha1.EtcdAvailableCondition,
-	v1alpha1.APIServerAvailableCondition,
-	v1alpha1.ControllerManagerAvailableCondition,
-	v1alpha1.SchedulerAvailableCondition,
-}
-
-func (o *observed) byCondition() map[string]check {
-	return map[string]check{
-		v1alpha1.EndpointReadyCondition:              o.endpointOK,
-		v1alpha1.CertificatesReadyCondition:          o.certificates,
-		v1alpha1.EtcdAvailableCondition:              o.etcd,
-		v1alpha1.APIServerAvailableCondition:         o.apiServer,
-		v1alpha1.ControllerManagerAvailableCondition: o.controllers,
-		v1alpha1.SchedulerAvailableCondition:         o.scheduler,
-	}
+func newObserved() observed {
+	return observed{checks: map[string]check{}, held: map[controlplane.Component]bool{}}
 }
 
 // setStatus writes conditions, phase, endpoint and version from what was observed. It only
 // changes LastTransitionTime when a condition's status changes, so an unchanged control plane
-// yields an unchanged status and the reconcile writes nothing.
+// yields an unchanged status and the reconcile writes nothing. It is the only writer of
+// status besides setPaused and the Octavia deletion's setDeletionBlocked.
 func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	gen := tc.Generation
 	set := func(t string, ok bool, reason, msg string) {
@@ -83,10 +64,17 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 			Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen,
 		})
 	}
-	checks := o.byCondition()
 	var notReady []string
-	for _, t := range conditionOrder {
-		c := checks[t]
+	for _, spec := range controlplane.Conditions() {
+		c := o.checks[spec.Type]
+		if !spec.Ready {
+			// The inside of the tenant: reported, never part of Ready, which means the
+			// control plane serves (workers and addons are the customer's side).
+			if c.reason != "" {
+				set(spec.Type, c.ok, c.reason, c.message)
+			}
+			continue
+		}
 		if c.reason == "" {
 			c.reason = v1alpha1.ProgressingReason
 		}
@@ -96,9 +84,9 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 		if o.blocked.reason != "" && !c.ok {
 			c.reason, c.message = o.blocked.reason, o.blocked.message
 		}
-		set(t, c.ok, c.reason, c.message)
+		set(spec.Type, c.ok, c.reason, c.message)
 		if !c.ok {
-			notReady = append(notReady, fmt.Sprintf("%s: %s", t, c.message))
+			notReady = append(notReady, fmt.Sprintf("%s: %s", spec.Type, c.message))
 		}
 	}
 	switch {
@@ -111,23 +99,22 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	default:
 		set(v1alpha1.ReadyCondition, true, v1alpha1.AvailableReason, "every control-plane component is available")
 	}
-	// The inside of the tenant: reported, never part of Ready, which means the control
-	// plane serves (workers and addons are the customer's side of the cluster).
-	for _, c := range []struct {
-		t string
-		c check
-	}{{v1alpha1.TenantBootstrappedCondition, o.bootstrapped}, {v1alpha1.AddonsReadyCondition, o.addons}, {v1alpha1.TunnelReadyCondition, o.tunnel}} {
-		if c.c.reason != "" {
-			set(c.t, c.c.ok, c.c.reason, c.c.message)
-		}
-	}
 	if o.endpoint != "" {
 		tc.Status.Endpoint = o.endpoint
 	}
 	if o.namespace != "" {
 		tc.Status.ControlPlaneNamespace = o.namespace
 	}
-	ready := len(notReady) == 0 && o.invalid == ""
+	if o.kubeconfigSecret != "" {
+		tc.Status.KubeconfigSecretRef = &corev1.LocalObjectReference{Name: o.kubeconfigSecret}
+	}
+	if o.octavia != nil {
+		tc.Status.Octavia = o.octavia
+	}
+	if o.addons != nil {
+		tc.Status.Addons = o.addons
+	}
+	ready := len(notReady) == 0 && o.invalid == "" && o.blocked.reason == ""
 	tc.Status.Phase = phase(tc, ready)
 	if ready {
 		tc.Status.Version = tc.Spec.Version
@@ -148,6 +135,20 @@ func phase(tc *v1alpha1.TenantCluster, ready bool) v1alpha1.TenantClusterPhase {
 		return v1alpha1.TenantClusterUpgrading
 	default:
 		return v1alpha1.TenantClusterDegraded
+	}
+}
+
+// setDeletionStatus is the status of a TenantCluster being deleted: phase Deleting, and on
+// EndpointReady and Ready what the deletion waits for, when something blocks it.
+func setDeletionStatus(tc *v1alpha1.TenantCluster, blocked check) {
+	tc.Status.Phase = v1alpha1.TenantClusterDeleting
+	if blocked.reason == "" {
+		return
+	}
+	for _, t := range []string{v1alpha1.EndpointReadyCondition, v1alpha1.ReadyCondition} {
+		meta.SetStatusCondition(&tc.Status.Conditions, metav1.Condition{
+			Type: t, Status: metav1.ConditionFalse, Reason: blocked.reason, Message: blocked.message, ObservedGeneration: tc.Generation,
+		})
 	}
 }
 

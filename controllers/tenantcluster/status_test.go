@@ -8,14 +8,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 )
 
 func allOK() observed {
 	ok := check{ok: true, reason: v1alpha1.AvailableReason, message: "fine"}
-	return observed{
-		endpoint: "https://192.0.2.2:30443", endpointOK: ok, certificates: ok,
-		etcd: ok, apiServer: ok, controllers: ok, scheduler: ok,
+	o := newObserved()
+	o.endpoint = "https://192.0.2.2:30443"
+	for _, c := range controlplane.Conditions() {
+		if c.Ready {
+			o.checks[c.Type] = ok
+		}
 	}
+	return o
 }
 
 func TestSetStatus(t *testing.T) {
@@ -34,27 +39,29 @@ func TestSetStatus(t *testing.T) {
 		{
 			name: "first creation waits for certificates",
 			mutate: func(o *observed) {
-				o.certificates = check{reason: v1alpha1.WaitingForCertificatesReason, message: "2 of 12 issued"}
+				o.checks[v1alpha1.CertificatesReadyCondition] = check{reason: v1alpha1.WaitingForCertificatesReason, message: "2 of 12 issued"}
 			},
 			wantPhase: v1alpha1.TenantClusterProvisioning, wantReady: metav1.ConditionFalse,
 			wantReason: v1alpha1.NotReadyReason, wantInMessage: "CertificatesReady: 2 of 12 issued",
 		},
 		{
 			name: "was ready, apiserver down", statusVersion: "v1.36.3",
-			mutate:    func(o *observed) { o.apiServer = check{message: "0 of 2 replicas available"} },
+			mutate: func(o *observed) {
+				o.checks[v1alpha1.APIServerAvailableCondition] = check{message: "0 of 2 replicas available"}
+			},
 			wantPhase: v1alpha1.TenantClusterDegraded, wantReady: metav1.ConditionFalse,
 			wantReason: v1alpha1.NotReadyReason, wantInMessage: "APIServerAvailable: 0 of 2",
 		},
 		{
 			name: "upgrade in progress", statusVersion: "v1.35.4",
-			mutate:    func(o *observed) { o.apiServer = check{message: "rolling out"} },
+			mutate:    func(o *observed) { o.checks[v1alpha1.APIServerAvailableCondition] = check{message: "rolling out"} },
 			wantPhase: v1alpha1.TenantClusterUpgrading, wantReady: metav1.ConditionFalse, wantReason: v1alpha1.NotReadyReason,
 		},
 		{
 			name: "invalid spec",
 			mutate: func(o *observed) {
 				o.invalid = "spec.controlPlane.apiServer.extraArgs: etcd-servers is managed by kubeseed"
-				o.etcd = check{}
+				o.checks[v1alpha1.EtcdAvailableCondition] = check{}
 			},
 			wantPhase: v1alpha1.TenantClusterProvisioning, wantReady: metav1.ConditionFalse,
 			wantReason: v1alpha1.InvalidSpecReason, wantInMessage: "etcd-servers is managed",
@@ -84,9 +91,9 @@ func TestSetStatus(t *testing.T) {
 			if ready.ObservedGeneration != 3 {
 				t.Errorf("Ready observedGeneration %d, want 3", ready.ObservedGeneration)
 			}
-			for _, ct := range conditionOrder {
-				if meta.FindStatusCondition(tc.Status.Conditions, ct) == nil {
-					t.Errorf("condition %s missing: conditions are set from the first visit", ct)
+			for _, ct := range controlplane.Conditions() {
+				if ct.Ready && meta.FindStatusCondition(tc.Status.Conditions, ct.Type) == nil {
+					t.Errorf("condition %s missing: conditions are set from the first visit", ct.Type)
 				}
 			}
 		})
@@ -112,8 +119,8 @@ func TestSetStatusIsStable(t *testing.T) {
 func TestTenantConditionsStayOutOfReady(t *testing.T) {
 	tc := &v1alpha1.TenantCluster{Spec: v1alpha1.TenantClusterSpec{Version: "v1.36.3"}}
 	o := allOK()
-	o.bootstrapped = check{reason: v1alpha1.TenantUnreachableReason, message: "dial tcp: i/o timeout"}
-	o.addons = check{reason: v1alpha1.WaitingForNodesReason, message: "no Ready node"}
+	o.checks[v1alpha1.TenantBootstrappedCondition] = check{reason: v1alpha1.TenantUnreachableReason, message: "dial tcp: i/o timeout"}
+	o.checks[v1alpha1.AddonsReadyCondition] = check{reason: v1alpha1.WaitingForNodesReason, message: "no Ready node"}
 	setStatus(tc, o)
 	if !meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.ReadyCondition) || tc.Status.Phase != v1alpha1.TenantClusterReady {
 		t.Errorf("Ready is held back by the tenant's inside: %+v", tc.Status)

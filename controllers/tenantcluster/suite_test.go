@@ -1,3 +1,5 @@
+//go:build envtest
+
 package tenantcluster_test
 
 import (
@@ -171,7 +173,7 @@ func run(m *testing.M) int {
 		return fail("manager: %v", err)
 	}
 	r := &tenantcluster.Reconciler{
-		Client: mgr.GetClient(), Scheme: scheme, Recorder: mgr.GetEventRecorder("kubeseed"),
+		Client: mgr.GetClient(), Scheme: scheme, Recorder: mgr.GetEventRecorder("kubeseed"), APIReader: mgr.GetAPIReader(),
 		Applier:      &apply.Applier{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner},
 		NodeAddress:  nodeAddress,
 		EtcdDialer:   dialFakeEtcd,

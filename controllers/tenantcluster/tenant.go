@@ -78,14 +78,14 @@ type tunnelAgent struct {
 // when to look again. Failures inside the tenant are conditions, never reconcile errors:
 // the seed side has converged, and the requeue retries.
 func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantCluster, o *observed, st tenantState) time.Duration {
-	if !o.apiServer.ok || st.kubeconfig == nil || st.endpoint.Host == "" || len(st.caPEM) == 0 {
+	if !o.checks[v1alpha1.APIServerAvailableCondition].ok || st.kubeconfig == nil || st.endpoint.Host == "" || len(st.caPEM) == 0 {
 		wait := check{reason: v1alpha1.WaitingForAPIServerReason, message: "waiting for the tenant's kube-apiserver and admin kubeconfig"}
-		o.bootstrapped, o.addons, o.tunnel = wait, wait, wait
+		o.checks[v1alpha1.TenantBootstrappedCondition], o.checks[v1alpha1.AddonsReadyCondition], o.checks[v1alpha1.TunnelReadyCondition] = wait, wait, wait
 		return 0
 	}
 	unreachable := func(err error) time.Duration {
 		c := check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
-		o.bootstrapped, o.addons, o.tunnel = c, c, c
+		o.checks[v1alpha1.TenantBootstrappedCondition], o.checks[v1alpha1.AddonsReadyCondition], o.checks[v1alpha1.TunnelReadyCondition] = c, c, c
 		return requeueWhileProgressing
 	}
 	ctx, cancel := context.WithTimeout(ctx, tenantTimeout)
@@ -103,26 +103,26 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantClu
 	})
 	if err != nil {
 		// Only inputs kubeseed computed can be wrong here; retrying will not help, saying so does.
-		o.bootstrapped = check{reason: v1alpha1.ProgressingReason, message: err.Error()}
-		o.addons = check{reason: v1alpha1.WaitingForAPIServerReason, message: "waiting for the tenant bootstrap"}
-		o.tunnel = o.addons
+		o.checks[v1alpha1.TenantBootstrappedCondition] = check{reason: v1alpha1.ProgressingReason, message: err.Error()}
+		o.checks[v1alpha1.AddonsReadyCondition] = check{reason: v1alpha1.WaitingForAPIServerReason, message: "waiting for the tenant bootstrap"}
+		o.checks[v1alpha1.TunnelReadyCondition] = o.checks[v1alpha1.AddonsReadyCondition]
 		return requeueWhileProgressing
 	}
 	if err := bootstrap.Apply(ctx, c, FieldOwner, objs...); err != nil {
 		return unreachable(fmt.Errorf("bootstrap tenant: %w", err))
 	}
-	o.bootstrapped = check{ok: true, reason: v1alpha1.BootstrappedReason, message: "the tenant holds what kubeadm join needs"}
+	o.checks[v1alpha1.TenantBootstrappedCondition] = check{ok: true, reason: v1alpha1.BootstrappedReason, message: "the tenant holds what kubeadm join needs"}
 
 	pending, err := r.approveServingCSRs(ctx, tc, c)
 	if err != nil {
 		return unreachable(err)
 	}
 	if err := r.reconcileAddons(ctx, tc, c, o, st); err != nil {
-		o.addons = check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
-		o.tunnel = o.addons
+		o.checks[v1alpha1.AddonsReadyCondition] = check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
+		o.checks[v1alpha1.TunnelReadyCondition] = o.checks[v1alpha1.AddonsReadyCondition]
 		return requeueWhileProgressing
 	}
-	if pending > 0 || !o.addons.ok || !o.tunnel.ok {
+	if pending > 0 || !o.checks[v1alpha1.AddonsReadyCondition].ok || !o.checks[v1alpha1.TunnelReadyCondition].ok {
 		return requeueTenantBusy
 	}
 	return requeueTenantIdle
@@ -178,21 +178,21 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	if err := addons.Apply(ctx, c, FieldOwner, objs); err != nil {
 		return err
 	}
-	tc.Status.Addons = &pinned
+	o.addons = &pinned
 	h, err := addons.Observe(ctx, c)
 	if err != nil {
 		return err
 	}
-	o.addons = check{ok: h.Ready, reason: h.Reason, message: h.Message}
+	o.checks[v1alpha1.AddonsReadyCondition] = check{ok: h.Ready, reason: h.Reason, message: h.Message}
 	if st.tunnel == nil {
-		o.tunnel = check{reason: v1alpha1.ProgressingReason, message: "waiting for the tunnel's port on the apiserver Service and the agents' certificate"}
+		o.checks[v1alpha1.TunnelReadyCondition] = check{reason: v1alpha1.ProgressingReason, message: "waiting for the tunnel's port on the apiserver Service and the agents' certificate"}
 		return nil
 	}
 	t, err := addons.ObserveTunnel(ctx, c)
 	if err != nil {
 		return err
 	}
-	o.tunnel = check{ok: t.Ready, reason: t.Reason, message: t.Message}
+	o.checks[v1alpha1.TunnelReadyCondition] = check{ok: t.Ready, reason: t.Reason, message: t.Message}
 	return nil
 }
 

@@ -1,3 +1,5 @@
+//go:build envtest
+
 package tenantcluster_test
 
 import (
@@ -136,7 +138,7 @@ func TestTenantClusterIssuesPKIAndPublishesKubeconfig(t *testing.T) {
 			t.Errorf("kubeconfig server %q (CA %d bytes), want %s with the cluster CA", cluster.Server, len(cluster.CertificateAuthorityData), tc.Status.Endpoint)
 		}
 	}
-	for _, c := range controlplane.Components {
+	for _, c := range controlplane.Components() {
 		name := c.ObjectName("acme")
 		var err error
 		if c == controlplane.Etcd {

@@ -2,17 +2,14 @@ package addons
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubeseed/kubeseed/charts"
-	"github.com/kubeseed/kubeseed/pkg/bootstrap"
+	"github.com/kubeseed/kubeseed/pkg/apply"
 	"github.com/kubeseed/kubeseed/pkg/render"
 )
 
@@ -61,45 +58,15 @@ func prunable(gvk schema.GroupVersionKind) bool {
 }
 
 // Apply server-side applies objs (a Render) to the tenant as fieldOwner, then deletes the
-// objects labelled LabelAddon that objs no longer hold: an addon or object dropped from the
-// chart leaves the tenant with the next apply. There are no owner references: the
-// TenantCluster lives in another cluster. Nothing is pruned after a failed apply, so a
-// half-applied set never loses what still serves.
+// objects of PruneKinds labelled LabelAddon, with any value and in any namespace, that objs
+// no longer hold: an addon or object dropped from the chart leaves the tenant with the next
+// apply. There are no owner references: the TenantCluster lives in another cluster. Nothing
+// is pruned after a failed apply, so a half-applied set never loses what still serves. See
+// apply.ApplyUnowned.
 func Apply(ctx context.Context, c client.Client, fieldOwner string, objs []*unstructured.Unstructured) error {
-	toApply := make([]client.Object, 0, len(objs))
-	keep := map[string]bool{}
-	for _, o := range objs {
-		toApply = append(toApply, o)
-		keep[objectKey(o.GroupVersionKind(), o.GetNamespace(), o.GetName())] = true
-	}
-	if err := bootstrap.Apply(ctx, c, fieldOwner, toApply...); err != nil {
-		return fmt.Errorf("apply tenant addons: %w", err)
-	}
-	var errs []error
-	for _, gvk := range PruneKinds {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := c.List(ctx, list, client.HasLabels{LabelAddon}); err != nil {
-			errs = append(errs, fmt.Errorf("list %s: %w", gvk.Kind, err))
-			continue
-		}
-		for i := range list.Items {
-			item := &list.Items[i]
-			if keep[objectKey(gvk, item.Namespace, item.Name)] || !item.DeletionTimestamp.IsZero() {
-				continue
-			}
-			item.SetGroupVersionKind(gvk)
-			if err := c.Delete(ctx, item, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
-				errs = append(errs, fmt.Errorf("prune %s %s/%s: %w", gvk.Kind, item.Namespace, item.Name, err))
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("prune tenant addons: %w", err)
+	a := apply.Applier{Client: c, FieldOwner: fieldOwner}
+	if _, err := a.ApplyUnowned(ctx, &apply.Inventory{LabelKey: LabelAddon, PruneKinds: PruneKinds}, objs); err != nil {
+		return fmt.Errorf("tenant addons: %w", err)
 	}
 	return nil
-}
-
-func objectKey(gvk schema.GroupVersionKind, ns, name string) string {
-	return gvk.GroupKind().String() + "/" + ns + "/" + name
 }

@@ -4,6 +4,10 @@
 // longer holds. It keeps no state between calls: the inventory is the label, so a restarted
 // or new manager finds what an earlier one applied.
 //
+// ApplyUnowned is the same server-side apply for a cluster where the objects have no
+// owner, a tenant's: no owner references, cluster-scoped objects allowed, and pruning by the
+// inventory label alone. Every apply of kubeseed goes through this package.
+//
 // Readiness is not its business (pkg/health), and it never waits.
 //
 // This package is internal to kubeseed: no compatibility guarantee.
@@ -34,7 +38,8 @@ type Inventory struct {
 	// LabelKey and LabelValue are the label put on every applied object and selected when
 	// pruning. The value must be unique to the owner (its UID is a good one). Pruning also
 	// requires a controller reference to the owner, so an object that merely copied the
-	// label is never deleted.
+	// label is never deleted. ApplyUnowned has no owner: there an empty value selects any
+	// value of the key, and the label alone decides.
 	LabelKey, LabelValue string
 	// PruneKinds are the kinds listed when pruning; the version picks the API version
 	// listed, and kinds compare by group and kind. Every applied object's kind must be one
@@ -268,59 +273,89 @@ func (a *Applier) prepare(owner client.Object, inv Inventory, objs []*unstructur
 // list returns the metadata of the inventory's objects, by key. Metadata is all pruning and
 // change detection need, so Secrets' data never travels.
 func (a *Applier) list(ctx context.Context, namespace string, inv Inventory) (map[objectKey]*metav1.PartialObjectMetadata, error) {
-	reader := a.APIReader
-	if reader == nil {
-		reader = a.Client
-	}
 	live := map[objectKey]*metav1.PartialObjectMetadata{}
-	listed := map[schema.GroupKind]bool{}
-	for _, gvk := range inv.PruneKinds {
-		gk := gvk.GroupKind()
-		if listed[gk] {
-			continue
-		}
-		listed[gk] = true
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		err := reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{inv.LabelKey: inv.LabelValue})
+	for _, gvk := range uniqueKinds(inv.PruneKinds) {
+		items, err := a.listKind(ctx, gvk, client.InNamespace(namespace), client.MatchingLabels{inv.LabelKey: inv.LabelValue})
 		if err != nil {
-			return nil, fmt.Errorf("list %s in %s labelled %s=%s: %w", gk, namespace, inv.LabelKey, inv.LabelValue, err)
+			return nil, fmt.Errorf("list %s in %s labelled %s=%s: %w", gvk.GroupKind(), namespace, inv.LabelKey, inv.LabelValue, err)
 		}
-		for i := range list.Items {
-			m := &list.Items[i]
-			m.SetGroupVersionKind(gvk) // list items carry no kind of their own
-			live[keyOf(gk, m)] = m
+		for _, m := range items {
+			live[keyOf(gvk.GroupKind(), m)] = m
 		}
 	}
 	return live, nil
 }
 
+// uniqueKinds drops the kinds whose group and kind came earlier: one list per kind finds
+// its objects whatever version they were applied as.
+func uniqueKinds(kinds []schema.GroupVersionKind) []schema.GroupVersionKind {
+	out := make([]schema.GroupVersionKind, 0, len(kinds))
+	seen := map[schema.GroupKind]bool{}
+	for _, gvk := range kinds {
+		if !seen[gvk.GroupKind()] {
+			seen[gvk.GroupKind()] = true
+			out = append(out, gvk)
+		}
+	}
+	return out
+}
+
+// listKind lists the metadata of one kind's objects, through APIReader.
+func (a *Applier) listKind(ctx context.Context, gvk schema.GroupVersionKind, opts ...client.ListOption) ([]*metav1.PartialObjectMetadata, error) {
+	reader := a.APIReader
+	if reader == nil {
+		reader = a.Client
+	}
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := reader.List(ctx, list, opts...); err != nil {
+		return nil, err
+	}
+	out := make([]*metav1.PartialObjectMetadata, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+		out[i].SetGroupVersionKind(gvk) // list items carry no kind of their own
+	}
+	return out, nil
+}
+
 // prune deletes the listed objects that are not kept and are controlled by owner.
+func (a *Applier) prune(ctx context.Context, owner client.Object, live map[objectKey]*metav1.PartialObjectMetadata, keep map[objectKey]bool) ([]string, error) {
+	// The label alone proves nothing: a user may have copied it, and another owner may
+	// share its value. Only our own controller reference makes the object ours.
+	controlled := func(m *metav1.PartialObjectMetadata) bool {
+		ref := metav1.GetControllerOfNoCopy(m)
+		return ref != nil && ref.UID == owner.GetUID()
+	}
+	return a.deleteStale(ctx, live, keep, controlled, apierrors.IsNotFound)
+}
+
+// deleteStale deletes, in key order, the live objects that keep does not hold, that are not
+// already terminating and that ours accepts (nil accepts all). It goes on after a failure
+// and returns the deleted objects' names and every error, except those gone says mean the
+// object is gone already.
 //
 // Deletion propagates in the background: the object leaves the API at once and the garbage
 // collector removes its dependents (a Deployment's ReplicaSets and Pods) after. Nothing
 // waits on those dependents, and foreground deletion would keep a terminating object,
 // which the next reconcile would see again, and could not re-create by that name if the
 // render brought it back meanwhile.
-func (a *Applier) prune(ctx context.Context, owner client.Object, live map[objectKey]*metav1.PartialObjectMetadata, keep map[objectKey]bool) ([]string, error) {
+func (a *Applier) deleteStale(ctx context.Context, live map[objectKey]*metav1.PartialObjectMetadata, keep map[objectKey]bool,
+	ours func(*metav1.PartialObjectMetadata) bool, gone func(error) bool,
+) ([]string, error) {
 	var pruned []string
 	var errs []error
 	keys := slices.SortedFunc(maps.Keys(live), func(x, y objectKey) int { return strings.Compare(x.String(), y.String()) })
 	for _, key := range keys {
 		m := live[key]
-		if keep[key] || m.GetDeletionTimestamp() != nil {
-			continue
-		}
-		// The label alone proves nothing: a user may have copied it, and another owner may
-		// share its value. Only our own controller reference makes the object ours.
-		if ref := metav1.GetControllerOfNoCopy(m); ref == nil || ref.UID != owner.GetUID() {
+		if keep[key] || m.GetDeletionTimestamp() != nil || (ours != nil && !ours(m)) {
 			continue
 		}
 		// The UID precondition deletes exactly the object judged above, not one re-created
 		// under its name since.
 		uid := m.GetUID()
 		err := a.Client.Delete(ctx, m, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
-		if apierrors.IsNotFound(err) {
+		if err != nil && gone(err) {
 			continue
 		}
 		if err != nil {

@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -10,11 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
@@ -231,42 +226,18 @@ func restrictedNodeLabel(key string) bool {
 	return false
 }
 
-// cloudInitChart is charts/worker-cloud-init, loaded once.
-var cloudInitChart = sync.OnceValues(func() (*chart.Chart, error) { return render.LoadChart(charts.WorkerCloudInit) })
-
-// cloudInitTemplate is the one template of the chart.
+// cloudInitTemplate is the one template of charts/worker-cloud-init.
 const cloudInitTemplate = "templates/user-data.yaml"
 
-// renderCloudInit renders the chart's template to text with Helm's engine in strict mode.
-// pkg/render renders charts to objects; a #cloud-config document is none.
+// renderCloudInit renders the chart's template to text: a #cloud-config document is no
+// Kubernetes object.
 func renderCloudInit(values cloudInitValues) ([]byte, error) {
-	ch, err := cloudInitChart()
+	doc, err := render.Text(charts.WorkerCloudInit, cloudInitTemplate, values)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(values)
-	if err != nil {
-		return nil, fmt.Errorf("marshal values: %w", err)
-	}
-	var vals map[string]any
-	if err := json.Unmarshal(raw, &vals); err != nil {
-		return nil, fmt.Errorf("values: %w", err)
-	}
-	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "worker", Revision: 1, IsInstall: true},
-		chartutil.DefaultCapabilities.Copy())
-	if err != nil {
-		return nil, fmt.Errorf("render %s: prepare values: %w", ch.Name(), err)
-	}
-	out, err := engine.Engine{Strict: true}.Render(ch, rv)
-	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", ch.Name(), err)
-	}
-	doc, ok := out[ch.Name()+"/"+cloudInitTemplate]
-	if !ok {
-		return nil, fmt.Errorf("render %s: no %s", ch.Name(), cloudInitTemplate)
-	}
 	if !strings.HasPrefix(doc, CloudConfigHeader+"\n") {
-		return nil, fmt.Errorf("render %s: the document does not start with %s", ch.Name(), CloudConfigHeader)
+		return nil, fmt.Errorf("render %s: the document does not start with %s", cloudInitTemplate, CloudConfigHeader)
 	}
 	return []byte(doc), nil
 }

@@ -51,7 +51,10 @@ func mustObjects(t *testing.T, in Inputs) []client.Object {
 }
 
 func objectKey(o client.Object) string {
-	return fmt.Sprintf("%s %s", o.GetObjectKind().GroupVersionKind().Kind, key(o))
+	if o.GetNamespace() == "" {
+		return fmt.Sprintf("%s %s", o.GetObjectKind().GroupVersionKind().Kind, o.GetName())
+	}
+	return fmt.Sprintf("%s %s/%s", o.GetObjectKind().GroupVersionKind().Kind, o.GetNamespace(), o.GetName())
 }
 
 // TestObjectsAreKubeadms lists every object with what kubeadm v1.36 gives it: the names,

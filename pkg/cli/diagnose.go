@@ -13,34 +13,32 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/health"
 )
 
-// componentInfo ties a control-plane component to the condition that reports it and the
-// kind of its workload (charts/tenant-control-plane: "<tenant>-<component>", pods labelled
-// controlplane.Labels).
-type componentInfo struct {
-	component controlplane.Component
-	condition string
-	kind      string
-}
-
-// componentInfos are in the order a control plane comes up: the first failing one is the
-// likeliest cause of the others.
-var componentInfos = []componentInfo{
-	{controlplane.Etcd, v1alpha1.EtcdAvailableCondition, "StatefulSet"},
-	{controlplane.APIServer, v1alpha1.APIServerAvailableCondition, "Deployment"},
-	{controlplane.ControllerManager, v1alpha1.ControllerManagerAvailableCondition, "Deployment"},
-	{controlplane.Scheduler, v1alpha1.SchedulerAvailableCondition, "Deployment"},
-}
-
 // conditionOrder is the order describe lists conditions in (non-True ones first): the
-// controller's bring-up order, the summary, then the inside of the tenant.
-var conditionOrder = []string{
-	v1alpha1.EndpointReadyCondition, v1alpha1.CertificatesReadyCondition,
-	v1alpha1.EtcdAvailableCondition, v1alpha1.APIServerAvailableCondition,
-	v1alpha1.ControllerManagerAvailableCondition, v1alpha1.SchedulerAvailableCondition,
-	v1alpha1.ReadyCondition,
-	v1alpha1.TenantBootstrappedCondition, v1alpha1.AddonsReadyCondition, v1alpha1.TunnelReadyCondition,
+// registry's (bring-up order) with the Ready summary after the conditions it is made of.
+func conditionOrder() []string {
+	var ready, inside []string
+	for _, c := range controlplane.Conditions() {
+		if c.Ready {
+			ready = append(ready, c.Type)
+		} else {
+			inside = append(inside, c.Type)
+		}
+	}
+	return slices.Concat(ready, []string{v1alpha1.ReadyCondition}, inside)
+}
+
+// readyConditions are the conditions the Ready summary is made of.
+func readyConditions() []string {
+	var out []string
+	for _, c := range controlplane.Conditions() {
+		if c.Ready {
+			out = append(out, c.Type)
+		}
+	}
+	return out
 }
 
 // tenantState is everything describe reads about one tenant.
@@ -127,22 +125,16 @@ type logRef struct {
 	previous  bool
 }
 
-// waitingProblems are container waiting reasons that will not go away by themselves.
-var waitingProblems = []string{
-	"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName",
-	"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreStartHookError", "PostStartHookError",
-}
-
 // diagnose turns what was read into a report.
 func diagnose(s *tenantState, now time.Time) *report {
 	tc := s.tc
 	r := &report{conditions: sortConditions(tc.Status.Conditions)}
-	for _, ci := range componentInfos {
-		cr := componentReport{component: ci.component, condition: meta.FindStatusCondition(tc.Status.Conditions, ci.condition)}
-		name := ci.component.ObjectName(tc.Name)
-		cr.workload = ci.kind + "/" + name
-		switch ci.kind {
-		case "StatefulSet":
+	for _, ci := range controlplane.Registry {
+		cr := componentReport{component: ci.Component, condition: meta.FindStatusCondition(tc.Status.Conditions, ci.Condition)}
+		name := ci.Component.ObjectName(tc.Name)
+		cr.workload = string(ci.Workload) + "/" + name
+		switch ci.Workload {
+		case controlplane.StatefulSet:
 			if sts := s.statefulSets[name]; sts != nil {
 				cr.found, cr.desired, cr.ready = true, ptrOr(sts.Spec.Replicas, 1), sts.Status.ReadyReplicas
 			}
@@ -153,7 +145,7 @@ func diagnose(s *tenantState, now time.Time) *report {
 		}
 		for i := range s.pods {
 			p := &s.pods[i]
-			if p.Labels[controlplane.LabelComponent] == string(ci.component) {
+			if p.Labels[controlplane.LabelComponent] == string(ci.Component) {
 				cr.pods = append(cr.pods, podDiagnosis(p, now))
 			}
 		}
@@ -219,7 +211,7 @@ func summarize(s *tenantState, r *report) string {
 		return "No status yet: the kubeseed operator has not reconciled this TenantCluster (is it running? kubectl -n kubeseed-system get pods)."
 	}
 	for _, c := range r.conditions {
-		if c.Status == metav1.ConditionTrue || c.Type == v1alpha1.ReadyCondition || !slices.Contains(conditionOrder[:6], c.Type) {
+		if c.Status == metav1.ConditionTrue || c.Type == v1alpha1.ReadyCondition || !slices.Contains(readyConditions(), c.Type) {
 			continue
 		}
 		switch c.Type {
@@ -254,104 +246,28 @@ func componentWhy(cr componentReport) string {
 	return "no condition reported"
 }
 
-// podDiagnosis looks at one pod: scheduling, each container's state and last termination.
+// podDiagnosis looks at one pod (pkg/health, which the controller's conditions use too).
 func podDiagnosis(p *corev1.Pod, now time.Time) podReport {
-	pr := podReport{name: p.Name, phase: p.Status.Phase, total: len(p.Spec.Containers)}
-	if p.DeletionTimestamp != nil {
-		pr.problems = append(pr.problems, "terminating")
+	h := health.Pod(p, now)
+	r := podReport{name: h.Name, phase: h.Phase, ready: h.Ready, total: h.Total, restarts: h.Restarts, problems: h.Problems, describe: h.Describe}
+	for _, l := range h.Logs {
+		r.logs = append(r.logs, logRef{container: l.Container, previous: l.Previous})
 	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
-			pr.problems = append(pr.problems, fmt.Sprintf("not scheduled (%s): %s", c.Reason, c.Message))
-			pr.describe = true
-		}
-	}
-	if p.Status.Phase == corev1.PodFailed {
-		pr.problems = append(pr.problems, fmt.Sprintf("failed (%s): %s", p.Status.Reason, p.Status.Message))
-	}
-	statuses := slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses)
-	started := false
-	for _, cs := range statuses {
-		if cs.Ready && !isInit(p, cs.Name) {
-			pr.ready++
-		}
-		pr.restarts += cs.RestartCount
-		problem := ""
-		switch w := cs.State.Waiting; {
-		case w != nil && slices.Contains(waitingProblems, w.Reason):
-			problem = fmt.Sprintf("container %s: %s", cs.Name, w.Reason)
-			if w.Message != "" {
-				problem += ": " + firstLine(w.Message)
-			}
-		case cs.State.Running != nil && !cs.Ready && !isInit(p, cs.Name) && now.Sub(cs.State.Running.StartedAt.Time) > 30*time.Second:
-			problem = fmt.Sprintf("container %s: running for %s but not ready (readiness probe failing)", cs.Name, age(cs.State.Running.StartedAt, now))
-		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0:
-			problem = fmt.Sprintf("container %s: %s", cs.Name, termination(cs.State.Terminated, now))
-		}
-		if cs.RestartCount > 0 {
-			if problem == "" {
-				problem = fmt.Sprintf("container %s: restarted %d times", cs.Name, cs.RestartCount)
-			} else {
-				problem += fmt.Sprintf(" (restarted %d times)", cs.RestartCount)
-			}
-		}
-		if t := cs.LastTerminationState.Terminated; t != nil && problem != "" {
-			problem += "; last " + termination(t, now)
-		}
-		if problem != "" {
-			pr.problems = append(pr.problems, problem)
-		}
-		if cs.State.Running != nil || cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil {
-			started = true
-			if problem != "" {
-				pr.logs = append(pr.logs, logRef{container: cs.Name, previous: cs.State.Running == nil && cs.LastTerminationState.Terminated != nil})
-			}
-		}
-	}
-	if len(pr.problems) > 0 && !started {
-		pr.describe = true
-	}
-	return pr
-}
-
-func isInit(p *corev1.Pod, container string) bool {
-	return slices.ContainsFunc(p.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == container })
-}
-
-// termination describes how a container instance ended.
-func termination(t *corev1.ContainerStateTerminated, now time.Time) string {
-	s := fmt.Sprintf("terminated with exit code %d", t.ExitCode)
-	if t.Reason != "" {
-		s += " (" + t.Reason + ")"
-	}
-	if !t.FinishedAt.IsZero() {
-		s += " " + age(t.FinishedAt, now) + " ago"
-	}
-	if msg := strings.TrimSpace(t.Message); msg != "" {
-		s += ": " + firstLine(msg)
-	}
-	return s
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 240 {
-		s = s[:240] + "…"
-	}
-	return s
+	return r
 }
 
 // sortConditions puts the conditions that are not True first, each group in conditionOrder
 // (types it does not know last, by name).
 func sortConditions(conds []metav1.Condition) []metav1.Condition {
 	out := slices.Clone(conds)
+	order := conditionOrder()
 	rank := func(c metav1.Condition) int {
-		i := slices.Index(conditionOrder, c.Type)
+		i := slices.Index(order, c.Type)
 		if i < 0 {
-			i = len(conditionOrder)
+			i = len(order)
 		}
 		if c.Status == metav1.ConditionTrue {
-			i += len(conditionOrder) + 1
+			i += len(order) + 1
 		}
 		return i
 	}
@@ -369,8 +285,8 @@ func sortConditions(conds []metav1.Condition) []metav1.Condition {
 func tenantEvents(s *tenantState) []corev1.Event {
 	name := s.tc.Name
 	var prefixes []string
-	for _, ci := range componentInfos {
-		prefixes = append(prefixes, ci.component.ObjectName(name))
+	for _, ci := range controlplane.Registry {
+		prefixes = append(prefixes, ci.Component.ObjectName(name))
 	}
 	prefixes = append(prefixes, "data-"+controlplane.Etcd.ObjectName(name)+"-")
 	var out []corev1.Event

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,18 +113,18 @@ func TestPodDiagnosis(t *testing.T) {
 func healthyState() *tenantState {
 	tc := tenant("acme", v1alpha1.TenantClusterReady)
 	tc.UID = "uid-acme"
-	for _, t := range conditionOrder[:7] {
+	for _, t := range conditionOrder()[:len(readyConditions())+1] {
 		tc.Status.Conditions = append(tc.Status.Conditions, cond(t, "True", "Available", ""))
 	}
 	s := &tenantState{tc: &tc, deployments: map[string]*appsv1.Deployment{}, statefulSets: map[string]*appsv1.StatefulSet{}}
-	for _, ci := range componentInfos {
-		name := ci.component.ObjectName("acme")
-		if ci.kind == "StatefulSet" {
+	for _, ci := range controlplane.Registry {
+		name := ci.Component.ObjectName("acme")
+		if ci.Workload == controlplane.StatefulSet {
 			s.statefulSets[name] = &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](1)}, Status: appsv1.StatefulSetStatus{ReadyReplicas: 1}}
 		} else {
 			s.deployments[name] = &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 1}}
 		}
-		s.pods = append(s.pods, componentPod(ci.component, "a", true, 0, running, corev1.ContainerState{}))
+		s.pods = append(s.pods, componentPod(ci.Component, "a", true, 0, running, corev1.ContainerState{}))
 	}
 	return s
 }
@@ -348,3 +349,34 @@ func TestDescribePrint(t *testing.T) {
 }
 
 func typesUID(s string) types.UID { return types.UID(s) }
+
+// TestDescribeTestRegistryRow: a component added to controlplane.Registry (this row exists
+// only in this test) is diagnosed and printed by describe like the built-in ones: its
+// workload, its condition and its failing pod, with no change to this package.
+func TestDescribeTestRegistryRow(t *testing.T) {
+	saved := controlplane.Registry
+	controlplane.Registry = append(slices.Clone(saved), controlplane.ComponentSpec{
+		Component: "kube-test", Workload: controlplane.Deployment, Condition: "TestComponentAvailable", Container: "kube-test",
+	})
+	t.Cleanup(func() { controlplane.Registry = saved })
+
+	s := healthyState()
+	notReady(s)
+	setCond(s, cond("TestComponentAvailable", "False", "CrashLooping", "pod acme-kube-test-a: container kube-test: CrashLoopBackOff"))
+	s.pods[len(s.pods)-1] = componentPod("kube-test", "a", false, 3, crashLooping, exited1)
+	var out bytes.Buffer
+	p := describePrinter{now: now, kubectl: "kubectl", maxEvents: 20, w: &out}
+	if err := p.print(context.Background(), s, diagnose(s, now)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Diagnosis:    kube-test is failing: pod acme-kube-test-a: container kube-test: CrashLoopBackOff",
+		"  TestComponentAvailable       False    CrashLooping",
+		"Deployment/acme-kube-test",
+		"kube-test (failing), the likely cause:\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("describe lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -1,3 +1,5 @@
+//go:build envtest
+
 package cli
 
 import (
@@ -156,7 +158,7 @@ func readyStatus(name string) v1alpha1.TenantClusterStatus {
 		Phase: v1alpha1.TenantClusterReady, Version: "v1.36.3", Endpoint: "https://192.0.2.10:31443",
 		KubeconfigSecretRef: &corev1.LocalObjectReference{Name: controlplane.AdminKubeconfigSecret.Name(name)},
 	}
-	for _, t := range conditionOrder[:7] {
+	for _, t := range conditionOrder()[:len(readyConditions())+1] {
 		s.Conditions = append(s.Conditions, metav1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: v1alpha1.AvailableReason, Message: "fine"})
 	}
 	return s
@@ -291,15 +293,15 @@ func TestDescribeBrokenScheduler(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, ci := range componentInfos {
-		name := ci.component.ObjectName("acme")
-		labels := controlplane.Labels("acme", ci.component)
+	for _, ci := range controlplane.Registry {
+		name := ci.Component.ObjectName("acme")
+		labels := controlplane.Labels("acme", ci.Component)
 		template := corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: labels},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: string(ci.component), Image: "registry.k8s.io/" + string(ci.component)}}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: string(ci.Component), Image: "registry.k8s.io/" + string(ci.Component)}}},
 		}
 		var obj client.Object
-		if ci.kind == "StatefulSet" {
+		if ci.Workload == controlplane.StatefulSet {
 			obj = &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: name, Labels: labels},
 				Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template}}
 		} else {
@@ -314,7 +316,7 @@ func TestDescribeBrokenScheduler(t *testing.T) {
 			t.Fatal(err)
 		}
 		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: string(ci.component), Ready: true, State: running,
+			Name: string(ci.Component), Ready: true, State: running,
 		}}}
 		if err := c.Status().Update(ctx, pod); err != nil {
 			t.Fatal(err)

@@ -222,7 +222,7 @@ func missing(tc *v1alpha1.TenantCluster, what waitFor) []metav1.Condition {
 			// Its message repeats the components listed.
 		case c.Type == what.condition:
 			out = append(out, c)
-		case c.Status != metav1.ConditionTrue && (c.Type == v1alpha1.ReadyCondition || slices.Contains(conditionOrder[:6], c.Type)):
+		case c.Status != metav1.ConditionTrue && (c.Type == v1alpha1.ReadyCondition || slices.Contains(readyConditions(), c.Type)):
 			out = append(out, c)
 		}
 	}

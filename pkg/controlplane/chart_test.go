@@ -220,7 +220,7 @@ func TestRenderedObjects(t *testing.T) {
 
 			pods := map[controlplane.Component]corev1.PodTemplateSpec{}
 			selectors := map[controlplane.Component]*metav1.LabelSelector{}
-			for _, comp := range controlplane.Components {
+			for _, comp := range controlplane.Components() {
 				name := comp.ObjectName(cluster)
 				kind := "Deployment"
 				if comp == controlplane.Etcd {
@@ -519,7 +519,7 @@ func TestEtcdAdmitsTheManager(t *testing.T) {
 // TestHeldControllersRenderNoPods: while the kube-apiserver has not answered, the
 // controller-manager and scheduler Deployments exist with no replica.
 func TestHeldControllersRenderNoPods(t *testing.T) {
-	for _, o := range renderCase(t, tenant(), controlplane.Inputs{HoldControllers: true}) {
+	for _, o := range renderCase(t, tenant(), controlplane.Inputs{Held: map[controlplane.Component]bool{controlplane.ControllerManager: true, controlplane.Scheduler: true}}) {
 		if o.GetKind() != "Deployment" {
 			continue
 		}

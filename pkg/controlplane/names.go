@@ -17,9 +17,6 @@ const (
 	Scheduler         Component = "kube-scheduler"
 )
 
-// Components lists every component, in the order they come up.
-var Components = []Component{Etcd, APIServer, ControllerManager, Scheduler}
-
 // ObjectName is the name of the component's workload, "<cluster>-<component>": the etcd
 // StatefulSet and its headless Service, the kube-apiserver Deployment and its Service, the
 // other Deployments, and every PodDisruptionBudget and NetworkPolicy of the component.

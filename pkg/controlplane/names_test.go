@@ -79,7 +79,7 @@ func TestNamesFitTheLongestTenant(t *testing.T) {
 		}
 	}
 	var names []string
-	for _, c := range controlplane.Components {
+	for _, c := range controlplane.Components() {
 		names = append(names, c.ObjectName(cluster))
 	}
 	for _, s := range controlplane.Secrets {

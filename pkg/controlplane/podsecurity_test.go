@@ -137,7 +137,7 @@ func TestPodSecurityRestricted(t *testing.T) {
 			TunnelServer: controlplane.TunnelServerKonnectivity,
 			TunnelImage:  "registry.k8s.io/kas-network-proxy/proxy-server:v0.33.0",
 		}},
-		{"held-controllers", tenant(), controlplane.Inputs{HoldControllers: true}},
+		{"held-controllers", tenant(), controlplane.Inputs{Held: map[controlplane.Component]bool{controlplane.ControllerManager: true, controlplane.Scheduler: true}}},
 	}
 	for _, g := range goldenCases {
 		cases = append(cases, struct {
@@ -159,13 +159,13 @@ func TestPodSecurityRestricted(t *testing.T) {
 					t.Errorf("%s %s violates PodSecurity %q:\n  %s", p.kind, p.name, restricted.Level, strings.Join(failed, "\n  "))
 				}
 			}
-			for _, comp := range controlplane.Components {
+			for _, comp := range controlplane.Components() {
 				if !seen[comp.ObjectName(c.tc.Name)] {
 					t.Errorf("no pod template for %s (%s)", comp, comp.ObjectName(c.tc.Name))
 				}
 			}
-			if len(pods) < len(controlplane.Components) {
-				t.Errorf("evaluated %d pod templates, want at least %d", len(pods), len(controlplane.Components))
+			if len(pods) < len(controlplane.Components()) {
+				t.Errorf("evaluated %d pod templates, want at least %d", len(pods), len(controlplane.Components()))
 			}
 		})
 	}

@@ -134,12 +134,9 @@ type Inputs struct {
 	// version while an upgrade waits for every kube-apiserver to run spec.version: they
 	// must never be newer than an apiserver they talk to. Empty means spec.version.
 	ControllersVersion string
-	// HoldControllers renders kube-controller-manager and kube-scheduler with no replica:
-	// started before the kube-apiserver answers, they crash-loop.
-	HoldControllers bool
-	// HoldAPIServer renders kube-apiserver with no replica: its first pod waits for every
-	// certificate, so that it starts once instead of being replaced as each one appears.
-	HoldAPIServer bool
+	// Held components are rendered with no replica: they wait for what their registry
+	// row's Hold names (the controller decides; see Registry).
+	Held map[Component]bool
 	// EtcdReplicas is the etcd StatefulSet's size while the controller grows the cluster
 	// towards the spec; 0 means the spec's (a cluster bootstrapped at its full size).
 	EtcdReplicas int32
@@ -254,9 +251,9 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		ControllerManager: {cp.ControllerManager.Replicas, cp.ControllerManager.Resources},
 		Scheduler:         {cp.Scheduler.Replicas, cp.Scheduler.Resources},
 	}
-	count := make(map[Component]int32, len(Components))
-	res := make(map[Component]corev1.ResourceRequirements, len(Components))
-	for _, c := range Components {
+	count := make(map[Component]int32, len(Registry))
+	res := make(map[Component]corev1.ResourceRequirements, len(Registry))
+	for _, c := range Components() {
 		if count[c], err = replicasOf(c, specs[c].replicas); err != nil {
 			return Values{}, err
 		}
@@ -274,11 +271,10 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		return Values{}, err
 	}
 	count[Etcd] = etcdReplicas
-	if in.HoldControllers {
-		count[ControllerManager], count[Scheduler] = 0, 0
-	}
-	if in.HoldAPIServer {
-		count[APIServer] = 0
+	for c, held := range in.Held {
+		if _, known := count[c]; known && held {
+			count[c] = 0
+		}
 	}
 	etcdState := EtcdClusterStateNew
 	if in.EtcdClusterExisting {

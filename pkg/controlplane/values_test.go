@@ -626,7 +626,7 @@ func TestEtcdGrowing(t *testing.T) {
 }
 
 func TestHoldControllers(t *testing.T) {
-	v := mustValues(t, tenant(), controlplane.Inputs{HoldControllers: true})
+	v := mustValues(t, tenant(), controlplane.Inputs{Held: map[controlplane.Component]bool{controlplane.ControllerManager: true, controlplane.Scheduler: true}})
 	if v.ControllerManager.Replicas != 0 || v.Scheduler.Replicas != 0 {
 		t.Errorf("held: controller-manager %d, scheduler %d replicas; want 0", v.ControllerManager.Replicas, v.Scheduler.Replicas)
 	}
@@ -640,7 +640,7 @@ func TestHoldControllers(t *testing.T) {
 }
 
 func TestHoldAPIServer(t *testing.T) {
-	v := mustValues(t, tenant(), controlplane.Inputs{HoldAPIServer: true})
+	v := mustValues(t, tenant(), controlplane.Inputs{Held: map[controlplane.Component]bool{controlplane.APIServer: true}})
 	if v.APIServer.Replicas != 0 {
 		t.Errorf("held: apiserver %d replicas; want 0", v.APIServer.Replicas)
 	}

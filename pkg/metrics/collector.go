@@ -41,17 +41,6 @@ var phases = []v1alpha1.TenantClusterPhase{
 	v1alpha1.TenantClusterDegraded, v1alpha1.TenantClusterDeleting,
 }
 
-// components maps each control-plane component to the condition that says it is available.
-var components = []struct {
-	component controlplane.Component
-	condition string
-}{
-	{controlplane.Etcd, v1alpha1.EtcdAvailableCondition},
-	{controlplane.APIServer, v1alpha1.APIServerAvailableCondition},
-	{controlplane.ControllerManager, v1alpha1.ControllerManagerAvailableCondition},
-	{controlplane.Scheduler, v1alpha1.SchedulerAvailableCondition},
-}
-
 // stateCollector reads TenantClusters and Certificates from the manager's cache each time
 // Prometheus scrapes, and the etcd sizes the poller stored. It exports nothing while
 // active is false: the manager is not (yet) the leader, so that replicas standing by do not
@@ -104,12 +93,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			p = v1alpha1.TenantClusterProvisioning
 		}
 		counts[p]++
-		for _, comp := range components {
+		for _, comp := range controlplane.Registry {
 			ready := 0.0
-			if meta.IsStatusConditionTrue(tc.Status.Conditions, comp.condition) {
+			if meta.IsStatusConditionTrue(tc.Status.Conditions, comp.Condition) {
 				ready = 1
 			}
-			ch <- prometheus.MustNewConstMetric(componentReadyDesc, prometheus.GaugeValue, ready, tc.Namespace, tc.Name, string(comp.component))
+			ch <- prometheus.MustNewConstMetric(componentReadyDesc, prometheus.GaugeValue, ready, tc.Namespace, tc.Name, string(comp.Component))
 		}
 	}
 	for p, n := range counts {

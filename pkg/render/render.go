@@ -1,7 +1,7 @@
-// Package render renders a Helm chart in-process into Kubernetes objects, with Helm's
-// template engine and nothing else: no release state, no cluster, no lookup. A render is a
-// pure function of the chart and the values, so a controller can re-render on every
-// reconcile and apply the result.
+// Package render renders a Helm chart in-process into Kubernetes objects (Render), or one
+// template of it into text (Text), with Helm's template engine and nothing else: no release
+// state, no cluster, no lookup. A render is a pure function of the chart and the values, so
+// a controller can re-render on every reconcile and apply the result.
 //
 // This package is internal to kubeseed: no compatibility guarantee.
 package render
@@ -43,29 +43,58 @@ func Render(chartFS fs.FS, releaseName, namespace string, values any) ([]*unstru
 	if err != nil {
 		return nil, err
 	}
-	vals, err := toValues(values)
+	manifests, err := execute(ch, chartutil.ReleaseOptions{Name: releaseName, Namespace: namespace}, values)
 	if err != nil {
-		return nil, fmt.Errorf("render chart %s: %w", ch.Name(), err)
-	}
-	renderVals, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{
-		Name:      releaseName,
-		Namespace: namespace,
-		Revision:  1,
-		IsInstall: true,
-	}, chartutil.DefaultCapabilities.Copy())
-	if err != nil {
-		return nil, fmt.Errorf("render chart %s: prepare values: %w", ch.Name(), err)
-	}
-	// A zero Engine has no client: lookup answers an empty map. Templates must not use it.
-	manifests, err := engine.Engine{Strict: true}.Render(ch, renderVals)
-	if err != nil {
-		return nil, fmt.Errorf("render chart %s: %w", ch.Name(), err)
+		return nil, err
 	}
 	objs, err := decode(manifests)
 	if err != nil {
 		return nil, fmt.Errorf("render chart %s: %w", ch.Name(), err)
 	}
 	return objs, nil
+}
+
+// Text renders the one template templateName (a path in fsys, e.g.
+// "templates/user-data.yaml") of the chart rooted at fsys to text, for a chart whose output
+// is no Kubernetes objects: a #cloud-config document, say. The engine is Render's: strict,
+// Helm's default capabilities, no cluster. The release is named after the chart, in no
+// namespace; the template should not depend on either.
+func Text(fsys fs.FS, templateName string, values any) (string, error) {
+	ch, err := LoadChart(fsys)
+	if err != nil {
+		return "", err
+	}
+	out, err := execute(ch, chartutil.ReleaseOptions{Name: ch.Name()}, values)
+	if err != nil {
+		return "", err
+	}
+	// The engine names its outputs chart name/template path.
+	doc, ok := out[path.Join(ch.Name(), templateName)]
+	if !ok {
+		return "", fmt.Errorf("render chart %s: no template %s", ch.Name(), templateName)
+	}
+	return doc, nil
+}
+
+// execute runs every template of ch in strict mode (a template reading a value that does
+// not exist fails instead of printing nothing) as the first install of release rel, and
+// returns the output by template name.
+func execute(ch *chart.Chart, rel chartutil.ReleaseOptions, values any) (map[string]string, error) {
+	vals, err := toValues(values)
+	if err != nil {
+		return nil, fmt.Errorf("render chart %s: %w", ch.Name(), err)
+	}
+	rel.Revision, rel.IsInstall = 1, true
+	renderVals, err := chartutil.ToRenderValues(ch, vals, rel, chartutil.DefaultCapabilities.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("render chart %s: prepare values: %w", ch.Name(), err)
+	}
+	// A zero Engine has no client: lookup answers an empty map. Templates must not use it.
+	out, err := engine.Engine{Strict: true}.Render(ch, renderVals)
+	if err != nil {
+		return nil, fmt.Errorf("render chart %s: %w", ch.Name(), err)
+	}
+	return out, nil
 }
 
 // LoadChart reads every file of fsys the way helm's directory loader does (.helmignore and

@@ -198,3 +198,53 @@ func TestRenderErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestText renders one template to text with Render's engine: strict, no cluster (lookup
+// finds nothing), the same bytes for the same values.
+func TestText(t *testing.T) {
+	fsys := chart(map[string]string{
+		"templates/user-data.txt": "#cloud-config\n# {{ .Values.name }} x{{ .Values.replicas }}\n# found {{ len (lookup \"v1\" \"Secret\" \"ns\" \"x\") }}\n",
+	})
+	cases := []struct {
+		name     string
+		fsys     fstest.MapFS
+		template string
+		values   any
+		want     string
+		wantErr  []string
+	}{
+		{name: "one template", fsys: fsys, template: "templates/user-data.txt", values: values{Name: "acme", Replicas: 3},
+			want: "#cloud-config\n# acme x3\n# found 0\n"},
+		{name: "chart defaults", fsys: fsys, template: "templates/user-data.txt", values: nil, want: "#cloud-config\n# default x1\n# found 0\n"},
+		{name: "no such template", fsys: fsys, template: "templates/nope.txt", wantErr: []string{"render chart test", "no template templates/nope.txt"}},
+		{name: "strict", fsys: chart(map[string]string{"templates/t.txt": "{{ .Values.nickname }}"}), template: "templates/t.txt",
+			wantErr: []string{"render chart test", "nickname"}},
+		{name: "values not an object", fsys: fsys, template: "templates/user-data.txt", values: []string{"a"}, wantErr: []string{"JSON object"}},
+		{name: "no chart", fsys: chart(map[string]string{"Chart.yaml": ""}), template: "templates/user-data.txt", wantErr: []string{"load chart"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := render.Text(c.fsys, c.template, c.values)
+			if len(c.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("Text = %q, want an error", got)
+				}
+				for _, w := range c.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not contain %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Text: %v", err)
+			}
+			if got != c.want {
+				t.Errorf("Text = %q, want %q", got, c.want)
+			}
+			if again, _ := render.Text(c.fsys, c.template, c.values); again != got {
+				t.Errorf("a second render differs: %q", again)
+			}
+		})
+	}
+}

@@ -75,6 +75,17 @@ const (
 	CloudUnavailableReason = "CloudUnavailable"
 	// ProvisioningFailedReason: the cloud put a resource in ERROR; kubeseed replaces it.
 	ProvisioningFailedReason = "ProvisioningFailed"
+	// UnschedulableReason: a component's pod cannot be scheduled in the seed; the message has
+	// the scheduler's words (e.g. "0/1 nodes are available: 1 Insufficient cpu").
+	UnschedulableReason = "Unschedulable"
+	// ImagePullFailedReason: a component's image cannot be pulled; the message names it.
+	ImagePullFailedReason = "ImagePullFailed"
+	// CrashLoopingReason: a component's container keeps exiting; the message has how it
+	// last ended (`kubeseed describe` shows its logs).
+	CrashLoopingReason = "CrashLooping"
+	// ContainerFailingReason: a component's container cannot start or fails otherwise
+	// (configuration errors, a failing readiness probe); the message says how.
+	ContainerFailingReason = "ContainerFailing"
 	// WaitingForNamespaceReason: the control-plane namespace of an earlier TenantCluster of
 	// the same namespace and name is still being deleted; this one starts once it is gone.
 	WaitingForNamespaceReason = "WaitingForNamespace"

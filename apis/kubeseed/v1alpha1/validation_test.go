@@ -1,3 +1,5 @@
+//go:build envtest
+
 package v1alpha1_test
 
 import (

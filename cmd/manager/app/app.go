@@ -69,9 +69,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("add ready check: %w", err)
 	}
 	r := &tenantcluster.Reconciler{
-		Client:   mgr.GetClient(),
-		Scheme:   scheme,
-		Recorder: mgr.GetEventRecorder("kubeseed"),
+		Client:    mgr.GetClient(),
+		Scheme:    scheme,
+		Recorder:  mgr.GetEventRecorder("kubeseed"),
+		APIReader: mgr.GetAPIReader(),
 		Applier: &apply.Applier{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner,
 		},
