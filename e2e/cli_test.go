@@ -24,7 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
-	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
 // The CLI tests run the kubeseed binary, built from cmd/kubeseed, against the local seed, as
@@ -168,7 +169,7 @@ func TestCLITenantLifecycle(t *testing.T) {
 		for _, want := range []string{
 			"kube-scheduler (failing), the likely cause:\n",
 			"    last log lines of kube-scheduler",
-			"    logs: kubectl --kubeconfig " + provider.Kubeconfig() + " -n " + ns + " logs cli-kube-scheduler-",
+			"    logs: kubectl --kubeconfig " + provider.Kubeconfig() + " -n " + controlplane.NamespaceOf(tc) + " logs cli-kube-scheduler-",
 			" -c kube-scheduler",
 		} {
 			if !strings.Contains(out, want) {

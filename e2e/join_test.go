@@ -45,9 +45,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
-	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 

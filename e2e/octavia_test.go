@@ -150,7 +150,7 @@ func TestOctaviaEndpointInCustomerProject(t *testing.T) {
 	if lb.ProvisioningStatus != openstack.StatusActive || !openstack.HasTag(lb.Tags, tag) || lb.VIPSubnetID != tc.Spec.Endpoint.Octavia.SubnetID {
 		t.Errorf("load balancer %+v: want ACTIVE, tagged %s, VIP on the customer subnet", lb, tag)
 	}
-	svc, err := clients.CoreV1().Services(ns).Get(ctx, controlplane.APIServer.ObjectName(tc.Name), metav1.GetOptions{})
+	svc, err := clients.CoreV1().Services(controlplane.NamespaceOf(tc)).Get(ctx, controlplane.APIServer.ObjectName(tc.Name), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

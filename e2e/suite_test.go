@@ -1,7 +1,7 @@
 //go:build e2e
 
 // Package e2e holds the end-to-end tests: they run against a real seed cluster with real
-// pods (the local seed of e2e/seed), nothing mocked. Run them with `make test-e2e`.
+// pods (the local seed of pkg/seed), nothing mocked. Run them with `make test-e2e`.
 package e2e
 
 import (
@@ -22,8 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
-	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/install"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
 var (

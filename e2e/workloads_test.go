@@ -21,7 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
-	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
 // newNamespace makes a namespace for one test and deletes it afterwards.

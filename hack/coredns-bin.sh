@@ -3,7 +3,7 @@
 # plugin set) into $KUBESEED_CACHE/coredns/<version>/coredns, reused when present.
 set -euo pipefail
 
-# Must match CoreDNSVersion in e2e/seed/addons.go, which tags the seed's CoreDNS image.
+# Must match CoreDNSVersion in pkg/seed/addons.go, which tags the seed's CoreDNS image.
 version=v1.12.4
 cache=${KUBESEED_CACHE:-$HOME/.cache/kubeseed}
 out=$cache/coredns/$version

@@ -23,6 +23,7 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
 
 // FieldOwner is kubeseed's server-side apply field manager.
@@ -50,11 +51,15 @@ type Reconciler struct {
 	// etcd grows; nil means etcd.Dial, which needs the manager in the seed's pod network.
 	// Tests without etcd pods (envtest) inject a fake.
 	EtcdDialer EtcdDialer
-	// TenantDialer connects to a tenant's kube-apiserver through its Service, to bootstrap
-	// the tenant, approve kubelet serving CSRs and apply the addons; nil means DialTenant,
-	// which needs the manager in the seed's pod network. Tests without apiserver pods
-	// (envtest) inject one.
-	TenantDialer TenantDialer
+	// Tenants are the clients of tenants' kube-apiservers (to bootstrap the tenant, approve
+	// kubelet serving CSRs and apply the addons), shared with the WorkerPool controller;
+	// deleting a TenantCluster evicts its client. Nil makes a cache of the reconciler's own
+	// that dials with TenantDialer.
+	Tenants *tenantaccess.Cache
+	// TenantDialer connects to a tenant's kube-apiserver through its Service when Tenants is
+	// nil; nil means tenantaccess.Dial, which needs the manager in the seed's pod network.
+	// Tests without apiserver pods (envtest) inject one.
+	TenantDialer tenantaccess.Dialer
 	// Clouds builds OpenStack clients from a credentials Secret, for Octavia endpoints;
 	// nil refuses Octavia endpoints with a condition. Tests inject a fake cloud.
 	Clouds openstack.ClientFactory

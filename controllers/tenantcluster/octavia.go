@@ -5,17 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/internal/cloud"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/octavia"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
@@ -37,14 +37,76 @@ const (
 	sweepInterval           = 10 * time.Minute
 )
 
-// credentialsSecretIndex indexes TenantClusters by the credentials Secret they name.
-const credentialsSecretIndex = ".spec.endpoint.octavia.credentialsSecretRef.name"
+// credentialsSecretIndex indexes TenantClusters by the credentials Secret their Octavia
+// endpoint uses: its own, else spec.cloud's.
+const credentialsSecretIndex = "octavia.credentialsSecret"
 
-func credentialsSecretOf(tc *v1alpha1.TenantCluster) string {
-	if tc.Spec.Endpoint.Type != v1alpha1.EndpointOctavia || tc.Spec.Endpoint.Octavia == nil {
-		return ""
+// octaviaCloud is where an Octavia endpoint acts: spec.endpoint.octavia's credentials,
+// subnet and floating network, each defaulting to spec.cloud's (the API makes sure that
+// credentials and a subnet come from one or the other).
+type octaviaCloud struct {
+	ref                         cloud.Ref
+	subnetID, floatingNetworkID string
+	// fromCloud renames, in pkg/octavia's messages, which name spec.endpoint.octavia's
+	// fields, those taken from spec.cloud: the customer is pointed at what they wrote.
+	fromCloud *strings.Replacer
+}
+
+// octaviaCloudOf is tc's Octavia placement; false without an Octavia endpoint.
+func octaviaCloudOf(tc *v1alpha1.TenantCluster) (octaviaCloud, bool) {
+	o := tc.Spec.Endpoint.Octavia
+	if tc.Spec.Endpoint.Type != v1alpha1.EndpointOctavia || o == nil {
+		return octaviaCloud{}, false
 	}
-	return tc.Spec.Endpoint.Octavia.CredentialsSecretRef.Name
+	def := v1alpha1.CloudSpec{}
+	if tc.Spec.Cloud != nil {
+		def = *tc.Spec.Cloud
+	}
+	oc := octaviaCloud{
+		ref:      cloud.Ref{Namespace: tc.Namespace, Name: o.CredentialsSecretRef.Name, Field: "spec.endpoint.octavia.credentialsSecretRef"},
+		subnetID: o.SubnetID, floatingNetworkID: o.FloatingNetworkID,
+	}
+	var renames []string
+	if oc.ref.Name == "" {
+		oc.ref.Name, oc.ref.Field = def.CredentialsSecretRef.Name, "spec.cloud.credentialsSecretRef"
+	}
+	if oc.subnetID == "" {
+		oc.subnetID = def.SubnetID
+		renames = append(renames, "spec.endpoint.octavia.subnetID", "spec.cloud.subnetID")
+	}
+	if oc.floatingNetworkID == "" && def.FloatingNetworkID != "" {
+		oc.floatingNetworkID = def.FloatingNetworkID
+		renames = append(renames, "spec.endpoint.octavia.floatingNetworkID", "spec.cloud.floatingNetworkID")
+	}
+	oc.fromCloud = strings.NewReplacer(renames...)
+	return oc, true
+}
+
+// credentialsSecretOf is the credentials Secret tc's Octavia endpoint uses, or "".
+func credentialsSecretOf(tc *v1alpha1.TenantCluster) string {
+	oc, _ := octaviaCloudOf(tc)
+	return oc.ref.Name
+}
+
+// credentials is the shared credentials layer, with this controller's finalizer.
+func (r *Reconciler) credentials() cloud.Credentials {
+	return cloud.Credentials{Client: r.Client, Clouds: r.Clouds, Finalizer: CredentialsFinalizer, Serves: "spec.endpoint.type Octavia"}
+}
+
+// octaviaVerdict maps a cloud verdict onto EndpointReady and the requeue: the customer's
+// problems are looked at again in minutes without an error (no hot loop), a load balancer
+// Octavia put in ERROR is replaced at the next step, and the cloud's own failures are
+// returned for the backoff.
+func octaviaVerdict(v cloud.Verdict) (check, time.Duration, error) {
+	c := check{reason: v.Reason, message: v.Message}
+	switch {
+	case v.Customer:
+		return c, customerProblemInterval, nil
+	case v.Reason == v1alpha1.ProvisioningFailedReason:
+		return c, octaviaStepInterval, nil
+	default:
+		return c, 0, v.Err
+	}
 }
 
 // cloudMemory remembers when each credentials Secret's project was last swept.
@@ -57,9 +119,14 @@ type cloudMemory struct {
 // reconcileOctavia converges the tenant's load balancer in the customer's project and
 // returns the endpoint to publish, known as soon as the VIP (or floating IP) is allocated.
 func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCluster, svc *corev1.Service, o *observed) (pki.Endpoint, check, time.Duration, error) {
-	clients, c, err := r.cloudClients(ctx, tc)
+	oc, ok := octaviaCloudOf(tc)
+	if !ok || oc.ref.Name == "" {
+		// The API refuses this; an object stored before its rules were is told so.
+		return pki.Endpoint{}, check{reason: v1alpha1.InvalidSpecReason, message: "an Octavia endpoint needs spec.endpoint.octavia and credentials: set spec.cloud.credentialsSecretRef or spec.endpoint.octavia.credentialsSecretRef"}, customerProblemInterval, nil
+	}
+	clients, v, err := r.credentials().Clients(ctx, oc.ref)
 	if clients == nil {
-		return pki.Endpoint{}, c, customerProblemInterval, err
+		return pki.Endpoint{}, check{reason: v.Reason, message: v.Message}, customerProblemInterval, err
 	}
 	ports := []octavia.Port{{Name: "apiserver", Port: apiServerPort, NodePort: nodePortOf(svc)}}
 	if np := tunnelNodePortOf(svc); np != 0 {
@@ -79,7 +146,6 @@ func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCl
 	if err != nil {
 		return pki.Endpoint{}, check{}, 0, err
 	}
-	spec := tc.Spec.Endpoint.Octavia
 	var prev v1alpha1.OctaviaEndpointStatus
 	if tc.Status.Octavia != nil {
 		prev = *tc.Status.Octavia
@@ -87,7 +153,7 @@ func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCl
 	st, err := octavia.Ensure(ctx, octavia.Clients{LoadBalancer: clients.LoadBalancer, Network: clients.Network}, octavia.Desired{
 		TenantUID: string(tc.UID), SeedID: seedID,
 		Name:     "kubeseed-" + tc.Namespace + "-" + tc.Name,
-		SubnetID: spec.SubnetID, FloatingNetworkID: spec.FloatingNetworkID, AllowedCIDRs: spec.AllowedCIDRs,
+		SubnetID: oc.subnetID, FloatingNetworkID: oc.floatingNetworkID, AllowedCIDRs: tc.Spec.Endpoint.Octavia.AllowedCIDRs,
 		VIPAddress: prev.VIPAddress, // a replaced load balancer keeps the published address
 		Backends:   backends, Ports: ports,
 	})
@@ -99,7 +165,12 @@ func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCl
 		ep = pki.Endpoint{Host: st.Address, Port: apiServerPort}
 	}
 	if err != nil {
-		c, requeue, retErr := cloudCheck(err, "the tenant's load balancer")
+		if errors.Is(err, octavia.ErrInvalidSpec) {
+			err = cloud.InvalidSpec("", err) // the message names the field
+		}
+		v := cloud.Classify(err, "the tenant's load balancer")
+		v.Message = oc.fromCloud.Replace(v.Message)
+		c, requeue, retErr := octaviaVerdict(v)
 		return ep, c, requeue, retErr
 	}
 	if !st.Ready {
@@ -112,68 +183,9 @@ func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCl
 		}
 		return ep, check{reason: v1alpha1.WaitingForEndpointReason, message: st.Progress}, octaviaStepInterval, nil
 	}
-	r.sweep(ctx, tc, clients, seedID)
+	r.sweep(ctx, tc, oc.ref, clients, seedID)
 	return ep, check{ok: true, reason: v1alpha1.AvailableReason, message: fmt.Sprintf(
 		"published at %s by Octavia load balancer %s in the customer's project", ep.URL(), st.LoadBalancerID)}, 0, nil
-}
-
-// cloudClients reads the credentials Secret, holds it with CredentialsFinalizer and builds
-// the clients. Nil clients come with the check saying why.
-func (r *Reconciler) cloudClients(ctx context.Context, tc *v1alpha1.TenantCluster) (*openstack.Clients, check, error) {
-	if r.Clouds == nil {
-		return nil, check{reason: v1alpha1.InvalidSpecReason, message: "this kubeseed manager was started without OpenStack support: spec.endpoint.type Octavia cannot be served"}, nil
-	}
-	name := credentialsSecretOf(tc)
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: tc.Namespace, Name: name}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, check{reason: v1alpha1.CloudCredentialsInvalidReason, message: fmt.Sprintf(
-				"Secret %s named by spec.endpoint.octavia.credentialsSecretRef does not exist: create it with key clouds.yaml holding the customer's clouds.yaml",
-				name)}, nil
-		}
-		return nil, check{}, fmt.Errorf("get credentials Secret %s: %w", name, err)
-	}
-	if secret.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(secret, CredentialsFinalizer) {
-		if err := r.Client.Update(ctx, secret); err != nil {
-			return nil, check{}, fmt.Errorf("hold credentials Secret %s: %w", name, err)
-		}
-	}
-	clients, err := r.Clouds.ForSecret(ctx, secret)
-	if err != nil {
-		c, _, retErr := cloudCheck(err, "Secret "+name)
-		return nil, c, retErr
-	}
-	return clients, check{}, nil
-}
-
-// cloudCheck turns a cloud error into the EndpointReady condition, a requeue and the error
-// to return: the customer's problems are reported and looked at again later without an
-// error (no hot loop); the cloud's own failures are returned, for the backoff.
-func cloudCheck(err error, what string) (check, time.Duration, error) {
-	if errors.Is(err, octavia.ErrInvalidSpec) {
-		return check{reason: v1alpha1.InvalidSpecReason, message: err.Error()}, customerProblemInterval, nil
-	}
-	switch openstack.Classify(err) {
-	case openstack.ProblemQuota:
-		res, _ := openstack.IsQuota(err)
-		return check{reason: v1alpha1.QuotaExceededReason, message: fmt.Sprintf(
-			"the customer's project is out of its %s quota: raise it or free some (%v)", orUnnamed(res), err)}, customerProblemInterval, nil
-	case openstack.ProblemInvalid:
-		return check{reason: v1alpha1.InvalidSpecReason, message: err.Error()}, customerProblemInterval, nil
-	case openstack.ProblemCredentials:
-		return check{reason: v1alpha1.CloudCredentialsInvalidReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblemInterval, nil
-	case openstack.ProblemProvisioning:
-		return check{reason: v1alpha1.ProvisioningFailedReason, message: err.Error()}, octaviaStepInterval, nil
-	default:
-		return check{reason: v1alpha1.CloudUnavailableReason, message: fmt.Sprintf("%s: %v", what, err)}, 0, fmt.Errorf("%s: %w", what, err)
-	}
-}
-
-func orUnnamed(resource string) string {
-	if resource == "" {
-		return "(unnamed)"
-	}
-	return resource
 }
 
 // octaviaBackends are the seed addresses the customer's load balancer forwards to: the
@@ -224,8 +236,8 @@ func (r *Reconciler) seedID(ctx context.Context) (string, error) {
 // sweep removes, at most every sweepInterval per credentials Secret, load balancers and
 // floating IPs this seed made for TenantClusters that no longer exist (a finalizer removed
 // by hand). Failures are logged: a sweep is housekeeping, never a reason to hold a tenant.
-func (r *Reconciler) sweep(ctx context.Context, tc *v1alpha1.TenantCluster, clients *openstack.Clients, seedID string) {
-	key := tc.Namespace + "/" + credentialsSecretOf(tc)
+func (r *Reconciler) sweep(ctx context.Context, tc *v1alpha1.TenantCluster, ref cloud.Ref, clients *openstack.Clients, seedID string) {
+	key := ref.Key().String()
 	r.cloud.mu.Lock()
 	if time.Since(r.cloud.lastSweep[key]) < sweepInterval {
 		r.cloud.mu.Unlock()
@@ -263,38 +275,41 @@ func (r *Reconciler) sweep(ctx context.Context, tc *v1alpha1.TenantCluster, clie
 // Octavia is still deleting. When the credentials Secret is gone nothing can be done: the
 // deletion goes on with a warning (the Secret's finalizer makes that rare).
 func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantCluster, blocked *check) (done bool, err error) {
-	name := credentialsSecretOf(tc)
-	if name == "" || r.Clouds == nil {
+	oc, ok := octaviaCloudOf(tc)
+	if !ok || oc.ref.Name == "" || r.Clouds == nil {
 		return true, nil
 	}
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: tc.Namespace, Name: name}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, v1alpha1.CloudCredentialsInvalidReason, "Delete",
-				"credentials Secret %s is gone: the load balancer in the customer's project (if any) cannot be deleted and is left there", name)
-			return true, nil
-		}
-		return false, fmt.Errorf("get credentials Secret %s: %w", name, err)
+	creds := r.credentials()
+	secret, _, err := creds.Get(ctx, oc.ref)
+	if err != nil {
+		return false, err
 	}
-	clients, err := r.Clouds.ForSecret(ctx, secret)
-	if err == nil {
-		var gone bool
-		gone, err = octavia.Delete(ctx, octavia.Clients{LoadBalancer: clients.LoadBalancer, Network: clients.Network}, string(tc.UID))
-		if err == nil && !gone {
+	if secret == nil {
+		r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, v1alpha1.CloudCredentialsInvalidReason, "Delete",
+			"credentials Secret %s is gone: the load balancer in the customer's project (if any) cannot be deleted and is left there", oc.ref.Name)
+		return true, nil
+	}
+	const what = "delete the load balancer in the customer's project"
+	clients, v := creds.Build(ctx, secret, what)
+	if clients != nil {
+		gone, err := octavia.Delete(ctx, octavia.Clients{LoadBalancer: clients.LoadBalancer, Network: clients.Network}, string(tc.UID))
+		if err != nil {
+			v = cloud.Classify(err, what)
+		} else if !gone {
 			*blocked = check{reason: v1alpha1.DeletingReason, message: "waiting for Octavia to delete the load balancer in the customer's project"}
 			return false, nil
 		}
 	}
-	if err != nil {
+	if !v.IsZero() {
 		// Say why the deletion waits: refused credentials, for one, need the customer.
-		c, _, retErr := cloudCheck(err, "delete the load balancer in the customer's project")
-		*blocked = c
-		if retErr == nil {
+		// A deletion Octavia put in ERROR is retried at the customer's pace, as before.
+		*blocked = check{reason: v.Reason, message: v.Message}
+		if v.Customer || v.Reason == v1alpha1.ProvisioningFailedReason {
 			return false, errCustomerProblem
 		}
-		return false, retErr
+		return false, v.Err
 	}
-	return true, r.releaseSecret(ctx, tc, secret)
+	return true, r.releaseSecret(ctx, tc, oc.ref)
 }
 
 // errCustomerProblem: the deletion waits for the customer (credentials, quota); requeue in
@@ -302,21 +317,11 @@ func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantClust
 var errCustomerProblem = errors.New("waiting for the customer")
 
 // releaseSecret drops CredentialsFinalizer from the Secret once no other TenantCluster
-// names it.
-func (r *Reconciler) releaseSecret(ctx context.Context, tc *v1alpha1.TenantCluster, secret *corev1.Secret) error {
+// uses it.
+func (r *Reconciler) releaseSecret(ctx context.Context, tc *v1alpha1.TenantCluster, ref cloud.Ref) error {
 	users := &v1alpha1.TenantClusterList{}
-	if err := r.Client.List(ctx, users, client.InNamespace(tc.Namespace), client.MatchingFields{credentialsSecretIndex: secret.Name}); err != nil {
-		return fmt.Errorf("list users of Secret %s: %w", secret.Name, err)
+	if err := r.Client.List(ctx, users, client.InNamespace(tc.Namespace), client.MatchingFields{credentialsSecretIndex: ref.Name}); err != nil {
+		return fmt.Errorf("list users of Secret %s: %w", ref.Name, err)
 	}
-	for _, u := range users.Items {
-		if u.UID != tc.UID {
-			return nil
-		}
-	}
-	if controllerutil.RemoveFinalizer(secret, CredentialsFinalizer) {
-		if err := r.Client.Update(ctx, secret); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("release credentials Secret %s: %w", secret.Name, err)
-		}
-	}
-	return nil
+	return r.credentials().Release(ctx, ref, tc.UID, users)
 }

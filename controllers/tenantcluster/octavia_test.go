@@ -176,6 +176,22 @@ func TestOctaviaCustomerProblems(t *testing.T) {
 			},
 			reason: v1alpha1.CloudCredentialsInvalidReason, msgContains: "Secret nope",
 		},
+		{
+			name: "unknown subnet from spec.cloud",
+			mutate: func(_ *openstack.Fake, tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "customer-cloud"}, SubnetID: "0b9e2f3c-no-such-subnet"}
+				tc.Spec.Endpoint.Octavia = &v1alpha1.OctaviaEndpointSpec{}
+			},
+			reason: v1alpha1.InvalidSpecReason, msgContains: "spec.cloud.subnetID: subnet 0b9e2f3c-no-such-subnet",
+		},
+		{
+			name: "missing Secret named by spec.cloud",
+			mutate: func(_ *openstack.Fake, tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "nope"}}
+				tc.Spec.Endpoint.Octavia.CredentialsSecretRef = corev1.LocalObjectReference{}
+			},
+			reason: v1alpha1.CloudCredentialsInvalidReason, msgContains: "Secret nope named by spec.cloud.credentialsSecretRef",
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -210,5 +226,42 @@ func TestOctaviaCustomerProblems(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestOctaviaEndpointFromCloud: an Octavia endpoint that names nothing of its own acts with
+// spec.cloud's credentials, on spec.cloud's subnet, and holds and releases that Secret.
+func TestOctaviaEndpointFromCloud(t *testing.T) {
+	ctx := context.Background()
+	tc, f := octaviaTenant(t, "from-cloud", func(_ *openstack.Fake, tc *v1alpha1.TenantCluster) {
+		tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: tc.Spec.Endpoint.Octavia.CredentialsSecretRef, SubnetID: tc.Spec.Endpoint.Octavia.SubnetID}
+		tc.Spec.Endpoint.Octavia = &v1alpha1.OctaviaEndpointSpec{}
+	})
+	waitFor(t, tc, "EndpointReady", func(tc *v1alpha1.TenantCluster) bool {
+		c := endpointCondition(tc)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+	if lbs, _ := f.ListLoadBalancers(ctx, openstack.TenantTag(string(tc.UID))); len(lbs) != 1 || lbs[0].VIPSubnetID != tc.Spec.Cloud.SubnetID {
+		t.Fatalf("load balancers %+v, want one on spec.cloud.subnetID %s", lbs, tc.Spec.Cloud.SubnetID)
+	}
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: tc.Namespace, Name: "customer-cloud"}
+	if err := k8sClient.Get(ctx, key, secret); err != nil || !slices.Contains(secret.Finalizers, tenantcluster.CredentialsFinalizer) {
+		t.Fatalf("spec.cloud's Secret is not held: %v %v", secret.Finalizers, err)
+	}
+	if err := k8sClient.Delete(ctx, tc); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(tc), &v1alpha1.TenantCluster{})), nil
+	})
+	if err != nil {
+		t.Fatal("TenantCluster not gone within a minute")
+	}
+	if lbs, _ := f.ListLoadBalancers(ctx, ""); len(lbs) != 0 {
+		t.Errorf("load balancers left: %+v", lbs)
+	}
+	if err := k8sClient.Get(ctx, key, secret); err != nil || slices.Contains(secret.Finalizers, tenantcluster.CredentialsFinalizer) {
+		t.Errorf("spec.cloud's Secret is still held after the tenant is gone: %v %v", secret.Finalizers, err)
 	}
 }

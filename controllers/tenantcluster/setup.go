@@ -23,6 +23,7 @@ import (
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/apply"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
 
 // The manager's permissions, least privilege; charts/kubeseed's ClusterRole is generated
@@ -47,6 +48,9 @@ import (
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Client == nil || r.Scheme == nil || r.Recorder == nil || r.Applier == nil {
 		return errors.New("tenantcluster: Client, Scheme, Recorder and Applier are required")
+	}
+	if r.Tenants == nil {
+		r.Tenants = &tenantaccess.Cache{Dialer: r.TenantDialer}
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.TenantCluster{}, credentialsSecretIndex,
 		func(obj client.Object) []string {

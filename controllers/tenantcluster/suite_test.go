@@ -28,11 +28,11 @@ import (
 
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
 	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
-	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/apply"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
 // The integration tests run the real reconciler against a real kube-apiserver and etcd

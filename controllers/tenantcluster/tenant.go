@@ -2,12 +2,9 @@ package tenantcluster
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,9 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
@@ -27,27 +21,14 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/pki"
+	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
 
-// TenantDialer makes a client for a tenant's kube-apiserver. cfg comes from the admin
-// kubeconfig with Host the apiserver Service's in-seed DNS name, and a short timeout.
-type TenantDialer func(ctx context.Context, cfg *rest.Config) (client.Client, error)
-
-// DialTenant is the default TenantDialer: the manager runs in the seed's pod network and
-// resolves the Service name. Typed objects use client-go's scheme (core, apps, rbac,
-// certificates); the bootstrap and addon objects are applied as unstructured.
-func DialTenant(_ context.Context, cfg *rest.Config) (client.Client, error) {
-	c, err := client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme})
-	if err != nil {
-		return nil, fmt.Errorf("client for tenant %s: %w", cfg.Host, err)
-	}
-	return c, nil
-}
-
 const (
-	// tenantTimeout bounds all the work inside a tenant in one reconcile: an apiserver that
-	// hangs is reported and retried, never waited for.
-	tenantTimeout = 10 * time.Second
+	// tenantTimeout bounds all the work inside a tenant in one reconcile, as
+	// tenantaccess.Timeout bounds each request: an apiserver that hangs is reported and
+	// retried, never waited for.
+	tenantTimeout = tenantaccess.Timeout
 	// requeueTenantBusy polls a tenant with pending serving CSRs or addons not ready:
 	// nothing in the seed wakes the reconciler for what happens inside a tenant.
 	requeueTenantBusy = 15 * time.Second
@@ -196,43 +177,15 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	return nil
 }
 
-// tenantClient returns a client for the tenant, cached per TenantCluster while its admin
-// kubeconfig stays the same: a new client costs discovery and a TLS handshake.
+// tenantClient returns a client for the tenant (tenantaccess: cached while its admin
+// kubeconfig stays the same).
 func (r *Reconciler) tenantClient(ctx context.Context, tc *v1alpha1.TenantCluster, kubeconfig []byte) (client.Client, error) {
-	sum := sha256.Sum256(kubeconfig)
-	if cached, ok := r.tenantClients.Load(tc.UID); ok && cached.(tenantClient).sum == sum {
-		return cached.(tenantClient).c, nil
-	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("admin kubeconfig of %s: %w", tc.Name, err)
-	}
-	// The Service name, not the published endpoint: the manager is in the seed, which may
-	// not route to the endpoint (an Octavia VIP in the customer's network); the serving
-	// certificate names both.
-	cfg.Host = "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, controlplane.NamespaceOf(tc)), strconv.Itoa(int(controlplane.APIServerPort)))
-	cfg.Timeout = tenantTimeout
-	cfg.UserAgent = "kubeseed"
-	dial := r.TenantDialer
-	if dial == nil {
-		dial = DialTenant
-	}
-	c, err := dial(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	r.tenantClients.Store(tc.UID, tenantClient{sum: sum, c: c})
-	return c, nil
-}
-
-type tenantClient struct {
-	sum [sha256.Size]byte
-	c   client.Client
+	return r.Tenants.Client(ctx, tc, kubeconfig)
 }
 
 // forgetTenant drops what the reconciler keeps in memory about a deleted tenant.
 func (r *Reconciler) forgetTenant(uid types.UID) {
-	r.tenantClients.Delete(uid)
+	r.Tenants.Forget(uid)
 	r.refusedCSRs.Delete(uid)
 }
 
@@ -305,6 +258,5 @@ func decided(csr *certificatesv1.CertificateSigningRequest) bool {
 
 // tenantMemory is what the Reconciler remembers per TenantCluster between reconciles.
 type tenantMemory struct {
-	tenantClients sync.Map // types.UID -> tenantClient
-	refusedCSRs   sync.Map // types.UID -> map[types.UID]bool, the CSRs already warned about
+	refusedCSRs sync.Map // types.UID -> map[types.UID]bool, the CSRs already warned about
 }

@@ -9,124 +9,133 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/internal/cloud"
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
-// CredentialsFinalizer holds a credentials Secret while a WorkerPool may still need it to
-// delete its servers: deleting a namespace deletes the Secret and the WorkerPool together.
+// CredentialsFinalizer holds a credentials Secret (the pool's own, or its TenantCluster's
+// spec.cloud one) while a WorkerPool may still need it to delete its servers: deleting a
+// namespace deletes the Secret and the WorkerPool together.
 // A finalizer of its own, not the TenantCluster controller's, so that each controller
 // releases the Secret only when none of its own objects names it.
 const CredentialsFinalizer = "kubeseed.io/workerpool-cloud-credentials"
 
 // invalidSpecError is a spec field the cloud cannot realise: a flavor, image, network or
 // subnet it does not know, or kubelet overrides that leave nothing for pods.
-type invalidSpecError struct {
-	field string
-	err   error
-}
+type invalidSpecError = cloud.SpecError
 
-func (e *invalidSpecError) Error() string { return e.field + ": " + e.err.Error() }
-func (e *invalidSpecError) Unwrap() error { return e.err }
-
-func invalidSpec(field string, err error) error { return &invalidSpecError{field: field, err: err} }
+func invalidSpec(field string, err error) error { return cloud.InvalidSpec(field, err) }
 
 // asInvalidSpec makes a lookup's "not found" or "ambiguous name" an invalidSpecError of
 // field; other errors (the cloud failing, credentials) pass unchanged.
-func asInvalidSpec(field string, err error) error {
-	if openstack.IsNotFound(err) || openstack.IsInvalidInput(err) {
-		return invalidSpec(field, err)
-	}
-	return err
-}
+func asInvalidSpec(field string, err error) error { return cloud.AsInvalidSpec(field, err) }
 
 // cloudCheck turns a cloud error into the ServersReady condition, a requeue and the error
-// to return. The customer's problems (quota, an invalid spec, credentials) are reported
-// and looked at again after customerProblem, without an error: no hot loop, and a fixed
-// Secret or spec wakes the reconciler through its watch. The cloud's own failures are
-// returned, for controller-runtime's backoff.
+// to return.
 func cloudCheck(err error, what string, customerProblem time.Duration) (check, time.Duration, error) {
-	var invalid *invalidSpecError
-	if errors.As(err, &invalid) {
-		return check{reason: v1alpha1.InvalidSpecReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblem, nil
-	}
-	switch openstack.Classify(err) {
-	case openstack.ProblemQuota:
-		res, _ := openstack.IsQuota(err)
-		if res == "" {
-			res = "(unnamed)"
-		}
-		return check{reason: v1alpha1.QuotaExceededReason, message: fmt.Sprintf(
-			"%s: the customer's project is out of its %s quota: raise it or free some (%v)", what, res, err)}, customerProblem, nil
-	case openstack.ProblemCredentials:
-		return check{reason: v1alpha1.CloudCredentialsInvalidReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblem, nil
-	case openstack.ProblemInvalid:
-		// Refused by the cloud as invalid although every field was looked up: the spec
-		// as a whole (an image too big for the flavor, an AZ that does not exist...).
-		return check{reason: v1alpha1.InvalidSpecReason, message: fmt.Sprintf("%s: %v", what, err)}, customerProblem, nil
-	default:
-		// A server in ERROR is replaced by the next pass; the cloud's own failures back off.
-		return check{reason: v1alpha1.CloudUnavailableReason, message: fmt.Sprintf("%s: %v", what, err)}, 0, fmt.Errorf("%s: %w", what, err)
-	}
+	return verdictCheck(cloud.Classify(err, what), customerProblem)
 }
 
-// cloudClients reads the credentials Secret, holds it with CredentialsFinalizer and builds
-// the clients. Nil clients come with the check saying why.
-func (r *Reconciler) cloudClients(ctx context.Context, wp *v1alpha1.WorkerPool) (*openstack.Clients, check, error) {
+// verdictCheck maps the shared verdict onto ServersReady: the customer's problems (quota,
+// an invalid spec, credentials) are reported and looked at again after customerProblem,
+// without an error: no hot loop, and a fixed Secret or spec wakes the reconciler through
+// its watch. Everything else is returned, for controller-runtime's backoff (a server in
+// ERROR is replaced by the next pass).
+func verdictCheck(v cloud.Verdict, customerProblem time.Duration) (check, time.Duration, error) {
+	c := check{reason: v.Reason, message: v.Message}
+	if v.Customer {
+		return c, customerProblem, nil
+	}
+	return c, 0, v.Err
+}
+
+// credentials is the shared credentials layer, with this controller's finalizer.
+func (r *Reconciler) credentials() cloud.Credentials {
+	return cloud.Credentials{Client: r.Client, Clouds: r.Clouds, Finalizer: CredentialsFinalizer, Serves: "WorkerPools"}
+}
+
+// credentialsRef is the Secret the pool acts with: its own spec.credentialsSecretRef, else
+// its TenantCluster's spec.cloud.credentialsSecretRef. False when neither names one (tc
+// nil: the cluster is not there to ask).
+func credentialsRef(wp *v1alpha1.WorkerPool, tc *v1alpha1.TenantCluster) (cloud.Ref, bool) {
+	if name := wp.Spec.CredentialsSecretRef.Name; name != "" {
+		return cloud.Ref{Namespace: wp.Namespace, Name: name, Field: "spec.credentialsSecretRef"}, true
+	}
+	if tc == nil || tc.Spec.Cloud == nil || tc.Spec.Cloud.CredentialsSecretRef.Name == "" {
+		return cloud.Ref{}, false
+	}
+	return cloud.Ref{Namespace: wp.Namespace, Name: tc.Spec.Cloud.CredentialsSecretRef.Name,
+		Field: "spec.cloud.credentialsSecretRef of TenantCluster " + tc.Name}, true
+}
+
+// noCredentials says why a pool that names no credentials has none.
+func noCredentials(wp *v1alpha1.WorkerPool, tc *v1alpha1.TenantCluster) check {
+	if tc == nil {
+		return check{reason: v1alpha1.WaitingForDependencyReason, message: fmt.Sprintf(
+			"TenantCluster %s named by spec.clusterName does not exist in namespace %s: a pool without spec.credentialsSecretRef acts with its spec.cloud.credentialsSecretRef",
+			wp.Spec.ClusterName, wp.Namespace)}
+	}
+	return check{reason: v1alpha1.CloudCredentialsInvalidReason, message: fmt.Sprintf(
+		"no credentials: set spec.credentialsSecretRef, or spec.cloud.credentialsSecretRef of TenantCluster %s", tc.Name)}
+}
+
+// cloudClients reads the pool's credentials Secret, holds it with CredentialsFinalizer and
+// builds the clients. Nil clients come with the check saying why.
+func (r *Reconciler) cloudClients(ctx context.Context, wp *v1alpha1.WorkerPool, tc *v1alpha1.TenantCluster) (*openstack.Clients, check, error) {
+	creds := r.credentials()
 	if r.Clouds == nil {
-		return nil, check{reason: v1alpha1.InvalidSpecReason, message: "this kubeseed manager was started without OpenStack support: WorkerPools cannot be served"}, nil
+		v := cloud.Unsupported(creds.Serves)
+		return nil, check{reason: v.Reason, message: v.Message}, nil
 	}
-	name := wp.Spec.CredentialsSecretRef.Name
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: name}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, check{reason: v1alpha1.CloudCredentialsInvalidReason, message: fmt.Sprintf(
-				"Secret %s named by spec.credentialsSecretRef does not exist: create it with key %q holding the customer's clouds.yaml",
-				name, openstack.SecretKeyCloudsYAML)}, nil
-		}
-		return nil, check{}, fmt.Errorf("get credentials Secret %s: %w", name, err)
+	ref, ok := credentialsRef(wp, tc)
+	if !ok {
+		return nil, noCredentials(wp, tc), nil
 	}
-	if secret.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(secret, CredentialsFinalizer) {
-		if err := r.Client.Update(ctx, secret); err != nil {
-			return nil, check{}, fmt.Errorf("hold credentials Secret %s: %w", name, err)
-		}
-	}
-	clients, err := r.Clouds.ForSecret(ctx, secret)
-	if err != nil {
-		c, _, retErr := cloudCheck(err, "Secret "+name, r.CustomerProblemInterval)
-		return nil, c, retErr
-	}
-	return clients, check{}, nil
+	clients, v, err := creds.Clients(ctx, ref)
+	return clients, check{reason: v.Reason, message: v.Message}, err
 }
 
-// releaseSecret drops CredentialsFinalizer from the Secret once no other WorkerPool names it.
-func (r *Reconciler) releaseSecret(ctx context.Context, wp *v1alpha1.WorkerPool) error {
-	name := wp.Spec.CredentialsSecretRef.Name
-	users := &v1alpha1.WorkerPoolList{}
-	if err := r.Client.List(ctx, users, client.InNamespace(wp.Namespace), client.MatchingFields{credentialsSecretIndex: name}); err != nil {
-		return fmt.Errorf("list users of Secret %s: %w", name, err)
+// usersOf are the WorkerPools of namespace that act with Secret name: those that name it,
+// and those that name none whose TenantCluster's spec.cloud does.
+func (r *Reconciler) usersOf(ctx context.Context, namespace, name string) ([]v1alpha1.WorkerPool, error) {
+	own := &v1alpha1.WorkerPoolList{}
+	if err := r.Client.List(ctx, own, client.InNamespace(namespace), client.MatchingFields{credentialsSecretIndex: name}); err != nil {
+		return nil, fmt.Errorf("list WorkerPools naming Secret %s: %w", name, err)
 	}
-	for _, u := range users.Items {
-		if u.UID != wp.UID {
-			return nil
+	users := own.Items
+	clusters := &v1alpha1.TenantClusterList{}
+	if err := r.Client.List(ctx, clusters, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("list TenantClusters: %w", err)
+	}
+	for _, tc := range clusters.Items {
+		if tc.Spec.Cloud == nil || tc.Spec.Cloud.CredentialsSecretRef.Name != name {
+			continue
+		}
+		pools := &v1alpha1.WorkerPoolList{}
+		if err := r.Client.List(ctx, pools, client.InNamespace(namespace), client.MatchingFields{clusterNameIndex: tc.Name}); err != nil {
+			return nil, fmt.Errorf("list WorkerPools of %s: %w", tc.Name, err)
+		}
+		for _, wp := range pools.Items {
+			if wp.Spec.CredentialsSecretRef.Name == "" {
+				users = append(users, wp)
+			}
 		}
 	}
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: name}, secret); err != nil {
-		return client.IgnoreNotFound(err)
+	return users, nil
+}
+
+// releaseSecret drops CredentialsFinalizer from the Secret once no other WorkerPool uses it.
+func (r *Reconciler) releaseSecret(ctx context.Context, wp *v1alpha1.WorkerPool, ref cloud.Ref) error {
+	users, err := r.usersOf(ctx, wp.Namespace, ref.Name)
+	if err != nil {
+		return err
 	}
-	if controllerutil.RemoveFinalizer(secret, CredentialsFinalizer) {
-		if err := r.Client.Update(ctx, secret); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("release credentials Secret %s: %w", name, err)
-		}
-	}
-	return nil
+	return r.credentials().Release(ctx, ref, wp.UID, &v1alpha1.WorkerPoolList{Items: users})
 }
 
 // launch is what every new server of the pool is made of, looked up in the cloud once per

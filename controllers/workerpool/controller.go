@@ -22,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
-	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
 
 // ControllerName is the name controller-runtime gives this controller (the lower-cased
@@ -65,10 +65,14 @@ type Reconciler struct {
 	// Clouds builds OpenStack clients from a WorkerPool's credentials Secret; nil refuses
 	// every WorkerPool with a condition. Tests inject a fake cloud.
 	Clouds openstack.ClientFactory
-	// TenantDialer connects to a tenant's kube-apiserver through its Service; nil means
-	// tenantcluster.DialTenant, which needs the manager in the seed's pod network. Tests
-	// without apiserver pods (envtest) inject one.
-	TenantDialer tenantcluster.TenantDialer
+	// Tenants are the clients of tenants' kube-apiservers, shared with the TenantCluster
+	// controller (which evicts a deleted tenant's); nil makes a cache of the reconciler's own
+	// that dials with TenantDialer.
+	Tenants *tenantaccess.Cache
+	// TenantDialer connects to a tenant's kube-apiserver through its Service when Tenants is
+	// nil; nil means tenantaccess.Dial, which needs the manager in the seed's pod network.
+	// Tests without apiserver pods (envtest) inject one.
+	TenantDialer tenantaccess.Dialer
 	// IgnorePreflightErrors is passed to every server's kubeadm join: for test machines
 	// that cannot pass some preflight checks. Empty for real servers.
 	IgnorePreflightErrors []string
@@ -82,8 +86,7 @@ type Reconciler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	tenantClients sync.Map // TenantCluster UID -> cachedClient
-	deleted       sync.Map // deletedKey -> time.Time the delete was asked for
+	deleted sync.Map // deletedKey -> time.Time the delete was asked for
 }
 
 // Reconcile follows Cluster API's skeleton: get, finalizer, snapshot, one status patch in a

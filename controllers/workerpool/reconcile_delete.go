@@ -13,6 +13,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/internal/cloud"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
@@ -26,13 +27,15 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, wp *v1alpha1.WorkerPoo
 	defer func() { setStatus(wp, o) }()
 	o.nodes = check{reason: v1alpha1.DeletingReason, message: "the pool's Nodes are deleted once its servers are gone"}
 
-	done, err := r.deleteCloud(ctx, wp, &o)
+	done, ref, err := r.deleteCloud(ctx, wp, &o)
 	if err != nil || !done {
 		return ctrl.Result{RequeueAfter: o.requeue}, err
 	}
 	r.deleteFromTenant(ctx, wp)
-	if err := r.releaseSecret(ctx, wp); err != nil {
-		return ctrl.Result{}, err
+	if ref.Name != "" {
+		if err := r.releaseSecret(ctx, wp, ref); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if controllerutil.RemoveFinalizer(wp, v1alpha1.Finalizer) {
 		if err := r.Client.Update(ctx, wp); client.IgnoreNotFound(err) != nil {
@@ -43,46 +46,64 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, wp *v1alpha1.WorkerPoo
 }
 
 // deleteCloud deletes the pool's servers, ports and server group; done is false while Nova
-// still lists a server. Without its credentials Secret nothing can be done: the deletion
-// goes on with a warning (the Secret's finalizer makes that rare).
-func (r *Reconciler) deleteCloud(ctx context.Context, wp *v1alpha1.WorkerPool, o *observed) (done bool, err error) {
-	if r.Clouds == nil {
-		return true, nil
-	}
-	name := wp.Spec.CredentialsSecretRef.Name
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: name}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Recorder.Eventf(wp, nil, corev1.EventTypeWarning, v1alpha1.CloudCredentialsInvalidReason, "Delete",
-				"credentials Secret %s is gone: the pool's servers in the customer's project (if any) cannot be deleted and are left there", name)
-			return true, nil
+// still lists a server. ref is the credentials Secret to release, if any. Without its
+// credentials nothing can be done: the deletion goes on with a warning (the Secret's
+// finalizer makes that rare).
+func (r *Reconciler) deleteCloud(ctx context.Context, wp *v1alpha1.WorkerPool, o *observed) (done bool, ref cloud.Ref, err error) {
+	// The cluster names the credentials of a pool that names none. It outlives its pools
+	// (it deletes them first), unless its finalizer was removed by hand.
+	tc := &v1alpha1.TenantCluster{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: wp.Spec.ClusterName}, tc); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return false, cloud.Ref{}, fmt.Errorf("get TenantCluster %s: %w", wp.Spec.ClusterName, err)
 		}
-		return false, fmt.Errorf("get credentials Secret %s: %w", name, err)
+		tc = nil
 	}
-	clients, err := r.Clouds.ForSecret(ctx, secret)
+	ref, ok := credentialsRef(wp, tc)
+	if r.Clouds == nil {
+		return true, ref, nil // nothing can be deleted, but a hold of an earlier run is released
+	}
+	if !ok {
+		if tc == nil {
+			r.Recorder.Eventf(wp, nil, corev1.EventTypeWarning, v1alpha1.CloudCredentialsInvalidReason, "Delete",
+				"TenantCluster %s, whose spec.cloud.credentialsSecretRef the pool acts with, is gone: the pool's servers in the customer's project (if any) cannot be deleted and are left there", wp.Spec.ClusterName)
+		}
+		return true, cloud.Ref{}, nil // a pool that never had credentials never made anything
+	}
+	creds := r.credentials()
+	secret, _, err := creds.Get(ctx, ref)
 	if err != nil {
+		return false, ref, err
+	}
+	if secret == nil {
+		r.Recorder.Eventf(wp, nil, corev1.EventTypeWarning, v1alpha1.CloudCredentialsInvalidReason, "Delete",
+			"credentials Secret %s is gone: the pool's servers in the customer's project (if any) cannot be deleted and are left there", ref.Name)
+		return true, ref, nil
+	}
+	clients, v := creds.Build(ctx, secret, "delete the pool's servers: Secret "+ref.Name)
+	if clients == nil {
 		// Credentials the customer must fix (or a finalizer to remove by hand, when the
 		// project is gone): said in the condition, looked at again in a while.
-		o.servers, o.requeue, err = cloudCheck(err, "delete the pool's servers: Secret "+name, r.CustomerProblemInterval)
-		return false, err
+		o.servers, o.requeue, err = verdictCheck(v, r.CustomerProblemInterval)
+		return false, ref, err
 	}
 	left, err := r.deleteServers(ctx, clients.Compute, wp)
 	o.counted, o.replicas = true, int32(len(left))
 	if err != nil {
 		o.servers, o.requeue, err = cloudCheck(err, "delete the pool's servers", r.CustomerProblemInterval)
-		return false, err
+		return false, ref, err
 	}
 	if len(left) > 0 {
 		o.servers = check{reason: v1alpha1.DeletingReason, message: fmt.Sprintf("waiting for Nova to delete %d servers: %s",
 			len(left), describeMembers(left, func(m *member) string { return m.Name }))}
 		o.requeue = r.BuildPollInterval
-		return false, nil
+		return false, ref, nil
 	}
 	o.servers = check{reason: v1alpha1.DeletingReason, message: "every server is deleted"}
 	if clients.Network != nil {
 		if err := deletePorts(ctx, clients.Network, string(wp.UID), ""); err != nil {
 			o.servers, o.requeue, err = cloudCheck(err, "delete the pool's ports", r.CustomerProblemInterval)
-			return false, err
+			return false, ref, err
 		}
 	}
 	// Every group of that name: a create whose answer was lost and retried makes two.
@@ -97,9 +118,9 @@ func (r *Reconciler) deleteCloud(ctx context.Context, wp *v1alpha1.WorkerPool, o
 	}
 	if err != nil {
 		o.servers, o.requeue, err = cloudCheck(err, "delete the pool's server group", r.CustomerProblemInterval)
-		return false, err
+		return false, ref, err
 	}
-	return true, nil
+	return true, ref, nil
 }
 
 // deleteServers asks Nova to delete every server of the pool it has not been asked to

@@ -66,13 +66,13 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 		return ctrl.Result{}, err
 	}
 	p.tc = tc
-	cloud, c, err := r.cloudClients(ctx, wp)
-	if cloud == nil {
+	clients, c, err := r.cloudClients(ctx, wp, tc)
+	if clients == nil {
 		o.servers = c
 		return ctrl.Result{RequeueAfter: r.CustomerProblemInterval}, err
 	}
-	p.cloud = cloud
-	if p.members, err = r.inventory(ctx, cloud.Compute, wp, p.now); err != nil {
+	p.cloud = clients
+	if p.members, err = r.inventory(ctx, clients.Compute, wp, p.now); err != nil {
 		c, requeue, err := cloudCheck(err, "list the pool's servers", r.CustomerProblemInterval)
 		o.servers = c
 		return ctrl.Result{RequeueAfter: requeue}, err

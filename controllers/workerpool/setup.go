@@ -22,6 +22,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
 
 // The manager's permissions for WorkerPools, least privilege; charts/kubeseed's
@@ -50,6 +51,9 @@ const (
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Client == nil || r.Scheme == nil || r.Recorder == nil {
 		return errors.New("workerpool: Client, Scheme and Recorder are required")
+	}
+	if r.Tenants == nil {
+		r.Tenants = &tenantaccess.Cache{Dialer: r.TenantDialer}
 	}
 	for _, d := range []struct {
 		v   *time.Duration
@@ -92,10 +96,14 @@ func (r *Reconciler) poolsOfCluster(ctx context.Context, obj client.Object) []re
 	return r.pools(ctx, obj.GetNamespace(), clusterNameIndex, obj.GetName())
 }
 
-// poolsOfSecret maps a Secret to the WorkerPools that name it as credentials, or whose
-// cluster's admin kubeconfig it is.
+// poolsOfSecret maps a Secret to the WorkerPools that act with it as credentials (named by
+// the pool, or by its cluster's spec.cloud), or whose cluster's admin kubeconfig it is.
 func (r *Reconciler) poolsOfSecret(ctx context.Context, obj client.Object) []reconcile.Request {
-	out := r.pools(ctx, obj.GetNamespace(), credentialsSecretIndex, obj.GetName())
+	users, _ := r.usersOf(ctx, obj.GetNamespace(), obj.GetName()) // a failed list maps to nothing
+	out := make([]reconcile.Request, 0, len(users))
+	for _, wp := range users {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&wp)})
+	}
 	suffix := "-" + string(controlplane.AdminKubeconfigSecret)
 	if cluster, ok := strings.CutSuffix(obj.GetName(), suffix); ok && cluster != "" {
 		for _, req := range r.pools(ctx, obj.GetNamespace(), clusterNameIndex, cluster) {
@@ -136,7 +144,7 @@ func notStatusOnly() predicate.Predicate {
 
 // clusterChanged passes TenantCluster updates that can change what its pools may do:
 // Ready or TenantBootstrapped changing status, the endpoint or kubeconfig being
-// published, a deletion beginning.
+// published, spec.cloud (the credentials of pools that name none), a deletion beginning.
 func clusterChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		was, okWas := e.ObjectOld.(*v1alpha1.TenantCluster)
@@ -151,6 +159,7 @@ func clusterChanged() predicate.Predicate {
 		}
 		return was.Status.Endpoint != now.Status.Endpoint ||
 			!equality.Semantic.DeepEqual(was.Status.KubeconfigSecretRef, now.Status.KubeconfigSecretRef) ||
+			!equality.Semantic.DeepEqual(was.Spec.Cloud, now.Spec.Cloud) ||
 			!equality.Semantic.DeepEqual(was.DeletionTimestamp, now.DeletionTimestamp)
 	}}
 }

@@ -2,13 +2,10 @@ package workerpool
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,18 +13,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
-	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
-
-// tenantTimeout bounds the work inside a tenant in one reconcile: an apiserver that hangs
-// is reported and retried, never waited for.
-const tenantTimeout = 20 * time.Second
 
 // tenantAccess is how servers join a tenant and how kubeseed reaches it.
 type tenantAccess struct {
@@ -79,9 +71,9 @@ func (r *Reconciler) tenant(ctx context.Context, tc *v1alpha1.TenantCluster) (*t
 		return nil, fmt.Errorf("get the admin kubeconfig Secret %s: %w", name, err)
 	}
 	kubeconfig := secret.Data[controlplane.KubeconfigKey]
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	cfg, err := tenantaccess.Config(tc, kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("admin kubeconfig of %s: %w", tc.Name, err)
+		return nil, err
 	}
 	caHash, err := bootstrap.CACertHash(cfg.CAData)
 	if err != nil {
@@ -91,45 +83,11 @@ func (r *Reconciler) tenant(ctx context.Context, tc *v1alpha1.TenantCluster) (*t
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(kubeconfig)
-	if cached, ok := r.tenantClients.Load(tc.UID); ok && cached.(cachedClient).sum == sum {
-		return &tenantAccess{client: cached.(cachedClient).c, endpoint: endpoint, caHash: caHash}, nil
-	}
-	// The Service name, not the published endpoint: the manager is in the seed, which may
-	// not route to the endpoint (an Octavia VIP in the customer's network); the serving
-	// certificate names both.
-	cfg.Host = "https://" + net.JoinHostPort(controlplane.APIServerServiceHost(tc.Name, controlplane.NamespaceOf(tc)), strconv.Itoa(int(controlplane.APIServerPort)))
-	cfg.Timeout = tenantTimeout
-	cfg.UserAgent = "kubeseed"
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return noRetryAfter{rt} })
-	dial := r.TenantDialer
-	if dial == nil {
-		dial = tenantcluster.DialTenant
-	}
-	c, err := dial(ctx, cfg)
+	c, err := r.Tenants.Client(ctx, tc, kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	r.tenantClients.Store(tc.UID, cachedClient{sum: sum, c: c})
 	return &tenantAccess{client: c, endpoint: endpoint, caHash: caHash}, nil
-}
-
-// noRetryAfter drops Retry-After from 429 answers, so that client-go returns them instead
-// of sleeping and retrying inside the reconcile: an eviction a PodDisruptionBudget refuses
-// says "Retry-After: 10", ten times over. The reconciler looks again at its next requeue.
-type noRetryAfter struct{ next http.RoundTripper }
-
-func (t noRetryAfter) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
-		resp.Header.Del("Retry-After")
-	}
-	return resp, err
-}
-
-type cachedClient struct {
-	sum [sha256.Size]byte
-	c   client.Client
 }
 
 // joinEndpoint is host:port of the TenantCluster's published URL.

@@ -409,3 +409,46 @@ func TestWaitsForClusterAndCredentials(t *testing.T) {
 	}
 	waitPool(t, wp, 30*time.Second, "the server joined once the cluster is Ready", readyWith(1))
 }
+
+// TestPoolActsWithTheClustersCloud: a pool that names no credentials says it has none,
+// naming both fields, until its TenantCluster's spec.cloud names a Secret; it then acts
+// with that Secret, holds it, and releases it once deleted.
+func TestPoolActsWithTheClustersCloud(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	wp := w.pool("inherits", 1, func(wp *v1alpha1.WorkerPool) { wp.Spec.CredentialsSecretRef = corev1.LocalObjectReference{} })
+	create(t, wp)
+	w.fakeKubelets(t, wp.Name)
+	waitPool(t, wp, 30*time.Second, "CloudCredentialsInvalid naming both fields", func(wp *v1alpha1.WorkerPool) bool {
+		c := meta.FindStatusCondition(wp.Status.Conditions, v1alpha1.ServersReadyCondition)
+		return c != nil && c.Reason == v1alpha1.CloudCredentialsInvalidReason &&
+			strings.Contains(c.Message, "spec.credentialsSecretRef, or spec.cloud.credentialsSecretRef of TenantCluster acme")
+	})
+
+	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(w.tc), w.tc); err != nil {
+		t.Fatal(err)
+	}
+	w.tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "openstack"}}
+	if err := k8sClient.Update(ctx, w.tc); err != nil {
+		t.Fatal(err)
+	}
+	waitPool(t, wp, time.Minute, "the server joined with spec.cloud's credentials", readyWith(1))
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: w.ns, Name: "openstack"}
+	if err := k8sClient.Get(ctx, key, secret); err != nil || !slices.Contains(secret.Finalizers, workerpool.CredentialsFinalizer) {
+		t.Errorf("spec.cloud's Secret not held: %v %v", secret.Finalizers, err)
+	}
+
+	if err := k8sClient.Delete(ctx, wp); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the WorkerPool is gone", func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(wp), &v1alpha1.WorkerPool{}))
+	})
+	if s := poolServers(t, w.cloud, wp); len(s) != 0 {
+		t.Errorf("servers left: %v", names(s))
+	}
+	if err := k8sClient.Get(ctx, key, secret); err != nil || slices.Contains(secret.Finalizers, workerpool.CredentialsFinalizer) {
+		t.Errorf("spec.cloud's Secret not released: %v %v", secret.Finalizers, err)
+	}
+}

@@ -2,7 +2,7 @@
 // which has real APIs but no data plane: Nova's fake driver boots nothing and Octavia's
 // noop amphora forwards nothing. The Harness
 //
-//   - starts a seed machine (e2e/seed) for every ACTIVE server of the customer's project,
+//   - starts a seed machine (pkg/seed) for every ACTIVE server of the customer's project,
 //     running the server's user_data (read back from Nova as admin) as cloud-init would, and
 //     removes the machine when the server goes;
 //   - forwards, for every ACTIVE Octavia load balancer of the project, each listener's VIP
@@ -25,8 +25,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
 // VIPLabel labels the VIP addresses the harness puts on the host's loopback interface

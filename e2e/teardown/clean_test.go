@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
 func cache() string { return seed.CacheDir() }

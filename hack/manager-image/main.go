@@ -13,7 +13,7 @@
 // from. Content, not modification time: `make manager-image` runs go build every time, and
 // an identical binary (-trimpath builds are reproducible) must not repack the image.
 //
-// e2e/seed.Image builds the seed's images the same way but runs them as root and compares
+// pkg/seed.Image builds the seed's images the same way but runs them as root and compares
 // modification times, hence this separate tool.
 package main
 

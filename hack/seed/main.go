@@ -23,7 +23,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 

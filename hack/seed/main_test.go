@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
-	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/addons"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 

@@ -2,14 +2,11 @@ package controlplane_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -333,68 +330,6 @@ func TestRenderRefusesAnotherNamespace(t *testing.T) {
 	}
 }
 
-// TestValuesYAMLMirrorsGo keeps the chart's values.yaml equal to ValuesFor of the tenant it
-// documents, so `helm lint` and `helm template` see what kubeseed renders, and no key of
-// values.yaml is unknown to the Go type (it would leak into every render).
-func TestValuesYAMLMirrorsGo(t *testing.T) {
-	raw, err := fs.ReadFile(charts.TenantControlPlane, "values.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fromChart map[string]any
-	if err := yaml.Unmarshal(raw, &fromChart); err != nil {
-		t.Fatalf("parse values.yaml: %v", err)
-	}
-	example := &v1alpha1.TenantCluster{ObjectMeta: metav1.ObjectMeta{Name: "example", Namespace: "default"}}
-	fromGo := asMap(t, mustValues(t, example, controlplane.Inputs{}))
-	if !reflect.DeepEqual(fromChart, fromGo) {
-		want, _ := yaml.Marshal(fromGo)
-		got, _ := yaml.Marshal(fromChart)
-		t.Errorf("values.yaml differs from ValuesFor(example):\n%s", lineDiff(string(want), string(got)))
-	}
-}
-
-// TestValuesHaveNoNulls: Helm deletes a key whose value is null, and the strict engine then
-// fails on it; every field must marshal to a value.
-func TestValuesHaveNoNulls(t *testing.T) {
-	for _, c := range goldenCases {
-		var walk func(path string, v any)
-		walk = func(path string, v any) {
-			switch v := v.(type) {
-			case nil:
-				t.Errorf("%s: %s is null", c.name, path)
-			case map[string]any:
-				for k, e := range v {
-					walk(path+"."+k, e)
-				}
-			case []any:
-				for i, e := range v {
-					walk(fmt.Sprintf("%s[%d]", path, i), e)
-				}
-			}
-		}
-		walk("", asMap(t, mustValues(t, c.tc, c.in)))
-	}
-}
-
-func asMap(t *testing.T, v any) map[string]any {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func equalJSON(t *testing.T, a, b any) bool {
-	t.Helper()
-	return reflect.DeepEqual(asMap(t, a), asMap(t, b))
-}
-
 // lineDiff shows the lines of got that differ from want, with a little context; enough to
 // see what moved without a diff library.
 func lineDiff(want, got string) string {
@@ -417,103 +352,6 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-// TestEtcdMembershipLivesOutsideThePodTemplate: growing the cluster changes the
-// StatefulSet's replicas and the ConfigMap, never the pod template, which would roll the
-// members that serve. The ConfigMap names members as pkg/controlplane does, and the pods
-// read it whole.
-func TestEtcdMembershipLivesOutsideThePodTemplate(t *testing.T) {
-	tc := tenant()
-	steps := []struct {
-		in          controlplane.Inputs
-		wantMembers int
-		wantState   string
-	}{
-		{controlplane.Inputs{EtcdReplicas: 1}, 1, "new"},
-		{controlplane.Inputs{EtcdReplicas: 1, EtcdMembers: 2, EtcdClusterExisting: true}, 2, "existing"},
-		{controlplane.Inputs{EtcdReplicas: 2, EtcdClusterExisting: true}, 2, "existing"},
-		{controlplane.Inputs{EtcdReplicas: 2, EtcdMembers: 3, EtcdClusterExisting: true}, 3, "existing"},
-		{controlplane.Inputs{EtcdReplicas: 3, EtcdClusterExisting: true}, 3, "existing"},
-	}
-	var firstTemplate *corev1.PodTemplateSpec
-	for _, s := range steps {
-		var sts appsv1.StatefulSet
-		var cm corev1.ConfigMap
-		for _, o := range renderCase(t, tc, s.in) {
-			switch {
-			case o.GetKind() == "StatefulSet":
-				fromUnstructured(t, o, &sts)
-			case o.GetKind() == "ConfigMap" && o.GetName() == controlplane.EtcdClusterConfigMapName(tc.Name):
-				fromUnstructured(t, o, &cm)
-			}
-		}
-		if got := ptr.Deref(sts.Spec.Replicas, 0); got != s.in.EtcdReplicas {
-			t.Errorf("%+v: StatefulSet replicas %d", s.in, got)
-		}
-		if firstTemplate == nil {
-			firstTemplate = sts.Spec.Template.DeepCopy()
-		} else if !reflect.DeepEqual(*firstTemplate, sts.Spec.Template) {
-			t.Errorf("%+v: the pod template changed with the membership", s.in)
-		}
-		var want []string
-		for i := range s.wantMembers {
-			want = append(want, controlplane.EtcdMemberName(tc.Name, i)+"="+controlplane.EtcdPeerURL(tc.Name, controlplane.NamespaceOf(tc), i))
-		}
-		if got := cm.Data[controlplane.EtcdInitialClusterKey]; got != strings.Join(want, ",") {
-			t.Errorf("%+v: %s = %q, want %q", s.in, controlplane.EtcdInitialClusterKey, got, strings.Join(want, ","))
-		}
-		if got := cm.Data[controlplane.EtcdInitialClusterStateKey]; got != s.wantState {
-			t.Errorf("%+v: %s = %q, want %q", s.in, controlplane.EtcdInitialClusterStateKey, got, s.wantState)
-		}
-		ctr := sts.Spec.Template.Spec.Containers[0]
-		if len(ctr.EnvFrom) != 1 || ctr.EnvFrom[0].ConfigMapRef == nil || ctr.EnvFrom[0].ConfigMapRef.Name != cm.Name || cm.Name == "" {
-			t.Errorf("etcd envFrom %+v does not read the ConfigMap %q", ctr.EnvFrom, cm.Name)
-		}
-		// etcd refuses a variable shadowed by a flag.
-		for _, a := range ctr.Args {
-			flag, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-			env := "ETCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-			if _, ok := cm.Data[env]; ok {
-				t.Errorf("argument %s is also %s in the ConfigMap", a, env)
-			}
-		}
-		for k := range cm.Data {
-			if !strings.HasPrefix(k, "ETCD_") {
-				t.Errorf("ConfigMap key %s is not an etcd variable", k)
-			}
-		}
-	}
-}
-
-// TestEtcdAdmitsTheManager: the etcd NetworkPolicy lets the manager's pods, in any
-// namespace, reach the client port, and nothing else beyond the apiserver and the peers.
-func TestEtcdAdmitsTheManager(t *testing.T) {
-	tc := tenant()
-	for _, o := range renderCase(t, tc, controlplane.Inputs{}) {
-		if o.GetKind() != "NetworkPolicy" || o.GetName() != controlplane.Etcd.ObjectName(tc.Name) {
-			continue
-		}
-		var np networkingv1.NetworkPolicy
-		fromUnstructured(t, o, &np)
-		for _, rule := range np.Spec.Ingress {
-			for _, peer := range rule.From {
-				if peer.NamespaceSelector == nil {
-					continue
-				}
-				if len(peer.NamespaceSelector.MatchLabels) != 0 || peer.PodSelector == nil ||
-					!maps.Equal(peer.PodSelector.MatchLabels, controlplane.ManagerPodLabels()) {
-					t.Errorf("cross-namespace peer %+v is not the manager", peer)
-				}
-				if len(rule.Ports) != 1 || rule.Ports[0].Port.IntVal != controlplane.EtcdClientPort {
-					t.Errorf("the manager is admitted to %+v, want the client port only", rule.Ports)
-				}
-				return
-			}
-		}
-		t.Fatalf("no ingress rule admits the manager: %+v", np.Spec.Ingress)
-	}
-	t.Fatal("no etcd NetworkPolicy")
 }
 
 // TestHeldControllersRenderNoPods: while the kube-apiserver has not answered, the

@@ -3,7 +3,6 @@ package controlplane
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -359,170 +358,6 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	}, nil
 }
 
-// InvalidSpecError is input that retrying cannot fix; the controller reports it in a
-// condition and does not requeue.
-type InvalidSpecError struct {
-	// Field is the path of the offending field, e.g. spec.controlPlane.apiServer.extraArgs.
-	Field  string
-	Detail string
-}
-
-func (e *InvalidSpecError) Error() string { return e.Field + ": " + e.Detail }
-
-func invalid(field, format string, args ...any) error {
-	return &InvalidSpecError{Field: field, Detail: fmt.Sprintf(format, args...)}
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// controllersVersion checks the version skew policy: kube-controller-manager and
-// kube-scheduler are never newer than kube-apiserver, and at most one minor older.
-func controllersVersion(apiServer, controllers string) (string, error) {
-	if controllers == "" || controllers == apiServer {
-		return apiServer, nil
-	}
-	if !versions.IsSupported(controllers) {
-		return "", fmt.Errorf("controllers version %s is not supported", controllers)
-	}
-	a, err := versions.Parse(apiServer)
-	if err != nil {
-		return "", err
-	}
-	c, err := versions.Parse(controllers)
-	if err != nil {
-		return "", err
-	}
-	older := c.Major == a.Major && (c.Minor == a.Minor-1 || (c.Minor == a.Minor && c.Patch <= a.Patch))
-	if !older {
-		return "", fmt.Errorf("controllers version %s breaks the skew policy with kube-apiserver %s", controllers, apiServer)
-	}
-	return controllers, nil
-}
-
-// network is the tenant's address plan, parsed.
-type network struct {
-	serviceCIDR, podCIDR netip.Prefix
-	dnsDomain            string
-}
-
-func networkOf(n v1alpha1.NetworkSpec) (network, error) {
-	svc, err := netip.ParsePrefix(orDefault(n.ServiceCIDR, defaultServiceCIDR))
-	if err != nil {
-		return network{}, invalid("spec.network.serviceCIDR", "%v", err)
-	}
-	pods, err := netip.ParsePrefix(orDefault(n.PodCIDR, defaultPodCIDR))
-	if err != nil {
-		return network{}, invalid("spec.network.podCIDR", "%v", err)
-	}
-	if svc.Overlaps(pods) {
-		return network{}, invalid("spec.network.podCIDR", "%s overlaps the service CIDR %s", pods, svc)
-	}
-	if _, err := KubernetesServiceIP(svc.String()); err != nil {
-		return network{}, invalid("spec.network.serviceCIDR", "%v", err)
-	}
-	return network{serviceCIDR: svc.Masked(), podCIDR: pods.Masked(), dnsDomain: orDefault(n.DNSDomain, defaultDNSDomain)}, nil
-}
-
-func serviceTypeOf(t v1alpha1.EndpointType) (corev1.ServiceType, error) {
-	switch t {
-	case "", v1alpha1.EndpointLoadBalancer:
-		return corev1.ServiceTypeLoadBalancer, nil
-	case v1alpha1.EndpointNodePort, v1alpha1.EndpointOctavia:
-		// The Octavia load balancer lives in the customer's project, in front of a
-		// NodePort of the seed.
-		return corev1.ServiceTypeNodePort, nil
-	default:
-		return "", invalid("spec.endpoint.type", "unknown endpoint type %q", t)
-	}
-}
-
-func replicasOf(c Component, r *int32) (int32, error) {
-	if c == Etcd {
-		n := defaultEtcdReplicas
-		if r != nil {
-			n = *r
-		}
-		if n != 1 && n != 3 && n != 5 {
-			return 0, invalid("spec.controlPlane.etcd.replicas", "must be 1, 3 or 5, not %d", n)
-		}
-		return n, nil
-	}
-	n := defaultReplicas
-	if r != nil {
-		n = *r
-	}
-	if n < 1 || n > 5 {
-		return 0, invalid(specPath(c)+".replicas", "must be between 1 and 5, not %d", n)
-	}
-	return n, nil
-}
-
-func specPath(c Component) string {
-	switch c {
-	case APIServer:
-		return "spec.controlPlane.apiServer"
-	case ControllerManager:
-		return "spec.controlPlane.controllerManager"
-	case Scheduler:
-		return "spec.controlPlane.scheduler"
-	default:
-		return "spec.controlPlane.etcd"
-	}
-}
-
-// etcdMaxUnavailable keeps a quorum through voluntary disruptions: n members survive the
-// loss of (n-1)/2. A single member has no quorum to keep, and a budget of 0 would block
-// every drain of its node forever; it gets 1 and is simply down while it moves. Two members
-// exist only while growing to three, and cannot lose one: drains wait for the third.
-func etcdMaxUnavailable(replicas int32) int32 {
-	if replicas == 1 {
-		return 1
-	}
-	return (replicas - 1) / 2
-}
-
-// maxEtcdMembers is the largest cluster the spec allows.
-const maxEtcdMembers = 5
-
-// etcdSizeOf is the StatefulSet's size and the member count of ETCD_INITIAL_CLUSTER: the
-// spec's at bootstrap, what the controller observed while it grows the cluster. It never
-// lowers a size on its own; the spec cannot either.
-func etcdSizeOf(desired int32, in Inputs) (replicas, members int32, err error) {
-	replicas, members = desired, in.EtcdMembers
-	if in.EtcdReplicas != 0 {
-		replicas = in.EtcdReplicas
-	}
-	if members == 0 {
-		members = replicas
-	}
-	if replicas < 1 || replicas > maxEtcdMembers || members < replicas || members > maxEtcdMembers {
-		return 0, 0, fmt.Errorf("observed etcd size of %d pods and %d members is out of range", replicas, members)
-	}
-	return replicas, members, nil
-}
-
-var minEtcdStorage = resource.MustParse("1Gi")
-
-func etcdStorageOf(s v1alpha1.EtcdStorageSpec) (EtcdStorageValue, error) {
-	size := resource.MustParse(defaultEtcdStorage)
-	if s.Size != nil {
-		size = s.Size.DeepCopy()
-	}
-	if size.Cmp(minEtcdStorage) < 0 {
-		return EtcdStorageValue{}, invalid("spec.controlPlane.etcd.storage.size", "must be at least %s, not %s", minEtcdStorage.String(), size.String())
-	}
-	class := ""
-	if s.StorageClassName != nil {
-		class = *s.StorageClassName
-	}
-	return EtcdStorageValue{Size: size, StorageClassName: class}, nil
-}
-
 func kubeImage(registry string, c Component, version string) string {
 	return registry + "/" + string(c) + ":" + version
 }
@@ -530,10 +365,4 @@ func kubeImage(registry string, c Component, version string) string {
 // etcdImage follows registry.k8s.io's tags: the release without its "v", and a build suffix.
 func etcdImage(registry string) string {
 	return registry + "/etcd:" + strings.TrimPrefix(versions.Etcd, "v") + "-0"
-}
-
-// DesiredEtcdMembers is the etcd member count the spec asks for, its default applied; an
-// invalid count is an *InvalidSpecError, as from ValuesFor.
-func DesiredEtcdMembers(tc *v1alpha1.TenantCluster) (int32, error) {
-	return replicasOf(Etcd, tc.Spec.ControlPlane.Etcd.Replicas)
 }

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/kubeseed/kubeseed/e2e/seed"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
 // The integration tests run the collectors in a real manager, with a real cache, against a

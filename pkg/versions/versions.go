@@ -68,7 +68,7 @@ func IsSupported(s string) bool {
 }
 
 // coreDNS is the CoreDNS release a tenant of each Kubernetes minor gets. Every supported
-// minor gets v1.12.4: it is the release built offline for this environment (e2e/seed's
+// minor gets v1.12.4: it is the release built offline for this environment (pkg/seed's
 // CoreDNSVersion, hack/coredns-bin.sh), it serves every API these minors offer (EndpointSlices
 // since v1.8.4), and one image is all a worker has to preload. Change a minor's entry
 // together with what builds its image.

@@ -10,6 +10,17 @@ import (
 // in the seed cluster, in the TenantCluster's namespace.
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.endpoint) || !has(self.endpoint) || !has(oldSelf.endpoint.type) || !has(self.endpoint.type) || self.endpoint.type == oldSelf.endpoint.type",message="spec.endpoint.type is immutable: joined workers and issued certificates depend on it",fieldPath=".endpoint.type"
+//
+// An Octavia endpoint takes its credentials, subnet and floating network from
+// spec.endpoint.octavia, else from spec.cloud: one of the two must give credentials and a
+// subnet, and what the endpoint ends up with is immutable as each Octavia field is.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || has(self.endpoint.octavia.credentialsSecretRef) || has(self.cloud)",message="an Octavia endpoint needs credentials: set spec.cloud.credentialsSecretRef or spec.endpoint.octavia.credentialsSecretRef",fieldPath=".endpoint.octavia.credentialsSecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || has(self.endpoint.octavia.subnetID) || (has(self.cloud) && has(self.cloud.subnetID))",message="an Octavia endpoint needs a subnet: set spec.cloud.subnetID or spec.endpoint.octavia.subnetID",fieldPath=".endpoint.octavia.subnetID"
+// +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.credentialsSecretRef) ? self.endpoint.octavia.credentialsSecretRef.name : (has(self.cloud) && has(self.cloud.credentialsSecretRef) ? self.cloud.credentialsSecretRef.name : \"\")) == (has(oldSelf.endpoint.octavia.credentialsSecretRef) ? oldSelf.endpoint.octavia.credentialsSecretRef.name : (has(oldSelf.cloud) && has(oldSelf.cloud.credentialsSecretRef) ? oldSelf.cloud.credentialsSecretRef.name : \"\"))",message="the Octavia endpoint's credentials (spec.endpoint.octavia.credentialsSecretRef, else spec.cloud.credentialsSecretRef) are immutable: the load balancer lives in that project; change the Secret's data to rotate credentials",fieldPath=".endpoint.octavia.credentialsSecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.subnetID) ? self.endpoint.octavia.subnetID : (has(self.cloud) && has(self.cloud.subnetID) ? self.cloud.subnetID : \"\")) == (has(oldSelf.endpoint.octavia.subnetID) ? oldSelf.endpoint.octavia.subnetID : (has(oldSelf.cloud) && has(oldSelf.cloud.subnetID) ? oldSelf.cloud.subnetID : \"\"))",message="the Octavia endpoint's subnet (spec.endpoint.octavia.subnetID, else spec.cloud.subnetID) is immutable: the VIP is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.subnetID"
+// +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.floatingNetworkID) ? self.endpoint.octavia.floatingNetworkID : (has(self.cloud) && has(self.cloud.floatingNetworkID) ? self.cloud.floatingNetworkID : \"\")) == (has(oldSelf.endpoint.octavia.floatingNetworkID) ? oldSelf.endpoint.octavia.floatingNetworkID : (has(oldSelf.cloud) && has(oldSelf.cloud.floatingNetworkID) ? oldSelf.cloud.floatingNetworkID : \"\"))",message="the Octavia endpoint's floating network (spec.endpoint.octavia.floatingNetworkID, else spec.cloud.floatingNetworkID) is immutable: the published address is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.floatingNetworkID"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cloud) || has(self.cloud)",message="spec.cloud may not be removed: what kubeseed made in the customer's project is managed with its credentials",fieldPath=".cloud"
 type TenantClusterSpec struct {
 	// Version is the Kubernetes version of the control plane, vX.Y.Z. It must be one of the
 	// versions this kubeseed release supports. An update may raise the patch, or the minor by
@@ -40,10 +51,45 @@ type TenantClusterSpec struct {
 	// +optional
 	Endpoint EndpointSpec `json:"endpoint,omitempty"`
 
+	// Cloud is the customer's OpenStack project: the one home of the credentials kubeseed
+	// acts with there, and of the subnet and external network its resources use. The
+	// Octavia endpoint and WorkerPools use it unless they name their own; every later
+	// cloud user of the tenant (the OpenStack cloud-controller-manager, CSI, backups to
+	// Swift, a Magnum driver) reads it from here.
+	// +optional
+	Cloud *CloudSpec `json:"cloud,omitempty"`
+
 	// Paused stops reconciliation of this TenantCluster; the running control plane is left
 	// as it is. Useful during manual maintenance.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+}
+
+// CloudSpec is the customer's OpenStack project, as kubeseed reaches it.
+type CloudSpec struct {
+	// CredentialsSecretRef names a Secret in the TenantCluster's namespace whose key
+	// `clouds.yaml` holds an application credential of the customer's project, under the
+	// cloud named by key `cloud` (default `openstack`), with an optional CA bundle in key
+	// `cacert`. Immutable: the load balancer and the servers live in that project; rotate
+	// credentials by changing the Secret's data.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.cloud.credentialsSecretRef is immutable: the tenant's load balancer and servers live in that project; change the Secret's data to rotate credentials"
+	// +kubebuilder:validation:XValidation:rule="has(self.name) && self.name != ''",message="spec.cloud.credentialsSecretRef.name must name a Secret"
+	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
+
+	// SubnetID is the customer subnet kubeseed's resources are placed on by default: the
+	// Octavia endpoint's VIP unless spec.endpoint.octavia.subnetID is set.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	SubnetID string `json:"subnetID,omitempty"`
+
+	// FloatingNetworkID is the customer's external network floating IPs are taken from by
+	// default: the Octavia endpoint publishes a floating IP from it unless
+	// spec.endpoint.octavia.floatingNetworkID is set.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	FloatingNetworkID string `json:"floatingNetworkID,omitempty"`
 }
 
 // ControlPlaneSpec sizes and tunes the control-plane components.
@@ -218,25 +264,31 @@ type OctaviaEndpointStatus struct {
 }
 
 // OctaviaEndpointSpec places the apiserver's load balancer in the customer's project, with
-// the customer's credentials.
+// the customer's credentials. The credentials, subnet and floating network default to
+// spec.cloud's.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.floatingNetworkID) == has(oldSelf.floatingNetworkID) && (!has(self.floatingNetworkID) || self.floatingNetworkID == oldSelf.floatingNetworkID)",message="spec.endpoint.octavia.floatingNetworkID is immutable: the published address is in every certificate and kubeconfig",fieldPath=".floatingNetworkID"
 type OctaviaEndpointSpec struct {
 	// CredentialsSecretRef names a Secret in the TenantCluster's namespace whose key
 	// `clouds.yaml` holds an application credential of the customer's project, under the
-	// cloud named by key `cloud` (default `openstack`). Immutable: the load balancer lives
-	// in that project; rotate credentials by changing the Secret's data.
+	// cloud named by key `cloud` (default `openstack`). Unset, spec.cloud.credentialsSecretRef
+	// is used. Immutable: the load balancer lives in that project; rotate credentials by
+	// changing the Secret's data.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.endpoint.octavia.credentialsSecretRef is immutable: change the Secret's data to rotate credentials"
-	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
+	// +kubebuilder:validation:XValidation:rule="has(self.name) && self.name != ''",message="spec.endpoint.octavia.credentialsSecretRef.name must name a Secret"
+	// +optional
+	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef,omitzero"`
 
-	// SubnetID is the customer subnet the load balancer's VIP is allocated on.
+	// SubnetID is the customer subnet the load balancer's VIP is allocated on. Unset,
+	// spec.cloud.subnetID is used.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.endpoint.octavia.subnetID is immutable: the VIP is in every certificate and kubeconfig"
-	SubnetID string `json:"subnetID"`
+	// +optional
+	SubnetID string `json:"subnetID,omitempty"`
 
 	// FloatingNetworkID, when set, puts a floating IP from this external network on the VIP
-	// and publishes that address.
+	// and publishes that address. Unset, spec.cloud.floatingNetworkID is used, if any.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	FloatingNetworkID string `json:"floatingNetworkID,omitempty"`

@@ -10,6 +10,7 @@ import (
 // project, that join a TenantCluster as nodes.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.replicas) || (self.replicas >= self.autoscaling.minReplicas && self.replicas <= self.autoscaling.maxReplicas)",message="spec.replicas must lie within spec.autoscaling.minReplicas and spec.autoscaling.maxReplicas",fieldPath=".replicas"
+// +kubebuilder:validation:XValidation:rule="has(self.credentialsSecretRef) == has(oldSelf.credentialsSecretRef)",message="spec.credentialsSecretRef may not be added or removed: the servers live in the project of the credentials they were made with (this Secret, or the TenantCluster's spec.cloud.credentialsSecretRef)",fieldPath=".credentialsSecretRef"
 type WorkerPoolSpec struct {
 	// ClusterName is the name of the TenantCluster, in the same namespace, the servers join.
 	// +kubebuilder:validation:MinLength=1
@@ -77,9 +78,12 @@ type WorkerPoolSpec struct {
 
 	// CredentialsSecretRef names a Secret in this namespace whose key `clouds.yaml` holds an
 	// application credential of the customer's project, under the cloud named by key `cloud`
-	// (default `openstack`).
+	// (default `openstack`). Unset, the pool uses its TenantCluster's
+	// spec.cloud.credentialsSecretRef. Immutable, and may not be added or removed later.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.credentialsSecretRef is immutable: the servers live in that project; change the Secret's data to rotate credentials"
-	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
+	// +kubebuilder:validation:XValidation:rule="has(self.name) && self.name != ''",message="spec.credentialsSecretRef.name must name a Secret"
+	// +optional
+	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef,omitzero"`
 }
 
 // AutoscalingSpec bounds the size of a WorkerPool.

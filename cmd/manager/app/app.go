@@ -21,6 +21,7 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/apply"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
 
 // Options are the manager's settings, from flags.
@@ -68,7 +69,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("add ready check: %w", err)
 	}
+	// One cache of tenant clients for both controllers; deleting a TenantCluster evicts its.
+	tenants := &tenantaccess.Cache{}
 	r := &tenantcluster.Reconciler{
+		Tenants:   tenants,
 		Client:    mgr.GetClient(),
 		Scheme:    scheme,
 		Recorder:  mgr.GetEventRecorder("kubeseed"),
@@ -87,6 +91,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("set up TenantCluster controller: %w", err)
 	}
 	wp := &workerpool.Reconciler{
+		Tenants:  tenants,
 		Client:   mgr.GetClient(),
 		Scheme:   scheme,
 		Recorder: mgr.GetEventRecorder("kubeseed"),

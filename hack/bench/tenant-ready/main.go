@@ -35,8 +35,8 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
-	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
 func main() {

@@ -40,10 +40,10 @@ import (
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
 	"github.com/kubeseed/kubeseed/e2e/dataplane"
-	"github.com/kubeseed/kubeseed/e2e/seed"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/install"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 

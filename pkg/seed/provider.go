@@ -1,4 +1,5 @@
-// Package seed brings up a seed cluster for the demo and the e2e tests: a real single-node
+// Package seed is the local-seed library behind `make demo`, hack/seed, the e2e tests and the
+// benchmarks: it brings up a seed cluster, a real single-node
 // Kubernetes cluster that runs real pods. Local builds it from the offline toolchain on this
 // machine (containerd, runc and CNI from Debian; Kubernetes, etcd and every image built from
 // the Go module proxy).

@@ -1,0 +1,63 @@
+package controlplane
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+)
+
+// etcdMaxUnavailable keeps a quorum through voluntary disruptions: n members survive the
+// loss of (n-1)/2. A single member has no quorum to keep, and a budget of 0 would block
+// every drain of its node forever; it gets 1 and is simply down while it moves. Two members
+// exist only while growing to three, and cannot lose one: drains wait for the third.
+func etcdMaxUnavailable(replicas int32) int32 {
+	if replicas == 1 {
+		return 1
+	}
+	return (replicas - 1) / 2
+}
+
+// maxEtcdMembers is the largest cluster the spec allows.
+const maxEtcdMembers = 5
+
+// etcdSizeOf is the StatefulSet's size and the member count of ETCD_INITIAL_CLUSTER: the
+// spec's at bootstrap, what the controller observed while it grows the cluster. It never
+// lowers a size on its own; the spec cannot either.
+func etcdSizeOf(desired int32, in Inputs) (replicas, members int32, err error) {
+	replicas, members = desired, in.EtcdMembers
+	if in.EtcdReplicas != 0 {
+		replicas = in.EtcdReplicas
+	}
+	if members == 0 {
+		members = replicas
+	}
+	if replicas < 1 || replicas > maxEtcdMembers || members < replicas || members > maxEtcdMembers {
+		return 0, 0, fmt.Errorf("observed etcd size of %d pods and %d members is out of range", replicas, members)
+	}
+	return replicas, members, nil
+}
+
+var minEtcdStorage = resource.MustParse("1Gi")
+
+func etcdStorageOf(s v1alpha1.EtcdStorageSpec) (EtcdStorageValue, error) {
+	size := resource.MustParse(defaultEtcdStorage)
+	if s.Size != nil {
+		size = s.Size.DeepCopy()
+	}
+	if size.Cmp(minEtcdStorage) < 0 {
+		return EtcdStorageValue{}, invalid("spec.controlPlane.etcd.storage.size", "must be at least %s, not %s", minEtcdStorage.String(), size.String())
+	}
+	class := ""
+	if s.StorageClassName != nil {
+		class = *s.StorageClassName
+	}
+	return EtcdStorageValue{Size: size, StorageClassName: class}, nil
+}
+
+// DesiredEtcdMembers is the etcd member count the spec asks for, its default applied; an
+// invalid count is an *InvalidSpecError, as from ValuesFor.
+func DesiredEtcdMembers(tc *v1alpha1.TenantCluster) (int32, error) {
+	return replicasOf(Etcd, tc.Spec.ControlPlane.Etcd.Replicas)
+}

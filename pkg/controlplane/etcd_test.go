@@ -1,0 +1,193 @@
+package controlplane_test
+
+import (
+	"maps"
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
+)
+
+func TestEtcd(t *testing.T) {
+	cases := []struct {
+		replicas           int32
+		size               string
+		wantMaxUnavailable int32
+		wantQuota          string
+	}{
+		{1, "1Gi", 1, "268435456"},      // (1Gi-512Mi)/2
+		{3, "8Gi", 1, "4026531840"},     // (8Gi-512Mi)/2
+		{5, "20Gi", 2, "8589934592"},    // capped at 8Gi
+		{3, "16896Mi", 1, "8589934592"}, // exactly at the cap
+		{3, "2560Mi", 1, "1073741824"},  // 1Gi
+	}
+	for _, c := range cases {
+		v := mustValues(t, tenant(func(tc *v1alpha1.TenantCluster) {
+			tc.Spec.ControlPlane.Etcd.Replicas = ptr.To(c.replicas)
+			tc.Spec.ControlPlane.Etcd.Storage.Size = ptr.To(resource.MustParse(c.size))
+		}), controlplane.Inputs{})
+		if v.Etcd.MaxUnavailable != c.wantMaxUnavailable {
+			t.Errorf("%d members: maxUnavailable %d, want %d", c.replicas, v.Etcd.MaxUnavailable, c.wantMaxUnavailable)
+		}
+		if got, _ := flagValue(v.Etcd.Args, "quota-backend-bytes"); got != c.wantQuota {
+			t.Errorf("%s volume: quota %s, want %s", c.size, got, c.wantQuota)
+		}
+		if v.Etcd.Storage.Size.String() != c.size {
+			t.Errorf("storage size %s, want %s", v.Etcd.Storage.Size.String(), c.size)
+		}
+	}
+	v := mustValues(t, tenant(func(tc *v1alpha1.TenantCluster) {
+		tc.Spec.ControlPlane.Etcd.Storage.StorageClassName = ptr.To("fast")
+	}), controlplane.Inputs{})
+	if v.Etcd.Storage.StorageClassName != "fast" {
+		t.Errorf("storage class %q, want fast", v.Etcd.Storage.StorageClassName)
+	}
+	for _, name := range []string{"client-cert-auth", "peer-client-cert-auth"} {
+		if got, _ := flagValue(v.Etcd.Args, name); got != "true" {
+			t.Errorf("etcd --%s = %q, want true", name, got)
+		}
+	}
+}
+
+// TestEtcdGrowing: the StatefulSet's size and the membership come from what the controller
+// observed, not from the spec, while the cluster grows; a new cluster bootstraps at the
+// spec's size.
+func TestEtcdGrowing(t *testing.T) {
+	for _, c := range []struct {
+		name                      string
+		in                        controlplane.Inputs
+		wantReplicas, wantMembers int32
+		wantState                 string
+		wantMaxUnavailable        int32
+	}{
+		{"bootstrap at the spec's size", controlplane.Inputs{}, 3, 3, "new", 1},
+		{"one member, a learner listed before its pod", controlplane.Inputs{EtcdReplicas: 1, EtcdMembers: 2, EtcdClusterExisting: true}, 1, 2, "existing", 1},
+		{"two pods, two members", controlplane.Inputs{EtcdReplicas: 2, EtcdClusterExisting: true}, 2, 2, "existing", 0},
+		{"grown", controlplane.Inputs{EtcdReplicas: 3, EtcdClusterExisting: true}, 3, 3, "existing", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := mustValues(t, tenant(), c.in)
+			if v.Etcd.Replicas != c.wantReplicas || v.Etcd.InitialClusterMembers != c.wantMembers || v.Etcd.InitialClusterState != c.wantState {
+				t.Errorf("replicas %d, members %d, state %s; want %d, %d, %s", v.Etcd.Replicas, v.Etcd.InitialClusterMembers, v.Etcd.InitialClusterState, c.wantReplicas, c.wantMembers, c.wantState)
+			}
+			if v.Etcd.MaxUnavailable != c.wantMaxUnavailable {
+				t.Errorf("maxUnavailable %d, want %d", v.Etcd.MaxUnavailable, c.wantMaxUnavailable)
+			}
+			// etcd refuses a flag given both as an argument and as an ETCD_* variable.
+			for _, a := range v.Etcd.Args {
+				if strings.HasPrefix(a, "--initial-cluster=") || strings.HasPrefix(a, "--initial-cluster-state=") {
+					t.Errorf("etcd argument %s shadows the ConfigMap", a)
+				}
+			}
+		})
+	}
+	n, err := controlplane.DesiredEtcdMembers(&v1alpha1.TenantCluster{})
+	if err != nil || n != 3 {
+		t.Errorf("DesiredEtcdMembers of an undefaulted spec = %d, %v; want the default 3", n, err)
+	}
+}
+
+// TestEtcdMembershipLivesOutsideThePodTemplate: growing the cluster changes the
+// StatefulSet's replicas and the ConfigMap, never the pod template, which would roll the
+// members that serve. The ConfigMap names members as pkg/controlplane does, and the pods
+// read it whole.
+func TestEtcdMembershipLivesOutsideThePodTemplate(t *testing.T) {
+	tc := tenant()
+	steps := []struct {
+		in          controlplane.Inputs
+		wantMembers int
+		wantState   string
+	}{
+		{controlplane.Inputs{EtcdReplicas: 1}, 1, "new"},
+		{controlplane.Inputs{EtcdReplicas: 1, EtcdMembers: 2, EtcdClusterExisting: true}, 2, "existing"},
+		{controlplane.Inputs{EtcdReplicas: 2, EtcdClusterExisting: true}, 2, "existing"},
+		{controlplane.Inputs{EtcdReplicas: 2, EtcdMembers: 3, EtcdClusterExisting: true}, 3, "existing"},
+		{controlplane.Inputs{EtcdReplicas: 3, EtcdClusterExisting: true}, 3, "existing"},
+	}
+	var firstTemplate *corev1.PodTemplateSpec
+	for _, s := range steps {
+		var sts appsv1.StatefulSet
+		var cm corev1.ConfigMap
+		for _, o := range renderCase(t, tc, s.in) {
+			switch {
+			case o.GetKind() == "StatefulSet":
+				fromUnstructured(t, o, &sts)
+			case o.GetKind() == "ConfigMap" && o.GetName() == controlplane.EtcdClusterConfigMapName(tc.Name):
+				fromUnstructured(t, o, &cm)
+			}
+		}
+		if got := ptr.Deref(sts.Spec.Replicas, 0); got != s.in.EtcdReplicas {
+			t.Errorf("%+v: StatefulSet replicas %d", s.in, got)
+		}
+		if firstTemplate == nil {
+			firstTemplate = sts.Spec.Template.DeepCopy()
+		} else if !reflect.DeepEqual(*firstTemplate, sts.Spec.Template) {
+			t.Errorf("%+v: the pod template changed with the membership", s.in)
+		}
+		var want []string
+		for i := range s.wantMembers {
+			want = append(want, controlplane.EtcdMemberName(tc.Name, i)+"="+controlplane.EtcdPeerURL(tc.Name, controlplane.NamespaceOf(tc), i))
+		}
+		if got := cm.Data[controlplane.EtcdInitialClusterKey]; got != strings.Join(want, ",") {
+			t.Errorf("%+v: %s = %q, want %q", s.in, controlplane.EtcdInitialClusterKey, got, strings.Join(want, ","))
+		}
+		if got := cm.Data[controlplane.EtcdInitialClusterStateKey]; got != s.wantState {
+			t.Errorf("%+v: %s = %q, want %q", s.in, controlplane.EtcdInitialClusterStateKey, got, s.wantState)
+		}
+		ctr := sts.Spec.Template.Spec.Containers[0]
+		if len(ctr.EnvFrom) != 1 || ctr.EnvFrom[0].ConfigMapRef == nil || ctr.EnvFrom[0].ConfigMapRef.Name != cm.Name || cm.Name == "" {
+			t.Errorf("etcd envFrom %+v does not read the ConfigMap %q", ctr.EnvFrom, cm.Name)
+		}
+		// etcd refuses a variable shadowed by a flag.
+		for _, a := range ctr.Args {
+			flag, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			env := "ETCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+			if _, ok := cm.Data[env]; ok {
+				t.Errorf("argument %s is also %s in the ConfigMap", a, env)
+			}
+		}
+		for k := range cm.Data {
+			if !strings.HasPrefix(k, "ETCD_") {
+				t.Errorf("ConfigMap key %s is not an etcd variable", k)
+			}
+		}
+	}
+}
+
+// TestEtcdAdmitsTheManager: the etcd NetworkPolicy lets the manager's pods, in any
+// namespace, reach the client port, and nothing else beyond the apiserver and the peers.
+func TestEtcdAdmitsTheManager(t *testing.T) {
+	tc := tenant()
+	for _, o := range renderCase(t, tc, controlplane.Inputs{}) {
+		if o.GetKind() != "NetworkPolicy" || o.GetName() != controlplane.Etcd.ObjectName(tc.Name) {
+			continue
+		}
+		var np networkingv1.NetworkPolicy
+		fromUnstructured(t, o, &np)
+		for _, rule := range np.Spec.Ingress {
+			for _, peer := range rule.From {
+				if peer.NamespaceSelector == nil {
+					continue
+				}
+				if len(peer.NamespaceSelector.MatchLabels) != 0 || peer.PodSelector == nil ||
+					!maps.Equal(peer.PodSelector.MatchLabels, controlplane.ManagerPodLabels()) {
+					t.Errorf("cross-namespace peer %+v is not the manager", peer)
+				}
+				if len(rule.Ports) != 1 || rule.Ports[0].Port.IntVal != controlplane.EtcdClientPort {
+					t.Errorf("the manager is admitted to %+v, want the client port only", rule.Ports)
+				}
+				return
+			}
+		}
+		t.Fatalf("no ingress rule admits the manager: %+v", np.Spec.Ingress)
+	}
+	t.Fatal("no etcd NetworkPolicy")
+}
