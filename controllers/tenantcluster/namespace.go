@@ -40,6 +40,12 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, tc *v1alpha1.TenantClu
 		switch {
 		case owner == string(tc.UID) && live.DeletionTimestamp.IsZero():
 			// Ours: apply below keeps its labels as they should be.
+		case owner == string(tc.UID):
+			// Someone deleted this TenantCluster's own namespace: its control plane, etcd
+			// data and CAs go with it. Say so; a new, empty one follows once it is gone.
+			return nil, check{reason: v1alpha1.WaitingForNamespaceReason, message: fmt.Sprintf(
+				"the control-plane namespace %s is being deleted, not by kubeseed: this control plane and its data are lost; a new, empty one starts once the namespace is gone",
+				name)}, nil
 		case !live.DeletionTimestamp.IsZero():
 			return nil, check{reason: v1alpha1.WaitingForNamespaceReason, message: fmt.Sprintf(
 				"the control-plane namespace %s of an earlier TenantCluster %s/%s is being deleted; this one starts once it is gone",
@@ -85,8 +91,14 @@ func labelsContain(have, want map[string]string) bool {
 // PVCs, cert-manager's Secrets) and says whether it is gone. A namespace that is not tc's is
 // left alone.
 func (r *Reconciler) deleteNamespace(ctx context.Context, tc *v1alpha1.TenantCluster) (bool, error) {
+	// Read live, not from the cache: a namespace made moments ago may not be cached yet, and
+	// taking it for gone would leave it, and its etcd data and CA keys, behind for good.
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
 	ns := &corev1.Namespace{}
-	err := r.Client.Get(ctx, client.ObjectKey{Name: controlplane.NamespaceOf(tc)}, ns)
+	err := reader.Get(ctx, client.ObjectKey{Name: controlplane.NamespaceOf(tc)}, ns)
 	if apierrors.IsNotFound(err) {
 		return true, nil
 	}

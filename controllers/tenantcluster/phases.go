@@ -24,6 +24,11 @@ import (
 // reconcileNamespace makes the control-plane namespace; a namespace that cannot be had yet
 // stops the reconcile with the reason on every condition.
 func (r *Reconciler) reconcileNamespace(ctx context.Context, s *scope) (bool, error) {
+	// The name makes the namespace's: one that cannot is the spec's fault, for good.
+	if err := controlplane.ValidateName(s.tc.Name); err != nil {
+		s.o.invalid = err.Error()
+		return true, reconcile.TerminalError(err)
+	}
 	ns, c, err := r.ensureNamespace(ctx, s.tc)
 	if err != nil {
 		return true, err

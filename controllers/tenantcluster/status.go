@@ -52,7 +52,7 @@ func newObserved() observed {
 // setStatus writes conditions, phase, endpoint and version from what was observed. It only
 // changes LastTransitionTime when a condition's status changes, so an unchanged control plane
 // yields an unchanged status and the reconcile writes nothing. It is the only writer of
-// status besides setPaused and the Octavia deletion's setDeletionBlocked.
+// status besides setPaused and setDeletionStatus.
 func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	gen := tc.Generation
 	set := func(t string, ok bool, reason, msg string) {

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 )
@@ -56,6 +57,15 @@ func NamespaceName(namespace, name string) string {
 		readable = strings.TrimRight(readable[:room], "-")
 	}
 	return NamespacePrefix + readable + "-" + hash
+}
+
+// ValidateName refuses a TenantCluster name that cannot make its objects' and its
+// control-plane namespace's names (a DNS-1035 label of at most MaxNameLength characters).
+func ValidateName(name string) error {
+	if errs := validation.IsDNS1035Label(name); len(errs) > 0 || len(name) > MaxNameLength {
+		return invalid("metadata.name", "must be a DNS-1035 label of at most %d characters", MaxNameLength)
+	}
+	return nil
 }
 
 // NamespaceOf is tc's control-plane namespace.

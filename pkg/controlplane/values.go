@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/versions"
@@ -210,8 +209,8 @@ func ValuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 
 func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	name, ns := tc.Name, NamespaceOf(tc)
-	if errs := validation.IsDNS1035Label(name); len(errs) > 0 || len(name) > MaxNameLength {
-		return Values{}, invalid("metadata.name", "must be a DNS-1035 label of at most %d characters", MaxNameLength)
+	if err := ValidateName(name); err != nil {
+		return Values{}, err
 	}
 	if tc.Namespace == "" {
 		return Values{}, invalid("metadata.namespace", "must be set")

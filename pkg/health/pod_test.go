@@ -18,7 +18,7 @@ func TestPods(t *testing.T) {
 	pod := func(name string, mutate func(*corev1.Pod)) corev1.Pod {
 		p := corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/c:v1"}}},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 				Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(now.Add(-time.Hour))}},
 			}}},
@@ -48,7 +48,7 @@ func TestPods(t *testing.T) {
 				Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/1 nodes are available: 1 Insufficient cpu.",
 			}}}
 		})}, wantReason: v1alpha1.UnschedulableReason, wantIn: "pod a: not scheduled (Unschedulable): 0/1 nodes are available: 1 Insufficient cpu."},
-		{name: "image pull", pods: []corev1.Pod{pod("a", waiting("ImagePullBackOff"))}, wantReason: v1alpha1.ImagePullFailedReason, wantIn: "ImagePullBackOff: details"},
+		{name: "image pull", pods: []corev1.Pod{pod("a", waiting("ImagePullBackOff"))}, wantReason: v1alpha1.ImagePullFailedReason, wantIn: "pod a: container c: ImagePullBackOff (image registry.k8s.io/c:v1)"},
 		{name: "crash loop", pods: []corev1.Pod{pod("a", waiting("CrashLoopBackOff"))}, wantReason: v1alpha1.CrashLoopingReason, wantIn: "CrashLoopBackOff"},
 		{name: "config error", pods: []corev1.Pod{pod("a", waiting("CreateContainerConfigError"))}, wantReason: v1alpha1.ContainerFailingReason, wantIn: "CreateContainerConfigError"},
 		{name: "still creating is no problem", pods: []corev1.Pod{pod("a", waiting("ContainerCreating"))}, wantOK: true},
@@ -62,5 +62,30 @@ func TestPods(t *testing.T) {
 				t.Errorf("Pods = %q, %q, %t; want %q, containing %q, %t", reason, msg, ok, c.wantReason, c.wantIn, c.wantOK)
 			}
 		})
+	}
+}
+
+// TestPodsMessageIsStable: a crash loop that goes on (more restarts, a later exit, time
+// passing) gives the same condition message: one that changed by itself would write status,
+// and wake the reconciler, at every reconcile.
+func TestPodsMessageIsStable(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	crashing := func(restarts int32, finished time.Time) []corev1.Pod {
+		return []corev1.Pod{{
+			ObjectMeta: metav1.ObjectMeta{Name: "a"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+				Name: "c", RestartCount: restarts,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container=c"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					ExitCode: 1, Reason: "Error", FinishedAt: metav1.NewTime(finished),
+				}},
+			}}},
+		}}
+	}
+	_, first, _ := Pods(crashing(3, now.Add(-20*time.Second)), now)
+	_, later, _ := Pods(crashing(7, now.Add(2*time.Minute)), now.Add(4*time.Minute))
+	if first != later || !strings.Contains(first, "CrashLoopBackOff; last exited with code 1 (Error)") {
+		t.Errorf("messages %q then %q: want one stable message naming the crash loop and the exit", first, later)
 	}
 }

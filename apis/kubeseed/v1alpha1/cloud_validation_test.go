@@ -103,6 +103,13 @@ func TestCloudUpdateValidation(t *testing.T) {
 			},
 		},
 		{
+			name:  "Octavia floating network moved to spec.cloud",
+			start: all(withCloud("subnet-1", ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{FloatingNetworkID: "public"})),
+			update: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud.FloatingNetworkID, tc.Spec.Endpoint.Octavia.FloatingNetworkID = "public", ""
+			},
+		},
+		{
 			name: "cloud subnet changed under an endpoint with its own", start: all(withCloud("subnet-1", ""), octaviaEndpoint),
 			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Cloud.SubnetID = "subnet-2" },
 		},

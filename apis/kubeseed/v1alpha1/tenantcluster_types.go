@@ -265,9 +265,8 @@ type OctaviaEndpointStatus struct {
 
 // OctaviaEndpointSpec places the apiserver's load balancer in the customer's project, with
 // the customer's credentials. The credentials, subnet and floating network default to
-// spec.cloud's.
-//
-// +kubebuilder:validation:XValidation:rule="has(self.floatingNetworkID) == has(oldSelf.floatingNetworkID) && (!has(self.floatingNetworkID) || self.floatingNetworkID == oldSelf.floatingNetworkID)",message="spec.endpoint.octavia.floatingNetworkID is immutable: the published address is in every certificate and kubeconfig",fieldPath=".floatingNetworkID"
+// spec.cloud's; each is immutable by the rules on TenantClusterSpec, which compare the value
+// in effect, so a value may move unchanged between the two places.
 type OctaviaEndpointSpec struct {
 	// CredentialsSecretRef names a Secret in the TenantCluster's namespace whose key
 	// `clouds.yaml` holds an application credential of the customer's project, under the
@@ -391,6 +390,7 @@ type AddonVersions struct {
 // +kubebuilder:printcolumn:name="Control-Plane-Namespace",type=string,JSONPath=`.status.controlPlaneNamespace`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the tenant's Services and Secrets"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter): it names the tenant's control-plane namespace and Services"
 type TenantCluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
