@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -46,7 +45,6 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
-	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
@@ -354,51 +352,6 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 			t.Fatalf("node %s still Ready after its machine was removed: %v", name, err)
 		}
 	})
-}
-
-// kubeadmJoinScript is the worker's user data: a CNI config its image would carry, the
-// kubelet reservations as a kubeadm patch, then joinCommand (what `kubeadm token create
-// --print-join-command` printed) with the flags this machine needs. Preflight checks that
-// cannot pass on these hosts are named one by one: there is no systemd (the machine's init
-// runs the kubelet), the kernel's config is not readable and the host is on cgroup v1.
-func kubeadmJoinScript(joinCommand, kubeletPatch string) string {
-	return fmt.Sprintf(`mkdir -p /etc/cni/net.d /etc/kubernetes/patches
-cat > /etc/kubernetes/patches/kubeletconfiguration+merge.yaml <<'EOF'
-%s
-EOF
-cat > /etc/cni/net.d/10-worker.conflist <<'EOF'
-{"cniVersion": "0.4.0", "name": "worker", "plugins": [
-  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-  {"type": "portmap", "capabilities": {"portMappings": true}}]}
-EOF
-%s \
-  --cri-socket unix:///run/containerd/containerd.sock --patches /etc/kubernetes/patches \
-  --ignore-preflight-errors=SystemVerification,Service-Kubelet,FileExisting-crictl,FileExisting-ethtool,FileExisting-socat,FileExisting-tc,FileExisting-ebtables
-`, kubeletPatch, workerPodSubnet, joinCommand)
-}
-
-// kubeadmPrintJoinCommand runs `kubeadm token create --print-join-command` on this host with
-// the tenant's admin kubeconfig, as its user would, and returns the command it printed.
-func kubeadmPrintJoinCommand(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster) string {
-	t.Helper()
-	secret, err := clients.CoreV1().Secrets(tc.Namespace).Get(ctx, controlplane.AdminKubeconfigSecret.Name(tc.Name), metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("admin kubeconfig Secret: %v", err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "admin.kubeconfig")
-	if err := os.WriteFile(kubeconfig, secret.Data[controlplane.KubeconfigKey], 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kubeadm := filepath.Join(seed.CacheDir(), "k8s", tc.Spec.Version, "kubeadm")
-	cmd := exec.CommandContext(ctx, kubeadm, "token", "create", "--kubeconfig", kubeconfig, "--print-join-command")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kubeadm token create --print-join-command: %v\n%s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // reservationsPatch is the kubelet configuration kubeadm merges over the tenant's.

@@ -6,8 +6,6 @@ package tenantcluster
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -19,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/internal/reconcileutil"
 	"github.com/kubeseed/kubeseed/pkg/apply"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
@@ -89,15 +88,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if reterr == nil {
 			tc.Status.ObservedGeneration = tc.Generation
 		}
-		if equality.Semantic.DeepEqual(before.Status, tc.Status) {
-			return // nothing changed: no write
-		}
-		// NotFound: the finalizer was just removed and the object is gone.
-		if err := r.Client.Status().Patch(ctx, tc, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
-			reterr = errors.Join(reterr, fmt.Errorf("patch status: %w", err))
-			return
-		}
-		r.recordTransitions(before, tc)
+		unchanged := equality.Semantic.DeepEqual(before.Status, tc.Status)
+		reterr = reconcileutil.PatchStatus(ctx, r.Client, before, tc, unchanged, reterr, func() { r.recordTransitions(before, tc) })
 	}()
 	if !tc.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, tc)

@@ -118,13 +118,14 @@ type cloudMemory struct {
 
 // reconcileOctavia converges the tenant's load balancer in the customer's project and
 // returns the endpoint to publish, known as soon as the VIP (or floating IP) is allocated.
-func (r *Reconciler) reconcileOctavia(ctx context.Context, tc *v1alpha1.TenantCluster, svc *corev1.Service, o *observed) (pki.Endpoint, check, time.Duration, error) {
+func (r *Reconciler) reconcileOctavia(ctx context.Context, s *scope, svc *corev1.Service) (pki.Endpoint, check, time.Duration, error) {
+	tc, o := s.tc, &s.o
 	oc, ok := octaviaCloudOf(tc)
 	if !ok || oc.ref.Name == "" {
 		// The API refuses this; an object stored before its rules were is told so.
 		return pki.Endpoint{}, check{reason: v1alpha1.InvalidSpecReason, message: "an Octavia endpoint needs spec.endpoint.octavia and credentials: set spec.cloud.credentialsSecretRef or spec.endpoint.octavia.credentialsSecretRef"}, customerProblemInterval, nil
 	}
-	clients, v, err := r.credentials().Clients(ctx, oc.ref)
+	clients, v, err := r.copiedCloudClients(ctx, s, oc.ref)
 	if clients == nil {
 		return pki.Endpoint{}, check{reason: v.Reason, message: v.Message}, customerProblemInterval, err
 	}

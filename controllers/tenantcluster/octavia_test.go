@@ -49,7 +49,7 @@ func octaviaTenant(t *testing.T, name string, mutate func(*openstack.Fake, *v1al
 	if err := k8sClient.Create(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	fakeClouds.Store(ns+"/customer-cloud", f)
+	fakeClouds.Register(ns, "customer-cloud", f)
 	tc := small(ns, name)
 	tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
 		CredentialsSecretRef: corev1.LocalObjectReference{Name: "customer-cloud"}, SubnetID: sub.ID,
@@ -125,6 +125,20 @@ func TestOctaviaEndpoint(t *testing.T) {
 	if !slices.Contains(secret.Finalizers, tenantcluster.CredentialsFinalizer) {
 		t.Errorf("credentials Secret finalizers %v lack %s", secret.Finalizers, tenantcluster.CredentialsFinalizer)
 	}
+
+	// The cloud is reached with a copy in the control-plane namespace, which follows the
+	// customer's Secret when they rotate it.
+	copyKey := client.ObjectKey{Namespace: controlplane.NamespaceOf(tc), Name: tc.Name + "-cloud-credentials"}
+	rotated := []byte("clouds: {openstack: {auth: {application_credential_id: rotated}}}")
+	secret.Data[openstack.SecretKeyCloudsYAML] = rotated
+	if err := k8sClient.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the credentials copy follows the rotated Secret", time.Minute, func(ctx context.Context) bool {
+		cp := &corev1.Secret{}
+		return k8sClient.Get(ctx, copyKey, cp) == nil && string(cp.Data[openstack.SecretKeyCloudsYAML]) == string(rotated) &&
+			cp.Annotations[openstack.CredentialsSourceAnnotation] == tc.Namespace+"/customer-cloud"
+	})
 
 	// Deleting the tenant deletes the load balancer, then releases the Secret.
 	if err := k8sClient.Delete(ctx, tc); err != nil {

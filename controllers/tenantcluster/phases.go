@@ -62,7 +62,7 @@ func (r *Reconciler) reconcileEndpoint(ctx context.Context, s *scope) (bool, err
 	ep, c := endpointOf(tc, svc, addr)
 	if tc.Spec.Endpoint.Type == v1alpha1.EndpointOctavia && svc != nil {
 		var requeue time.Duration
-		ep, c, requeue, s.cloudErr = r.reconcileOctavia(ctx, tc, svc, &s.o)
+		ep, c, requeue, s.cloudErr = r.reconcileOctavia(ctx, s, svc)
 		s.requeueAfter(requeue)
 		if ep.Host == "" && !c.ok {
 			// The cloud cannot be read now: keep the address already published rather than
@@ -198,7 +198,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 	if err != nil {
 		return true, fmt.Errorf("render control plane of %s: %w", tc.Name, err)
 	}
-	objs, err := r.toUnstructured(s.desired)
+	objs, err := r.toUnstructured(append(s.desired, s.extra...))
 	if err != nil {
 		return true, err
 	}

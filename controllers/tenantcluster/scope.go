@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/internal/cloud"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/pki"
 )
@@ -43,6 +44,14 @@ type scope struct {
 	sums    map[string]string
 	// adminKubeconfig is assembled once the certificates are issued and the endpoint known.
 	adminKubeconfig []byte
+	// cloudCredentials is the control plane's copy of the customer's credentials Secret, as
+	// stored; nil without a cloud, or when the customer's Secret could not be read, which
+	// cloudVerdict then says.
+	cloudCredentials *corev1.Secret
+	cloudVerdict     cloud.Verdict
+	// extra are objects of the control-plane namespace applied by an earlier phase, which
+	// the apply of the whole set must keep (the credentials copy).
+	extra []client.Object
 
 	o observed
 	// requeue is the earliest time a phase wants to look again; 0: none asked.
@@ -71,11 +80,12 @@ type reconcilePhase struct {
 // phases are the steps of a TenantCluster's reconcile, in order. Each reads what the phases
 // before it put in the scope:
 //
-//	namespace → endpoint → PKI and kubeconfigs → etcd membership → holds →
+//	namespace → cloud credentials → endpoint → PKI and kubeconfigs → etcd membership → holds →
 //	render and apply → observe → inside the tenant
 func (r *Reconciler) phases() []reconcilePhase {
 	return []reconcilePhase{
 		{"namespace", r.reconcileNamespace},
+		{"cloud credentials", r.reconcileCloudCredentials},
 		{"endpoint", r.reconcileEndpoint},
 		{"pki", r.reconcilePKI},
 		{"etcd membership", r.reconcileEtcdMembership},

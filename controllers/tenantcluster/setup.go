@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -73,6 +74,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// object, which only kubeseed writes anyway, is trusted for the mapping).
 	inControlPlane := handler.EnqueueRequestsFromMapFunc(r.tenantOfControlPlaneObject)
 	return ctrl.NewControllerManagedBy(mgr).
+		// Tenants in parallel: a tenant or cloud that answers slowly holds one worker, not
+		// every other tenant's certificate rolls, etcd growth and CSR approvals.
+		WithOptions(controller.Options{MaxConcurrentReconciles: MaxConcurrentReconciles}).
 		For(&v1alpha1.TenantCluster{}).
 		Watches(&appsv1.StatefulSet{}, inControlPlane).
 		Watches(&appsv1.Deployment{}, inControlPlane).
@@ -88,6 +92,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.octaviaTenants), builder.WithPredicates(nodeMembershipChanged())).
 		Complete(r)
 }
+
+// MaxConcurrentReconciles is how many TenantClusters are reconciled at once (each one by
+// one worker at a time); every reconcile's calls to a tenant or a cloud have short deadlines.
+const MaxConcurrentReconciles = 4
 
 // controlPlaneNamespaceIndex indexes TenantClusters by their control-plane namespace.
 const controlPlaneNamespaceIndex = "status.controlPlaneNamespace"

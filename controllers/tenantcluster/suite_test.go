@@ -5,13 +5,10 @@ package tenantcluster_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,11 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
@@ -31,8 +26,7 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/apply"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
-	"github.com/kubeseed/kubeseed/pkg/openstack"
-	"github.com/kubeseed/kubeseed/pkg/seed"
+	"github.com/kubeseed/kubeseed/pkg/testenv"
 )
 
 // The integration tests run the real reconciler against a real kube-apiserver and etcd
@@ -47,48 +41,14 @@ var (
 	// answers the reconciler: its etcd client is injected, and a test that grows etcd
 	// registers a fake for its tenant (pkg/etcd tests the real client against real etcd).
 	fakeEtcds sync.Map
-	// tenantCfg is a SECOND envtest kube-apiserver (and etcd) acting as the inside of a
-	// tenant: envtest runs no apiserver pods, so the reconciler's TenantDialer is pointed at
-	// it. It runs as kubeseed runs a tenant's apiserver (bootstrap tokens, the Node and RBAC
-	// authorizers) with the service CIDR TenantClusters default to, but has no
-	// controller-manager, no scheduler and no node. A test that wants its TenantCluster to
-	// reach it registers the apiserver Service's host:port in fakeTenants; every other tenant
-	// is unreachable.
-	tenantCfg   *rest.Config
-	fakeTenants sync.Map
-	// fakeClouds holds an *openstack.Fake per credentials Secret ("namespace/name"): no
-	// OpenStack runs in this tier (the e2e tier has the test cloud). A Secret without a
-	// registered fake is refused as Keystone refuses unknown credentials.
-	fakeClouds sync.Map
+	// fakeTenant is a SECOND kube-apiserver acting as the inside of a tenant (pkg/testenv):
+	// a test that wants its TenantCluster to reach it registers the apiserver Service's
+	// host:port; every other tenant is unreachable.
+	fakeTenant *testenv.Tenant
+	tenantCfg  *rest.Config
+	// fakeClouds backs credentials Secrets with fake OpenStack clouds (pkg/testenv).
+	fakeClouds = &testenv.Clouds{}
 )
-
-type fakeCloudFactory struct{}
-
-func (fakeCloudFactory) ForSecret(_ context.Context, s *corev1.Secret) (*openstack.Clients, error) {
-	if len(s.Data[openstack.SecretKeyCloudsYAML]) == 0 {
-		return nil, fmt.Errorf("%w: Secret %s/%s has no key clouds.yaml", openstack.ErrCredentialsSecret, s.Namespace, s.Name)
-	}
-	if f, ok := fakeClouds.Load(s.Namespace + "/" + s.Name); ok {
-		return f.(*openstack.Fake).Clients(), nil
-	}
-	return nil, fmt.Errorf("authenticate: %w", openstack.NewError(openstack.ErrUnauthorized, "The request you have made requires authentication."))
-}
-
-// dialFakeTenant is the reconciler's TenantDialer in these tests: it checks the config the
-// reconciler built from the admin kubeconfig and hands out a client of the fake tenant.
-func dialFakeTenant(_ context.Context, cfg *rest.Config) (client.Client, error) {
-	if len(cfg.CAData) == 0 || len(cfg.CertData) == 0 || len(cfg.KeyData) == 0 || cfg.Timeout == 0 {
-		return nil, fmt.Errorf("tenant config for %s lacks TLS material or a timeout", cfg.Host)
-	}
-	u, err := url.Parse(cfg.Host)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := fakeTenants.Load(u.Host); !ok {
-		return nil, fmt.Errorf("no tenant apiserver at %s: envtest runs no pods", cfg.Host)
-	}
-	return client.New(tenantCfg, client.Options{Scheme: clientgoscheme.Scheme})
-}
 
 // dialFakeEtcd is the reconciler's EtcdDialer in these tests.
 func dialFakeEtcd(_ context.Context, cfg etcd.Config) (etcd.Client, error) {
@@ -109,63 +69,17 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, format+"\n", args...)
 		return 1
 	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return fail("KUBEBUILDER_ASSETS is not set: run these tests with `make test`")
-	}
-	cm := seed.CertManagerDir(seed.CacheDir())
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases"), filepath.Join(cm, "crds")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		_ = env.Stop()
-		return fail("start envtest (is cert-manager built? hack/cert-manager-bin.sh): %v", err)
-	}
-	defer func() { _ = env.Stop() }()
-
-	tenantEnv := &envtest.Environment{}
-	tenantEnv.ControlPlane.GetAPIServer().Configure().
-		Set("enable-bootstrap-token-auth", "true").
-		Set("authorization-mode", "Node,RBAC").
-		Set("service-cluster-ip-range", "10.96.0.0/12")
-	if tenantCfg, err = tenantEnv.Start(); err != nil {
-		_ = tenantEnv.Stop()
-		return fail("start the fake tenant's envtest: %v", err)
-	}
-	defer func() { _ = tenantEnv.Stop() }()
-
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fail("add user: %v", err)
-	}
-	kc, err := admin.KubeConfig()
-	if err != nil {
-		return fail("kubeconfig: %v", err)
-	}
-	dir, err := os.MkdirTemp("", "kubeseed-tc-")
+	sd, err := testenv.StartSeed(filepath.Join("..", ".."), true)
 	if err != nil {
 		return fail("%v", err)
 	}
-	defer os.RemoveAll(dir)
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+	defer sd.Stop()
+	cfg := sd.Config
+	if fakeTenant, err = testenv.StartTenant(); err != nil {
 		return fail("%v", err)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "cert-manager.log"))
-	if err != nil {
-		return fail("%v", err)
-	}
-	cmd := exec.Command(filepath.Join(cm, "cert-manager-controller"), "--kubeconfig", kubeconfig, "--leader-elect=false",
-		"--cluster-resource-namespace", "default", "--healthz-address", "127.0.0.1:0")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return fail("start cert-manager (run hack/cert-manager-bin.sh): %v", err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	defer fakeTenant.Stop()
+	fakeTenant.Only, tenantCfg = true, fakeTenant.Config
 
 	scheme := app.Scheme()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
@@ -177,8 +91,8 @@ func run(m *testing.M) int {
 		Applier:      &apply.Applier{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner},
 		NodeAddress:  nodeAddress,
 		EtcdDialer:   dialFakeEtcd,
-		TenantDialer: dialFakeTenant,
-		Clouds:       fakeCloudFactory{},
+		TenantDialer: fakeTenant.Dial,
+		Clouds:       fakeClouds,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fail("setup: %v", err)

@@ -91,7 +91,7 @@ func TestTenantBootstrapAndAddons(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	tc := small(ns, "boot")
-	fakeTenants.Store(controlplane.APIServerServiceHost(tc.Name, controlplane.NamespaceOf(tc))+":6443", true)
+	fakeTenant.Register(controlplane.APIServerServiceHost(tc.Name, controlplane.NamespaceOf(tc)) + ":6443")
 	if err := k8sClient.Create(ctx, tc); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ package workerpool
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/internal/reconcileutil"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
@@ -106,15 +105,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if reterr == nil {
 			wp.Status.ObservedGeneration = wp.Generation
 		}
-		if equality.Semantic.DeepEqual(before.Status, wp.Status) {
-			return // nothing changed: no write
-		}
-		// NotFound: the finalizer was just removed and the object is gone.
-		if err := r.Client.Status().Patch(ctx, wp, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
-			reterr = errors.Join(reterr, fmt.Errorf("patch status: %w", err))
-			return
-		}
-		r.recordTransitions(before, wp)
+		unchanged := equality.Semantic.DeepEqual(before.Status, wp.Status)
+		reterr = reconcileutil.PatchStatus(ctx, r.Client, before, wp, unchanged, reterr, func() { r.recordTransitions(before, wp) })
 	}()
 	if !wp.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, wp)

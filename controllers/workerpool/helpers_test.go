@@ -62,7 +62,7 @@ func newWorld(t *testing.T) *world {
 	if w.subnet, err = w.cloud.CreateSubnet(ctx, openstack.SubnetSpec{Name: "customer", NetworkID: w.network.ID, CIDR: "10.0.0.0/24", IPVersion: 4}); err != nil {
 		t.Fatal(err)
 	}
-	fakeClouds.Store(w.ns+"/openstack", w.cloud)
+	fakeClouds.Register(w.ns, "openstack", w.cloud)
 	create(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "openstack"},
 		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: []byte("clouds: {openstack: {}}\n")},

@@ -390,7 +390,7 @@ func TestWaitsForClusterAndCredentials(t *testing.T) {
 		return c != nil && c.Reason == v1alpha1.CloudCredentialsInvalidReason && strings.Contains(c.Message, "Secret later")
 	})
 
-	fakeClouds.Store(w.ns+"/later", w.cloud)
+	fakeClouds.Register(w.ns, "later", w.cloud)
 	create(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "later"},
 		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: []byte("clouds: {openstack: {}}\n")},

@@ -19,6 +19,11 @@ const (
 	DefaultCloudName = "openstack"
 )
 
+// CredentialsSourceAnnotation on a copy of a credentials Secret (the one kubeseed keeps in
+// a tenant's control-plane namespace) names the Secret it was copied from,
+// "<namespace>/<name>".
+const CredentialsSourceAnnotation = "kubeseed.io/credentials-from"
+
 // ErrCredentialsSecret is returned when a credentials Secret lacks what it must hold. Only
 // its owner can fix that.
 var ErrCredentialsSecret = errors.New("invalid credentials Secret")

@@ -209,14 +209,6 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 			},
 			field: "spec.endpoint.octavia.allowedCIDRs", msg: "must hold network addresses in CIDR notation",
 		},
-		{
-			name: "name too long", mutate: func(tc *v1alpha1.TenantCluster) { tc.Name = strings.Repeat("a", 41) },
-			field: "metadata.name", msg: "at most 40 characters",
-		},
-		{
-			name: "name with a dot", mutate: func(tc *v1alpha1.TenantCluster) { tc.Name = "web.prod" },
-			field: "metadata.name", msg: "must be a DNS-1035 label",
-		},
 	}
 	for i, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
