@@ -105,12 +105,13 @@ func TestMachineJoinsAndIsRemovedCleanly(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitPodReady(t, ns, pod.Name, "")
+		var last error
 		err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-			_, err := clients.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
-			return err == nil, nil
+			_, last = clients.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			return last == nil, nil
 		})
 		if err != nil {
-			t.Fatalf("logs of the pod on the routed machine: %v", err)
+			t.Fatalf("logs of the pod on the routed machine %s (%s): %v (last: %v)", name, m.IP, err, last)
 		}
 	})
 

@@ -123,18 +123,10 @@ func (l *Local) AddMachine(ctx context.Context, spec MachineSpec) (*Machine, err
 			return nil, fmt.Errorf("machine %s: image %w", spec.Name, err)
 		}
 	}
-	dir := l.machineDir(spec.Name)
-	if _, err := os.Stat(dir); err == nil {
-		return nil, fmt.Errorf("machine %s already exists (%s): remove it first", spec.Name, dir)
-	}
-	if err := l.ensureMachineNetwork(); err != nil {
-		return nil, fmt.Errorf("machine network: %w", err)
-	}
-	ip, err := l.allocateMachineIP()
+	m, err := l.reserveMachine(spec, l.ensureMachineNetwork)
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{MachineSpec: spec, IP: ip, Dir: dir}
 	if err := l.createMachine(m, binDir); err != nil {
 		_ = l.RemoveMachine(context.WithoutCancel(ctx), spec.Name)
 		return nil, fmt.Errorf("machine %s: %w", spec.Name, err)
@@ -145,51 +137,6 @@ func (l *Local) AddMachine(ctx context.Context, spec MachineSpec) (*Machine, err
 	}
 	l.logf("seed: machine %s up at %s (routed: %t)", m.Name, m.IP, m.Routed)
 	return m, nil
-}
-
-// allocateMachineIP picks the lowest free host address of the machine network.
-func (l *Local) allocateMachineIP() (string, error) {
-	used := map[string]bool{}
-	machines, err := l.machines()
-	if err != nil {
-		return "", err
-	}
-	for _, m := range machines {
-		used[m.IP] = true
-	}
-	for i := machineFirstHost; i < 255; i++ {
-		ip := fmt.Sprintf("10.220.0.%d", i)
-		if !used[ip] {
-			return ip, nil
-		}
-	}
-	return "", errors.New("the machine network is full")
-}
-
-// machines lists the machines that have state on disk.
-func (l *Local) machines() ([]*Machine, error) {
-	entries, err := os.ReadDir(l.machinesDir())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	var out []*Machine
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join(l.machinesDir(), e.Name(), "machine.json"))
-		if err != nil {
-			continue // half-made: RemoveMachine still cleans it by name
-		}
-		m := &Machine{}
-		if err := json.Unmarshal(raw, m); err != nil {
-			return nil, fmt.Errorf("read machine %s: %w", e.Name(), err)
-		}
-		out = append(out, m)
-	}
-	return out, nil
 }
 
 // createMachine makes the machine's directories, namespaces, link and cgroups.
@@ -405,10 +352,8 @@ func (l *Local) RemoveMachine(_ context.Context, name string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Sprintf("remove %s: %v", dir, err))
 	}
-	if rest, err := l.machines(); err == nil && len(rest) == 0 {
-		if err := l.removeMachineNetwork(); err != nil {
-			errs = append(errs, err.Error())
-		}
+	if err := l.removeIdleMachineNetwork(); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("remove machine %s: %s", name, strings.Join(errs, "; "))

@@ -1,7 +1,9 @@
 package seed
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -59,5 +61,45 @@ func TestContainerdConfig(t *testing.T) {
 	}
 	if !strings.Contains(cases["seed"], `conf_dir = "/state/cni"`) || !strings.Contains(cases["seed"], `Root = "/state/runc"`) {
 		t.Errorf("seed config lost its paths:\n%s", cases["seed"])
+	}
+}
+
+// Machines are added from parallel tests: each must get an address of its own.
+func TestReserveMachineGivesDistinctAddresses(t *testing.T) {
+	l := &Local{state: t.TempDir()}
+	const n = 24
+	ips := make(chan string, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := l.reserveMachine(MachineSpec{Name: fmt.Sprintf("m%d", i)}, func() error { return nil })
+			if err != nil {
+				errs <- err
+				return
+			}
+			ips <- m.IP
+		}()
+	}
+	wg.Wait()
+	close(ips)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for ip := range ips {
+		if seen[ip] {
+			t.Errorf("address %s given to two machines", ip)
+		}
+		seen[ip] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct addresses for %d machines", len(seen), n)
+	}
+	if _, err := l.reserveMachine(MachineSpec{Name: "m0"}, func() error { return nil }); err == nil {
+		t.Error("a second machine named m0 was reserved")
 	}
 }
