@@ -127,6 +127,15 @@ demo: seed-up manager-image tunnel-image ## The main job: a local seed, the oper
 test: envtest-assets ## Run unit and envtest integration tests.
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test -tags envtest ./... -count=1
 
+# FUZZTIME is how long `make fuzz` (CI's) feeds each fuzz target mutations of its corpus;
+# KUBESEED_FUZZ_SEED=<n> replays a run (its seed is printed).
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: envtest-assets ## Fuzz TenantCluster and WorkerPool specs through the apiserver and the controllers (envtest) for FUZZTIME.
+	KUBESEED_FUZZ_TIME=$(FUZZTIME) KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test -tags envtest -count=1 \
+		-run '^Fuzz(TenantCluster|WorkerPool)Spec$$' ./controllers/tenantcluster/ ./controllers/workerpool/
+
 .PHONY: test-unit
 test-unit: ## Run the pure unit tests (no envtest assets needed).
 	$(GO) test ./... -count=1
@@ -143,7 +152,7 @@ test-e2e: seed-up manager-image tunnel-image openstack-up ## Run the e2e tests o
 	exit $$status
 
 .PHONY: ci
-ci: verify-generated vet lint test test-e2e ## Everything CI runs: generated files, vet, lint and every test tier.
+ci: verify-generated vet lint test fuzz test-e2e ## Everything CI runs: generated files, vet, lint, every test tier and the fuzz targets.
 
 ##@ OpenStack test cloud
 

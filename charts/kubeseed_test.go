@@ -36,6 +36,8 @@ var (
 			"imageRegistry": "registry.example.com/k8s", "nodePortAddress": "192.0.2.10",
 			"logLevel": "debug", "extraArgs": []any{"--zap-devel"},
 			"workerIgnorePreflightErrors": []any{"FileExisting-crictl", "SystemVerification"},
+			"allowedAuthURLs":             []any{"https://keystone.example.com:5000/v3", "https://identity.example.org/"},
+			"workers":                     map[string]any{"tenantCluster": 8, "workerPool": 2},
 		},
 		"metrics":           map[string]any{"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}}},
 		"imagePullSecrets":  []any{map[string]any{"name": "registry"}},
@@ -51,6 +53,7 @@ var (
 		"podAnnotations": map[string]any{"example.com/a": "b"},
 		"podLabels":      map[string]any{"example.com/team": "platform"},
 		"serviceAccount": map[string]any{"annotations": map[string]any{"example.com/a": "b"}},
+		"magnum":         map[string]any{"enabled": true, "namespacePrefix": "coe-"},
 		"dashboard": map[string]any{
 			"enabled": true, "labels": map[string]any{"release": "prometheus"}, "annotations": map[string]any{"grafana_folder": "kubeseed"},
 		},
@@ -91,6 +94,11 @@ func TestKubeseedRender(t *testing.T) {
 	always := []string{
 		"ServiceAccount kubeseed-manager", "ClusterRole kubeseed-manager",
 		"ClusterRoleBinding kubeseed-manager", "Deployment kubeseed-manager",
+		"ClusterRole kubeseed-customer", "ClusterRole kubeseed-magnum",
+	}
+	magnum := []string{
+		"ServiceAccount kubeseed-magnum", "ClusterRoleBinding kubeseed-magnum",
+		"ValidatingAdmissionPolicy kubeseed-magnum", "ValidatingAdmissionPolicyBinding kubeseed-magnum",
 	}
 	leaderElection := []string{"Role kubeseed-manager-leader-election", "RoleBinding kubeseed-manager-leader-election"}
 	for _, c := range []struct {
@@ -107,18 +115,20 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--zap-log-level=info",
+			"--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
 		name:       "everything",
 		values:     everything,
-		objects:    slices.Concat(always, leaderElection, []string{"Service kubeseed-manager-metrics", "ServiceMonitor kubeseed-manager", "ConfigMap kubeseed-dashboard"}),
+		objects:    slices.Concat(always, leaderElection, magnum, []string{"Service kubeseed-manager-metrics", "ServiceMonitor kubeseed-manager", "ConfigMap kubeseed-dashboard"}),
 		image:      "registry.example.com/kubeseed/manager:v0.1.0",
 		pullPolicy: corev1.PullAlways,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
 			"--image-registry=registry.example.com/k8s", "--nodeport-address=192.0.2.10",
 			"--worker-ignore-preflight-errors=FileExisting-crictl,SystemVerification",
+			"--allowed-auth-urls=https://keystone.example.com:5000/v3,https://identity.example.org/",
+			"--tenantcluster-workers=8", "--workerpool-workers=2",
 			"--zap-log-level=debug", "--zap-devel",
 		},
 	}, {
@@ -129,7 +139,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false",
-			"--zap-log-level=info",
+			"--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
 		name:       "empty tag means appVersion",
@@ -139,7 +149,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--zap-log-level=info",
+			"--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
@@ -331,6 +341,10 @@ func TestKubeseedRejects(t *testing.T) {
 		{"unknown pullPolicy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "pullPolicy"},
 		{"leaderElect as a string", map[string]any{"manager": map[string]any{"leaderElect": "yes"}}, "leaderElect"},
 		{"extraArgs as a string", map[string]any{"manager": map[string]any{"extraArgs": "--zap-devel"}}, "extraArgs"},
+		{"no TenantCluster workers", map[string]any{"manager": map[string]any{"workers": map[string]any{"tenantCluster": 0}}}, "tenantCluster"},
+		{"WorkerPool workers as a string", map[string]any{"manager": map[string]any{"workers": map[string]any{"workerPool": "4"}}}, "workerPool"},
+		{"allowed auth URL with user info", map[string]any{"manager": map[string]any{"allowedAuthURLs": []any{"https://admin@keystone.example.com/v3"}}}, "allowedAuthURLs"},
+		{"allowed auth URLs as a string", map[string]any{"manager": map[string]any{"allowedAuthURLs": "https://keystone.example.com/v3"}}, "allowedAuthURLs"},
 		{"port out of range", map[string]any{"metrics": map[string]any{"port": 70000}}, "port"},
 		{"tolerations as an object", map[string]any{"tolerations": map[string]any{"key": "a"}}, "tolerations"},
 		{"misspelt key", map[string]any{"replicaCount": 2}, "replicaCount"},

@@ -126,8 +126,9 @@ func TestCLIBootstrapTwice(t *testing.T) {
 }
 
 // TestCLITenantLifecycle follows one tenant with the CLI. It is created with a kube-scheduler
-// broken on purpose (an unknown flag through spec extraArgs, so the operator itself renders
-// it, and no older scheduler pod serves meanwhile): describe must name kube-scheduler and
+// broken on purpose (an unknown feature gate through spec extraArgs, which admission lets
+// pass since feature-gates is an allowed flag, so the operator itself renders it, and no
+// older scheduler pod serves meanwhile): describe must name kube-scheduler and
 // give the command for its logs, and wait must time out naming SchedulerAvailable. Once
 // repaired, wait sees it Ready, get shows it, and its admin kubeconfig, written to a file and
 // merged into another, reaches /readyz.
@@ -136,7 +137,7 @@ func TestCLITenantLifecycle(t *testing.T) {
 	defer cancel()
 	ns := newNamespace(t)
 	tc := smallTenant(ns, "cli")
-	tc.Spec.ControlPlane.Scheduler.ExtraArgs = map[string]string{"kubeseed-e2e-no-such-flag": "true"}
+	tc.Spec.ControlPlane.Scheduler.ExtraArgs = map[string]string{"feature-gates": "KubeseedE2ENoSuchGate=true"}
 	if err := kube.Create(ctx, tc); err != nil {
 		t.Fatal(err)
 	}

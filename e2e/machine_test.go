@@ -107,6 +107,9 @@ func TestMachineJoinsAndIsRemovedCleanly(t *testing.T) {
 		waitPodReady(t, ns, pod.Name, "")
 		var last error
 		err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+			// The kubelet restarted above may ask for a serving certificate again after its
+			// node was Ready: logs are served over that certificate.
+			approveServingCSRs(ctx, name)
 			_, last = clients.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 			return last == nil, nil
 		})

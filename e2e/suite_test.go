@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
 	"github.com/kubeseed/kubeseed/pkg/install"
@@ -53,10 +54,38 @@ func installOperator(ctx context.Context, logf func(string, ...any)) error {
 	imageID := strings.TrimPrefix(strings.SplitN(string(stamp), "\n", 2)[0], "sha256:")
 	values := map[string]any{
 		"podAnnotations": map[string]any{"kubeseed.io/image-id": imageID},
-		"manager":        map[string]any{"workerIgnorePreflightErrors": anySlice(workerPreflightIgnores)},
+		"manager": map[string]any{
+			"workerIgnorePreflightErrors": anySlice(workerPreflightIgnores),
+			"allowedAuthURLs":             anySlice(allowedAuthURLs()),
+		},
 	}
 	_, err = install.Operator(ctx, flags, install.Options{Logf: logf, Values: values})
 	return err
+}
+
+// allowedAuthURLs is the operator's Keystone allow-list in the e2e: the test cloud's, and
+// one more so that it is never empty (which would allow any).
+func allowedAuthURLs() []string {
+	out := []string{redTeamAuthURL}
+	path := os.Getenv("KUBESEED_OPENSTACK_CLOUDS")
+	if path == "" {
+		return out
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return out
+	}
+	var doc struct {
+		Clouds map[string]struct {
+			Auth struct {
+				AuthURL string `json:"auth_url"`
+			} `json:"auth"`
+		} `json:"clouds"`
+	}
+	if yaml.Unmarshal(raw, &doc) == nil && doc.Clouds["customer"].Auth.AuthURL != "" {
+		out = append(out, doc.Clouds["customer"].Auth.AuthURL)
+	}
+	return out
 }
 
 // dumpManagerLogs prints the manager's recent log lines, to tell why a tenant is stuck.

@@ -185,6 +185,8 @@ func TestTenantClustersSideBySide(t *testing.T) {
 		}
 	})
 
+	t.Run("red team: a customer holding kubeseed-customer", func(t *testing.T) { redTeam(t, ctx, a, b, cfgA) })
+
 	t.Run("deleting one tenant deletes its control-plane namespace and leaves the other alone", func(t *testing.T) {
 		secretsOfB := countSecrets(t, ctx, controlplane.NamespaceOf(b))
 		if err := kube.Delete(ctx, a); err != nil {

@@ -12,8 +12,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
+	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
+	"github.com/kubeseed/kubeseed/controllers/workerpool"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, c := range strings.Split(v, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 func main() {
 	var o app.Options
@@ -24,16 +38,23 @@ func main() {
 	flag.StringVar(&o.NodeAddress, "nodeport-address", "", "Seed address published for NodePort endpoints and the only member of Octavia pools; empty means the first Ready node's InternalIP (NodePort) or every Ready node's (Octavia).")
 	flag.DurationVar(&o.EtcdMetricsInterval, "etcd-metrics-interval", metrics.DefaultEtcdInterval, "Time between two polls of the tenants' etcd database sizes (kubeseed_tenant_etcd_db_size_bytes).")
 	flag.Func("worker-ignore-preflight-errors", "Comma-separated kubeadm preflight checks WorkerPool servers skip, for images lacking tools the join does not use (e.g. FileExisting-crictl).", func(v string) error {
-		for _, c := range strings.Split(v, ",") {
-			if c = strings.TrimSpace(c); c != "" {
-				o.WorkerIgnorePreflightErrors = append(o.WorkerIgnorePreflightErrors, c)
-			}
-		}
+		o.WorkerIgnorePreflightErrors = append(o.WorkerIgnorePreflightErrors, splitList(v)...)
 		return nil
 	})
+	flag.Func("allowed-auth-urls", "Comma-separated Keystone URLs customers' clouds.yaml may use as auth_url (scheme, host and port equal, path equal or below); empty allows any. Set it on a seed customers share.", func(v string) error {
+		o.AllowedAuthURLs = splitList(v)
+		_, err := openstack.ParseAuthURLAllowList(o.AllowedAuthURLs)
+		return err
+	})
+	flag.IntVar(&o.TenantClusterWorkers, "tenantcluster-workers", tenantcluster.MaxConcurrentReconciles, "How many TenantClusters are reconciled at once (at least 1).")
+	flag.IntVar(&o.WorkerPoolWorkers, "workerpool-workers", workerpool.MaxConcurrentReconciles, "How many WorkerPools are reconciled at once (at least 1).")
 	logOpts := zap.Options{}
 	logOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if o.TenantClusterWorkers < 1 || o.WorkerPoolWorkers < 1 {
+		fmt.Fprintf(os.Stderr, "kubeseed-manager: --tenantcluster-workers and --workerpool-workers must be at least 1\n")
+		os.Exit(2)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&logOpts)))
 
 	cfg, err := ctrl.GetConfig()

@@ -109,6 +109,7 @@ var warningReasons = map[string]bool{
 	v1alpha1.CloudUnavailableReason:        true,
 	v1alpha1.ProvisioningFailedReason:      true,
 	v1alpha1.InvalidSpecReason:             true,
+	v1alpha1.AuthURLNotAllowedReason:       true,
 }
 
 // recordTransitions emits events only when the phase, the Ready condition or a condition the

@@ -3,7 +3,9 @@ package tenantcluster
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -73,23 +75,43 @@ func publishedEndpoint(tc *v1alpha1.TenantCluster) pki.Endpoint {
 	return pki.Endpoint{Host: u.Hostname(), Port: int32(port)}
 }
 
-// nodeAddress picks the InternalIP of the first Ready node, for NodePort endpoints.
-func nodeAddress(nodes []corev1.Node) string {
-	for _, n := range nodes {
-		ready := false
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				ready = true
-			}
-		}
-		if !ready {
+// nodeAddress picks the seed node address a NodePort endpoint publishes. The published one
+// stays while a node still has it, Ready or not: moving it re-issues the serving certificate
+// and strands every worker and kubeconfig that names it. Only when that node is gone does it
+// move, to the first Ready node by name, so the choice does not depend on list order.
+func nodeAddress(nodes []corev1.Node, published string) string {
+	byName := slices.Clone(nodes)
+	slices.SortFunc(byName, func(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) })
+	first := ""
+	for _, n := range byName {
+		ip := internalIP(n)
+		if ip == "" {
 			continue
 		}
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP {
-				return a.Address
-			}
+		if published != "" && ip == published {
+			return ip
+		}
+		if first == "" && nodeReady(n) {
+			first = ip
+		}
+	}
+	return first
+}
+
+func internalIP(n corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
 		}
 	}
 	return ""
+}
+
+func nodeReady(n corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

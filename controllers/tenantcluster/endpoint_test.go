@@ -53,21 +53,36 @@ func TestEndpointOf(t *testing.T) {
 }
 
 func TestNodeAddress(t *testing.T) {
-	node := func(ready bool, addr string) corev1.Node {
+	node := func(name string, ready bool, addr string) corev1.Node {
 		status := corev1.ConditionFalse
 		if ready {
 			status = corev1.ConditionTrue
 		}
-		return corev1.Node{Status: corev1.NodeStatus{
+		return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{
 			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status}},
-			Addresses:  []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "n"}, {Type: corev1.NodeInternalIP, Address: addr}},
+			Addresses:  []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: name}, {Type: corev1.NodeInternalIP, Address: addr}},
 		}}
 	}
-	if got := nodeAddress([]corev1.Node{node(false, "10.0.0.1"), node(true, "10.0.0.2")}); got != "10.0.0.2" {
-		t.Errorf("nodeAddress = %q, want the Ready node's 10.0.0.2", got)
+	a, b, c := node("a", true, "10.0.0.1"), node("b", true, "10.0.0.2"), node("c", true, "10.0.0.3")
+	cases := []struct {
+		name      string
+		nodes     []corev1.Node
+		published string
+		want      string
+	}{
+		{"first Ready node by name", []corev1.Node{c, b, a}, "", "10.0.0.1"},
+		{"NotReady nodes are skipped", []corev1.Node{node("a", false, "10.0.0.1"), b}, "", "10.0.0.2"},
+		{"no Ready node", []corev1.Node{node("a", false, "10.0.0.1")}, "", ""},
+		{"the published address stays", []corev1.Node{a, b, c}, "10.0.0.2", "10.0.0.2"},
+		{"and stays while its node is NotReady", []corev1.Node{a, node("b", false, "10.0.0.2")}, "10.0.0.2", "10.0.0.2"},
+		{"moves only when its node is gone", []corev1.Node{c, a}, "10.0.0.2", "10.0.0.1"},
 	}
-	if got := nodeAddress([]corev1.Node{node(false, "10.0.0.1")}); got != "" {
-		t.Errorf("nodeAddress = %q with no Ready node, want empty", got)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := nodeAddress(tc.nodes, tc.published); got != tc.want {
+				t.Errorf("nodeAddress = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -52,6 +52,8 @@ type etcdMembership struct {
 	observed []etcd.Member
 	// problem says why talking to etcd failed.
 	problem string
+	// volumes are the members' volumes (volumes.go).
+	volumes etcdVolumes
 }
 
 // reconcileEtcdMembers decides the etcd StatefulSet's size and membership. A new cluster
@@ -166,8 +168,13 @@ func listedMembers(cm *corev1.ConfigMap) int32 {
 
 // etcdCheck is the EtcdAvailable condition, c the StatefulSet's health. While the cluster grows, etcd's own view
 // decides it: a quorum of healthy voting members (a learner's pod is never ready, so the
-// StatefulSet's count would understate it); the message says how far growing got.
+// StatefulSet's count would understate it); the message says how far growing got. The
+// members' volumes add theirs (volumesCheck).
 func etcdCheck(c check, m etcdMembership) check {
+	return volumesCheck(membershipCheck(c, m), m.volumes)
+}
+
+func membershipCheck(c check, m etcdMembership) check {
 	if !m.growing {
 		if m.problem != "" {
 			c.message += "; cannot check etcd's members: " + m.problem

@@ -120,6 +120,9 @@ type cloudMemory struct {
 // returns the endpoint to publish, known as soon as the VIP (or floating IP) is allocated.
 func (r *Reconciler) reconcileOctavia(ctx context.Context, s *scope, svc *corev1.Service) (pki.Endpoint, check, time.Duration, error) {
 	tc, o := s.tc, &s.o
+	// A customer's cloud that hangs holds this worker for cloud.Deadline at most.
+	ctx, cancel := cloud.WithDeadline(ctx)
+	defer cancel()
 	oc, ok := octaviaCloudOf(tc)
 	if !ok || oc.ref.Name == "" {
 		// The API refuses this; an object stored before its rules were is told so.
@@ -180,9 +183,9 @@ func (r *Reconciler) reconcileOctavia(ctx context.Context, s *scope, svc *corev1
 		if wasReady := meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.EndpointReadyCondition); wasReady &&
 			prev.LoadBalancerID == st.LoadBalancerID && ep.URL() == tc.Status.Endpoint && ep.Host != "" {
 			return ep, check{ok: true, reason: v1alpha1.AvailableReason, message: fmt.Sprintf(
-				"published at %s by Octavia load balancer %s; updating: %s", ep.URL(), st.LoadBalancerID, st.Progress)}, octaviaStepInterval, nil
+				"published at %s by Octavia load balancer %s; updating: %s", ep.URL(), st.LoadBalancerID, openstack.CleanMessage(st.Progress, cloud.MaxMessage))}, octaviaStepInterval, nil
 		}
-		return ep, check{reason: v1alpha1.WaitingForEndpointReason, message: st.Progress}, octaviaStepInterval, nil
+		return ep, check{reason: v1alpha1.WaitingForEndpointReason, message: openstack.CleanMessage(st.Progress, cloud.MaxMessage)}, octaviaStepInterval, nil
 	}
 	r.sweep(ctx, tc, oc.ref, clients, seedID)
 	return ep, check{ok: true, reason: v1alpha1.AvailableReason, message: fmt.Sprintf(
@@ -201,7 +204,7 @@ func (r *Reconciler) octaviaBackends(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, n := range nodes.Items {
-		if a := nodeAddress([]corev1.Node{n}); a != "" {
+		if a := nodeAddress([]corev1.Node{n}, ""); a != "" {
 			out = append(out, a)
 		}
 	}
@@ -268,7 +271,7 @@ func (r *Reconciler) sweep(ctx context.Context, tc *v1alpha1.TenantCluster, ref 
 	}
 	for _, d := range deleted {
 		r.Recorder.Eventf(tc, nil, corev1.EventTypeNormal, "OrphanDeleted", "Sweep",
-			"deleted %s left in the customer's project by a TenantCluster that no longer exists", d)
+			"deleted %s left in the customer's project by a TenantCluster that no longer exists", openstack.CleanMessage(d, cloud.MaxMessage))
 	}
 }
 
@@ -280,6 +283,8 @@ func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantClust
 	if !ok || oc.ref.Name == "" || r.Clouds == nil {
 		return true, nil
 	}
+	ctx, cancel := cloud.WithDeadline(ctx) // a cloud that hangs holds this worker that long at most
+	defer cancel()
 	creds := r.credentials()
 	secret, _, err := creds.Get(ctx, oc.ref)
 	if err != nil {
@@ -292,6 +297,12 @@ func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantClust
 	}
 	const what = "delete the load balancer in the customer's project"
 	clients, v := creds.Build(ctx, secret, what)
+	if v.Reason == v1alpha1.AuthURLNotAllowedReason {
+		// The manager may never act in that cloud: waiting cannot delete anything there.
+		r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, v.Reason, "Delete",
+			"%s: the load balancer in that project (if any) cannot be deleted by kubeseed and is left there", v.Message)
+		return true, r.releaseSecret(ctx, tc, oc.ref)
+	}
 	if clients != nil {
 		gone, err := octavia.Delete(ctx, octavia.Clients{LoadBalancer: clients.LoadBalancer, Network: clients.Network}, string(tc.UID))
 		if err != nil {

@@ -179,7 +179,7 @@ func TestOctaviaCustomerProblems(t *testing.T) {
 		{
 			name: "unknown subnet",
 			mutate: func(_ *openstack.Fake, tc *v1alpha1.TenantCluster) {
-				tc.Spec.Endpoint.Octavia.SubnetID = "0b9e2f3c-no-such-subnet"
+				tc.Spec.Endpoint.Octavia.SubnetID = "0b9e2f3c-0000-4000-8000-999999999999"
 			},
 			reason: v1alpha1.InvalidSpecReason, msgContains: "spec.endpoint.octavia.subnetID",
 		},
@@ -193,10 +193,10 @@ func TestOctaviaCustomerProblems(t *testing.T) {
 		{
 			name: "unknown subnet from spec.cloud",
 			mutate: func(_ *openstack.Fake, tc *v1alpha1.TenantCluster) {
-				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "customer-cloud"}, SubnetID: "0b9e2f3c-no-such-subnet"}
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "customer-cloud"}, SubnetID: "0b9e2f3c-0000-4000-8000-999999999999"}
 				tc.Spec.Endpoint.Octavia = &v1alpha1.OctaviaEndpointSpec{}
 			},
-			reason: v1alpha1.InvalidSpecReason, msgContains: "spec.cloud.subnetID: subnet 0b9e2f3c-no-such-subnet",
+			reason: v1alpha1.InvalidSpecReason, msgContains: "spec.cloud.subnetID: subnet 0b9e2f3c-0000-4000-8000-999999999999",
 		},
 		{
 			name: "missing Secret named by spec.cloud",

@@ -57,7 +57,12 @@ func (r *Reconciler) reconcileEndpoint(ctx context.Context, s *scope) (bool, err
 		if err := r.Client.List(ctx, nodes); err != nil {
 			return true, fmt.Errorf("list seed nodes: %w", err)
 		}
-		addr = nodeAddress(nodes.Items)
+		published := publishedEndpoint(tc).Host
+		addr = nodeAddress(nodes.Items, published)
+		if published != "" && addr != "" && addr != published {
+			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "EndpointMoved", "Reconcile",
+				"no seed node has the published address %s any more: the endpoint moves to %s; the serving certificate is re-issued and workers joined through the old address must be re-pointed", published, addr)
+		}
 	}
 	ep, c := endpointOf(tc, svc, addr)
 	if tc.Spec.Endpoint.Type == v1alpha1.EndpointOctavia && svc != nil {
@@ -114,7 +119,7 @@ func (r *Reconciler) reconcilePKI(ctx context.Context, s *scope) (bool, error) {
 }
 
 // reconcileEtcdMembership decides etcd's size and membership (growing it one member at a
-// time).
+// time), and expands its members' volumes to the spec's size (volumes.go).
 func (r *Reconciler) reconcileEtcdMembership(ctx context.Context, s *scope) (bool, error) {
 	tc := s.tc
 	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), controlplane.Etcd.ObjectName(tc.Name))
@@ -126,6 +131,9 @@ func (r *Reconciler) reconcileEtcdMembership(ctx context.Context, s *scope) (boo
 		return true, err
 	}
 	s.o.etcdMembership = r.reconcileEtcdMembers(ctx, tc, sts, cm, s.secrets)
+	if s.o.etcdMembership.volumes, err = r.reconcileEtcdVolumes(ctx, s, sts); err != nil {
+		return true, err
+	}
 	s.requeueAfter(s.o.etcdMembership.requeueFor())
 	return false, nil
 }
@@ -186,6 +194,8 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		EtcdReplicas:        m.replicas,
 		EtcdMembers:         m.members,
 		EtcdClusterExisting: m.existing,
+		EtcdClaimTemplate:   m.volumes.claim,
+		EtcdVolumeCapacity:  m.volumes.capacity,
 	})
 	var invalid *controlplane.InvalidSpecError
 	if errors.As(err, &invalid) {

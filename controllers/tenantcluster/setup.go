@@ -10,6 +10,7 @@ import (
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -46,8 +47,18 @@ import (
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 
-// SetupWithManager registers the controller; owned objects wake it when they change.
+// SetupWithManager registers the controller with MaxConcurrentReconciles workers; owned
+// objects wake it when they change.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return r.SetupWithManagerWorkers(mgr, MaxConcurrentReconciles)
+}
+
+// SetupWithManagerWorkers registers the controller reconciling up to workers TenantClusters
+// at once (the manager's --tenantcluster-workers); workers must be at least 1.
+func (r *Reconciler) SetupWithManagerWorkers(mgr ctrl.Manager, workers int) error {
+	if workers < 1 {
+		return fmt.Errorf("tenantcluster: workers is %d, must be at least 1", workers)
+	}
 	if r.Client == nil || r.Scheme == nil || r.Recorder == nil || r.Applier == nil {
 		return errors.New("tenantcluster: Client, Scheme, Recorder and Applier are required")
 	}
@@ -76,25 +87,29 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		// Tenants in parallel: a tenant or cloud that answers slowly holds one worker, not
 		// every other tenant's certificate rolls, etcd growth and CSR approvals.
-		WithOptions(controller.Options{MaxConcurrentReconciles: MaxConcurrentReconciles}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		For(&v1alpha1.TenantCluster{}).
 		Watches(&appsv1.StatefulSet{}, inControlPlane).
 		Watches(&appsv1.Deployment{}, inControlPlane).
 		Watches(&corev1.Service{}, inControlPlane).
 		Watches(&corev1.ConfigMap{}, inControlPlane).
 		Watches(&cmv1.Certificate{}, inControlPlane).
+		// etcd's volumes, and a StorageClass that comes to allow their expansion.
+		Watches(&corev1.PersistentVolumeClaim{}, inControlPlane).
+		Watches(&storagev1.StorageClass{}, handler.EnqueueRequestsFromMapFunc(r.everyTenant)).
 		// The namespace itself: its deletion ends a TenantCluster's (or a successor's) wait.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.tenantOfNamespace)).
 		// PKI Secrets in the control-plane namespace, the published kubeconfig (owned), and a
 		// fixed or rotated credentials Secret, which is tried at once.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
-		// Seed nodes are the members of Octavia pools.
-		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.octaviaTenants), builder.WithPredicates(nodeMembershipChanged())).
+		// Seed nodes are the members of Octavia pools and NodePort endpoints' addresses.
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeTenants), builder.WithPredicates(nodeMembershipChanged())).
 		Complete(r)
 }
 
-// MaxConcurrentReconciles is how many TenantClusters are reconciled at once (each one by
-// one worker at a time); every reconcile's calls to a tenant or a cloud have short deadlines.
+// MaxConcurrentReconciles is how many TenantClusters are reconciled at once by default (each
+// one by one worker at a time); every reconcile's calls to a tenant or a cloud have short
+// deadlines.
 const MaxConcurrentReconciles = 4
 
 // controlPlaneNamespaceIndex indexes TenantClusters by their control-plane namespace.
@@ -117,6 +132,15 @@ func (r *Reconciler) tenantsIn(ctx context.Context, namespace string) []reconcil
 	}
 	list := &v1alpha1.TenantClusterList{}
 	if err := r.Client.List(ctx, list, client.MatchingFields{controlPlaneNamespaceIndex: namespace}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+// everyTenant maps a change that any tenant may depend on (a StorageClass) to all of them.
+func (r *Reconciler) everyTenant(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &v1alpha1.TenantClusterList{}
+	if err := r.Client.List(ctx, list); err != nil {
 		return nil
 	}
 	return requestsFor(list.Items)
@@ -146,13 +170,16 @@ func (r *Reconciler) usersOfSecret(ctx context.Context, obj client.Object) []rec
 	return requestsFor(list.Items)
 }
 
-// octaviaTenants maps a node change to every TenantCluster with an Octavia endpoint.
-func (r *Reconciler) octaviaTenants(ctx context.Context, _ client.Object) []reconcile.Request {
+// nodeTenants maps a node change to every TenantCluster whose endpoint is made of seed
+// nodes: an Octavia endpoint's pool members, a NodePort endpoint's published address.
+func (r *Reconciler) nodeTenants(ctx context.Context, _ client.Object) []reconcile.Request {
 	list := &v1alpha1.TenantClusterList{}
 	if err := r.Client.List(ctx, list); err != nil {
 		return nil
 	}
-	return requestsFor(slices.DeleteFunc(list.Items, func(tc v1alpha1.TenantCluster) bool { return credentialsSecretOf(&tc) == "" }))
+	return requestsFor(slices.DeleteFunc(list.Items, func(tc v1alpha1.TenantCluster) bool {
+		return credentialsSecretOf(&tc) == "" && tc.Spec.Endpoint.Type != v1alpha1.EndpointNodePort
+	}))
 }
 
 func requestsFor(tcs []v1alpha1.TenantCluster) []reconcile.Request {
@@ -169,7 +196,7 @@ func nodeMembershipChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			was, now := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
-			return nodeAddress([]corev1.Node{*was}) != nodeAddress([]corev1.Node{*now})
+			return nodeAddress([]corev1.Node{*was}, "") != nodeAddress([]corev1.Node{*now}, "")
 		},
 	}
 }

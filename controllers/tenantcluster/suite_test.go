@@ -35,8 +35,11 @@ import (
 // which is what these tests observe; the e2e tests run them on a real seed.
 var (
 	k8sClient client.Client
-	// nodeAddress is published for NodePort endpoints: envtest has no nodes.
+	// nodeAddress is the InternalIP of the seed's one Ready node (seedNode), published for
+	// NodePort endpoints and the member of Octavia pools. envtest has no kubelet: the suite
+	// creates the Node and its status.
 	nodeAddress = "192.0.2.10"
+	seedNode    = "seed"
 	// fakeEtcds holds a *etcd.Fake per etcd client URL. envtest runs no pods, so no etcd
 	// answers the reconciler: its etcd client is injected, and a test that grows etcd
 	// registers a fake for its tenant (pkg/etcd tests the real client against real etcd).
@@ -89,7 +92,6 @@ func run(m *testing.M) int {
 	r := &tenantcluster.Reconciler{
 		Client: mgr.GetClient(), Scheme: scheme, Recorder: mgr.GetEventRecorder("kubeseed"), APIReader: mgr.GetAPIReader(),
 		Applier:      &apply.Applier{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner},
-		NodeAddress:  nodeAddress,
 		EtcdDialer:   dialFakeEtcd,
 		TenantDialer: fakeTenant.Dial,
 		Clouds:       fakeClouds,
@@ -108,8 +110,30 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail("client: %v", err)
 	}
+	if err := createNode(ctx, seedNode, nodeAddress, true); err != nil {
+		return fail("seed node: %v", err)
+	}
 	go finalizeNamespaces(ctx, k8sClient, kubernetes.NewForConfigOrDie(cfg))
 	return m.Run()
+}
+
+// createNode registers a seed node with an InternalIP, as a kubelet would.
+func createNode(ctx context.Context, name, ip string, ready bool) error {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := k8sClient.Create(ctx, node); err != nil {
+		return err
+	}
+	return setNodeStatus(ctx, node, ip, ready)
+}
+
+func setNodeStatus(ctx context.Context, node *corev1.Node, ip string, ready bool) error {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: "Test", LastHeartbeatTime: metav1.Now()}}
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}, {Type: corev1.NodeHostName, Address: node.Name}}
+	return k8sClient.Status().Update(ctx, node)
 }
 
 // finalizeNamespaces stands in for kube-controller-manager's namespace controller, which

@@ -30,7 +30,7 @@ func TestDeletionWaitsForWorkerPools(t *testing.T) {
 	pool := &v1alpha1.WorkerPool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pool-a", Finalizers: []string{hold}},
 		Spec: v1alpha1.WorkerPoolSpec{
-			ClusterName: tc.Name, Flavor: "m1.small", Image: "ubuntu-22.04", NetworkID: "net",
+			ClusterName: tc.Name, Flavor: "m1.small", Image: "ubuntu-22.04", NetworkID: "5d0e8a4c-7f3b-4c2a-9e1d-6b5a4c3d2e1f",
 			CredentialsSecretRef: corev1.LocalObjectReference{Name: "customer-cloud"},
 		},
 	}

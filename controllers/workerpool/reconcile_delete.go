@@ -27,7 +27,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, wp *v1alpha1.WorkerPoo
 	defer func() { setStatus(wp, o) }()
 	o.nodes = check{reason: v1alpha1.DeletingReason, message: "the pool's Nodes are deleted once its servers are gone"}
 
-	done, ref, err := r.deleteCloud(ctx, wp, &o)
+	cloudCtx, cancel := cloud.WithDeadline(ctx) // a cloud that hangs holds this worker that long at most
+	done, ref, err := r.deleteCloud(cloudCtx, wp, &o)
+	cancel()
 	if err != nil || !done {
 		return ctrl.Result{RequeueAfter: o.requeue}, err
 	}
@@ -81,6 +83,12 @@ func (r *Reconciler) deleteCloud(ctx context.Context, wp *v1alpha1.WorkerPool, o
 		return true, ref, nil
 	}
 	clients, v := creds.Build(ctx, secret, "delete the pool's servers: Secret "+ref.Name)
+	if v.Reason == v1alpha1.AuthURLNotAllowedReason {
+		// The manager may never act in that cloud: waiting cannot delete anything there.
+		r.Recorder.Eventf(wp, nil, corev1.EventTypeWarning, v.Reason, "Delete",
+			"%s: the pool's servers in that project (if any) cannot be deleted by kubeseed and are left there", v.Message)
+		return true, ref, nil
+	}
 	if clients == nil {
 		// Credentials the customer must fix (or a finalizer to remove by hand, when the
 		// project is gone): said in the condition, looked at again in a while.

@@ -17,6 +17,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/internal/cloud"
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
@@ -66,6 +67,10 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 		return ctrl.Result{}, err
 	}
 	p.tc = tc
+	// From here on the reconcile talks to the customer's cloud: a cloud that hangs holds
+	// this worker for cloud.Deadline at most.
+	ctx, cancel := cloud.WithDeadline(ctx)
+	defer cancel()
 	clients, c, err := r.cloudClients(ctx, wp, tc)
 	if clients == nil {
 		o.servers = c

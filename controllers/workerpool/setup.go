@@ -36,7 +36,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// MaxConcurrentReconciles is how many WorkerPools are reconciled at once.
+// MaxConcurrentReconciles is how many WorkerPools are reconciled at once by default.
 const MaxConcurrentReconciles = 4
 
 // Field indexes of WorkerPools.
@@ -45,10 +45,20 @@ const (
 	credentialsSecretIndex = ".spec.credentialsSecretRef.name"
 )
 
-// SetupWithManager defaults the intervals, checks the dependencies and registers the
-// controller: WorkerPools wake it, and so do their TenantCluster, credentials Secret and
-// the cluster's admin kubeconfig Secret; Nova and the tenant are polled.
+// SetupWithManager registers the controller with MaxConcurrentReconciles workers.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return r.SetupWithManagerWorkers(mgr, MaxConcurrentReconciles)
+}
+
+// SetupWithManagerWorkers defaults the intervals, checks the dependencies and registers the
+// controller, reconciling up to workers WorkerPools at once (the manager's
+// --workerpool-workers; at least 1): WorkerPools wake it, and so do their TenantCluster,
+// credentials Secret and the cluster's admin kubeconfig Secret; Nova and the tenant are
+// polled.
+func (r *Reconciler) SetupWithManagerWorkers(mgr ctrl.Manager, workers int) error {
+	if workers < 1 {
+		return fmt.Errorf("workerpool: workers is %d, must be at least 1", workers)
+	}
 	if r.Client == nil || r.Scheme == nil || r.Recorder == nil {
 		return errors.New("workerpool: Client, Scheme and Recorder are required")
 	}
@@ -83,7 +93,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Pools of different customers in parallel: a slow cloud or tenant holds only its own.
-		WithOptions(controller.Options{MaxConcurrentReconciles: MaxConcurrentReconciles}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		For(&v1alpha1.WorkerPool{}, builder.WithPredicates(notStatusOnly())).
 		Watches(&v1alpha1.TenantCluster{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfCluster), builder.WithPredicates(clusterChanged())).
 		// A fixed or rotated credentials Secret, or a new admin kubeconfig, is tried at once.

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
 // check is what one part of a reconcile observed about one condition. The zero check
@@ -35,6 +36,9 @@ type observed struct {
 // Selector is status.selector of a pool: its Nodes in the tenant.
 func Selector(pool string) string { return PoolLabel + "=" + pool }
 
+// maxConditionMessage bounds a condition's message (the API allows 32768 bytes).
+const maxConditionMessage = 4096
+
 // setStatus writes the counts and the ServersReady, NodesReady and Ready conditions.
 // LastTransitionTime changes only when a condition's status does, so an unchanged pool
 // yields an unchanged status and the reconcile writes nothing.
@@ -48,8 +52,10 @@ func setStatus(wp *v1alpha1.WorkerPool, o observed) {
 		case c.reason == "":
 			status, c.reason, c.message = metav1.ConditionUnknown, v1alpha1.ProgressingReason, "not observed yet"
 		}
+		// Parts of messages come from the customer's cloud (faults, names): cleaned and
+		// bounded, so that no message can make the status patch fail.
 		meta.SetStatusCondition(&wp.Status.Conditions, metav1.Condition{
-			Type: t, Status: status, Reason: c.reason, Message: c.message, ObservedGeneration: gen,
+			Type: t, Status: status, Reason: c.reason, Message: openstack.CleanMessage(c.message, maxConditionMessage), ObservedGeneration: gen,
 		})
 	}
 	wp.Status.Selector = Selector(wp.Name)
@@ -167,6 +173,7 @@ var warningReasons = map[string]bool{
 	v1alpha1.QuotaExceededReason:           true,
 	v1alpha1.CloudCredentialsInvalidReason: true,
 	v1alpha1.CloudUnavailableReason:        true,
+	v1alpha1.AuthURLNotAllowedReason:       true,
 	v1alpha1.ProvisioningFailedReason:      true,
 	v1alpha1.InvalidSpecReason:             true,
 }

@@ -58,8 +58,8 @@ var goldenCases = []struct {
 		tc: tenant(func(tc *v1alpha1.TenantCluster) {
 			cp := &tc.Spec.ControlPlane
 			cp.APIServer.ExtraArgs = map[string]string{
-				"audit-log-path":           "-",
-				"enable-admission-plugins": "NodeRestriction,PodNodeSelector",
+				"event-ttl":                "2h",
+				"enable-admission-plugins": "PodNodeSelector,NodeRestriction",
 				"v":                        "2",
 			}
 			cp.APIServer.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{

@@ -56,6 +56,41 @@ func etcdStorageOf(s v1alpha1.EtcdStorageSpec) (EtcdStorageValue, error) {
 	return EtcdStorageValue{Size: size, StorageClassName: class}, nil
 }
 
+// etcdVolumesOf is the claim template the StatefulSet is rendered with (the live one's, see
+// Inputs.EtcdClaimTemplate, else the spec's) and the size etcd's backend quota is computed
+// from: the spec's, or the smallest observed volume when that is smaller.
+func etcdVolumesOf(s v1alpha1.EtcdStorageSpec, in Inputs) (template EtcdStorageValue, quotaSize resource.Quantity, err error) {
+	spec, err := etcdStorageOf(s)
+	if err != nil {
+		return EtcdStorageValue{}, resource.Quantity{}, err
+	}
+	template, quotaSize = spec, spec.Size.DeepCopy()
+	if t := in.EtcdClaimTemplate; t != nil {
+		if t.Size.IsZero() {
+			return EtcdStorageValue{}, resource.Quantity{}, fmt.Errorf("the etcd StatefulSet's claim template has no storage request")
+		}
+		template = EtcdStorageValue{Size: t.Size.DeepCopy(), StorageClassName: t.StorageClassName}
+	}
+	if c := in.EtcdVolumeCapacity; c != nil && c.Cmp(quotaSize) < 0 {
+		quotaSize = c.DeepCopy()
+		if quotaSize.Cmp(minEtcdStorage) < 0 {
+			quotaSize = minEtcdStorage.DeepCopy() // no claim of kubeseed's is smaller
+		}
+	}
+	return template, quotaSize, nil
+}
+
+// EtcdStorageSize is the size each etcd member's volume should have, the spec's default
+// applied; an invalid size is an *InvalidSpecError, as from ValuesFor.
+func EtcdStorageSize(tc *v1alpha1.TenantCluster) (resource.Quantity, error) {
+	s, err := etcdStorageOf(tc.Spec.ControlPlane.Etcd.Storage)
+	return s.Size, err
+}
+
+// EtcdDataClaimTemplate is the name of the etcd StatefulSet's claim template; a member's
+// PersistentVolumeClaim is "<template>-<StatefulSet>-<ordinal>".
+const EtcdDataClaimTemplate = "data"
+
 // DesiredEtcdMembers is the etcd member count the spec asks for, its default applied; an
 // invalid count is an *InvalidSpecError, as from ValuesFor.
 func DesiredEtcdMembers(tc *v1alpha1.TenantCluster) (int32, error) {

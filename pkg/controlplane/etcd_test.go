@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
@@ -190,4 +191,57 @@ func TestEtcdAdmitsTheManager(t *testing.T) {
 		t.Fatalf("no ingress rule admits the manager: %+v", np.Spec.Ingress)
 	}
 	t.Fatal("no etcd NetworkPolicy")
+}
+
+// TestEtcdClaimTemplateKept: a StatefulSet's claim templates are immutable, so a live one's
+// size and class are rendered whatever the spec says; etcd's quota follows the spec's size
+// only as far as the smallest observed volume.
+func TestEtcdClaimTemplateKept(t *testing.T) {
+	grown := tenant(func(tc *v1alpha1.TenantCluster) {
+		tc.Spec.ControlPlane.Etcd.Storage.Size = ptr.To(resource.MustParse("16Gi"))
+		tc.Spec.ControlPlane.Etcd.Storage.StorageClassName = ptr.To("fast")
+	})
+	old := &controlplane.EtcdStorageValue{Size: resource.MustParse("8Gi"), StorageClassName: ""}
+	for _, c := range []struct {
+		name                string
+		in                  controlplane.Inputs
+		wantSize, wantClass string
+		wantQuota           string // (16Gi-512Mi)/2 unless smaller
+	}{
+		{"new StatefulSet: the spec's", controlplane.Inputs{}, "16Gi", "fast", "8321499136"},
+		{"live template kept, volumes grown", controlplane.Inputs{EtcdClaimTemplate: old, EtcdVolumeCapacity: ptr.To(resource.MustParse("16Gi"))}, "8Gi", "", "8321499136"},
+		{"volumes not grown yet: quota of the smallest", controlplane.Inputs{EtcdClaimTemplate: old, EtcdVolumeCapacity: ptr.To(resource.MustParse("8Gi"))}, "8Gi", "", "4026531840"},
+		{"provisioner rounded up: the spec's", controlplane.Inputs{EtcdVolumeCapacity: ptr.To(resource.MustParse("20Gi"))}, "16Gi", "fast", "8321499136"},
+		{"absurdly small volume: the minimum's", controlplane.Inputs{EtcdVolumeCapacity: ptr.To(resource.MustParse("100Mi"))}, "16Gi", "fast", "268435456"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := mustValues(t, grown, c.in)
+			if got := v.Etcd.Storage.Size.String(); got != c.wantSize || v.Etcd.Storage.StorageClassName != c.wantClass {
+				t.Errorf("claim template %s class %q, want %s class %q", got, v.Etcd.Storage.StorageClassName, c.wantSize, c.wantClass)
+			}
+			if got, _ := flagValue(v.Etcd.Args, "quota-backend-bytes"); got != c.wantQuota {
+				t.Errorf("quota %s, want %s", got, c.wantQuota)
+			}
+			for _, o := range renderCase(t, grown, c.in) {
+				if o.GetKind() != "StatefulSet" {
+					continue
+				}
+				vcts, _, _ := unstructured.NestedSlice(o.Object, "spec", "volumeClaimTemplates")
+				if len(vcts) != 1 {
+					t.Fatalf("%d claim templates, want 1", len(vcts))
+				}
+				spec := vcts[0].(map[string]any)["spec"].(map[string]any)
+				size := spec["resources"].(map[string]any)["requests"].(map[string]any)["storage"]
+				if size != c.wantSize || (spec["storageClassName"] != nil && spec["storageClassName"] != c.wantClass) || (spec["storageClassName"] == nil) != (c.wantClass == "") {
+					t.Errorf("rendered claim template %v, want %s class %q", spec, c.wantSize, c.wantClass)
+				}
+			}
+		})
+	}
+	if _, err := controlplane.ValuesFor(grown, controlplane.Inputs{EtcdClaimTemplate: &controlplane.EtcdStorageValue{}}); err == nil {
+		t.Errorf("a claim template without a size was accepted")
+	}
+	if got, err := controlplane.EtcdStorageSize(tenant()); err != nil || got.String() != "8Gi" {
+		t.Errorf("EtcdStorageSize of the default: %s, %v; want 8Gi", got.String(), err)
+	}
 }

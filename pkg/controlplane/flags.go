@@ -199,35 +199,64 @@ func schedulerFlags() flags {
 
 func port(p int32) string { return strconv.Itoa(int(p)) }
 
-// protectedFlags would break the wiring if overridden: files the chart mounts, ports its
-// Services, probes and NetworkPolicies use, the immutable network, and what kubeseed itself
-// maintains. The API promises the controller refuses them.
-var protectedFlags = map[Component][]string{
+// allowedFlags are the only flags extraArgs may set, per component: tuning that can neither
+// break kubeseed's wiring (files the chart mounts, ports, addresses, etcd, the network,
+// authentication and authorization, what kubeseed maintains) nor reach out of the tenant
+// (no file paths, no URLs the component would call). The CRD refuses every other flag at
+// admission with the same lists, in the CEL rules on spec.controlPlane.<component>
+// (TestCRDAllowsTheSameFlags keeps them equal); this check is the defence in depth behind
+// it. docs/tenantcluster.md lists them for customers. None is a flag kubeseed sets itself,
+// except those in appendedFlags.
+var allowedFlags = map[Component][]string{
 	APIServer: {
-		"secure-port", "bind-address", "etcd-servers", "etcd-cafile", "etcd-certfile", "etcd-keyfile",
-		"client-ca-file", "tls-cert-file", "tls-private-key-file",
-		"kubelet-client-certificate", "kubelet-client-key",
-		"service-account-key-file", "service-account-signing-key-file",
-		"proxy-client-cert-file", "proxy-client-key-file", "requestheader-client-ca-file",
-		"service-cluster-ip-range", "endpoint-reconciler-type", "advertise-address",
-		"egress-selector-config-file",
+		"contention-profiling", "cors-allowed-origins",
+		"default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds",
+		"delete-collection-workers", "enable-admission-plugins", "enable-priority-and-fairness",
+		"event-ttl", "feature-gates", "goaway-chance", "http2-max-streams-per-connection",
+		"kubelet-timeout", "logging-format", "max-mutating-requests-inflight", "max-requests-inflight",
+		"min-request-timeout", "profiling", "request-timeout", "runtime-config",
+		"service-account-extend-token-expiration", "service-account-max-token-expiration",
+		"service-node-port-range", "v", "vmodule", "watch-cache", "watch-cache-sizes",
 	},
 	ControllerManager: {
-		"secure-port", "bind-address", "kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig",
-		"client-ca-file", "requestheader-client-ca-file", "root-ca-file",
-		"cluster-signing-cert-file", "cluster-signing-key-file", "service-account-private-key-file",
-		"cluster-cidr", "service-cluster-ip-range", "flex-volume-plugin-dir",
+		"attach-detach-reconcile-sync-period", "cluster-signing-duration",
+		"concurrent-cron-job-syncs", "concurrent-daemonset-syncs", "concurrent-deployment-syncs",
+		"concurrent-endpoint-syncs", "concurrent-ephemeralvolume-syncs", "concurrent-gc-syncs",
+		"concurrent-horizontal-pod-autoscaler-syncs", "concurrent-job-syncs", "concurrent-namespace-syncs",
+		"concurrent-rc-syncs", "concurrent-replicaset-syncs", "concurrent-resource-quota-syncs",
+		"concurrent-service-endpoint-syncs", "concurrent-serviceaccount-token-syncs",
+		"concurrent-statefulset-syncs", "concurrent-ttl-after-finished-syncs",
+		"concurrent-validating-admission-policy-status-syncs", "contention-profiling",
+		"endpoint-updates-batch-period", "endpointslice-updates-batch-period", "feature-gates",
+		"horizontal-pod-autoscaler-cpu-initialization-period", "horizontal-pod-autoscaler-downscale-stabilization",
+		"horizontal-pod-autoscaler-initial-readiness-delay", "horizontal-pod-autoscaler-sync-period",
+		"horizontal-pod-autoscaler-tolerance", "kube-api-burst", "kube-api-qps", "large-cluster-size-threshold",
+		"leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-retry-period",
+		"logging-format", "max-endpoints-per-slice", "min-resync-period",
+		"node-cidr-mask-size", "node-cidr-mask-size-ipv4", "node-cidr-mask-size-ipv6",
+		"node-eviction-rate", "node-monitor-grace-period", "node-monitor-period", "node-startup-grace-period",
+		"profiling", "pvclaimbinder-sync-period", "resource-quota-sync-period", "secondary-node-eviction-rate",
+		"terminated-pod-gc-threshold", "unhealthy-zone-threshold", "v", "vmodule",
 	},
 	Scheduler: {
-		"secure-port", "bind-address", "kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig",
-		"client-ca-file", "requestheader-client-ca-file",
+		"contention-profiling", "feature-gates", "kube-api-burst", "kube-api-qps",
+		"leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-retry-period",
+		"logging-format", "profiling", "v", "vmodule",
 	},
+}
+
+// appendedFlags are comma-separated lists kubeseed sets that extraArgs adds to instead of
+// replacing: kubeseed's entries stay first and always present (NodeRestriction is what
+// keeps a tenant's kubelets to their own node).
+var appendedFlags = map[Component][]string{
+	APIServer: {"enable-admission-plugins"},
 }
 
 var flagName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // withExtraArgs lays the spec's extraArgs over the defaults, by flag name (a leading "--"
-// is tolerated), and renders the sorted command line.
+// is tolerated), and renders the sorted command line. Only allowedFlags may be given; an
+// appended flag adds its entries to kubeseed's.
 func withExtraArgs(c Component, defaults flags, extra map[string]string) ([]string, error) {
 	field := specPath(c) + ".extraArgs"
 	merged := maps.Clone(defaults)
@@ -241,10 +270,25 @@ func withExtraArgs(c Component, defaults flags, extra map[string]string) ([]stri
 			return nil, invalid(field, "%q and %q set the same flag", other, key)
 		}
 		seen[name] = key
-		if slices.Contains(protectedFlags[c], name) {
-			return nil, invalid(field, "--%s is set by kubeseed and may not be overridden", name)
+		if !slices.Contains(allowedFlags[c], name) {
+			return nil, invalid(field, "--%s is not allowed; allowed flags are listed in docs/tenantcluster.md", name)
 		}
-		merged[name] = extra[key]
+		value := extra[key]
+		if own, ok := defaults[name]; ok && slices.Contains(appendedFlags[c], name) {
+			value = appendList(own, value)
+		}
+		merged[name] = value
 	}
 	return merged.args(), nil
+}
+
+// appendList adds the entries of extra that own lacks to own, in order.
+func appendList(own, extra string) string {
+	entries := strings.Split(own, ",")
+	for _, e := range strings.Split(extra, ",") {
+		if e = strings.TrimSpace(e); e != "" && !slices.Contains(entries, e) {
+			entries = append(entries, e)
+		}
+	}
+	return strings.Join(entries, ",")
 }

@@ -59,15 +59,17 @@ func TestAPIServerFlags(t *testing.T) {
 			name: "extra args override and add",
 			mutate: func(tc *v1alpha1.TenantCluster) {
 				tc.Spec.ControlPlane.APIServer.ExtraArgs = map[string]string{
-					"authorization-mode": "Node,RBAC,Webhook",
-					"--audit-log-path":   "-",
-					"v":                  "2",
+					"enable-admission-plugins": "PodNodeSelector, NodeRestriction,AlwaysPullImages",
+					"--event-ttl":              "2h",
+					"v":                        "2",
 				}
 			},
 			want: map[string]string{
-				"authorization-mode": "Node,RBAC,Webhook",
-				"audit-log-path":     "-",
-				"v":                  "2",
+				// Added to kubeseed's list, which stays first and whole.
+				"enable-admission-plugins": "NodeRestriction,PodNodeSelector,AlwaysPullImages",
+				"event-ttl":                "2h",
+				"v":                        "2",
+				"authorization-mode":       "Node,RBAC",
 			},
 			wantLen: 31,
 		},
@@ -109,7 +111,7 @@ func TestAPIServerFlags(t *testing.T) {
 func TestControllerFlags(t *testing.T) {
 	tc := tenant(func(tc *v1alpha1.TenantCluster) {
 		tc.Spec.ControlPlane.ControllerManager.ExtraArgs = map[string]string{"node-cidr-mask-size": "25"}
-		tc.Spec.ControlPlane.Scheduler.ExtraArgs = map[string]string{"leader-elect": "false"}
+		tc.Spec.ControlPlane.Scheduler.ExtraArgs = map[string]string{"--kube-api-qps": "100"}
 	})
 	v := mustValues(t, tc, controlplane.Inputs{})
 	for flagName, want := range map[string]string{
@@ -126,8 +128,8 @@ func TestControllerFlags(t *testing.T) {
 			t.Errorf("controller-manager --%s = %q, want %q", flagName, got, want)
 		}
 	}
-	if got, _ := flagValue(v.Scheduler.Args, "leader-elect"); got != "false" {
-		t.Errorf("scheduler extraArgs did not override --leader-elect: %q", got)
+	if got, _ := flagValue(v.Scheduler.Args, "kube-api-qps"); got != "100" {
+		t.Errorf("scheduler extraArgs did not add --kube-api-qps: %q", got)
 	}
 	assertSortedUnique(t, v.ControllerManager.Args)
 	assertSortedUnique(t, v.Scheduler.Args)

@@ -144,6 +144,18 @@ type Inputs struct {
 	// EtcdClusterExisting says members starting now join a running cluster
 	// (ETCD_INITIAL_CLUSTER_STATE=existing) instead of bootstrapping it.
 	EtcdClusterExisting bool
+	// EtcdClaimTemplate is the size and class the live etcd StatefulSet's claim template
+	// has; nil means the spec's (no StatefulSet yet). A StatefulSet's volumeClaimTemplates
+	// are immutable, so it is rendered with the claim template it was created with, for
+	// ever: a larger spec.controlPlane.etcd.storage.size is realised by expanding each
+	// member's PersistentVolumeClaim (controllers/tenantcluster/volumes.go), and the claim
+	// of a member added later starts at this size and is expanded by the controller too.
+	EtcdClaimTemplate *EtcdStorageValue
+	// EtcdVolumeCapacity is the smallest capacity a member's volume reports; nil means the
+	// spec's size. etcd's backend quota is sized from it while it is below the spec's size
+	// (volumes being expanded, or that cannot be), so the quota never outgrows the volume;
+	// the members roll once to the larger quota when every volume has grown.
+	EtcdVolumeCapacity *resource.Quantity
 	// ManagerPodLabels override ManagerPodLabels(); empty means those.
 	ManagerPodLabels map[string]string
 	// TunnelDisabled leaves the tunnel out (docs/tunnel.md): the apiserver then dials the
@@ -260,7 +272,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		}
 	}
 
-	storage, err := etcdStorageOf(cp.Etcd.Storage)
+	storage, quotaSize, err := etcdVolumesOf(cp.Etcd.Storage, in)
 	if err != nil {
 		return Values{}, err
 	}
@@ -329,7 +341,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		PriorityClassName: in.PriorityClassName,
 		ManagerPodLabels:  managerLabels,
 		Etcd: EtcdValues{
-			PodValues:             pod(Etcd, etcdImage(registry), etcdFlags(name, ns, storage.Size).args()),
+			PodValues:             pod(Etcd, etcdImage(registry), etcdFlags(name, ns, quotaSize).args()),
 			InitialClusterMembers: etcdMembers,
 			InitialClusterState:   etcdState,
 			ClientPort:            EtcdClientPort,

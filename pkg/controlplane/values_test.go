@@ -71,6 +71,12 @@ func TestValuesForRefusesInvalidSpecs(t *testing.T) {
 		{"protected flag with dashes", func(tc *v1alpha1.TenantCluster) {
 			tc.Spec.ControlPlane.ControllerManager.ExtraArgs = map[string]string{"--kubeconfig": "/etc/other"}
 		}, "spec.controlPlane.controllerManager.extraArgs"},
+		{"flag not on the allow-list", func(tc *v1alpha1.TenantCluster) {
+			tc.Spec.ControlPlane.APIServer.ExtraArgs = map[string]string{"v": "2", "oidc-issuer-url": "https://idp.example.com"}
+		}, "spec.controlPlane.apiServer.extraArgs"},
+		{"flag of another component", func(tc *v1alpha1.TenantCluster) {
+			tc.Spec.ControlPlane.Scheduler.ExtraArgs = map[string]string{"node-cidr-mask-size": "25"}
+		}, "spec.controlPlane.scheduler.extraArgs"},
 		{"flag set twice", func(tc *v1alpha1.TenantCluster) {
 			tc.Spec.ControlPlane.Scheduler.ExtraArgs = map[string]string{"v": "2", "--v": "4"}
 		}, "spec.controlPlane.scheduler.extraArgs"},

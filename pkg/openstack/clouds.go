@@ -13,7 +13,9 @@ import (
 // CloudConfig is one entry of a clouds.yaml, as far as kubeseed reads it. It is parsed
 // here, not with gophercloud's clouds package, because that one also reads OS_* variables
 // and files from the process's environment: a manager serving many customers must use
-// exactly the Secret it was handed and nothing of its own.
+// exactly the Secret it was handed and nothing of its own. clouds.yaml is data: no field
+// of it makes the manager read a file, an environment variable or run a command; fields
+// this type does not know are ignored, and those that name files are refused.
 type CloudConfig struct {
 	// Name is the key of the entry under `clouds:`.
 	Name string `json:"-"`
@@ -30,9 +32,9 @@ type CloudConfig struct {
 	EndpointType string `json:"endpoint_type,omitempty"`
 	// Verify false turns off TLS verification (logged once per cloud).
 	Verify *bool `json:"verify,omitempty"`
-	// CACert is the path of a PEM bundle that replaces the system's roots. Options.CACert
-	// takes precedence, so that a bundle can come from the same Secret as clouds.yaml.
-	CACert string `json:"cacert,omitempty"`
+	// There is no cacert: clouds.yaml is data, and a path in it would name a file on the
+	// manager's filesystem. A CA bundle comes inline, as the Secret's key cacert
+	// (Options.CACert); ParseCloudsYAML refuses cacert, cert, key and other file fields.
 }
 
 // CloudAuth is the `auth:` section. Password, ApplicationCredentialSecret and Token are
@@ -119,15 +121,69 @@ func ParseCloudsYAML(data []byte, cloudName string) (*CloudConfig, error) {
 		}
 		sort.Strings(names)
 		if len(names) == 0 {
-			return nil, invalidInput("clouds.yaml: cloud %q not found: the file has no clouds", cloudName)
+			return nil, invalidInput("clouds.yaml: cloud %q not found: the file has no clouds", CleanMessage(cloudName, 64))
 		}
-		return nil, invalidInput("clouds.yaml: cloud %q not found (it has %s)", cloudName, strings.Join(names, ", "))
+		return nil, invalidInput("clouds.yaml: cloud %q not found (it has %s)", CleanMessage(cloudName, 64), CleanMessage(strings.Join(names, ", "), 256))
 	}
 	c.Name = cloudName
+	if err := refuseFileFields(data, cloudName); err != nil {
+		return nil, err
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// fileFields are the clouds.yaml fields (of a cloud or its auth section) whose values are
+// paths of files: keystoneauth's and openstacksdk's TLS files, and any field ending in
+// _file, _path or _dir.
+var fileFields = []string{"cacert", "cert", "key", "ca_cert", "cafile", "certfile", "keyfile", "client_cert", "client_key", "tls_ca", "tls_cert", "tls_key"}
+
+func isFileField(k string) bool {
+	k = strings.ToLower(k)
+	return slices.Contains(fileFields, k) || strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_path") || strings.HasSuffix(k, "_dir")
+}
+
+// refuseFileFields refuses a cloud whose clouds.yaml names a file: the manager never reads
+// its own filesystem for a customer. The message names the field and says where a CA
+// bundle goes instead.
+func refuseFileFields(data []byte, cloudName string) error {
+	var f struct {
+		Clouds map[string]map[string]any `json:"clouds"`
+	}
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return invalidInput("clouds.yaml: %v", err)
+	}
+	entry := f.Clouds[cloudName]
+	check := func(section string, m map[string]any) error {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !isFileField(k) {
+				continue
+			}
+			field := section + CleanMessage(k, 64)
+			switch strings.ToLower(k) {
+			case "cacert", "ca_cert", "cafile", "tls_ca":
+				return invalidInput("clouds.yaml: cloud %q: %s names a file on the manager, which kubeseed never reads: remove it and put the PEM bundle itself in the Secret's key %q", cloudName, field, SecretKeyCACert)
+			case "cert", "key", "certfile", "keyfile", "client_cert", "client_key", "tls_cert", "tls_key":
+				return invalidInput("clouds.yaml: cloud %q: %s names a file on the manager, which kubeseed never reads, and client certificates are not supported: remove it and use an application credential (a CA bundle goes in the Secret's key %q)", cloudName, field, SecretKeyCACert)
+			}
+			return invalidInput("clouds.yaml: cloud %q: %s names a file on the manager, which kubeseed never reads: remove it", cloudName, field)
+		}
+		return nil
+	}
+	if err := check("", entry); err != nil {
+		return err
+	}
+	if auth, ok := entry["auth"].(map[string]any); ok {
+		return check("auth.", auth)
+	}
+	return nil
 }
 
 // Method is the normalised authentication method: AuthPassword,
@@ -172,6 +228,9 @@ func (c *CloudConfig) validate() error {
 	}
 	if c.Auth.AuthURL == "" {
 		return bad("auth.auth_url is missing")
+	}
+	if _, err := parseAuthURL(c.Auth.AuthURL); err != nil {
+		return bad("auth.auth_url %q %v", CleanMessage(c.Auth.AuthURL, 256), err)
 	}
 	iface := strings.TrimSuffix(strings.ToLower(coalesce(c.EndpointType, c.Interface)), "url")
 	if iface != "" && !slices.Contains([]string{"public", "internal", "admin"}, iface) {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -240,18 +238,14 @@ func TestMissingService(t *testing.T) {
 	}
 }
 
-// The CA bundle of clouds.yaml (or Options.CACert) is what a TLS cloud is verified with;
+// The CA bundle of the Secret (Options.CACert) is what a TLS cloud is verified with;
 // verify: false skips verification and is logged once per cloud.
 func TestTLS(t *testing.T) {
 	c := newTestCloud(t)
 	tlsSrv := httptest.NewTLSServer(c.mux)
 	t.Cleanup(tlsSrv.Close)
 	c.srv.URL = tlsSrv.URL // the catalog and clouds.yaml now point at the TLS server
-	caPath := filepath.Join(t.TempDir(), "ca.pem")
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})
-	if err := os.WriteFile(caPath, ca, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	build := func(extra string, opts Options) error {
 		opts.Backoff = &fastBackoff
 		_, err := NewFromCloudsYAML(context.Background(), append(c.cloudsYAML(), []byte(extra)...), "customer", opts)
@@ -260,14 +254,11 @@ func TestTLS(t *testing.T) {
 	if err := build("", Options{}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("unknown CA: err = %v, want a certificate error", err)
 	}
-	if err := build("    cacert: "+caPath+"\n", Options{}); err != nil {
-		t.Errorf("with cacert: %v", err)
-	}
 	if err := build("", Options{CACert: ca}); err != nil {
 		t.Errorf("with Options.CACert: %v", err)
 	}
-	if err := build("    cacert: /nonexistent/ca.pem\n", Options{}); !IsInvalidInput(err) {
-		t.Errorf("missing cacert file: err = %v", err)
+	if err := build("", Options{CACert: []byte("not PEM")}); !IsInvalidInput(err) {
+		t.Errorf("cacert without PEM: err = %v", err)
 	}
 	var logged atomic.Int32
 	logger := funcr.New(func(_, args string) {

@@ -264,7 +264,7 @@ func toServer(s servers.Server) Server {
 		ID:               s.ID,
 		Name:             s.Name,
 		Status:           s.Status,
-		Fault:            s.Fault.Message,
+		Fault:            CleanMessage(s.Fault.Message, MaxMessage),
 		AvailabilityZone: s.AvailabilityZone,
 		Metadata:         s.Metadata,
 		Created:          s.Created,

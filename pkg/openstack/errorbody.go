@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // errorBody is what an error response says, whichever service wrote it.
@@ -13,8 +15,9 @@ type errorBody struct {
 	neutronType string
 }
 
-// maxMessage bounds a message copied from a response (an HTML error page, say).
-const maxMessage = 512
+// MaxMessage bounds, in bytes, a message copied from a response (an HTML error page, a
+// body a hostile cloud made huge): it ends up in conditions and events.
+const MaxMessage = 256
 
 // parseBody reads the error shapes of the services kubeseed talks to:
 //
@@ -58,21 +61,52 @@ func parseBody(body []byte) errorBody {
 	return errorBody{message: plainText(body)}
 }
 
-var (
-	htmlTag    = regexp.MustCompile(`<[^>]*>`)
-	whitespace = regexp.MustCompile(`\s+`)
-)
+var htmlTag = regexp.MustCompile(`<[^>]*>`)
 
 func plainText(body []byte) string {
-	s := htmlTag.ReplaceAllString(string(body), " ")
-	return strings.TrimSpace(whitespace.ReplaceAllString(s, " "))
+	return htmlTag.ReplaceAllString(string(body), " ")
 }
 
-func limit(s string) string {
-	if len(s) > maxMessage {
-		return s[:maxMessage] + "..."
+// limit is what every message taken from a cloud's response goes through.
+func limit(s string) string { return CleanMessage(s, MaxMessage) }
+
+// CleanMessage makes text a customer's cloud (or clouds.yaml) wrote fit for a condition or
+// an event: invalid UTF-8 and control and formatting characters (bidi overrides, zero
+// widths) become spaces, runs of whitespace one space, and a text over n bytes is cut at
+// a character boundary and ends in "…" (n bytes in all). n <= 0 means MaxMessage. It
+// is the one place such text is cleaned: conditions have a size limit, and a status patch
+// with an odd message fails.
+func CleanMessage(s string, n int) string {
+	if n <= 0 {
+		n = MaxMessage
 	}
-	return s
+	var b strings.Builder
+	b.Grow(min(len(s), n+8))
+	space := false
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+		if b.Len() > n {
+			break // enough to know it must be cut
+		}
+	}
+	out := b.String()
+	if len(out) <= n {
+		return out
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(out[cut]) {
+		cut--
+	}
+	return strings.TrimRight(out[:max(cut, 0)], " ") + ellipsis
 }
 
 func coalesce(s ...string) string {

@@ -204,12 +204,12 @@ func classify(err error, r redactor) error {
 		return fromResponse(resp.Method, resp.URL, resp.Actual, resp.Body, resp.ResponseHeader, r)
 	}
 
-	e := &APIError{Message: r.apply(err.Error())}
+	e := &APIError{Message: limit(r.apply(err.Error()))}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		// net/http spells the method "Post".
 		e.Method, e.Path = strings.ToUpper(uerr.Op), pathOf(uerr.URL)
-		e.Message = r.apply(uerr.Err.Error())
+		e.Message = limit(r.apply(uerr.Err.Error()))
 	}
 	switch {
 	case isTransportTransient(err):
@@ -339,19 +339,17 @@ func quota(e *APIError, resource string) error {
 	return &QuotaExceededError{Resource: resource, Err: e}
 }
 
+// requestID and pathOf are cleaned like messages: the cloud chose them.
 func requestID(h http.Header) string {
-	if id := h.Get("X-Openstack-Request-Id"); id != "" {
-		return id
-	}
-	return h.Get("X-Compute-Request-Id")
+	return CleanMessage(coalesce(h.Get("X-Openstack-Request-Id"), h.Get("X-Compute-Request-Id")), 64)
 }
 
 func pathOf(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Path == "" {
-		return rawURL
+		return CleanMessage(rawURL, 128)
 	}
-	return u.Path
+	return CleanMessage(u.Path, 128)
 }
 
 // invalidInput is this package's own refusal of a request it will not send.

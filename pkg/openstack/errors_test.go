@@ -253,7 +253,7 @@ func TestConnectionRefused(t *testing.T) {
 // A long message is cut after redaction, so no piece of a secret survives the cut.
 func TestRedactBeforeTruncate(t *testing.T) {
 	secret := "appcred-Secret-2"
-	body := `{"error": {"code": 401, "message": "` + strings.Repeat("x", maxMessage-5) + secret + `", "title": "Unauthorized"}}`
+	body := `{"error": {"code": 401, "message": "` + strings.Repeat("x", MaxMessage-5) + secret + `", "title": "Unauthorized"}}`
 	err := fromResponse("POST", "https://keystone/v3/auth/tokens", 401, []byte(body), http.Header{}, newRedactor(secret))
 	if msg := err.Error(); strings.Contains(msg, secret[:5]) || !IsUnauthorized(err) {
 		t.Errorf("message keeps part of the secret or lost its kind: ...%s", msg[len(msg)-40:])

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -53,13 +52,17 @@ type Options struct {
 	// Services to build clients for; all three when empty. A service asked for but
 	// missing from the catalog fails NewFromCloudsYAML with ErrNoEndpoint.
 	Services []Service
-	// CACert is a PEM bundle that replaces the system's roots; it takes precedence over
-	// clouds.yaml's cacert path (a Secret can carry the bundle beside clouds.yaml).
+	// CACert is a PEM bundle that replaces the system's roots: the credentials Secret's key
+	// cacert. It is the only way to give a CA: clouds.yaml's cacert (a path) is refused.
 	CACert []byte
+	// AllowedAuthURLs are the Keystones customers may point at (the manager's
+	// --allowed-auth-urls); the zero value allows any. A refused auth_url is never
+	// dialled: the error is ErrAuthURLNotAllowed.
+	AllowedAuthURLs AuthURLAllowList
 	// Backoff of the retries of transient failures; DefaultBackoff when zero.
 	Backoff *Backoff
-	// RequestTimeout bounds one HTTP request (not a whole call with its retries);
-	// 60 s when zero.
+	// RequestTimeout bounds one HTTP request, body included (not a whole call with its
+	// retries: the caller's context does); DefaultRequestTimeout (10 s) when zero.
 	RequestTimeout time.Duration
 	// Logger receives the rare notice (TLS verification off). It never sees a secret.
 	Logger logr.Logger
@@ -94,6 +97,11 @@ func NewFromCloudsYAML(ctx context.Context, cloudsYAML []byte, cloudName string,
 	pc, err := Authenticate(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
+	}
+	// Endpoint discovery uses a context of gophercloud's own: ctx bounds it through the
+	// transport while the clients are built.
+	if dt, ok := pc.HTTPClient.Transport.(*deadlineTransport); ok {
+		defer dt.bind(ctx)()
 	}
 	s := &session{provider: pc, redact: cfg.secrets(), log: opts.Logger}
 	eo := gophercloud.EndpointOpts{Region: cfg.Region(), Availability: cfg.Availability()}
@@ -175,13 +183,17 @@ func availabilityName(a gophercloud.Availability) string {
 // password, secret or token.
 func Authenticate(ctx context.Context, cfg *CloudConfig, opts Options) (*gophercloud.ProviderClient, error) {
 	r := cfg.secrets()
+	// Before anything is built or dialled.
+	if err := opts.AllowedAuthURLs.check(cfg); err != nil {
+		return nil, err
+	}
 	httpClient, err := newHTTPClient(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
 	pc, err := gcos.NewClient(cfg.Auth.AuthURL)
 	if err != nil {
-		return nil, invalidInput("cloud %q: auth.auth_url %q: %v", cfg.Name, cfg.Auth.AuthURL, err)
+		return nil, invalidInput("cloud %q: auth.auth_url %q: %v", cfg.Name, CleanMessage(cfg.Auth.AuthURL, 256), err)
 	}
 	pc.HTTPClient = *httpClient
 	pc.UserAgent.Prepend(coalesce(opts.UserAgent, "kubeseed"))
@@ -189,11 +201,11 @@ func Authenticate(ctx context.Context, cfg *CloudConfig, opts Options) (*gopherc
 	if opts.Backoff != nil {
 		b = *opts.Backoff
 	}
-	pc.RetryFunc = retryFunc(b)
+	pc.RetryFunc = retryFunc(b, httpClient.Transport.(*deadlineTransport))
 
 	ao := cfg.authOptions()
 	if err := gcos.Authenticate(ctx, pc, ao); err != nil {
-		return nil, fmt.Errorf("authenticate to cloud %q at %s as %s: %w", cfg.Name, cfg.Auth.AuthURL, who(cfg), classify(err, r))
+		return nil, fmt.Errorf("authenticate to cloud %q at %s as %s: %w", cfg.Name, CleanMessage(cfg.Auth.AuthURL, 256), CleanMessage(who(cfg), 256), classify(err, r))
 	}
 	return pc, nil
 }
@@ -220,22 +232,14 @@ var insecureLogged sync.Map
 
 func newHTTPClient(cfg *CloudConfig, opts Options) (*http.Client, error) {
 	timeout := opts.RequestTimeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
 	}
 	if opts.Transport != nil {
-		return &http.Client{Transport: opts.Transport, Timeout: timeout}, nil
+		return &http.Client{Transport: &deadlineTransport{next: opts.Transport, timeout: timeout}}, nil
 	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	ca := opts.CACert
-	if len(ca) == 0 && cfg.CACert != "" {
-		b, err := os.ReadFile(cfg.CACert)
-		if err != nil {
-			return nil, invalidInput("cloud %q: read cacert: %v", cfg.Name, err)
-		}
-		ca = b
-	}
-	if len(ca) > 0 {
+	if ca := opts.CACert; len(ca) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(bytes.TrimSpace(ca)) {
 			return nil, invalidInput("cloud %q: cacert holds no PEM certificate", cfg.Name)
@@ -251,7 +255,8 @@ func newHTTPClient(cfg *CloudConfig, opts Options) (*http.Client, error) {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsConfig
-	return &http.Client{Transport: transport, Timeout: timeout}, nil
+	// The deadline transport bounds each request (body included), so no Client.Timeout.
+	return &http.Client{Transport: &deadlineTransport{next: transport, timeout: timeout}}, nil
 }
 
 // session is what every service client shares: the provider, the secrets to redact and

@@ -13,7 +13,8 @@ const (
 	ProblemCloud Problem = iota
 	// ProblemQuota: a quota of the customer's project is exhausted (IsQuota names it).
 	ProblemQuota
-	// ProblemCredentials: the credentials Secret is missing what it must hold, or the cloud
+	// ProblemCredentials: the credentials Secret is missing what it must hold, or names a
+	// Keystone the seed's operator does not allow (ErrAuthURLNotAllowed), or the cloud
 	// refused the credentials, or its catalog lacks a service they need.
 	ProblemCredentials
 	// ProblemInvalid: the cloud refused the request as invalid; only a changed spec helps.
@@ -29,7 +30,7 @@ func Classify(err error) Problem {
 		return ProblemQuota
 	}
 	switch {
-	case errors.Is(err, ErrCredentialsSecret), IsUnauthorized(err), IsForbidden(err), errors.Is(err, ErrNoEndpoint):
+	case errors.Is(err, ErrCredentialsSecret), errors.Is(err, ErrAuthURLNotAllowed), IsUnauthorized(err), IsForbidden(err), errors.Is(err, ErrNoEndpoint):
 		return ProblemCredentials
 	case IsProvisioningFailed(err):
 		return ProblemProvisioning

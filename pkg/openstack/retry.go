@@ -60,16 +60,20 @@ func shouldRetry(method string, err error) bool {
 }
 
 // retryFunc is installed as the provider client's RetryFunc: gophercloud calls it after
-// every failed request, and sends the request again when it returns nil.
-func retryFunc(b Backoff) gophercloud.RetryFunc {
+// every failed request, and sends the request again when it returns nil. Nothing is
+// retried once the context, or the build in progress (dt), has ended.
+func retryFunc(b Backoff, dt *deadlineTransport) gophercloud.RetryFunc {
 	return func(ctx context.Context, method, _ string, _ *gophercloud.RequestOpts, err error, failCount uint) error {
-		if ctx.Err() != nil || failCount > uint(b.Retries) || !shouldRetry(method, err) {
+		if ctx.Err() != nil || dt.boundCtx().Err() != nil || failCount > uint(b.Retries) || !shouldRetry(method, err) {
 			return err
 		}
 		t := time.NewTimer(b.delay(failCount))
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
+			// Report the cloud's failure, not the cancellation it was waiting out.
+			return err
+		case <-dt.boundCtx().Done():
 			// Report the cloud's failure, not the cancellation it was waiting out.
 			return err
 		case <-t.C:

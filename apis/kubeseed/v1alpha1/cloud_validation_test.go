@@ -50,11 +50,11 @@ func TestCloudCreateValidation(t *testing.T) {
 		msg    string
 	}{
 		{name: "cloud without an Octavia endpoint", mutate: withCloud("", "")},
-		{name: "Octavia endpoint entirely from spec.cloud", mutate: all(withCloud("subnet-1", "public"), octaviaFrom(v1alpha1.OctaviaEndpointSpec{}))},
-		{name: "subnet from the endpoint, credentials from spec.cloud", mutate: all(withCloud("", ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{SubnetID: "subnet-1"}))},
-		{name: "credentials from the endpoint, subnet from spec.cloud", mutate: all(withCloud("subnet-1", ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{CredentialsSecretRef: ownCredentials}))},
+		{name: "Octavia endpoint entirely from spec.cloud", mutate: all(withCloud(subnet1, publicNet), octaviaFrom(v1alpha1.OctaviaEndpointSpec{}))},
+		{name: "subnet from the endpoint, credentials from spec.cloud", mutate: all(withCloud("", ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{SubnetID: subnet1}))},
+		{name: "credentials from the endpoint, subnet from spec.cloud", mutate: all(withCloud(subnet1, ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{CredentialsSecretRef: ownCredentials}))},
 		{
-			name: "Octavia endpoint without credentials", mutate: octaviaFrom(v1alpha1.OctaviaEndpointSpec{SubnetID: "subnet-1"}),
+			name: "Octavia endpoint without credentials", mutate: octaviaFrom(v1alpha1.OctaviaEndpointSpec{SubnetID: subnet1}),
 			field: "spec.endpoint.octavia.credentialsSecretRef", msg: "set spec.cloud.credentialsSecretRef or spec.endpoint.octavia.credentialsSecretRef",
 		},
 		{
@@ -86,15 +86,9 @@ func TestCloudCreateValidation(t *testing.T) {
 
 func TestCloudUpdateValidation(t *testing.T) {
 	ns := newNamespace(t)
-	fromCloud := all(withCloud("subnet-1", ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{}))
-	cases := []struct {
-		name   string
-		start  func(*v1alpha1.TenantCluster)
-		update func(*v1alpha1.TenantCluster)
-		field  string // empty: must be accepted
-		msg    string
-	}{
-		{name: "cloud added later", update: withCloud("subnet-1", "")},
+	fromCloud := all(withCloud(subnet1, ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{}))
+	cases := []updateCase{
+		{name: "cloud added later", update: withCloud(subnet1, "")},
 		{
 			name: "Octavia credentials moved to spec.cloud", start: octaviaEndpoint,
 			update: func(tc *v1alpha1.TenantCluster) {
@@ -104,14 +98,14 @@ func TestCloudUpdateValidation(t *testing.T) {
 		},
 		{
 			name:  "Octavia floating network moved to spec.cloud",
-			start: all(withCloud("subnet-1", ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{FloatingNetworkID: "public"})),
+			start: all(withCloud(subnet1, ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{FloatingNetworkID: publicNet})),
 			update: func(tc *v1alpha1.TenantCluster) {
-				tc.Spec.Cloud.FloatingNetworkID, tc.Spec.Endpoint.Octavia.FloatingNetworkID = "public", ""
+				tc.Spec.Cloud.FloatingNetworkID, tc.Spec.Endpoint.Octavia.FloatingNetworkID = publicNet, ""
 			},
 		},
 		{
-			name: "cloud subnet changed under an endpoint with its own", start: all(withCloud("subnet-1", ""), octaviaEndpoint),
-			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Cloud.SubnetID = "subnet-2" },
+			name: "cloud subnet changed under an endpoint with its own", start: all(withCloud(subnet1, ""), octaviaEndpoint),
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Cloud.SubnetID = subnet2 },
 		},
 		{
 			name: "cloud credentials swapped", start: withCloud("", ""),
@@ -125,7 +119,7 @@ func TestCloudUpdateValidation(t *testing.T) {
 		},
 		{
 			name:  "Octavia credentials dropped for another project's",
-			start: all(withCloud("", ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{CredentialsSecretRef: ownCredentials, SubnetID: "subnet-1"})),
+			start: all(withCloud("", ""), octaviaFrom(v1alpha1.OctaviaEndpointSpec{CredentialsSecretRef: ownCredentials, SubnetID: subnet1})),
 			update: func(tc *v1alpha1.TenantCluster) {
 				tc.Spec.Endpoint.Octavia.CredentialsSecretRef = corev1.LocalObjectReference{}
 			},
@@ -138,33 +132,16 @@ func TestCloudUpdateValidation(t *testing.T) {
 		},
 		{
 			name: "cloud subnet the VIP is on changed", start: fromCloud,
-			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Cloud.SubnetID = "subnet-2" },
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Cloud.SubnetID = subnet2 },
 			field:  "spec.endpoint.octavia.subnetID", msg: "else spec.cloud.subnetID) is immutable",
 		},
 		{
 			name: "cloud floating network added under an endpoint using spec.cloud", start: fromCloud,
-			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Cloud.FloatingNetworkID = "public" },
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Cloud.FloatingNetworkID = publicNet },
 			field:  "spec.endpoint.octavia.floatingNetworkID", msg: "else spec.cloud.floatingNetworkID) is immutable",
 		},
 	}
-	for i, tt := range cases {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			tc := tenant(ns, fmt.Sprintf("cloud-%d", i), tt.start)
-			if err := k8sClient.Create(ctx, tc); err != nil {
-				t.Fatalf("create the starting TenantCluster: %v", err)
-			}
-			tt.update(tc)
-			err := k8sClient.Update(ctx, tc)
-			if tt.field == "" {
-				if err != nil {
-					t.Fatalf("refused a valid update: %v", err)
-				}
-				return
-			}
-			expectRefusal(t, err, tt.field, tt.msg)
-		})
-	}
+	checkUpdates(t, ns, "cloud", cases)
 }
 
 // TestWorkerPoolCloudCredentials: a pool may leave its credentials to its TenantCluster's

@@ -73,6 +73,10 @@ const (
 	// CloudUnavailableReason: the cloud did not answer or failed (timeouts, 5xx) after
 	// retries; kubeseed keeps trying with backoff.
 	CloudUnavailableReason = "CloudUnavailable"
+	// AuthURLNotAllowedReason: the auth_url of the customer's clouds.yaml is not one of the
+	// clouds the seed's operator allows (the manager's --allowed-auth-urls); it was never
+	// dialled. The message names the auth_url and lists the allowed ones.
+	AuthURLNotAllowedReason = "AuthURLNotAllowed"
 	// ProvisioningFailedReason: the cloud put a resource in ERROR; kubeseed replaces it.
 	ProvisioningFailedReason = "ProvisioningFailed"
 	// UnschedulableReason: a component's pod cannot be scheduled in the seed; the message has
@@ -92,6 +96,17 @@ const (
 	// NamespaceConflictReason: the control-plane namespace exists and belongs to something
 	// else (another TenantCluster's UID, or no kubeseed label); a seed admin must remove it.
 	NamespaceConflictReason = "NamespaceConflict"
+	// VolumeExpandingReason (EtcdAvailable, etcd serving): kubeseed asked for larger etcd
+	// volumes after spec.controlPlane.etcd.storage.size grew and the seed's storage is still
+	// resizing them; the message names the PersistentVolumeClaims.
+	VolumeExpandingReason = "VolumeExpanding"
+	// VolumeExpansionNotSupportedReason (EtcdAvailable, etcd serving): spec.controlPlane.etcd.storage.size
+	// grew but the members' StorageClass does not allow volume expansion (or is missing); the
+	// volumes keep their size. A seed admin sets allowVolumeExpansion, or the size goes back.
+	VolumeExpansionNotSupportedReason = "VolumeExpansionNotSupported"
+	// VolumeExpansionFailedReason (EtcdAvailable): the seed refused or failed to expand an
+	// etcd volume; the message has its words.
+	VolumeExpansionFailedReason = "VolumeExpansionFailed"
 	// NotReadyReason summarises one or more components that do not serve.
 	NotReadyReason = "ComponentsNotReady"
 )

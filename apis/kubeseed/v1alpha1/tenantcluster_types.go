@@ -77,17 +77,19 @@ type CloudSpec struct {
 	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
 
 	// SubnetID is the customer subnet kubeseed's resources are placed on by default: the
-	// Octavia endpoint's VIP unless spec.endpoint.octavia.subnetID is set.
+	// Octavia endpoint's VIP unless spec.endpoint.octavia.subnetID is set. A Neutron ID.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')",message="spec.cloud.subnetID must be a Neutron ID: a lower-case UUID with dashes, for example 6b8e3f1c-3c4b-4a52-9a43-2d9e6a5b7c01"
 	// +optional
 	SubnetID string `json:"subnetID,omitempty"`
 
 	// FloatingNetworkID is the customer's external network floating IPs are taken from by
 	// default: the Octavia endpoint publishes a floating IP from it unless
-	// spec.endpoint.octavia.floatingNetworkID is set.
+	// spec.endpoint.octavia.floatingNetworkID is set. A Neutron ID.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')",message="spec.cloud.floatingNetworkID must be a Neutron ID: a lower-case UUID with dashes, for example 6b8e3f1c-3c4b-4a52-9a43-2d9e6a5b7c01"
 	// +optional
 	FloatingNetworkID string `json:"floatingNetworkID,omitempty"`
 }
@@ -96,21 +98,35 @@ type CloudSpec struct {
 type ControlPlaneSpec struct {
 	// APIServer configures the kube-apiserver Deployment.
 	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="!has(self.extraArgs) || self.extraArgs.all(k, (k.startsWith('--') ? k.substring(2) : k) in ['contention-profiling', 'cors-allowed-origins', 'default-not-ready-toleration-seconds', 'default-unreachable-toleration-seconds', 'delete-collection-workers', 'enable-admission-plugins', 'enable-priority-and-fairness', 'event-ttl', 'feature-gates', 'goaway-chance', 'http2-max-streams-per-connection', 'kubelet-timeout', 'logging-format', 'max-mutating-requests-inflight', 'max-requests-inflight', 'min-request-timeout', 'profiling', 'request-timeout', 'runtime-config', 'service-account-extend-token-expiration', 'service-account-max-token-expiration', 'service-node-port-range', 'v', 'vmodule', 'watch-cache', 'watch-cache-sizes'])",message="spec.controlPlane.apiServer.extraArgs: a flag is not allowed; allowed flags are listed in docs/tenantcluster.md",messageExpression="'spec.controlPlane.apiServer.extraArgs: ' + self.extraArgs.filter(k, !((k.startsWith('--') ? k.substring(2) : k) in ['contention-profiling', 'cors-allowed-origins', 'default-not-ready-toleration-seconds', 'default-unreachable-toleration-seconds', 'delete-collection-workers', 'enable-admission-plugins', 'enable-priority-and-fairness', 'event-ttl', 'feature-gates', 'goaway-chance', 'http2-max-streams-per-connection', 'kubelet-timeout', 'logging-format', 'max-mutating-requests-inflight', 'max-requests-inflight', 'min-request-timeout', 'profiling', 'request-timeout', 'runtime-config', 'service-account-extend-token-expiration', 'service-account-max-token-expiration', 'service-node-port-range', 'v', 'vmodule', 'watch-cache', 'watch-cache-sizes']))[0] + ' is not allowed; allowed flags are listed in docs/tenantcluster.md'",fieldPath=".extraArgs"
+	// +kubebuilder:validation:XValidation:rule="!has(self.extraArgs) || !self.extraArgs.exists(k, k.startsWith('--') && k.substring(2) in self.extraArgs)",message="spec.controlPlane.apiServer.extraArgs: a flag is given both with and without its leading --",fieldPath=".extraArgs"
+	// +kubebuilder:validation:XValidation:rule="!has(self.resources) || !has(self.resources.claims) || size(self.resources.claims) == 0",message="spec.controlPlane.apiServer.resources.claims: resource claims are not supported",fieldPath=".resources.claims"
+	// +kubebuilder:validation:XValidation:rule="!has(self.resources) || !has(self.resources.requests) || !has(self.resources.limits) || !['cpu', 'memory', 'ephemeral-storage'].exists(r, r in self.resources.requests && r in self.resources.limits && quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) > 0)",message="spec.controlPlane.apiServer.resources.requests: a cpu, memory or ephemeral-storage request exceeds its limit",messageExpression="'spec.controlPlane.apiServer.resources.requests: the ' + ['cpu', 'memory', 'ephemeral-storage'].filter(r, r in self.resources.requests && r in self.resources.limits && quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) > 0)[0] + ' request exceeds its limit'",fieldPath=".resources.requests"
 	// +optional
 	APIServer APIServerSpec `json:"apiServer,omitempty"`
 
 	// ControllerManager configures the kube-controller-manager Deployment.
 	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="!has(self.extraArgs) || self.extraArgs.all(k, (k.startsWith('--') ? k.substring(2) : k) in ['attach-detach-reconcile-sync-period', 'cluster-signing-duration', 'concurrent-cron-job-syncs', 'concurrent-daemonset-syncs', 'concurrent-deployment-syncs', 'concurrent-endpoint-syncs', 'concurrent-ephemeralvolume-syncs', 'concurrent-gc-syncs', 'concurrent-horizontal-pod-autoscaler-syncs', 'concurrent-job-syncs', 'concurrent-namespace-syncs', 'concurrent-rc-syncs', 'concurrent-replicaset-syncs', 'concurrent-resource-quota-syncs', 'concurrent-service-endpoint-syncs', 'concurrent-serviceaccount-token-syncs', 'concurrent-statefulset-syncs', 'concurrent-ttl-after-finished-syncs', 'concurrent-validating-admission-policy-status-syncs', 'contention-profiling', 'endpoint-updates-batch-period', 'endpointslice-updates-batch-period', 'feature-gates', 'horizontal-pod-autoscaler-cpu-initialization-period', 'horizontal-pod-autoscaler-downscale-stabilization', 'horizontal-pod-autoscaler-initial-readiness-delay', 'horizontal-pod-autoscaler-sync-period', 'horizontal-pod-autoscaler-tolerance', 'kube-api-burst', 'kube-api-qps', 'large-cluster-size-threshold', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'logging-format', 'max-endpoints-per-slice', 'min-resync-period', 'node-cidr-mask-size', 'node-cidr-mask-size-ipv4', 'node-cidr-mask-size-ipv6', 'node-eviction-rate', 'node-monitor-grace-period', 'node-monitor-period', 'node-startup-grace-period', 'profiling', 'pvclaimbinder-sync-period', 'resource-quota-sync-period', 'secondary-node-eviction-rate', 'terminated-pod-gc-threshold', 'unhealthy-zone-threshold', 'v', 'vmodule'])",message="spec.controlPlane.controllerManager.extraArgs: a flag is not allowed; allowed flags are listed in docs/tenantcluster.md",messageExpression="'spec.controlPlane.controllerManager.extraArgs: ' + self.extraArgs.filter(k, !((k.startsWith('--') ? k.substring(2) : k) in ['attach-detach-reconcile-sync-period', 'cluster-signing-duration', 'concurrent-cron-job-syncs', 'concurrent-daemonset-syncs', 'concurrent-deployment-syncs', 'concurrent-endpoint-syncs', 'concurrent-ephemeralvolume-syncs', 'concurrent-gc-syncs', 'concurrent-horizontal-pod-autoscaler-syncs', 'concurrent-job-syncs', 'concurrent-namespace-syncs', 'concurrent-rc-syncs', 'concurrent-replicaset-syncs', 'concurrent-resource-quota-syncs', 'concurrent-service-endpoint-syncs', 'concurrent-serviceaccount-token-syncs', 'concurrent-statefulset-syncs', 'concurrent-ttl-after-finished-syncs', 'concurrent-validating-admission-policy-status-syncs', 'contention-profiling', 'endpoint-updates-batch-period', 'endpointslice-updates-batch-period', 'feature-gates', 'horizontal-pod-autoscaler-cpu-initialization-period', 'horizontal-pod-autoscaler-downscale-stabilization', 'horizontal-pod-autoscaler-initial-readiness-delay', 'horizontal-pod-autoscaler-sync-period', 'horizontal-pod-autoscaler-tolerance', 'kube-api-burst', 'kube-api-qps', 'large-cluster-size-threshold', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'logging-format', 'max-endpoints-per-slice', 'min-resync-period', 'node-cidr-mask-size', 'node-cidr-mask-size-ipv4', 'node-cidr-mask-size-ipv6', 'node-eviction-rate', 'node-monitor-grace-period', 'node-monitor-period', 'node-startup-grace-period', 'profiling', 'pvclaimbinder-sync-period', 'resource-quota-sync-period', 'secondary-node-eviction-rate', 'terminated-pod-gc-threshold', 'unhealthy-zone-threshold', 'v', 'vmodule']))[0] + ' is not allowed; allowed flags are listed in docs/tenantcluster.md'",fieldPath=".extraArgs"
+	// +kubebuilder:validation:XValidation:rule="!has(self.extraArgs) || !self.extraArgs.exists(k, k.startsWith('--') && k.substring(2) in self.extraArgs)",message="spec.controlPlane.controllerManager.extraArgs: a flag is given both with and without its leading --",fieldPath=".extraArgs"
+	// +kubebuilder:validation:XValidation:rule="!has(self.resources) || !has(self.resources.claims) || size(self.resources.claims) == 0",message="spec.controlPlane.controllerManager.resources.claims: resource claims are not supported",fieldPath=".resources.claims"
+	// +kubebuilder:validation:XValidation:rule="!has(self.resources) || !has(self.resources.requests) || !has(self.resources.limits) || !['cpu', 'memory', 'ephemeral-storage'].exists(r, r in self.resources.requests && r in self.resources.limits && quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) > 0)",message="spec.controlPlane.controllerManager.resources.requests: a cpu, memory or ephemeral-storage request exceeds its limit",messageExpression="'spec.controlPlane.controllerManager.resources.requests: the ' + ['cpu', 'memory', 'ephemeral-storage'].filter(r, r in self.resources.requests && r in self.resources.limits && quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) > 0)[0] + ' request exceeds its limit'",fieldPath=".resources.requests"
 	// +optional
 	ControllerManager ComponentSpec `json:"controllerManager,omitempty"`
 
 	// Scheduler configures the kube-scheduler Deployment.
 	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="!has(self.extraArgs) || self.extraArgs.all(k, (k.startsWith('--') ? k.substring(2) : k) in ['contention-profiling', 'feature-gates', 'kube-api-burst', 'kube-api-qps', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'logging-format', 'profiling', 'v', 'vmodule'])",message="spec.controlPlane.scheduler.extraArgs: a flag is not allowed; allowed flags are listed in docs/tenantcluster.md",messageExpression="'spec.controlPlane.scheduler.extraArgs: ' + self.extraArgs.filter(k, !((k.startsWith('--') ? k.substring(2) : k) in ['contention-profiling', 'feature-gates', 'kube-api-burst', 'kube-api-qps', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'logging-format', 'profiling', 'v', 'vmodule']))[0] + ' is not allowed; allowed flags are listed in docs/tenantcluster.md'",fieldPath=".extraArgs"
+	// +kubebuilder:validation:XValidation:rule="!has(self.extraArgs) || !self.extraArgs.exists(k, k.startsWith('--') && k.substring(2) in self.extraArgs)",message="spec.controlPlane.scheduler.extraArgs: a flag is given both with and without its leading --",fieldPath=".extraArgs"
+	// +kubebuilder:validation:XValidation:rule="!has(self.resources) || !has(self.resources.claims) || size(self.resources.claims) == 0",message="spec.controlPlane.scheduler.resources.claims: resource claims are not supported",fieldPath=".resources.claims"
+	// +kubebuilder:validation:XValidation:rule="!has(self.resources) || !has(self.resources.requests) || !has(self.resources.limits) || !['cpu', 'memory', 'ephemeral-storage'].exists(r, r in self.resources.requests && r in self.resources.limits && quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) > 0)",message="spec.controlPlane.scheduler.resources.requests: a cpu, memory or ephemeral-storage request exceeds its limit",messageExpression="'spec.controlPlane.scheduler.resources.requests: the ' + ['cpu', 'memory', 'ephemeral-storage'].filter(r, r in self.resources.requests && r in self.resources.limits && quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) > 0)[0] + ' request exceeds its limit'",fieldPath=".resources.requests"
 	// +optional
 	Scheduler ComponentSpec `json:"scheduler,omitempty"`
 
 	// Etcd configures the tenant's etcd StatefulSet.
 	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="!has(self.resources) || !has(self.resources.claims) || size(self.resources.claims) == 0",message="spec.controlPlane.etcd.resources.claims: resource claims are not supported",fieldPath=".resources.claims"
+	// +kubebuilder:validation:XValidation:rule="!has(self.resources) || !has(self.resources.requests) || !has(self.resources.limits) || !['cpu', 'memory', 'ephemeral-storage'].exists(r, r in self.resources.requests && r in self.resources.limits && quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) > 0)",message="spec.controlPlane.etcd.resources.requests: a cpu, memory or ephemeral-storage request exceeds its limit",messageExpression="'spec.controlPlane.etcd.resources.requests: the ' + ['cpu', 'memory', 'ephemeral-storage'].filter(r, r in self.resources.requests && r in self.resources.limits && quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) > 0)[0] + ' request exceeds its limit'",fieldPath=".resources.requests"
 	// +optional
 	Etcd EtcdSpec `json:"etcd,omitempty"`
 }
@@ -128,12 +144,16 @@ type ComponentSpec struct {
 
 	// Resources overrides the per-component default requests and limits. Requests equal
 	// limits by default (Guaranteed QoS); when only limits are given, requests follow them.
+	// A resource given in both may not request more than its limit; claims are refused.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
-	// ExtraArgs are added to the component's command line as --key=value, overriding the
-	// flag kubeseed would set. Flags that would break the control plane's wiring (for
-	// example certificate paths) are refused by the controller with a condition.
+	// ExtraArgs are added to the component's command line as --key=value. Keys are flag
+	// names, with or without a leading "--" (not both for one flag). Only tuning flags are
+	// accepted, a list per component (docs/tenantcluster.md): nothing that names a file, a
+	// port, an address or a URL, touches etcd, authentication or authorization, or that
+	// kubeseed sets itself; the apiserver's enable-admission-plugins adds to kubeseed's
+	// NodeRestriction. Any other flag is refused at admission.
 	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	ExtraArgs map[string]string `json:"extraArgs,omitempty"`
@@ -145,8 +165,11 @@ type APIServerSpec struct {
 
 	// CertSANs are extra names or addresses for the apiserver's serving certificate, on top
 	// of the Service names, the tenant's `kubernetes` ClusterIP and the published endpoint.
+	// Each is an IP address or a DNS name (an RFC 1123 subdomain, optionally with one
+	// leading `*.`).
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.all(s, isIP(s) || s.lowerAscii().matches('^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))",message="spec.controlPlane.apiServer.certSANs must hold IP addresses or DNS names (RFC 1123 subdomains, optionally with one leading *.)",messageExpression="'spec.controlPlane.apiServer.certSANs: ' + self.filter(s, !(isIP(s) || s.lowerAscii().matches('^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')))[0] + ' is neither an IP address nor a DNS name (an RFC 1123 subdomain, optionally with one leading *.)'"
 	// +listType=set
 	// +optional
 	CertSANs []string `json:"certSANs,omitempty"`
@@ -167,22 +190,28 @@ type EtcdSpec struct {
 	// +optional
 	Storage EtcdStorageSpec `json:"storage,omitempty"`
 
-	// Resources overrides the default requests and limits of each etcd member.
+	// Resources overrides the default requests and limits of each etcd member. A resource
+	// given in both may not request more than its limit; claims are refused.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
 // EtcdStorageSpec is the volume of one etcd member.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName)",message="spec.controlPlane.etcd.storage.storageClassName may not be added or removed after creation: the members' volumes stay in their class",fieldPath=".storageClassName"
 type EtcdStorageSpec struct {
-	// Size of each member's PersistentVolumeClaim.
+	// Size of each member's PersistentVolumeClaim, at least 1Gi. It may grow, never shrink.
 	// +kubebuilder:default="8Gi"
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('1Gi')) >= 0",message="spec.controlPlane.etcd.storage.size must be at least 1Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",message="spec.controlPlane.etcd.storage.size may only grow: shrinking a volume is not supported"
 	// +optional
 	Size *resource.Quantity `json:"size,omitempty"`
 
-	// StorageClassName of the members' claims; empty means the seed's default StorageClass.
-	// Pick a class on fast local disks: etcd is latency bound.
+	// StorageClassName of the members' claims; unset means the seed's default StorageClass.
+	// Pick a class on fast local disks: etcd is latency bound. Immutable: it can be set only
+	// when the TenantCluster is created, and never changed, added or removed afterwards.
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.controlPlane.etcd.storage.storageClassName is immutable: the members' volumes stay in their class"
 	// +optional
 	StorageClassName *string `json:"storageClassName,omitempty"`
 }
@@ -193,11 +222,13 @@ type EtcdStorageSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.serviceCIDR) || !has(self.podCIDR) || !isCIDR(self.serviceCIDR) || !isCIDR(self.podCIDR) || (!cidr(self.serviceCIDR).containsIP(cidr(self.podCIDR).ip()) && !cidr(self.podCIDR).containsIP(cidr(self.serviceCIDR).ip()))",message="spec.network.podCIDR must not overlap spec.network.serviceCIDR",fieldPath=".podCIDR"
 type NetworkSpec struct {
 	// ServiceCIDR is the range ClusterIP Services take their addresses from. Its first
-	// address is the tenant's `kubernetes` Service. At most /12 for IPv4 and /108 for IPv6.
+	// address is the tenant's `kubernetes` Service, its tenth the cluster DNS. At most /12
+	// and at least /28 for IPv4, at most /108 and at least /124 for IPv6.
 	// +kubebuilder:default="10.96.0.0/12"
 	// +kubebuilder:validation:MaxLength=43
 	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="spec.network.serviceCIDR must be a network address in CIDR notation, for example 10.96.0.0/12"
 	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || (cidr(self).ip().family() == 4 ? cidr(self).prefixLength() >= 12 : cidr(self).prefixLength() >= 108)",message="spec.network.serviceCIDR is too large: at most /12 for IPv4 or /108 for IPv6"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || cidr(self).prefixLength() <= (cidr(self).ip().family() == 4 ? 28 : 124)",message="spec.network.serviceCIDR is too small: at least /28 for IPv4 or /124 for IPv6 (the kubernetes Service takes its first address, cluster DNS its tenth)"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.network.serviceCIDR is immutable"
 	// +optional
 	ServiceCIDR string `json:"serviceCIDR,omitempty"`
@@ -279,16 +310,19 @@ type OctaviaEndpointSpec struct {
 	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef,omitzero"`
 
 	// SubnetID is the customer subnet the load balancer's VIP is allocated on. Unset,
-	// spec.cloud.subnetID is used.
+	// spec.cloud.subnetID is used. A Neutron ID.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')",message="spec.endpoint.octavia.subnetID must be a Neutron ID: a lower-case UUID with dashes, for example 6b8e3f1c-3c4b-4a52-9a43-2d9e6a5b7c01"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.endpoint.octavia.subnetID is immutable: the VIP is in every certificate and kubeconfig"
 	// +optional
 	SubnetID string `json:"subnetID,omitempty"`
 
 	// FloatingNetworkID, when set, puts a floating IP from this external network on the VIP
-	// and publishes that address. Unset, spec.cloud.floatingNetworkID is used, if any.
+	// and publishes that address. Unset, spec.cloud.floatingNetworkID is used, if any. A
+	// Neutron ID.
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')",message="spec.endpoint.octavia.floatingNetworkID must be a Neutron ID: a lower-case UUID with dashes, for example 6b8e3f1c-3c4b-4a52-9a43-2d9e6a5b7c01"
 	// +optional
 	FloatingNetworkID string `json:"floatingNetworkID,omitempty"`
 

@@ -57,6 +57,36 @@ func expectRefusal(t *testing.T, err error, field, msg string) {
 	t.Errorf("no cause on field %s containing %q; causes: %+v", field, msg, status.ErrStatus.Details.Causes)
 }
 
+// updateCase creates a TenantCluster with start applied, then updates it with update:
+// refused naming field with msg, or accepted when field is empty.
+type updateCase struct {
+	name          string
+	start, update func(*v1alpha1.TenantCluster)
+	field, msg    string
+}
+
+func checkUpdates(t *testing.T, ns, prefix string, cases []updateCase) {
+	t.Helper()
+	for i, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			tc := tenant(ns, fmt.Sprintf("%s-%d", prefix, i), tt.start)
+			if err := k8sClient.Create(ctx, tc); err != nil {
+				t.Fatalf("create the starting TenantCluster: %v", err)
+			}
+			tt.update(tc)
+			err := k8sClient.Update(ctx, tc)
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("refused a valid update: %v", err)
+				}
+				return
+			}
+			expectRefusal(t, err, tt.field, tt.msg)
+		})
+	}
+}
+
 func tenant(ns, name string, mutate func(*v1alpha1.TenantCluster)) *v1alpha1.TenantCluster {
 	tc := &v1alpha1.TenantCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	if mutate != nil {
@@ -114,7 +144,7 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 		}},
 		{name: "octavia endpoint", mutate: func(tc *v1alpha1.TenantCluster) {
 			tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
-				CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: "subnet-1",
+				CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: subnet1,
 				AllowedCIDRs: []string{"192.0.2.0/24"},
 			}}
 		}},
@@ -186,7 +216,7 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 		{
 			name: "octavia settings on a NodePort endpoint", mutate: func(tc *v1alpha1.TenantCluster) {
 				tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointNodePort, Octavia: &v1alpha1.OctaviaEndpointSpec{
-					CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: "subnet-1",
+					CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: subnet1,
 				}}
 			},
 			field: "spec.endpoint.octavia", msg: "only then",
@@ -194,7 +224,7 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 		{
 			name: "octavia allowed CIDR not a CIDR", mutate: func(tc *v1alpha1.TenantCluster) {
 				tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
-					CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: "subnet-1",
+					CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: subnet1,
 					AllowedCIDRs: []string{"everyone"},
 				}}
 			},
@@ -203,7 +233,7 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 		{
 			name: "octavia allowed CIDR with host bits", mutate: func(tc *v1alpha1.TenantCluster) {
 				tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
-					CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: "subnet-1",
+					CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: subnet1,
 					AllowedCIDRs: []string{"192.0.2.7/24"},
 				}}
 			},
@@ -227,13 +257,7 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 
 func TestTenantClusterUpdateValidation(t *testing.T) {
 	ns := newNamespace(t)
-	cases := []struct {
-		name   string
-		start  func(*v1alpha1.TenantCluster)
-		update func(*v1alpha1.TenantCluster)
-		field  string // empty: must be accepted
-		msg    string
-	}{
+	cases := []updateCase{
 		{
 			name:   "patch upgrade is the same minor",
 			start:  func(tc *v1alpha1.TenantCluster) { tc.Spec.Version = "v1.35.4" },
@@ -295,7 +319,7 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 		{
 			name:   "octavia floating IP added later",
 			start:  octaviaEndpoint,
-			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Endpoint.Octavia.FloatingNetworkID = "public" },
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Endpoint.Octavia.FloatingNetworkID = publicNet },
 			field:  "spec.endpoint.octavia.floatingNetworkID", msg: "immutable",
 		},
 		{
@@ -312,24 +336,7 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 			},
 		},
 	}
-	for i, tt := range cases {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			tc := tenant(ns, fmt.Sprintf("case-%d", i), tt.start)
-			if err := k8sClient.Create(ctx, tc); err != nil {
-				t.Fatalf("create the starting TenantCluster: %v", err)
-			}
-			tt.update(tc)
-			err := k8sClient.Update(ctx, tc)
-			if tt.field == "" {
-				if err != nil {
-					t.Fatalf("refused a valid update: %v", err)
-				}
-				return
-			}
-			expectRefusal(t, err, tt.field, tt.msg)
-		})
-	}
+	checkUpdates(t, ns, "case", cases)
 }
 
 func pool(ns, name string, mutate func(*v1alpha1.WorkerPool)) *v1alpha1.WorkerPool {
@@ -339,7 +346,7 @@ func pool(ns, name string, mutate func(*v1alpha1.WorkerPool)) *v1alpha1.WorkerPo
 			ClusterName:          "acme",
 			Flavor:               "m1.large",
 			Image:                "ubuntu-24.04-kube-v1.36",
-			NetworkID:            "net-1",
+			NetworkID:            net1,
 			CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"},
 		},
 	}
@@ -494,6 +501,6 @@ func TestWorkerPoolScaleSubresource(t *testing.T) {
 // octaviaEndpoint starts a TenantCluster published through Octavia.
 func octaviaEndpoint(tc *v1alpha1.TenantCluster) {
 	tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
-		CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: "subnet-1",
+		CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: subnet1,
 	}}
 }

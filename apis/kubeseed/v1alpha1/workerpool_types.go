@@ -43,13 +43,15 @@ type WorkerPoolSpec struct {
 	// +kubebuilder:validation:MaxLength=255
 	Image string `json:"image"`
 
-	// NetworkID is the customer network the servers' ports are created on.
+	// NetworkID is the customer network the servers' ports are created on (a Neutron ID).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')",message="spec.networkID must be a Neutron ID: a lower-case UUID with dashes, for example 6b8e3f1c-3c4b-4a52-9a43-2d9e6a5b7c01"
 	NetworkID string `json:"networkID"`
 
-	// SubnetID pins the servers' fixed IPs to one subnet of NetworkID.
+	// SubnetID pins the servers' fixed IPs to one subnet of NetworkID (a Neutron ID).
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')",message="spec.subnetID must be a Neutron ID: a lower-case UUID with dashes, for example 6b8e3f1c-3c4b-4a52-9a43-2d9e6a5b7c01"
 	// +optional
 	SubnetID string `json:"subnetID,omitempty"`
 

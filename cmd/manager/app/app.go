@@ -37,6 +37,20 @@ type Options struct {
 	// WorkerIgnorePreflightErrors are kubeadm preflight checks workers skip, for images
 	// that lack tools kubeadm looks for (e.g. crictl) but the join does not use.
 	WorkerIgnorePreflightErrors []string
+	// AllowedAuthURLs are the Keystones customers' clouds.yaml may point at
+	// (openstack.AuthURLAllowList); empty allows any.
+	AllowedAuthURLs []string
+	// TenantClusterWorkers and WorkerPoolWorkers are how many objects of each kind are
+	// reconciled at once; 0 means the controller's default (4). Negative is refused.
+	TenantClusterWorkers, WorkerPoolWorkers int
+}
+
+// orDefault is n, or def when n is 0.
+func orDefault(n, def int) int {
+	if n == 0 {
+		return def
+	}
+	return n
 }
 
 // Scheme knows every kind the manager reads or writes.
@@ -52,6 +66,18 @@ func Scheme() *runtime.Scheme {
 
 // Run starts the manager and blocks until ctx ends.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	allowed, err := openstack.ParseAuthURLAllowList(o.AllowedAuthURLs)
+	if err != nil {
+		return fmt.Errorf("allowed auth URLs: %w", err)
+	}
+	tcWorkers := orDefault(o.TenantClusterWorkers, tenantcluster.MaxConcurrentReconciles)
+	wpWorkers := orDefault(o.WorkerPoolWorkers, workerpool.MaxConcurrentReconciles)
+	if tcWorkers < 1 || wpWorkers < 1 {
+		return fmt.Errorf("workers must be at least 1 (TenantCluster %d, WorkerPool %d)", tcWorkers, wpWorkers)
+	}
+	if allowed.IsZero() {
+		ctrl.Log.WithName("setup").Info("Customers' clouds.yaml may point at any auth_url: set --allowed-auth-urls on a seed customers share")
+	}
 	scheme := Scheme()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
@@ -84,10 +110,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		NodeAddress:   o.NodeAddress,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
-			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager",
+			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,
 		}},
 	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	if err := r.SetupWithManagerWorkers(mgr, tcWorkers); err != nil {
 		return fmt.Errorf("set up TenantCluster controller: %w", err)
 	}
 	wp := &workerpool.Reconciler{
@@ -98,12 +124,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		// Customers' clouds for their workers: Nova and Neutron only, so a project
 		// without Octavia can still have WorkerPools.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
-			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager",
+			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,
 			Services: []openstack.Service{openstack.ServiceCompute, openstack.ServiceNetwork},
 		}},
 		IgnorePreflightErrors: o.WorkerIgnorePreflightErrors,
 	}
-	if err := wp.SetupWithManager(mgr); err != nil {
+	if err := wp.SetupWithManagerWorkers(mgr, wpWorkers); err != nil {
 		return fmt.Errorf("set up WorkerPool controller: %w", err)
 	}
 	// kubeseed's metrics (pkg/metrics, docs/metrics.md) on controller-runtime's registry,

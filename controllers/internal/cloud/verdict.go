@@ -6,8 +6,10 @@
 package cloud
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
@@ -15,10 +17,12 @@ import (
 
 // Verdict is a cloud problem in a condition's terms. The zero Verdict is no problem.
 type Verdict struct {
-	// Reason is the condition reason: QuotaExceeded, CloudCredentialsInvalid, InvalidSpec,
-	// ProvisioningFailed or CloudUnavailable.
+	// Reason is the condition reason: QuotaExceeded, CloudCredentialsInvalid,
+	// AuthURLNotAllowed, InvalidSpec, ProvisioningFailed or CloudUnavailable.
 	Reason string
-	// Message says what failed and why, naming the quota or the field at fault.
+	// Message says what failed and why, naming the quota or the field at fault. It is
+	// cleaned (openstack.CleanMessage) and at most MaxMessage bytes: the cloud and the
+	// customer's clouds.yaml wrote parts of it.
 	Message string
 	// Customer is true when only the customer can act (quota, credentials, an invalid
 	// spec): the controller reports it and looks again in minutes without an error, so no
@@ -34,9 +38,18 @@ type Verdict struct {
 // IsZero says whether v reports nothing.
 func (v Verdict) IsZero() bool { return v.Reason == "" }
 
+// MaxMessage bounds a Verdict's message, well under a condition message's 32768 bytes.
+const MaxMessage = 1024
+
 // Classify turns a failed cloud call into a Verdict. what names the operation ("the
 // tenant's load balancer", "scaling to 3") and prefixes the message and the error.
 func Classify(err error, what string) Verdict {
+	v := classify(err, what)
+	v.Message = openstack.CleanMessage(v.Message, MaxMessage)
+	return v
+}
+
+func classify(err error, what string) Verdict {
 	say := func(s string) string {
 		if what == "" {
 			return s
@@ -46,6 +59,9 @@ func Classify(err error, what string) Verdict {
 	var spec *SpecError
 	if errors.As(err, &spec) {
 		return Verdict{Reason: v1alpha1.InvalidSpecReason, Message: say(err.Error()), Customer: true}
+	}
+	if errors.Is(err, openstack.ErrAuthURLNotAllowed) {
+		return Verdict{Reason: v1alpha1.AuthURLNotAllowedReason, Message: say(err.Error()), Customer: true}
 	}
 	switch openstack.Classify(err) {
 	case openstack.ProblemQuota:
@@ -69,7 +85,24 @@ func Classify(err error, what string) Verdict {
 	if openstack.Classify(err) == openstack.ProblemProvisioning {
 		return Verdict{Reason: v1alpha1.ProvisioningFailedReason, Message: say(err.Error()), Err: wrapped}
 	}
-	return Verdict{Reason: v1alpha1.CloudUnavailableReason, Message: say(err.Error()), Err: wrapped}
+	msg := err.Error()
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The deadline of the reconcile's cloud work (WithDeadline) or of one request: the
+		// DeadlineError in err names the host.
+		msg = fmt.Sprintf("the customer's cloud did not answer in time (each request may take %s, a reconcile's cloud work %s): %s",
+			openstack.DefaultRequestTimeout, Deadline, msg)
+	}
+	return Verdict{Reason: v1alpha1.CloudUnavailableReason, Message: say(msg), Err: wrapped}
+}
+
+// Deadline bounds the cloud work of one reconcile (building clients included): a customer's
+// cloud that hangs holds a worker this long at most, then the reconcile reports
+// CloudUnavailable and is retried with backoff.
+const Deadline = 30 * time.Second
+
+// WithDeadline is ctx bounded by Deadline, for a reconcile's calls to a customer's cloud.
+func WithDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, Deadline)
 }
 
 // SpecError is a spec field the cloud cannot realise (a flavor, image, network or subnet
