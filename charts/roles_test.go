@@ -107,6 +107,11 @@ func TestCustomerAndMagnumRoles(t *testing.T) {
 			{"create a namespace without the prefix", magnum.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "evil"}}), "magnum-*"},
 			{"delete a customer's namespace", magnum.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "customer-a"}}), "magnum-*"},
 			{"bind itself in a customer's namespace", magnum.Create(ctx, customerBinding("customer-a", rbacv1.Subject{Kind: "User", Name: magnumUser})), "magnum-*"},
+			{"bind every user of the seed in its namespace", magnum.Create(ctx, &rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "magnum-1", Name: "everyone"},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "kubeseed-customer"},
+				Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: rbacv1.GroupName, Name: "system:authenticated"}},
+			}), "may only bind itself"},
 			{"bind cluster-admin in its namespace", magnum.Create(ctx, &rbacv1.RoleBinding{
 				ObjectMeta: metav1.ObjectMeta{Namespace: "magnum-1", Name: "admin"},
 				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},

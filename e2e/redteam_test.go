@@ -6,19 +6,23 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -39,6 +43,8 @@ const redTeamAuthURL = "https://keystone.e2e.invalid:5000/v3"
 type trap struct {
 	l     net.Listener
 	conns atomic.Int64
+	mu    sync.Mutex
+	held  []net.Conn
 }
 
 func newTrap(t *testing.T, host string) *trap {
@@ -48,7 +54,14 @@ func newTrap(t *testing.T, host string) *trap {
 		t.Fatal(err)
 	}
 	tr := &trap{l: l}
-	t.Cleanup(func() { _ = l.Close() })
+	t.Cleanup(func() {
+		_ = l.Close()
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		for _, c := range tr.held {
+			_ = c.Close()
+		}
+	})
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -56,7 +69,9 @@ func newTrap(t *testing.T, host string) *trap {
 				return
 			}
 			tr.conns.Add(1)
-			t.Cleanup(func() { _ = c.Close() }) // held open, never answered
+			tr.mu.Lock()
+			tr.held = append(tr.held, c) // held open, never answered
+			tr.mu.Unlock()
 		}
 	}()
 	return tr
@@ -190,30 +205,22 @@ func redTeam(t *testing.T, ctx context.Context, a, b *v1alpha1.TenantCluster, cf
 	})
 
 	t.Run("a tenant whose apiserver hangs does not hold up another tenant", func(t *testing.T) {
-		hang := newTrap(t, host)
-		tenantA := kubernetes.NewForConfigOrDie(cfgA)
-		ca := cfgA.CAData
-		url := "https://" + hang.addr() + "/hang"
-		hook := &admissionv1.ValidatingWebhookConfiguration{
-			ObjectMeta: metav1.ObjectMeta{Name: "hang"},
-			Webhooks: []admissionv1.ValidatingWebhook{{
-				Name: "hang.e2e.kubeseed.io", ClientConfig: admissionv1.WebhookClientConfig{URL: &url, CABundle: ca},
-				Rules: []admissionv1.RuleWithOperations{{
-					Operations: []admissionv1.OperationType{admissionv1.OperationAll},
-					Rule:       admissionv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}},
-				}},
-				FailurePolicy: ptr.To(admissionv1.Fail), SideEffects: ptr.To(admissionv1.SideEffectClassNone),
-				AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](30),
-			}},
+		// a's kube-apiserver stopped (SIGSTOP): its Service still accepts connections and
+		// nothing answers them, as with an apiserver wedged by a webhook or a full disk.
+		pids := apiserverPIDs(t, controlplane.NamespaceOf(a))
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatalf("stop a's kube-apiserver %d: %v", pid, err)
+			}
 		}
-		if _, err := tenantA.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, hook, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
+		resume := func() {
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGCONT) // the kubelet may have restarted it already
+			}
 		}
-		t.Cleanup(func() {
-			_ = tenantA.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(context.Background(), hook.Name, metav1.DeleteOptions{})
-		})
-		// Every write into a now waits on the hook. Make the manager reconcile a (paused and
-		// resumed without waiting: each reconcile writes into a), then see b's complete.
+		t.Cleanup(resume)
+		// Make the manager reconcile a (paused and resumed without waiting), then see b's
+		// reconciles complete while a's hang.
 		for range 2 {
 			patch := client.MergeFrom(a.DeepCopy())
 			a.Spec.Paused = !a.Spec.Paused
@@ -222,10 +229,50 @@ func redTeam(t *testing.T, ctx context.Context, a, b *v1alpha1.TenantCluster, cf
 			}
 		}
 		togglePaused(t, ctx, b)
-		if hang.conns.Load() == 0 {
-			t.Log("note: tenant a's apiserver had not called the hanging webhook yet")
+		// The hang was real: the manager says so of a.
+		err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			if err := kube.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil {
+				return false, nil
+			}
+			return slices.ContainsFunc(a.Status.Conditions, func(c metav1.Condition) bool {
+				return c.Reason == v1alpha1.TenantUnreachableReason ||
+					(c.Type == v1alpha1.APIServerAvailableCondition && c.Status != metav1.ConditionTrue)
+			}), nil
+		})
+		if err != nil {
+			t.Errorf("a's status never showed its apiserver hanging: %+v", a.Status.Conditions)
 		}
+		resume()
+		waitTenantReady(t, ctx, a)
 	})
+}
+
+// apiserverPIDs finds the kube-apiserver processes of the control plane in namespace cpns
+// on this seed (their --etcd-servers name it).
+func apiserverPIDs(t *testing.T, cpns string) []int {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, d := range dirs {
+		raw, err := os.ReadFile(d)
+		if err != nil || len(raw) == 0 {
+			continue
+		}
+		argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if filepath.Base(argv[0]) != "kube-apiserver" || !strings.Contains(string(raw), "."+cpns+".svc") {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(d))); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		t.Fatalf("no kube-apiserver process of %s on this seed", cpns)
+	}
+	return pids
 }
 
 // togglePaused pauses tc and resumes it, waiting each time for the manager to have

@@ -297,10 +297,9 @@ func (r *Reconciler) deleteOctavia(ctx context.Context, tc *v1alpha1.TenantClust
 	}
 	const what = "delete the load balancer in the customer's project"
 	clients, v := creds.Build(ctx, secret, what)
-	if v.Reason == v1alpha1.AuthURLNotAllowedReason {
-		// The manager may never act in that cloud: waiting cannot delete anything there.
-		r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, v.Reason, "Delete",
-			"%s: the load balancer in that project (if any) cannot be deleted by kubeseed and is left there", v.Message)
+	if v.Reason == v1alpha1.AuthURLNotAllowedReason && tc.Status.Octavia == nil {
+		// Never allowed into that cloud, the tenant never recorded a load balancer there:
+		// nothing to wait for. One that has a load balancer waits, as with refused credentials.
 		return true, r.releaseSecret(ctx, tc, oc.ref)
 	}
 	if clients != nil {

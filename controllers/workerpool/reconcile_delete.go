@@ -83,10 +83,10 @@ func (r *Reconciler) deleteCloud(ctx context.Context, wp *v1alpha1.WorkerPool, o
 		return true, ref, nil
 	}
 	clients, v := creds.Build(ctx, secret, "delete the pool's servers: Secret "+ref.Name)
-	if v.Reason == v1alpha1.AuthURLNotAllowedReason {
-		// The manager may never act in that cloud: waiting cannot delete anything there.
-		r.Recorder.Eventf(wp, nil, corev1.EventTypeWarning, v.Reason, "Delete",
-			"%s: the pool's servers in that project (if any) cannot be deleted by kubeseed and are left there", v.Message)
+	if v.Reason == v1alpha1.AuthURLNotAllowedReason && wp.Status.Replicas == 0 {
+		// Never allowed into that cloud, the pool never counted a server there: nothing to
+		// wait for. A pool that has servers keeps its finalizer until the operator allows
+		// the cloud again (or someone removes it by hand), as with refused credentials.
 		return true, ref, nil
 	}
 	if clients == nil {

@@ -116,7 +116,17 @@ func (r *Reconciler) poolsOfSecret(ctx context.Context, obj client.Object) []rec
 	}
 	suffix := "-" + string(controlplane.AdminKubeconfigSecret)
 	if cluster, ok := strings.CutSuffix(obj.GetName(), suffix); ok && cluster != "" {
-		for _, req := range r.pools(ctx, obj.GetNamespace(), clusterNameIndex, cluster) {
+		// The copy the manager reads is the control plane's (its namespace is computed
+		// from the pool's): a pool in any namespace whose cluster's lives there.
+		cpns := strings.HasPrefix(obj.GetNamespace(), controlplane.NamespacePrefix)
+		namespace := obj.GetNamespace()
+		if cpns {
+			namespace = ""
+		}
+		for _, req := range r.pools(ctx, namespace, clusterNameIndex, cluster) {
+			if cpns && controlplane.NamespaceName(req.Namespace, cluster) != obj.GetNamespace() {
+				continue
+			}
 			if !slices.Contains(out, req) {
 				out = append(out, req)
 			}

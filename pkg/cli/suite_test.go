@@ -155,7 +155,7 @@ func createPool(t *testing.T, c client.Client, ns, name, cluster string, replica
 	p := &v1alpha1.WorkerPool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.WorkerPoolSpec{
-			ClusterName: cluster, Replicas: ptr.To(replicas), Flavor: "m1.large", Image: "ubuntu", NetworkID: "net",
+			ClusterName: cluster, Replicas: ptr.To(replicas), Flavor: "m1.large", Image: "ubuntu", NetworkID: "5d0e8a4c-7f3b-4c2a-9e1d-6b5a4c3d2e1f",
 			CredentialsSecretRef: corev1.LocalObjectReference{Name: "creds"},
 		},
 	}

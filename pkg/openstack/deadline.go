@@ -103,9 +103,18 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		return nil, err
 	}
-	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release, ctx: ctx, timeout: func() error { return t.timeoutError(req, parent, bound) }}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, left: MaxResponseBytes, release: release, ctx: ctx,
+		timeout: func() error { return t.timeoutError(req, parent, bound) }}
 	return resp, nil
 }
+
+// MaxResponseBytes bounds one response body: a cloud that streams without end would
+// otherwise fill the manager's memory, which every customer shares. Nova's and Neutron's
+// largest lists of one project stay far below it.
+const MaxResponseBytes = 16 << 20
+
+// ErrResponseTooLarge is a body longer than MaxResponseBytes.
+var ErrResponseTooLarge = errors.New("response body larger than 16 MiB: refused")
 
 // timeoutError says which deadline ended a request to req's host.
 func (t *deadlineTransport) timeoutError(req *http.Request, parent, bound context.Context) error {
@@ -120,6 +129,7 @@ func (t *deadlineTransport) timeoutError(req *http.Request, parent, bound contex
 // read cut short by the deadline as a DeadlineError.
 type releasingBody struct {
 	io.ReadCloser
+	left    int64 // bytes the body may still hold
 	release func()
 	ctx     context.Context
 	timeout func() error
@@ -127,7 +137,20 @@ type releasingBody struct {
 }
 
 func (b *releasingBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more than allowed tells a body of exactly the limit from a longer one.
+		var probe [1]byte
+		n, err := b.ReadCloser.Read(probe[:])
+		if n > 0 {
+			return 0, ErrResponseTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
 	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
 	if err != nil && err != io.EOF && errors.Is(b.ctx.Err(), context.DeadlineExceeded) {
 		return n, b.timeout()
 	}

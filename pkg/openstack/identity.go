@@ -236,7 +236,7 @@ func newHTTPClient(cfg *CloudConfig, opts Options) (*http.Client, error) {
 		timeout = DefaultRequestTimeout
 	}
 	if opts.Transport != nil {
-		return &http.Client{Transport: &deadlineTransport{next: opts.Transport, timeout: timeout}}, nil
+		return &http.Client{Transport: &deadlineTransport{next: opts.Transport, timeout: timeout}, CheckRedirect: noRedirects}, nil
 	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if ca := opts.CACert; len(ca) > 0 {
@@ -256,8 +256,13 @@ func newHTTPClient(cfg *CloudConfig, opts Options) (*http.Client, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsConfig
 	// The deadline transport bounds each request (body included), so no Client.Timeout.
-	return &http.Client{Transport: &deadlineTransport{next: transport, timeout: timeout}}, nil
+	return &http.Client{Transport: &deadlineTransport{next: transport, timeout: timeout}, CheckRedirect: noRedirects}, nil
 }
+
+// noRedirects hands a redirect back as the response: a customer's cloud (or one its
+// catalog names) could otherwise send the manager, and the X-Auth-Token Go keeps on a
+// redirect, to any host, past the auth_url allow-list. OpenStack APIs do not redirect.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // session is what every service client shares: the provider, the secrets to redact and
 // the logger.

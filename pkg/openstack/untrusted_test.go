@@ -3,6 +3,7 @@ package openstack
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -228,5 +229,56 @@ func TestHangingDiscoveryBoundByDeadline(t *testing.T) {
 	}
 	if hits.Load() > 2 {
 		t.Errorf("the hanging endpoint was asked %d times", hits.Load())
+	}
+}
+
+// A cloud's redirect is handed back, never followed: it could send the token anywhere.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	cloud := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v3/auth/tokens", http.StatusTemporaryRedirect)
+	}))
+	defer cloud.Close()
+	c, err := newHTTPClient(&CloudConfig{Name: "openstack"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, cloud.URL+"/v3/auth/tokens", strings.NewReader("{}"))
+	req.Header.Set("X-Auth-Token", "secret")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || elsewhere.Load() != 0 {
+		t.Errorf("status %d, %d requests reached the redirect's target: want the 307 back and none", resp.StatusCode, elsewhere.Load())
+	}
+}
+
+// A body without end is cut at MaxResponseBytes with an error, not read into memory.
+func TestResponseBodyIsBounded(t *testing.T) {
+	cloud := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		chunk := make([]byte, 1<<20)
+		for range MaxResponseBytes>>20 + 2 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer cloud.Close()
+	c, err := newHTTPClient(&CloudConfig{Name: "openstack"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(cloud.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if !errors.Is(err, ErrResponseTooLarge) || n > MaxResponseBytes {
+		t.Errorf("read %d bytes, err %v: want at most %d and ErrResponseTooLarge", n, err, MaxResponseBytes)
 	}
 }

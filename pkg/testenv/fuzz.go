@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +65,7 @@ func (f *SpecFuzzer) Run(t *testing.T, input []byte) {
 		if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
 			t.Fatalf("spec %s: create failed without a verdict on the input: %v", input, err)
 		}
-		if !strings.Contains(err.Error(), "spec") {
+		if !namesAField(err) {
 			t.Fatalf("spec %s: refused with a message that names no field: %v", input, err)
 		}
 		return
@@ -115,6 +117,22 @@ func (f *SpecFuzzer) isolate(t *testing.T) {
 	}
 	f.isolated = true
 }
+
+// namesAField says whether a refusal names a field of the spec: a cause's field, or a
+// path such as spec.controlPlane.etcd.replicas in the message.
+func namesAField(err error) bool {
+	var se *apierrors.StatusError
+	if errors.As(err, &se) && se.ErrStatus.Details != nil {
+		for _, c := range se.ErrStatus.Details.Causes {
+			if strings.HasPrefix(c.Field, "spec.") || c.Field == "spec" {
+				return true
+			}
+		}
+	}
+	return fieldPath.MatchString(err.Error())
+}
+
+var fieldPath = regexp.MustCompile(`\bspec(\.[A-Za-z][A-Za-z0-9]*(\[[^\]]*\])?)+`)
 
 // settle waits for the controller to have observed the object's generation and for its
 // status to stop changing.

@@ -3,7 +3,12 @@ package testenv
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func TestMutatorIsReproducibleAndMutates(t *testing.T) {
@@ -29,5 +34,24 @@ func TestMutatorIsReproducibleAndMutates(t *testing.T) {
 	}
 	if changed < 150 {
 		t.Errorf("only %d of 200 inputs differ from the corpus", changed)
+	}
+}
+
+func TestNamesAField(t *testing.T) {
+	gk := schema.GroupKind{Group: "kubeseed.io", Kind: "TenantCluster"}
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{apierrors.NewInvalid(gk, "x", field.ErrorList{field.Invalid(field.NewPath("spec", "version"), "v9", "unsupported")}), true},
+		{errors.New(`TenantCluster.kubeseed.io "x" is invalid: spec.controlPlane.etcd.replicas: Invalid value: 2`), true},
+		{errors.New(`json: cannot unmarshal string into Go struct field TenantClusterSpec.spec.replicas of type int32`), true},
+		{apierrors.NewBadRequest("the server rejected our request for an unknown reason"), false},
+		{errors.New("spec is bad"), false},
+	}
+	for _, c := range cases {
+		if got := namesAField(c.err); got != c.want {
+			t.Errorf("namesAField(%q) = %t, want %t", c.err, got, c.want)
+		}
 	}
 }
