@@ -208,6 +208,7 @@ func redTeam(t *testing.T, ctx context.Context, a, b *v1alpha1.TenantCluster, cf
 		// a's kube-apiserver stopped (SIGSTOP): its Service still accepts connections and
 		// nothing answers them, as with an apiserver wedged by a webhook or a full disk.
 		pids := apiserverPIDs(t, controlplane.NamespaceOf(a))
+		stopped := metav1.NewTime(time.Now().Truncate(time.Second))
 		for _, pid := range pids {
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 				t.Fatalf("stop a's kube-apiserver %d: %v", pid, err)
@@ -229,21 +230,34 @@ func redTeam(t *testing.T, ctx context.Context, a, b *v1alpha1.TenantCluster, cf
 			}
 		}
 		togglePaused(t, ctx, b)
-		// The hang was real: the manager says so of a.
+		// The hang was real: the manager says so of a, after the stop.
 		err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 			if err := kube.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil {
 				return false, nil
 			}
 			return slices.ContainsFunc(a.Status.Conditions, func(c metav1.Condition) bool {
-				return c.Reason == v1alpha1.TenantUnreachableReason ||
-					(c.Type == v1alpha1.APIServerAvailableCondition && c.Status != metav1.ConditionTrue)
+				return !c.LastTransitionTime.Before(&stopped) && (c.Reason == v1alpha1.TenantUnreachableReason ||
+					(c.Type == v1alpha1.APIServerAvailableCondition && c.Status != metav1.ConditionTrue))
 			}), nil
 		})
 		if err != nil {
 			t.Errorf("a's status never showed its apiserver hanging: %+v", a.Status.Conditions)
 		}
 		resume()
-		waitTenantReady(t, ctx, a)
+		// a recovers (the kubelet may have restarted its apiserver meanwhile) and has
+		// reconciled every change made while it hung.
+		err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
+			if err := kube.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil {
+				return false, nil
+			}
+			return a.Status.ObservedGeneration == a.Generation &&
+				meta.IsStatusConditionTrue(a.Status.Conditions, v1alpha1.ReadyCondition) &&
+				meta.IsStatusConditionTrue(a.Status.Conditions, v1alpha1.APIServerAvailableCondition), nil
+		})
+		if err != nil {
+			dumpManagerLogs(t)
+			t.Fatalf("a did not recover after its apiserver was resumed: generation %d, %+v", a.Generation, a.Status)
+		}
 	})
 }
 
