@@ -146,9 +146,7 @@ func (l *Local) createMachine(m *Machine, binDir string) error {
 			return err
 		}
 	}
-	if err := writeJSON(filepath.Join(m.Dir, "machine.json"), m); err != nil {
-		return err
-	}
+	// machine.json was written by reserveMachine, under the machines lock.
 	if err := os.WriteFile(filepath.Join(m.Dir, "bootstrap.sh"), []byte(m.Bootstrap), 0o700); err != nil {
 		return err
 	}
