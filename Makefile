@@ -146,6 +146,7 @@ test-e2e: seed-up manager-image tunnel-image openstack-up ## Run the e2e tests o
 	clouds=$$(hack/openstack/clouds.sh) && set -a && . "$$(dirname "$$clouds")/openstack.env" && set +a && \
 	$(GO) test ./pkg/openstack/ -run Integration -count=1 -timeout 20m || status=1; \
 	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 40m || status=1; \
+	$(MAKE) --no-print-directory density DENSITY_MAX=3 || status=1; \
 	$(SEED) down || status=1; \
 	hack/openstack/down.sh || status=1; \
 	$(GO) test -tags e2e ./e2e/teardown/ -count=1 || status=1; \
@@ -153,6 +154,19 @@ test-e2e: seed-up manager-image tunnel-image openstack-up ## Run the e2e tests o
 
 .PHONY: ci
 ci: verify-generated vet lint test fuzz test-e2e ## Everything CI runs: generated files, vet, lint, every test tier and the fuzz targets.
+
+##@ Benchmarks
+
+# DENSITY_MAX caps `make density` at that many tenants; 0 is no cap. test-e2e runs it at 3, as
+# a smoke test that fails when not even the first tenant becomes Ready.
+DENSITY_MAX ?= 0
+
+.PHONY: density
+density: seed-up manager-image tunnel-image ## Tiny tenants on the local seed, one at a time, until one is slow to be Ready, memory is 90% used or DENSITY_MAX.
+	@# The operator is (re)installed as for demo, idempotently: the e2e suite leaves it installed with its own values.
+	@$(GO) build -o $(KUBESEED_CACHE)/bin/kubeseed ./cmd/kubeseed
+	@SEED=$(SEED) KUBESEED=$(KUBESEED_CACHE)/bin/kubeseed hack/operator-up.sh
+	$(GO) run ./hack/bench/density -max $(DENSITY_MAX)
 
 ##@ OpenStack test cloud
 

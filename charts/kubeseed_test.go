@@ -37,6 +37,7 @@ var (
 			"logLevel": "debug", "extraArgs": []any{"--zap-devel"},
 			"workerIgnorePreflightErrors": []any{"FileExisting-crictl", "SystemVerification"},
 			"allowedAuthURLs":             []any{"https://keystone.example.com:5000/v3", "https://identity.example.org/"},
+			"defaultControlPlaneSize":     "medium",
 			"workers":                     map[string]any{"tenantCluster": 8, "workerPool": 2},
 		},
 		"metrics":           map[string]any{"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}}},
@@ -115,7 +116,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
+			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
 		name:       "everything",
@@ -128,7 +129,7 @@ func TestKubeseedRender(t *testing.T) {
 			"--image-registry=registry.example.com/k8s", "--nodeport-address=192.0.2.10",
 			"--worker-ignore-preflight-errors=FileExisting-crictl,SystemVerification",
 			"--allowed-auth-urls=https://keystone.example.com:5000/v3,https://identity.example.org/",
-			"--tenantcluster-workers=8", "--workerpool-workers=2",
+			"--default-control-plane-size=medium", "--tenantcluster-workers=8", "--workerpool-workers=2",
 			"--zap-log-level=debug", "--zap-devel",
 		},
 	}, {
@@ -139,7 +140,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false",
-			"--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
+			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
 		name:       "empty tag means appVersion",
@@ -149,7 +150,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
+			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
@@ -342,6 +343,7 @@ func TestKubeseedRejects(t *testing.T) {
 		{"leaderElect as a string", map[string]any{"manager": map[string]any{"leaderElect": "yes"}}, "leaderElect"},
 		{"extraArgs as a string", map[string]any{"manager": map[string]any{"extraArgs": "--zap-devel"}}, "extraArgs"},
 		{"no TenantCluster workers", map[string]any{"manager": map[string]any{"workers": map[string]any{"tenantCluster": 0}}}, "tenantCluster"},
+		{"an unknown default size", map[string]any{"manager": map[string]any{"defaultControlPlaneSize": "huge"}}, "defaultControlPlaneSize"},
 		{"WorkerPool workers as a string", map[string]any{"manager": map[string]any{"workers": map[string]any{"workerPool": "4"}}}, "workerPool"},
 		{"allowed auth URL with user info", map[string]any{"manager": map[string]any{"allowedAuthURLs": []any{"https://admin@keystone.example.com/v3"}}}, "allowedAuthURLs"},
 		{"allowed auth URLs as a string", map[string]any{"manager": map[string]any{"allowedAuthURLs": "https://keystone.example.com/v3"}}, "allowedAuthURLs"},

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo, after `make seed-up manager-image`: install the operator from its chart into the
-# local seed, apply a sample TenantCluster, show its progress, and print how to use it.
+# make demo, after `make seed-up manager-image tunnel-image`: install the operator from its
+# chart into the local seed (hack/operator-up.sh), apply a sample TenantCluster, show its
+# progress, and print how to use it.
 #
 # Environment (set by the Makefile): KUBESEED_CACHE, SEED (the seed tool), KUBECTL (the
 # seed's kubectl), KUBESEED (the kubeseed CLI).
@@ -13,13 +14,7 @@ timeout=${DEMO_TIMEOUT:-300}
 kubeconfig=$("$SEED" kubeconfig)
 k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 
-echo "demo: loading the manager and tunnel images into the seed"
-"$SEED" load "$cache/images/kubeseed-manager.tar" "$cache/images/kubeseed-tunnel.tar"
-echo "demo: installing the operator (charts/kubeseed) into kubeseed-system"
-# The image's tag stays "dev": its content digest as a pod annotation rolls the manager
-# when a rebuilt image was loaded.
-image_id=$(head -1 "$cache/images/kubeseed-manager.tar.sha256" | tr -d ':')
-"$KUBESEED" seed bootstrap --kubeconfig "$kubeconfig" --set "podAnnotations.kubeseed\.io/image-id=$image_id"
+hack/operator-up.sh
 
 k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
 k -n "$ns" apply -f config/samples/tenantcluster-small.yaml

@@ -6,14 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
 	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
 	"github.com/kubeseed/kubeseed/controllers/workerpool"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
@@ -36,6 +39,13 @@ func main() {
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
 	flag.StringVar(&o.ImageRegistry, "image-registry", "", "Registry prefix of the control-plane images; empty means registry.k8s.io.")
 	flag.StringVar(&o.NodeAddress, "nodeport-address", "", "Seed address published for NodePort endpoints and the only member of Octavia pools; empty means the first Ready node's InternalIP (NodePort) or every Ready node's (Octavia).")
+	flag.Func("default-control-plane-size", "Size of a TenantCluster that names none (tiny, small, medium or large; docs/tenantcluster.md#sizes), fixed when it is first reconciled; default small.", func(v string) error {
+		if !slices.Contains(controlplane.Sizes(), v1alpha1.ControlPlaneSize(v)) {
+			return fmt.Errorf("%q is not one of %v", v, controlplane.Sizes())
+		}
+		o.DefaultControlPlaneSize = v1alpha1.ControlPlaneSize(v)
+		return nil
+	})
 	flag.DurationVar(&o.EtcdMetricsInterval, "etcd-metrics-interval", metrics.DefaultEtcdInterval, "Time between two polls of the tenants' etcd database sizes (kubeseed_tenant_etcd_db_size_bytes).")
 	flag.Func("worker-ignore-preflight-errors", "Comma-separated kubeadm preflight checks WorkerPool servers skip, for images lacking tools the join does not use (e.g. FileExisting-crictl).", func(v string) error {
 		o.WorkerIgnorePreflightErrors = append(o.WorkerIgnorePreflightErrors, splitList(v)...)

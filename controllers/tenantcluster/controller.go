@@ -43,6 +43,9 @@ type Reconciler struct {
 	APIReader client.Reader
 	// ImageRegistry prefixes control-plane images; empty means registry.k8s.io.
 	ImageRegistry string
+	// DefaultSize is the seed's size for a TenantCluster that names none, recorded in its
+	// status when first reconciled; empty means controlplane.DefaultSize.
+	DefaultSize v1alpha1.ControlPlaneSize
 	// NodeAddress is the seed address published for NodePort endpoints; empty means the
 	// InternalIP of the first Ready node.
 	NodeAddress string
@@ -94,6 +97,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if !tc.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, tc)
 	}
+	// Recorded before anything else, paused or not: a tenant keeps the size it got first.
+	tc.Status.ControlPlaneSize = controlplane.EffectiveSize(tc, r.DefaultSize)
 	if tc.Spec.Paused {
 		setPaused(tc)
 		return ctrl.Result{}, nil

@@ -63,10 +63,15 @@ type etcdMembership struct {
 // cluster has a pod that is not ready (a learner fails readiness until it is promoted).
 func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.TenantCluster, sts *appsv1.StatefulSet, cm *corev1.ConfigMap, secrets map[string]*corev1.Secret) etcdMembership {
 	desired, err := controlplane.DesiredEtcdMembers(tc)
-	if err != nil || sts == nil {
-		return etcdMembership{} // ValuesFor reports an invalid spec; a new cluster bootstraps whole
+	current := int32(0)
+	if sts != nil {
+		current = ptr.Deref(sts.Spec.Replicas, 1)
 	}
-	current := ptr.Deref(sts.Spec.Replicas, 1)
+	if err != nil || current == 0 {
+		// ValuesFor reports an invalid spec; a new cluster, or one whose first members are
+		// held for their certificates (reconcileHolds), bootstraps whole.
+		return etcdMembership{}
+	}
 	m := etcdMembership{
 		replicas: current,
 		members:  max(current, listedMembers(cm)),

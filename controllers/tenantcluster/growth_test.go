@@ -4,6 +4,7 @@ package tenantcluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -69,6 +70,46 @@ func setDeploymentAvailable(ctx context.Context, ns, name string, available int3
 	})
 }
 
+// setEtcdReady plays the StatefulSet controller and the kubelet for a tenant's etcd: every
+// member the StatefulSet has is ready, once it has any.
+func setEtcdReady(t *testing.T, ns, cluster string) {
+	t.Helper()
+	eventually(t, "etcd members ready", time.Minute, func(ctx context.Context) bool {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			sts := &appsv1.StatefulSet{}
+			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: controlplane.Etcd.ObjectName(cluster)}, sts); err != nil {
+				return err
+			}
+			n := ptr.Deref(sts.Spec.Replicas, 1)
+			if n == 0 {
+				return errors.New("etcd held at 0 replicas")
+			}
+			sts.Status = appsv1.StatefulSetStatus{
+				ObservedGeneration: sts.Generation, Replicas: n, ReadyReplicas: n, AvailableReplicas: n, CurrentReplicas: n, UpdatedReplicas: n,
+			}
+			return k8sClient.Status().Update(ctx, sts)
+		})
+		return err == nil
+	})
+}
+
+// startAPIServer plays the StatefulSet controller for etcd (every member ready) and the
+// Deployment controller for the kube-apiserver (one replica available) once it is released.
+func startAPIServer(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster) {
+	t.Helper()
+	ns := controlplane.NamespaceOf(tc)
+	setEtcdReady(t, ns, tc.Name)
+	api := &appsv1.Deployment{}
+	api.Namespace, api.Name = ns, controlplane.APIServer.ObjectName(tc.Name)
+	eventually(t, "kube-apiserver released", time.Minute, func(ctx context.Context) bool {
+		n, _ := replicasOf(t, ctx, api)
+		return n > 0
+	})
+	if err := setDeploymentAvailable(ctx, ns, api.Name, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // condition is the named condition, or a zero one.
 func condition(tc *v1alpha1.TenantCluster, typ string) metav1.Condition {
 	if c := meta.FindStatusCondition(tc.Status.Conditions, typ); c != nil {
@@ -108,9 +149,7 @@ func TestControllersWaitForTheAPIServer(t *testing.T) {
 	}
 
 	apiserver := controlplane.APIServer.ObjectName("gate")
-	if err := setDeploymentAvailable(ctx, cpns, apiserver, 1); err != nil {
-		t.Fatal(err)
-	}
+	startAPIServer(t, ctx, tc)
 	eventually(t, "controllers released once the apiserver answers", time.Minute, func(ctx context.Context) bool {
 		a, _ := replicasOf(t, ctx, kcm)
 		b, _ := replicasOf(t, ctx, sched)

@@ -166,8 +166,9 @@ func (r *Reconciler) reconcileHolds(ctx context.Context, s *scope) (bool, error)
 		switch c.Hold {
 		case controlplane.HoldForAPIServer:
 			s.o.held[c.Component] = !apiServerAnswered
-		case controlplane.HoldForCertificates:
-			if s.o.checks[v1alpha1.CertificatesReadyCondition].ok {
+		case controlplane.HoldForCertificates, controlplane.HoldForSecrets:
+			if s.o.checks[v1alpha1.CertificatesReadyCondition].ok ||
+				(c.Hold == controlplane.HoldForSecrets && len(controlplane.SecretsMissing(s.tc.Name, c.Component, s.secrets)) == 0) {
 				continue
 			}
 			w, err := r.workload(ctx, s, c.Component)
@@ -190,6 +191,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		TunnelNodePort:      tunnelNodePortOf(s.svc),
 		SecretChecksums:     s.sums,
 		ImageRegistry:       r.ImageRegistry,
+		Size:                tc.Status.ControlPlaneSize,
 		Held:                s.o.held,
 		EtcdReplicas:        m.replicas,
 		EtcdMembers:         m.members,
@@ -237,7 +239,7 @@ func (r *Reconciler) observeComponents(ctx context.Context, s *scope) (bool, err
 			chk = etcdCheck(chk, s.o.etcdMembership) // etcd's own view while it grows
 		}
 		switch {
-		case s.o.held[c.Component] && c.Hold == controlplane.HoldForCertificates:
+		case s.o.held[c.Component] && c.Hold != controlplane.HoldForAPIServer:
 			chk = check{reason: v1alpha1.WaitingForCertificatesReason, message: "waiting for its certificates to be issued"}
 		case s.o.held[c.Component]:
 			chk = check{reason: v1alpha1.WaitingForDependencyReason, message: "waiting for the kube-apiserver to answer"}

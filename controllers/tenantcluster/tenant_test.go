@@ -103,9 +103,7 @@ func TestTenantBootstrapAndAddons(t *testing.T) {
 	}
 
 	// envtest runs no pods: play the Deployment controller for the kube-apiserver.
-	if err := setDeploymentAvailable(ctx, controlplane.NamespaceOf(tc), controlplane.APIServer.ObjectName(tc.Name), 1); err != nil {
-		t.Fatal(err)
-	}
+	startAPIServer(t, ctx, tc)
 	waitFor(t, tc, "tenant bootstrapped", func(tc *v1alpha1.TenantCluster) bool {
 		return condition(tc, v1alpha1.TenantBootstrappedCondition).Status == metav1.ConditionTrue &&
 			condition(tc, v1alpha1.AddonsReadyCondition).Reason != v1alpha1.WaitingForAPIServerReason

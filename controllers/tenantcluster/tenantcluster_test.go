@@ -87,6 +87,11 @@ func TestTenantClusterIssuesPKIAndPublishesKubeconfig(t *testing.T) {
 	if tc.Status.ObservedGeneration != tc.Generation {
 		t.Errorf("observedGeneration %d, generation %d", tc.Status.ObservedGeneration, tc.Generation)
 	}
+	// No size in the spec: the seed's default (the suite's manager sets none: small) is
+	// recorded, so that a new seed default never resizes this tenant.
+	if tc.Status.ControlPlaneSize != controlplane.DefaultSize {
+		t.Errorf("status.controlPlaneSize %q, want the default %q", tc.Status.ControlPlaneSize, controlplane.DefaultSize)
+	}
 
 	// The control plane lives in a namespace of its own, labelled with its tenant and with
 	// Pod Security restricted enforced; the customer's namespace holds only the published

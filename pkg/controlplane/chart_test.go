@@ -187,7 +187,7 @@ func TestRenderIsDeterministic(t *testing.T) {
 
 // TestRenderedObjects checks what the controller and the health checks rely on, for every
 // case: the objects decode into their typed API structs without unknown fields, carry the
-// names and labels pkg/controlplane gives them, and the pods are Guaranteed and locked down.
+// names and labels pkg/controlplane gives them, and every container has a memory limit and a CPU request, and the pods are locked down.
 func TestRenderedObjects(t *testing.T) {
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
@@ -264,14 +264,17 @@ func checkPod(t *testing.T, comp controlplane.Component, pod corev1.PodTemplateS
 	}
 	for _, sidecar := range spec.Containers[1:] {
 		sc := sidecar.SecurityContext
-		if !guaranteed(sidecar.Resources) || sc == nil || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) ||
+		if !bounded(sidecar.Resources) || sc == nil || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) ||
 			ptr.Deref(sc.AllowPrivilegeEscalation, true) || sidecar.LivenessProbe == nil || sidecar.ReadinessProbe == nil {
-			t.Errorf("%s: sidecar %s is not Guaranteed, locked down and probed: %+v", comp, sidecar.Name, sidecar)
+			t.Errorf("%s: sidecar %s is not memory-limited, CPU-requested, locked down and probed: %+v", comp, sidecar.Name, sidecar)
 		}
 	}
 	ctr := spec.Containers[0]
-	if !guaranteed(ctr.Resources) {
-		t.Errorf("%s is not Guaranteed: %v", comp, ctr.Resources)
+	if !bounded(ctr.Resources) {
+		t.Errorf("%s is not memory-limited and CPU-requested: %v", comp, ctr.Resources)
+	}
+	if env := envOf(ctr); env["GOMEMLIMIT"] == "" {
+		t.Errorf("%s has no GOMEMLIMIT: %v", comp, env)
 	}
 	if pod.Annotations["checksum/pki"] == "" {
 		t.Errorf("%s has no checksum/pki annotation", comp)
@@ -378,4 +381,20 @@ func fromUnstructured(t *testing.T, o *unstructured.Unstructured, into any) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, into); err != nil {
 		t.Fatalf("%s %s: %v", o.GetKind(), o.GetName(), err)
 	}
+}
+
+// bounded: a memory limit (no tenant takes the seed's memory) and a CPU request (the
+// scheduler counts it); QoS per size is TestSizes'.
+func bounded(r corev1.ResourceRequirements) bool {
+	_, mem := r.Limits[corev1.ResourceMemory]
+	_, cpu := r.Requests[corev1.ResourceCPU]
+	return mem && cpu
+}
+
+func envOf(c corev1.Container) map[string]string {
+	m := map[string]string{}
+	for _, e := range c.Env {
+		m[e.Name] = e.Value
+	}
+	return m
 }

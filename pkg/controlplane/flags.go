@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -60,6 +61,23 @@ func secretMounts(cluster string) map[Component][]SecretMount {
 		},
 		Scheduler: {caCert(), frontProxyCACert(), m(SchedulerKubeconfigSecret, KubeconfigKey)},
 	}
+}
+
+// SecretsMissing names the Secrets component c of cluster mounts that secrets lacks, or
+// lacks a mounted key of: what its first pod would wait for.
+func SecretsMissing(cluster string, c Component, secrets map[string]*corev1.Secret) []string {
+	var missing []string
+	for _, m := range secretMounts(cluster)[c] {
+		s := secrets[m.SecretName]
+		ok := s != nil
+		for _, k := range m.Keys {
+			ok = ok && len(s.Data[k]) > 0
+		}
+		if !ok {
+			missing = append(missing, m.SecretName)
+		}
+	}
+	return missing
 }
 
 // etcdFlags are the flags every member shares. $(POD_NAME) is expanded by the kubelet from
@@ -257,9 +275,10 @@ var flagName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // withExtraArgs lays the spec's extraArgs over the defaults, by flag name (a leading "--"
 // is tolerated), and renders the sorted command line. Only allowedFlags may be given; an
 // appended flag adds its entries to kubeseed's.
-func withExtraArgs(c Component, defaults flags, extra map[string]string) ([]string, error) {
+func withExtraArgs(c Component, defaults, tuning flags, extra map[string]string) ([]string, error) {
 	field := specPath(c) + ".extraArgs"
 	merged := maps.Clone(defaults)
+	maps.Copy(merged, tuning) // allowed flags, which extra overrides below
 	seen := make(map[string]string, len(extra))
 	for _, key := range slices.Sorted(maps.Keys(extra)) {
 		name := strings.TrimPrefix(key, "--")

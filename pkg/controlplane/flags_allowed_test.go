@@ -110,3 +110,24 @@ func TestAllowedFlagsLeaveKubeseedsAlone(t *testing.T) {
 		t.Errorf("components with extraArgs: %v, allowedFlags has %d", got, len(allowedFlags))
 	}
 }
+
+// TestSizeFlagsAreAllowed: every tuning flag a size sets is one a customer may override, and
+// an override wins.
+func TestSizeFlagsAreAllowed(t *testing.T) {
+	for _, size := range Sizes() {
+		for _, c := range []Component{APIServer, ControllerManager, Scheduler} {
+			for name := range sizeFlags(c, size) {
+				if !slices.Contains(allowedFlags[c], name) {
+					t.Errorf("%s/%s: --%s is tuned by the size but not allowed in extraArgs", size, c, name)
+				}
+			}
+		}
+	}
+	args, err := withExtraArgs(Scheduler, schedulerFlags(), sizeFlags(Scheduler, v1alpha1.ControlPlaneSizeTiny), map[string]string{"leader-elect-retry-period": "3s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(args, "--leader-elect-retry-period=3s") || !slices.Contains(args, "--leader-elect-lease-duration=60s") || !slices.Contains(args, "--profiling=false") {
+		t.Errorf("args %v: want the customer's retry period over the size's, the size's other flags kept", args)
+	}
+}

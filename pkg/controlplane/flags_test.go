@@ -38,7 +38,7 @@ func TestAPIServerFlags(t *testing.T) {
 				"secure-port":              "6443",
 				"advertise-address":        "",
 			},
-			wantLen: 29, // with --egress-selector-config-file (the tunnel)
+			wantLen: 30, // with --egress-selector-config-file (the tunnel) and the size's --profiling=false
 		},
 		{
 			name: "endpoint IP becomes the advertise address",
@@ -71,7 +71,7 @@ func TestAPIServerFlags(t *testing.T) {
 				"v":                        "2",
 				"authorization-mode":       "Node,RBAC",
 			},
-			wantLen: 31,
+			wantLen: 32,
 		},
 		{
 			name: "network",

@@ -24,8 +24,14 @@ type Hold string
 const (
 	// HoldNone means the component runs as soon as it is rendered.
 	HoldNone Hold = ""
-	// HoldForCertificates makes the first pod wait until every certificate is issued (each
-	// Secret that appears would otherwise replace it, at seconds of CPU each).
+	// HoldForSecrets makes the first pod wait until the Secrets it mounts exist (each Secret
+	// that appears would otherwise replace it, at seconds of CPU each), but no longer:
+	// etcd's volume is provisioned with its first pod, the longest step of a bring-up.
+	HoldForSecrets Hold = "Secrets"
+	// HoldForCertificates makes the first pod wait until every certificate is issued, for the
+	// same reason. The kube-apiserver is not held for etcd as well: started with etcd, its
+	// etcd client backs off and finds etcd up to 4 s late, but a pod started only once etcd
+	// is ready was measured a second slower still (docs/performance.md).
 	HoldForCertificates Hold = "Certificates"
 	// HoldForAPIServer makes it wait until the kube-apiserver has had an available replica once
 	// (started earlier, it crash-loops). Once it has replicas it keeps them.
@@ -48,7 +54,7 @@ type ComponentSpec struct {
 // Registry lists the components in the order a control plane comes up: the first failing
 // one is the likeliest cause of the others.
 var Registry = []ComponentSpec{
-	{Component: Etcd, Workload: StatefulSet, Condition: v1alpha1.EtcdAvailableCondition, Container: string(Etcd)},
+	{Component: Etcd, Workload: StatefulSet, Condition: v1alpha1.EtcdAvailableCondition, Hold: HoldForSecrets, Container: string(Etcd)},
 	{Component: APIServer, Workload: Deployment, Condition: v1alpha1.APIServerAvailableCondition, Hold: HoldForCertificates, Container: string(APIServer)},
 	{Component: ControllerManager, Workload: Deployment, Condition: v1alpha1.ControllerManagerAvailableCondition, Hold: HoldForAPIServer, Container: string(ControllerManager)},
 	{Component: Scheduler, Workload: Deployment, Condition: v1alpha1.SchedulerAvailableCondition, Hold: HoldForAPIServer, Container: string(Scheduler)},

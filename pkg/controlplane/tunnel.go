@@ -9,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 )
 
 // TunnelValues configure the tunnel server, a sidecar of every kube-apiserver pod that
@@ -29,6 +31,8 @@ type TunnelValues struct {
 	// HealthPort serves /healthz (the probes; it does not need an agent) and /metrics.
 	HealthPort int32                       `json:"healthPort"`
 	Resources  corev1.ResourceRequirements `json:"resources"`
+	// GoMemLimit is the sidecar's GOMEMLIMIT, as PodValues.GoMemLimit.
+	GoMemLimit string `json:"goMemLimit"`
 	// Secrets are the sidecar's: the tunnel serving certificate and the CA agents' client
 	// certificates chain to.
 	Secrets []SecretMount `json:"secrets"`
@@ -119,11 +123,13 @@ func egressSelectorConfig() (string, error) {
 	return string(b), err
 }
 
-var tunnelResources = resourceList("50m", "64Mi")
-
 // tunnelValues are the tunnel's values; apiServerReplicas is how many servers agents must
 // each connect to.
-func tunnelValues(cluster string, in Inputs, apiServerReplicas int32) (TunnelValues, error) {
+func tunnelValues(cluster string, in Inputs, apiServerReplicas int32, size v1alpha1.ControlPlaneSize) (TunnelValues, error) {
+	res, ok := SizeResources(size, Tunnel)
+	if !ok {
+		return TunnelValues{}, invalid("spec.controlPlane.size", "%q is not one of %v", size, Sizes())
+	}
 	if in.TunnelNodePort < 0 || in.TunnelNodePort > 65535 {
 		return TunnelValues{}, fmt.Errorf("observed tunnel node port %d is out of range", in.TunnelNodePort)
 	}
@@ -137,7 +143,8 @@ func tunnelValues(cluster string, in Inputs, apiServerReplicas int32) (TunnelVal
 		Port:       TunnelPort,
 		NodePort:   in.TunnelNodePort,
 		HealthPort: TunnelHealthPort,
-		Resources:  corev1.ResourceRequirements{Limits: tunnelResources.DeepCopy(), Requests: tunnelResources.DeepCopy()},
+		Resources:  res,
+		GoMemLimit: goMemLimit(res),
 		Secrets:    []SecretMount{mount},
 		SocketDir:  tunnelSocketDir,
 	}

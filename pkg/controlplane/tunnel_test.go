@@ -189,8 +189,8 @@ func TestTunnelRender(t *testing.T) {
 			if api["tunnel-socket"] != "/etc/kubernetes/konnectivity" || side["tunnel-socket"] != "/etc/kubernetes/konnectivity" || api["egress-selector"] != "/etc/kubernetes/egress-selector" {
 				t.Errorf("mounts: apiserver %v, sidecar %v", api, side)
 			}
-			if env := pod.Containers[1].Env; len(env) != 1 || env[0].Name != "POD_NAME" || env[0].ValueFrom == nil {
-				t.Errorf("sidecar env %+v: want POD_NAME from the downward API", env)
+			if env := pod.Containers[1].Env; len(env) != 2 || env[0].Name != "POD_NAME" || env[0].ValueFrom == nil || env[1].Name != "GOMEMLIMIT" || env[1].Value == "" {
+				t.Errorf("sidecar env %+v: want POD_NAME from the downward API and GOMEMLIMIT", env)
 			}
 		})
 	}

@@ -43,8 +43,10 @@ type PodValues struct {
 	Image string `json:"image"`
 	// Args is the command line after the binary, one "--flag=value" per item, sorted by flag.
 	Args []string `json:"args"`
-	// Resources has requests equal to limits unless the spec says otherwise (Guaranteed QoS).
+	// Resources come from the size, with the spec's per-component resources laid over them.
 	Resources corev1.ResourceRequirements `json:"resources"`
+	// GoMemLimit is the container's GOMEMLIMIT (90% of its memory limit); empty sets none.
+	GoMemLimit string `json:"goMemLimit"`
 	// Secrets are mounted read-only, one volume each.
 	Secrets []SecretMount `json:"secrets"`
 	// PKIChecksum goes into the pod annotation checksum/pki: it changes when a mounted
@@ -128,6 +130,9 @@ type Inputs struct {
 	ImageRegistry string
 	// PriorityClassName of the control-plane pods; empty leaves it unset.
 	PriorityClassName string
+	// Size is the size in effect (EffectiveSize); empty means EffectiveSize with the
+	// package's DefaultSize.
+	Size v1alpha1.ControlPlaneSize
 	// ControllersVersion holds kube-controller-manager and kube-scheduler at an older
 	// version while an upgrade waits for every kube-apiserver to run spec.version: they
 	// must never be newer than an apiserver they talk to. Empty means spec.version.
@@ -261,13 +266,17 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		ControllerManager: {cp.ControllerManager.Replicas, cp.ControllerManager.Resources},
 		Scheduler:         {cp.Scheduler.Replicas, cp.Scheduler.Resources},
 	}
+	size := in.Size
+	if size == "" {
+		size = EffectiveSize(tc, "")
+	}
 	count := make(map[Component]int32, len(Registry))
 	res := make(map[Component]corev1.ResourceRequirements, len(Registry))
 	for _, c := range Components() {
 		if count[c], err = replicasOf(c, specs[c].replicas); err != nil {
 			return Values{}, err
 		}
-		if res[c], err = resourcesFor(c, specs[c].resources); err != nil {
+		if res[c], err = resourcesFor(c, size, specs[c].resources); err != nil {
 			return Values{}, err
 		}
 	}
@@ -298,7 +307,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	registry := strings.TrimSuffix(orDefault(in.ImageRegistry, DefaultImageRegistry), "/")
 	mounts := secretMounts(name)
 
-	tunnel, err := tunnelValues(name, in, count[APIServer])
+	tunnel, err := tunnelValues(name, in, count[APIServer], size)
 	if err != nil {
 		return Values{}, err
 	}
@@ -306,15 +315,15 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	if tunnel.Enabled {
 		apiFlags["egress-selector-config-file"] = egressSelectorFile
 	}
-	apiArgs, err := withExtraArgs(APIServer, apiFlags, cp.APIServer.ExtraArgs)
+	apiArgs, err := withExtraArgs(APIServer, apiFlags, sizeFlags(APIServer, size), cp.APIServer.ExtraArgs)
 	if err != nil {
 		return Values{}, err
 	}
-	kcmArgs, err := withExtraArgs(ControllerManager, controllerManagerFlags(name, netw), cp.ControllerManager.ExtraArgs)
+	kcmArgs, err := withExtraArgs(ControllerManager, controllerManagerFlags(name, netw), sizeFlags(ControllerManager, size), cp.ControllerManager.ExtraArgs)
 	if err != nil {
 		return Values{}, err
 	}
-	schedArgs, err := withExtraArgs(Scheduler, schedulerFlags(), cp.Scheduler.ExtraArgs)
+	schedArgs, err := withExtraArgs(Scheduler, schedulerFlags(), sizeFlags(Scheduler, size), cp.Scheduler.ExtraArgs)
 	if err != nil {
 		return Values{}, err
 	}
@@ -330,6 +339,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			Image:       image,
 			Args:        args,
 			Resources:   res[c],
+			GoMemLimit:  goMemLimit(res[c]),
 			Secrets:     mounts[c],
 			PKIChecksum: pkiChecksum(checksummed, in.SecretChecksums),
 		}

@@ -163,6 +163,9 @@ func (l *Local) startKubelet(context.Context) error {
 		EvictionHard:                map[string]string{"memory.available": "100Mi", "nodefs.available": "2%", "imagefs.available": "2%"},
 		ImageGCHighThresholdPercent: ptr.To[int32](99),
 		ImageGCLowThresholdPercent:  ptr.To[int32](98),
+		// Four pods per single-replica tenant: 110 would stop hack/bench/density at about 25
+		// tenants. The node's pod range, seedNodePodCIDR, has 253 addresses.
+		MaxPods: 240,
 	}
 	if err := writeYAML(l.path("kubelet", "config.yaml"), cfg); err != nil {
 		return err

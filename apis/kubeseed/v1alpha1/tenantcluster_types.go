@@ -94,8 +94,32 @@ type CloudSpec struct {
 	FloatingNetworkID string `json:"floatingNetworkID,omitempty"`
 }
 
+// ControlPlaneSize names a preset of every control-plane container's requests and limits
+// (docs/tenantcluster.md#sizes).
+// +kubebuilder:validation:Enum=tiny;small;medium;large
+type ControlPlaneSize string
+
+// The sizes, smallest first. tiny and small are Burstable on CPU: a request sized for the
+// idle control plane and no CPU limit, so a starting apiserver may use the seed's idle
+// cores; medium and large are Guaranteed (requests equal limits).
+const (
+	ControlPlaneSizeTiny   ControlPlaneSize = "tiny"
+	ControlPlaneSizeSmall  ControlPlaneSize = "small"
+	ControlPlaneSizeMedium ControlPlaneSize = "medium"
+	ControlPlaneSizeLarge  ControlPlaneSize = "large"
+)
+
 // ControlPlaneSpec sizes and tunes the control-plane components.
 type ControlPlaneSpec struct {
+	// Size sets every component's requests and limits from a preset: tiny, small, medium or
+	// large (docs/tenantcluster.md#sizes). A component's own resources win over the size,
+	// per resource. Unset, the seed's default size applies (the operator chart's
+	// manager.defaultControlPlaneSize), fixed when kubeseed first reconciles the
+	// TenantCluster and kept in status.controlPlaneSize: a new seed default never resizes an
+	// existing tenant.
+	// +optional
+	Size ControlPlaneSize `json:"size,omitempty"`
+
 	// APIServer configures the kube-apiserver Deployment.
 	// +kubebuilder:default={}
 	// +kubebuilder:validation:XValidation:rule="!has(self.extraArgs) || self.extraArgs.all(k, (k.startsWith('--') ? k.substring(2) : k) in ['contention-profiling', 'cors-allowed-origins', 'default-not-ready-toleration-seconds', 'default-unreachable-toleration-seconds', 'delete-collection-workers', 'enable-admission-plugins', 'enable-priority-and-fairness', 'event-ttl', 'feature-gates', 'goaway-chance', 'http2-max-streams-per-connection', 'kubelet-timeout', 'logging-format', 'max-mutating-requests-inflight', 'max-requests-inflight', 'min-request-timeout', 'profiling', 'request-timeout', 'runtime-config', 'service-account-extend-token-expiration', 'service-account-max-token-expiration', 'service-node-port-range', 'v', 'vmodule', 'watch-cache', 'watch-cache-sizes'])",message="spec.controlPlane.apiServer.extraArgs: a flag is not allowed; allowed flags are listed in docs/tenantcluster.md",messageExpression="'spec.controlPlane.apiServer.extraArgs: ' + self.extraArgs.filter(k, !((k.startsWith('--') ? k.substring(2) : k) in ['contention-profiling', 'cors-allowed-origins', 'default-not-ready-toleration-seconds', 'default-unreachable-toleration-seconds', 'delete-collection-workers', 'enable-admission-plugins', 'enable-priority-and-fairness', 'event-ttl', 'feature-gates', 'goaway-chance', 'http2-max-streams-per-connection', 'kubelet-timeout', 'logging-format', 'max-mutating-requests-inflight', 'max-requests-inflight', 'min-request-timeout', 'profiling', 'request-timeout', 'runtime-config', 'service-account-extend-token-expiration', 'service-account-max-token-expiration', 'service-node-port-range', 'v', 'vmodule', 'watch-cache', 'watch-cache-sizes']))[0] + ' is not allowed; allowed flags are listed in docs/tenantcluster.md'",fieldPath=".extraArgs"
@@ -142,9 +166,11 @@ type ComponentSpec struct {
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 
-	// Resources overrides the per-component default requests and limits. Requests equal
-	// limits by default (Guaranteed QoS); when only limits are given, requests follow them.
-	// A resource given in both may not request more than its limit; claims are refused.
+	// Resources override the size's requests and limits (spec.controlPlane.size), per
+	// resource. A value given alone moves its counterpart with it where the size has the two
+	// equal (medium and large: Guaranteed stays Guaranteed), and otherwise only as far as a
+	// request may not exceed its limit. A resource given in both may not request more than
+	// its limit; claims are refused.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
@@ -190,8 +216,9 @@ type EtcdSpec struct {
 	// +optional
 	Storage EtcdStorageSpec `json:"storage,omitempty"`
 
-	// Resources overrides the default requests and limits of each etcd member. A resource
-	// given in both may not request more than its limit; claims are refused.
+	// Resources override the size's requests and limits of each etcd member, as for the
+	// other components. A resource given in both may not request more than its limit;
+	// claims are refused.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 }
@@ -373,6 +400,11 @@ type TenantClusterStatus struct {
 	// +optional
 	ControlPlaneNamespace string `json:"controlPlaneNamespace,omitempty"`
 
+	// ControlPlaneSize is the size the control plane is rendered at: spec.controlPlane.size
+	// when set, otherwise the seed's default when the TenantCluster was first reconciled.
+	// +optional
+	ControlPlaneSize ControlPlaneSize `json:"controlPlaneSize,omitempty"`
+
 	// KubeconfigSecretRef names the Secret in the TenantCluster's namespace whose key
 	// `value` holds an admin kubeconfig (the Cluster API convention: `<name>-kubeconfig`).
 	// kubeseed publishes it there and never reads it back.
@@ -422,6 +454,7 @@ type AddonVersions struct {
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.version`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
 // +kubebuilder:printcolumn:name="Control-Plane-Namespace",type=string,JSONPath=`.status.controlPlaneNamespace`,priority=1
+// +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.controlPlaneSize`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the tenant's Services and Secrets"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter): it names the tenant's control-plane namespace and Services"

@@ -31,6 +31,9 @@ type Options struct {
 	LeaderElect   bool
 	ImageRegistry string
 	NodeAddress   string
+	// DefaultControlPlaneSize is the size of a TenantCluster that names none, fixed when it
+	// is first reconciled; empty means controlplane.DefaultSize.
+	DefaultControlPlaneSize v1alpha1.ControlPlaneSize
 	// EtcdMetricsInterval is the time between two polls of the tenants' etcd database
 	// sizes for kubeseed_tenant_etcd_db_size_bytes; 0 means metrics.DefaultEtcdInterval.
 	EtcdMetricsInterval time.Duration
@@ -107,6 +110,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner,
 		},
 		ImageRegistry: o.ImageRegistry,
+		DefaultSize:   o.DefaultControlPlaneSize,
 		NodeAddress:   o.NodeAddress,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{

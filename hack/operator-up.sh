@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs (or upgrades, idempotently) the operator into the local seed, as `make demo` and
+# `make density` need it: loads the manager and tunnel images built by `make manager-image
+# tunnel-image` into the seed, then `kubeseed seed bootstrap` (cert-manager when missing, the
+# operator from charts/kubeseed).
+#
+# Environment (set by the Makefile): KUBESEED_CACHE, SEED (the seed tool), KUBESEED (the
+# kubeseed CLI).
+set -euo pipefail
+
+cache=${KUBESEED_CACHE:?}
+kubeconfig=$("${SEED:?}" kubeconfig)
+
+echo "operator-up: loading the manager and tunnel images into the seed"
+"$SEED" load "$cache/images/kubeseed-manager.tar" "$cache/images/kubeseed-tunnel.tar"
+echo "operator-up: installing the operator (charts/kubeseed) into kubeseed-system"
+# The image's tag stays "dev": its content digest as a pod annotation rolls the manager
+# when a rebuilt image was loaded.
+image_id=$(head -1 "$cache/images/kubeseed-manager.tar.sha256" | tr -d ':')
+"${KUBESEED:?}" seed bootstrap --kubeconfig "$kubeconfig" --set "podAnnotations.kubeseed\.io/image-id=$image_id"
