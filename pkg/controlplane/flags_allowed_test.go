@@ -116,18 +116,29 @@ func TestAllowedFlagsLeaveKubeseedsAlone(t *testing.T) {
 func TestSizeFlagsAreAllowed(t *testing.T) {
 	for _, size := range Sizes() {
 		for _, c := range []Component{APIServer, ControllerManager, Scheduler} {
-			for name := range sizeFlags(c, size) {
+			for name := range sizeFlags(c, size, nil) {
 				if !slices.Contains(allowedFlags[c], name) {
 					t.Errorf("%s/%s: --%s is tuned by the size but not allowed in extraArgs", size, c, name)
 				}
 			}
 		}
 	}
-	args, err := withExtraArgs(Scheduler, schedulerFlags(), sizeFlags(Scheduler, v1alpha1.ControlPlaneSizeTiny), map[string]string{"leader-elect-retry-period": "3s"})
+	// A customer's leader-election flag replaces the size's three: a lease of 30 s beside
+	// the size's 40 s renew deadline would stop the scheduler from starting.
+	extra := map[string]string{"--leader-elect-lease-duration": "30s"}
+	args, err := withExtraArgs(Scheduler, schedulerFlags(), sizeFlags(Scheduler, v1alpha1.ControlPlaneSizeTiny, extra), extra)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(args, "--leader-elect-retry-period=3s") || !slices.Contains(args, "--leader-elect-lease-duration=60s") || !slices.Contains(args, "--profiling=false") {
-		t.Errorf("args %v: want the customer's retry period over the size's, the size's other flags kept", args)
+	for _, a := range args {
+		if strings.HasPrefix(a, "--leader-elect-") && a != "--leader-elect-lease-duration=30s" {
+			t.Errorf("args %v: %s left beside the customer's lease duration", args, a)
+		}
+	}
+	if !slices.Contains(args, "--leader-elect-lease-duration=30s") || !slices.Contains(args, "--profiling=false") {
+		t.Errorf("args %v: want the customer's lease duration and the size's --profiling=false", args)
+	}
+	if _, ok := sizeFlags(ControllerManager, v1alpha1.ControlPlaneSizeSmall, map[string]string{"v": "2"})["leader-elect-retry-period"]; !ok {
+		t.Errorf("an unrelated extra argument dropped the size's leader-election flags")
 	}
 }

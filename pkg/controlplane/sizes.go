@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -160,12 +161,20 @@ func resourcesFor(c Component, size v1alpha1.ControlPlaneSize, spec *corev1.Reso
 // each time, the largest part of an idle small control plane's CPU after the apiserver's
 // own. tiny and small renew every 10 s, so a standby takes over a dead leader within a
 // minute instead of 15 s; medium and large keep the defaults.
-func sizeFlags(c Component, size v1alpha1.ControlPlaneSize) flags {
+//
+// The three leader-election flags go together (the lease must outlast the renew deadline,
+// which must outlast the retry period): when extraArgs set any of them, the size sets none,
+// and the component's defaults fill what the customer left out.
+func sizeFlags(c Component, size v1alpha1.ControlPlaneSize, extra map[string]string) flags {
 	f := flags{}
 	if c == APIServer || c == ControllerManager || c == Scheduler {
 		f["profiling"] = "false" // pprof handlers only for someone debugging the component
 	}
-	if (c == ControllerManager || c == Scheduler) && (size == v1alpha1.ControlPlaneSizeTiny || size == v1alpha1.ControlPlaneSizeSmall) {
+	customerElects := false
+	for k := range extra {
+		customerElects = customerElects || strings.HasPrefix(strings.TrimPrefix(k, "--"), "leader-elect-")
+	}
+	if (c == ControllerManager || c == Scheduler) && !customerElects && (size == v1alpha1.ControlPlaneSizeTiny || size == v1alpha1.ControlPlaneSizeSmall) {
 		f["leader-elect-lease-duration"] = "60s"
 		f["leader-elect-renew-deadline"] = "40s"
 		f["leader-elect-retry-period"] = "10s"

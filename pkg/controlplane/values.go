@@ -315,15 +315,15 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	if tunnel.Enabled {
 		apiFlags["egress-selector-config-file"] = egressSelectorFile
 	}
-	apiArgs, err := withExtraArgs(APIServer, apiFlags, sizeFlags(APIServer, size), cp.APIServer.ExtraArgs)
+	apiArgs, err := withExtraArgs(APIServer, apiFlags, sizeFlags(APIServer, size, cp.APIServer.ExtraArgs), cp.APIServer.ExtraArgs)
 	if err != nil {
 		return Values{}, err
 	}
-	kcmArgs, err := withExtraArgs(ControllerManager, controllerManagerFlags(name, netw), sizeFlags(ControllerManager, size), cp.ControllerManager.ExtraArgs)
+	kcmArgs, err := withExtraArgs(ControllerManager, controllerManagerFlags(name, netw), sizeFlags(ControllerManager, size, cp.ControllerManager.ExtraArgs), cp.ControllerManager.ExtraArgs)
 	if err != nil {
 		return Values{}, err
 	}
-	schedArgs, err := withExtraArgs(Scheduler, schedulerFlags(), sizeFlags(Scheduler, size), cp.Scheduler.ExtraArgs)
+	schedArgs, err := withExtraArgs(Scheduler, schedulerFlags(), sizeFlags(Scheduler, size, cp.Scheduler.ExtraArgs), cp.Scheduler.ExtraArgs)
 	if err != nil {
 		return Values{}, err
 	}

@@ -113,10 +113,10 @@ const (
 type ControlPlaneSpec struct {
 	// Size sets every component's requests and limits from a preset: tiny, small, medium or
 	// large (docs/tenantcluster.md#sizes). A component's own resources win over the size,
-	// per resource. Unset, the seed's default size applies (the operator chart's
-	// manager.defaultControlPlaneSize), fixed when kubeseed first reconciles the
-	// TenantCluster and kept in status.controlPlaneSize: a new seed default never resizes an
-	// existing tenant.
+	// per resource. Unset, the size in status.controlPlaneSize applies: the seed's default
+	// (the operator chart's manager.defaultControlPlaneSize) when kubeseed first reconciled
+	// the TenantCluster, or the size the spec last named. A new seed default never resizes
+	// an existing tenant.
 	// +optional
 	Size ControlPlaneSize `json:"size,omitempty"`
 
