@@ -18,6 +18,9 @@ ETCD_VERSION = $(shell $(GO) run ./hack/versions etcd)
 ENVTEST_ASSETS = $(KUBESEED_CACHE)/envtest/$(ENVTEST_K8S_VERSION)-etcd-$(ETCD_VERSION)
 SEED_K8S_VERSION = $(shell $(GO) run ./hack/versions seed)
 DEFAULT_K8S_VERSION = $(shell $(GO) run ./hack/versions default)
+FLANNEL_VERSION = $(shell $(GO) run ./hack/versions flannel)
+KUBE_ROUTER_VERSION = $(shell $(GO) run ./hack/versions kube-router)
+CNI_PLUGINS_VERSION = $(shell $(GO) run ./hack/versions cni-plugins)
 SEED := $(KUBESEED_CACHE)/bin/seed
 
 ##@ General
@@ -88,17 +91,18 @@ envtest-assets: ## Build kube-apiserver, kubectl, etcd and cert-manager for envt
 ##@ Local seed
 
 .PHONY: seed-deps
-seed-deps: ## Install containerd, runc, CNI plugins and iptables from Debian (root).
+seed-deps: ## Install containerd, runc, CNI plugins, iptables and ipset from Debian (root).
 	@hack/seed-deps.sh
 
 .PHONY: seed-bins
-seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS, cert-manager, local-path (cached).
+seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS, cert-manager, local-path, the pod network's (cached).
 	@hack/k8s-bins.sh $(SEED_K8S_VERSION)
 	@hack/k8s-bins.sh $(DEFAULT_K8S_VERSION) kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl
 	@hack/etcd-bin.sh $(ETCD_VERSION)
 	@hack/coredns-bin.sh
 	@hack/cert-manager-bin.sh
 	@hack/local-path-bin.sh
+	@hack/cni-bins.sh $(FLANNEL_VERSION) $(KUBE_ROUTER_VERSION) $(CNI_PLUGINS_VERSION)
 
 .PHONY: seed-tool
 seed-tool:

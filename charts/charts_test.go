@@ -97,8 +97,10 @@ func TestLint(t *testing.T) {
 			ServiceCIDR: "172.20.0.0/16", PodCIDR: "172.16.0.0/14", DNSDomain: "acme.internal",
 		}},
 	}, addons.Inputs{
-		Endpoint:      "https://203.0.113.10:6443",
-		Versions:      v1alpha1.AddonVersions{KubernetesVersion: "v1.34.4", KubeProxy: "v1.34.4", CoreDNS: "v1.12.4"},
+		Endpoint: "https://203.0.113.10:6443",
+		Versions: v1alpha1.AddonVersions{
+			KubernetesVersion: "v1.34.4", KubeProxy: "v1.34.4", CoreDNS: "v1.12.4", Flannel: versions.Flannel, KubeRouter: versions.KubeRouter,
+		},
 		ImageRegistry: "registry.example.com/k8s",
 	})
 	if err != nil {

@@ -44,15 +44,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/e2e/dataplane"
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
 	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
-
-// workerPodSubnet is the pod range of the one worker of TestWorkerJoinsWithKubeadm, inside
-// the tenant's default pod CIDR; its image ships a bridge CNI config for it, as a VM image
-// for a single-node pool could.
-const workerPodSubnet = "10.244.1.0/24"
 
 // TestWorkerJoinsWithKubeadm joins a machine to a tenant with stock `kubeadm join` through
 // the tenant's published endpoint. The machine's network is not routed from the seed (as a
@@ -115,13 +111,9 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 		t.Fatal(err)
 	}
 	const name = "e2e-worker"
-	images := []string{"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar"}
-	for i, img := range images {
-		images[i] = filepath.Join(seed.ImagesDir(seed.CacheDir()), img)
-	}
 	start := time.Now()
 	m, err := host.AddMachine(ctx, seed.MachineSpec{
-		Name: name, KubernetesVersion: versions.Default, Images: images,
+		Name: name, KubernetesVersion: versions.Default, Images: dataplane.NodeImages(seed.ImagesDir(seed.CacheDir())),
 		Bootstrap: kubeadmJoinScript(joinCommand, reservationsPatch(t, reserved)),
 	})
 	if err != nil {

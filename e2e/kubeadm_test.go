@@ -19,26 +19,20 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/seed"
 )
 
-// kubeadmJoinScript is the worker's user data: a CNI config its image would carry, the
-// kubelet reservations as a kubeadm patch, then joinCommand (what `kubeadm token create
+// kubeadmJoinScript is the worker's user data (the pod network comes from the tenant's CNI
+// addon once joined): the kubelet reservations as a kubeadm patch, then joinCommand (what `kubeadm token create
 // --print-join-command` printed) with the flags this machine needs. Preflight checks that
 // cannot pass on these hosts are named one by one: there is no systemd (the machine's init
 // runs the kubelet), the kernel's config is not readable and the host is on cgroup v1.
 func kubeadmJoinScript(joinCommand, kubeletPatch string) string {
-	return fmt.Sprintf(`mkdir -p /etc/cni/net.d /etc/kubernetes/patches
+	return fmt.Sprintf(`mkdir -p /etc/kubernetes/patches
 cat > /etc/kubernetes/patches/kubeletconfiguration+merge.yaml <<'EOF'
 %s
-EOF
-cat > /etc/cni/net.d/10-worker.conflist <<'EOF'
-{"cniVersion": "0.4.0", "name": "worker", "plugins": [
-  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-  {"type": "portmap", "capabilities": {"portMappings": true}}]}
 EOF
 %s \
   --cri-socket unix:///run/containerd/containerd.sock --patches /etc/kubernetes/patches \
   --ignore-preflight-errors=SystemVerification,Service-Kubelet,FileExisting-crictl,FileExisting-ethtool,FileExisting-socat,FileExisting-tc,FileExisting-ebtables
-`, kubeletPatch, workerPodSubnet, joinCommand)
+`, kubeletPatch, joinCommand)
 }
 
 // kubeadmPrintJoinCommand runs `kubeadm token create --print-join-command` on this host with

@@ -239,6 +239,8 @@ kubectl config set-cluster seed --kubeconfig=/etc/kubernetes/bootstrap-kubelet.c
 kubectl config set-credentials kubelet --kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --token=%s
 kubectl config set-context seed --kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --cluster=seed --user=kubelet
 kubectl config use-context seed --kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf
+# The seed installs no CNI on extra nodes: this machine's image brings the seed's plugins.
+mkdir -p /opt/cni/bin && cp /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/portmap /usr/lib/cni/loopback /opt/cni/bin/
 cat > /etc/cni/net.d/10-machine.conflist <<'EOF'
 {"cniVersion": "0.4.0", "name": "machine", "plugins": [
   {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true,

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -51,13 +50,10 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	}
 
 	// The data plane the test cloud lacks: servers run as machines, VIPs forward.
-	images := []string{"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar"}
-	for i, img := range images {
-		images[i] = filepath.Join(seed.ImagesDir(seed.CacheDir()), img)
-	}
+	// The workers' pod network is the tenant's CNI addon, nothing of the image's.
 	harness := &dataplane.Harness{
-		Customer: customer, Admin: admin, Host: host, KubernetesVersion: versions.Default, Images: images,
-		ServerTag: openstack.RoleTag("worker"), Prelude: dataplane.BridgeCNI, Logf: t.Logf,
+		Customer: customer, Admin: admin, Host: host, KubernetesVersion: versions.Default,
+		Images: dataplane.NodeImages(seed.ImagesDir(seed.CacheDir())), ServerTag: openstack.RoleTag("worker"), Logf: t.Logf,
 	}
 	hctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -154,9 +150,20 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 		}
 	})
 
+	t.Run("the pod network spans the workers", func(t *testing.T) {
+		testPodNetwork(t, ctx, host, tenant, nodes[0], nodes[1])
+	})
+
 	t.Run("scale to 3 with the scale subresource", func(t *testing.T) {
 		scaleTo(t, ctx, pool, 3)
-		waitPool(t, ctx, pool, tenant, 3)
+		all := waitPool(t, ctx, pool, tenant, 3)
+		// The node that joined last reaches a pod on one that was there before, both ways:
+		// flanneld on every node follows nodes coming and going.
+		for _, n := range all {
+			if !slices.Contains(nodes, n) {
+				checkCrossNode(t, ctx, host, tenant, n, nodes[0])
+			}
+		}
 	})
 
 	t.Run("scale to 1 drains the nodes it removes first", func(t *testing.T) {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the local seed needs from Debian's packages: containerd, runc and the CNI
-# plugins run pods; iptables and conntrack serve kube-proxy and the CNI portmap/masquerade.
+# plugins run pods; iptables and conntrack serve kube-proxy and the CNI portmap/masquerade;
+# ipset is packed into the kube-router image, which shells out to it (hack/seed).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "seed-deps: must run as root (apt-get install)" >&2; exit 1; }
-pkgs=(containerd runc containernetworking-plugins iptables conntrack)
+pkgs=(containerd runc containernetworking-plugins iptables conntrack ipset)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -160,7 +160,7 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 		return err
 	}
 	o.addons = &pinned
-	h, err := addons.Observe(ctx, c)
+	h, err := addons.Observe(ctx, c, addons.ExpectedDaemonSets(values))
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 	"github.com/kubeseed/kubeseed/pkg/seed"
+	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
 // VIPLabel labels the VIP addresses the harness puts on the host's loopback interface
@@ -180,18 +182,20 @@ func (h *Harness) syncServers(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// BridgeCNI is a Prelude: what a VM image that brings its own pod network would carry, a
-// bridge CNI configuration with a pod range of its own per machine (10.244.100+n.0/24;
-// kubeseed installs no CNI yet, docs/workers.md). Pods on different machines do not reach
-// each other: there is no route between them.
-func BridgeCNI(_ string, n int) string {
-	return fmt.Sprintf(`mkdir -p /etc/cni/net.d
-cat > /etc/cni/net.d/10-worker.conflist <<'EOF'
-{"cniVersion": "0.4.0", "name": "worker", "plugins": [
-  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.%d.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-  {"type": "portmap", "capabilities": {"portMappings": true}}]}
-EOF`, 100+n%150)
+// NodeImages are the docker-archive tarballs (in dir, seed.ImagesDir) a worker's VM image
+// carries for an air-gapped site: the pause image, the tenant's addons at the default
+// version (kube-proxy, CoreDNS, the pod network: flannel, kube-router and kubeseed-cni,
+// the tunnel agent) and the tests' workload.
+func NodeImages(dir string) []string {
+	names := []string{
+		"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar",
+		"flannel.tar", "kube-router.tar", "kubeseed-cni.tar",
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = filepath.Join(dir, n)
+	}
+	return out
 }
 
 // errGone: the server was deleted between the listing and the boot.

@@ -80,6 +80,20 @@ func TestNoNetworkLeft(t *testing.T) {
 	}
 }
 
+// TestNoIPSetsLeft: the seed's NetworkPolicy controller (kube-router) made ipsets; seed down
+// destroys them once no rule refers to them.
+func TestNoIPSetsLeft(t *testing.T) {
+	out, err := exec.Command("ipset", "list", "-n").Output()
+	if err != nil {
+		t.Fatalf("ipset list: %v", err)
+	}
+	for _, set := range strings.Fields(string(out)) {
+		if strings.HasPrefix(set, "KUBE-") || strings.HasPrefix(set, "TMP-") {
+			t.Errorf("ipset left behind: %s", set)
+		}
+	}
+}
+
 func TestNoFilesOrCgroupsLeft(t *testing.T) {
 	paths := []string{
 		filepath.Join(cache(), "seed"),

@@ -6,6 +6,10 @@
 //	GET  /data    -> the stored body
 //	GET  /resolve?name=N -> the addresses N resolves to through the pod's DNS, one per line
 //
+//	GET  /bytes?n=N      -> N bytes (a body larger than any MTU)
+//	GET  /fetch?url=U    -> GET U from this pod's network and answer with its body, or 502
+//	                        with the error: a test on a node sees what a pod can reach
+//
 // With TLS_DIR set (tls.crt, tls.key) it also serves HTTPS on :8443 as a validating
 // admission webhook at /validate that denies every object it is asked about, naming the
 // pod, so a test sees that the apiserver reached it.
@@ -15,6 +19,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -76,6 +82,15 @@ func main() {
 		}
 		_, _ = io.WriteString(w, strings.Join(addrs, "\n"))
 	})
+	mux.HandleFunc("GET /bytes", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 || n > 64<<20 {
+			http.Error(w, "n must be a byte count of at most 64 MiB", http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write(bytes.Repeat([]byte{'x'}, n))
+	})
+	mux.HandleFunc("GET /fetch", fetch)
 	if dir := os.Getenv("TLS_DIR"); dir != "" {
 		hooks := http.NewServeMux()
 		hooks.HandleFunc("POST /validate", deny)
@@ -86,6 +101,26 @@ func main() {
 	}
 	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	log.Fatal(srv.ListenAndServe())
+}
+
+// fetch GETs the url query parameter from this pod and relays the body; a request that
+// fails (refused, timed out, not 200) is a 502 naming why. Its 2 s timeout is under the 3 s
+// of the tests' own clients, so a test that expects a NetworkPolicy to drop packets sees
+// this 502 rather than its own timeout.
+func fetch(w http.ResponseWriter, r *http.Request) {
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(r.URL.Query().Get("url"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		http.Error(w, fmt.Sprintf("status %d, %d bytes read, error %v", resp.StatusCode, len(body), err), http.StatusBadGateway)
+		return
+	}
+	_, _ = w.Write(body)
 }
 
 // deny answers an AdmissionReview (admission.k8s.io/v1) with allowed: false.

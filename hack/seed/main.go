@@ -23,6 +23,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kubeseed/kubeseed/pkg/addons"
 	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
@@ -81,7 +82,10 @@ func main() {
 func buildImages(cache, dir string) error {
 	// Our own small programs are rebuilt every time: go build's cache makes that cheap, and
 	// a stale binary is never packed.
-	own := map[string]string{"pause": "./hack/pause", "testserver": "./e2e/testserver", "volume-helper": "./hack/volume-helper"}
+	own := map[string]string{
+		"pause": "./hack/pause", "testserver": "./e2e/testserver", "volume-helper": "./hack/volume-helper",
+		"kubeseed-cni": "./cmd/kubeseed-cni",
+	}
 	bins := map[string]string{}
 	for name, pkg := range own {
 		bins[name] = filepath.Join(cache, "bin", name)
@@ -121,6 +125,9 @@ func buildImages(cache, dir string) error {
 		return err
 	}
 	images["kube-proxy-"+versions.Default+".tar"] = proxy
+	if err := podNetworkImages(cache, bins["kubeseed-cni"], images); err != nil {
+		return err
+	}
 	images["etcd-"+versions.Etcd+".tar"] = seed.Image{
 		Ref:    "registry.k8s.io/etcd:" + strings.TrimPrefix(versions.Etcd, "v") + "-0",
 		Binary: filepath.Join(cache, "etcd", versions.Etcd, "etcd"), Path: "/usr/local/bin/etcd",
@@ -133,35 +140,86 @@ func buildImages(cache, dir string) error {
 	return nil
 }
 
-// xtables is the iptables multi-call binary kube-proxy's image carries: the nf_tables
-// backend, as on this machine (`iptables --version` says nf_tables; Debian's default) and
-// so on the seed and its worker machines, which share its kernel. Rules of both backends
-// in one network namespace would fight.
+// xtables is the iptables multi-call binary the images of kube-proxy, flannel and
+// kube-router carry: the nf_tables backend, as on this machine (`iptables --version` says
+// nf_tables; Debian's default) and so on the seed and its worker machines, which share its
+// kernel. Rules of both backends in one network namespace would fight.
 const xtables = "/usr/sbin/xtables-nft-multi"
 
-// xtablesNames are the commands kube-proxy runs, as links to xtables.
+// xtablesNames are the commands kube-proxy, flanneld and kube-router run, as links to
+// xtables.
 var xtablesNames = []string{
 	"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore",
 	"iptables-nft", "iptables-nft-save", "iptables-nft-restore", "ip6tables-nft", "ip6tables-nft-save", "ip6tables-nft-restore",
 }
 
 // kubeProxyImage is registry.k8s.io/kube-proxy:<version> around the static kube-proxy
-// binary, plus what it shells out to, taken from this machine's Debian packages: iptables
-// (xtables, its match and target extensions, which it loads at run time) and conntrack,
-// each with its shared libraries and the dynamic loader (ldd). A FROM-scratch image has
-// none of them.
+// binary, plus iptables (iptablesImage) and conntrack, which it shells out to.
 func kubeProxyImage(binary, version string) (seed.Image, error) {
+	return iptablesImage(seed.Image{
+		Ref: "registry.k8s.io/kube-proxy:" + version, Binary: binary, Path: "/usr/local/bin/kube-proxy",
+	}, "/usr/sbin/conntrack")
+}
+
+// podNetworkImages adds the pod network's images (hack/cni-bins.sh builds their binaries)
+// to images: flanneld and kube-router, which shell out to iptables, kube-router to ipset
+// too, and kubeseed-cni (cni, built from ./cmd/kubeseed-cni) with the CNI plugins it
+// installs on nodes.
+func podNetworkImages(cache, cni string, images map[string]seed.Image) error {
+	flannel, err := iptablesImage(seed.Image{
+		Ref: addons.FlannelImage, Path: "/opt/bin/flanneld", // upstream's path, which manifests name
+		Binary: filepath.Join(cache, "flannel", versions.Flannel, "flanneld"),
+	})
+	if err != nil {
+		return err
+	}
+	images["flannel.tar"] = flannel
+	router, err := iptablesImage(seed.Image{
+		Ref: addons.KubeRouterImage, Path: "/usr/local/bin/kube-router",
+		Binary: filepath.Join(cache, "kube-router", versions.KubeRouter, "kube-router"),
+	}, "/usr/sbin/ipset")
+	if err != nil {
+		return err
+	}
+	images["kube-router.tar"] = router
+	plugins := map[string]string{}
+	for _, p := range cniPlugins {
+		plugins["/opt/cni/bin/"+p] = filepath.Join(cache, "cni-plugins", versions.CNIPlugins, p)
+	}
+	// No user in the image config: it runs as root, as it must to write the node's
+	// /opt/cni/bin and /etc/cni/net.d (hack/manager-image's images run as 65532).
+	images["kubeseed-cni.tar"] = seed.Image{
+		Ref: addons.CNIImage, Binary: cni, Path: "/usr/local/bin/kubeseed-cni", Copies: plugins,
+	}
+	return nil
+}
+
+// cniPlugins are the plugins of pkg/versions.CNIPlugins that kubeseed-cni installs: those
+// its conflist chains (bridge, host-local, portmap) and the loopback every runtime runs.
+var cniPlugins = []string{"bridge", "host-local", "portmap", "loopback"}
+
+// iptablesImage adds to img what its binary shells out to, taken from this machine's
+// Debian packages: iptables (xtables, its match and target extensions, which it loads at
+// run time) under the names of xtablesNames, further executables execs, each with its
+// shared libraries and the dynamic loader (ldd), /etc/protocols, and a PATH that finds
+// them. A FROM-scratch image has none of them.
+func iptablesImage(img seed.Image, execs ...string) (seed.Image, error) {
 	extensions, err := filepath.Glob("/usr/lib/x86_64-linux-gnu/xtables/*.so")
 	if err != nil {
-		return seed.Image{}, fmt.Errorf("kube-proxy image: %w", err)
+		return seed.Image{}, fmt.Errorf("image %s: %w", img.Ref, err)
 	}
 	if len(extensions) == 0 {
-		return seed.Image{}, errors.New("kube-proxy image: no iptables extensions in /usr/lib/x86_64-linux-gnu/xtables (make seed-deps installs iptables)")
+		return seed.Image{}, fmt.Errorf("image %s: no iptables extensions in /usr/lib/x86_64-linux-gnu/xtables (make seed-deps installs iptables)", img.Ref)
 	}
-	execs := []string{xtables, "/usr/sbin/conntrack"}
+	execs = append([]string{xtables}, execs...)
+	for _, e := range execs {
+		if _, err := os.Stat(e); err != nil {
+			return seed.Image{}, fmt.Errorf("image %s: %w (make seed-deps installs it)", img.Ref, err)
+		}
+	}
 	libs, err := sharedLibraries(append(slices.Clone(execs), extensions...)...)
 	if err != nil {
-		return seed.Image{}, fmt.Errorf("kube-proxy image: %w", err)
+		return seed.Image{}, fmt.Errorf("image %s: %w", img.Ref, err)
 	}
 	links := map[string]string{}
 	for _, n := range xtablesNames {
@@ -169,11 +227,9 @@ func kubeProxyImage(binary, version string) (seed.Image, error) {
 	}
 	files := slices.Concat(execs, extensions, libs, []string{"/etc/protocols"})
 	slices.Sort(files)
-	return seed.Image{
-		Ref: "registry.k8s.io/kube-proxy:" + version, Binary: binary, Path: "/usr/local/bin/kube-proxy",
-		Files: slices.Compact(files), Symlinks: links,
-		Env: []string{"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-	}, nil
+	img.Files, img.Symlinks = slices.Compact(files), links
+	img.Env = []string{"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	return img, nil
 }
 
 // sharedLibraries lists what the dynamic loader maps for each of paths, the loader itself

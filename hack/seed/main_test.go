@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
@@ -33,35 +34,9 @@ func TestKubeProxyImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "kube-proxy.tar")
-	if err := img.Build(out); err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(img.Ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	image, err := tarball.ImageFromPath(out, &tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := image.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, entries := buildAndRead(t, img, filepath.Join(dir, "kube-proxy.tar"))
 	if !slices.Contains(cfg.Config.Env, "PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") {
 		t.Errorf("env %v: kube-proxy finds iptables on PATH", cfg.Config.Env)
-	}
-	entries := map[string]*tar.Header{}
-	rc := mutate.Extract(image)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			break
-		}
-		entries["/"+h.Name] = h
 	}
 	for _, want := range []string{
 		"/usr/local/bin/kube-proxy", xtables, "/usr/sbin/conntrack", "/lib64/ld-linux-x86-64.so.2",
@@ -110,4 +85,110 @@ func TestImagesAreWhatTenantsRun(t *testing.T) {
 			t.Errorf("tenants run %s, hack/seed builds %s", values.KubeProxy.Image, img.Ref)
 		}
 	}
+}
+
+// TestPodNetworkImages builds the pod network's images around stand-in binaries and checks
+// their paths: flanneld where upstream's manifests run it, kube-router with ipset, both with
+// iptables on PATH, and kubeseed-cni, as root, with the CNI plugins it installs.
+func TestPodNetworkImages(t *testing.T) {
+	for _, p := range []string{xtables, "/usr/sbin/ipset"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s: this machine lacks it (make seed-deps)", p)
+		}
+	}
+	cache := t.TempDir()
+	stub := func(parts ...string) string {
+		t.Helper()
+		p := filepath.Join(append([]string{cache}, parts...)...)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/false\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stub("flannel", versions.Flannel, "flanneld")
+	stub("kube-router", versions.KubeRouter, "kube-router")
+	for _, p := range cniPlugins {
+		stub("cni-plugins", versions.CNIPlugins, p)
+	}
+	images := map[string]seed.Image{}
+	if err := podNetworkImages(cache, stub("bin", "kubeseed-cni"), images); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]struct {
+		ref   string
+		files []string
+		links []string
+	}{
+		"flannel.tar": {ref: addons.FlannelImage, files: []string{"/opt/bin/flanneld", xtables, "/lib64/ld-linux-x86-64.so.2"}, links: []string{"/usr/sbin/iptables"}},
+		"kube-router.tar": {
+			ref:   addons.KubeRouterImage,
+			files: []string{"/usr/local/bin/kube-router", xtables, "/usr/sbin/ipset", "/lib/x86_64-linux-gnu/libipset.so.13"},
+			links: []string{"/usr/sbin/iptables", "/usr/sbin/iptables-save", "/usr/sbin/iptables-restore"},
+		},
+		"kubeseed-cni.tar": {
+			ref:   addons.CNIImage,
+			files: []string{"/usr/local/bin/kubeseed-cni", "/opt/cni/bin/bridge", "/opt/cni/bin/host-local", "/opt/cni/bin/portmap", "/opt/cni/bin/loopback"},
+		},
+	} {
+		img, ok := images[file]
+		if !ok {
+			t.Errorf("no %s", file)
+			continue
+		}
+		if img.Ref != want.ref {
+			t.Errorf("%s: ref %s, want %s", file, img.Ref, want.ref)
+		}
+		cfg, entries := buildAndRead(t, img, filepath.Join(cache, "images", file))
+		if cfg.Config.User != "" {
+			t.Errorf("%s runs as %q, want root", file, cfg.Config.User)
+		}
+		if want.links != nil && !slices.Contains(cfg.Config.Env, "PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") {
+			t.Errorf("%s: env %v does not find iptables", file, cfg.Config.Env)
+		}
+		for _, f := range want.files {
+			if h, ok := entries[f]; !ok || h.Typeflag != tar.TypeReg {
+				t.Errorf("%s: %s is not a file in the image", file, f)
+			}
+		}
+		for _, l := range want.links {
+			if h, ok := entries[l]; !ok || h.Typeflag != tar.TypeSymlink || h.Linkname != xtables {
+				t.Errorf("%s: %s is not a link to %s", file, l, xtables)
+			}
+		}
+	}
+}
+
+// buildAndRead builds img into out and returns its config and its files by absolute path.
+func buildAndRead(t *testing.T, img seed.Image, out string) (*v1.ConfigFile, map[string]*tar.Header) {
+	t.Helper()
+	if err := img.Build(out); err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(img.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	image, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := image.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := map[string]*tar.Header{}
+	rc := mutate.Extract(image)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		entries["/"+h.Name] = h
+	}
+	return cfg, entries
 }

@@ -1,7 +1,7 @@
 // Command versions prints the versions declared in pkg/versions, so the Makefile and scripts
 // read them from the one place they are declared.
 //
-//	go run ./hack/versions supported|default|seed|envtest|etcd
+//	go run ./hack/versions supported|default|seed|envtest|etcd|flannel|kube-router|cni-plugins
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: versions supported|default|seed|envtest|etcd")
+		fmt.Fprintln(os.Stderr, "usage: versions supported|default|seed|envtest|etcd|flannel|kube-router|cni-plugins")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -28,6 +28,12 @@ func main() {
 		fmt.Println(versions.Envtest)
 	case "etcd":
 		fmt.Println(versions.Etcd)
+	case "flannel":
+		fmt.Println(versions.Flannel)
+	case "kube-router":
+		fmt.Println(versions.KubeRouter)
+	case "cni-plugins":
+		fmt.Println(versions.CNIPlugins)
 	default:
 		fmt.Fprintf(os.Stderr, "versions: unknown key %q\n", os.Args[1])
 		os.Exit(2)

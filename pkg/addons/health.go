@@ -3,6 +3,7 @@ package addons
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,17 +28,22 @@ type Health struct {
 	Message string
 }
 
-// Observe reads the tenant's nodes and addon workloads and judges them (Check).
-func Observe(ctx context.Context, c client.Client) (Health, error) {
+// Observe reads the tenant's nodes and addon workloads and judges them (Check). daemonSets
+// are the addon DaemonSets to wait for (ExpectedDaemonSets).
+func Observe(ctx context.Context, c client.Client, daemonSets []string) (Health, error) {
 	nodes := &corev1.NodeList{}
 	if err := c.List(ctx, nodes); err != nil {
 		return Health{}, fmt.Errorf("list tenant nodes: %w", err)
 	}
-	ds := &appsv1.DaemonSet{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: KubeProxyDaemonSet}, ds); apierrors.IsNotFound(err) {
-		ds = nil
-	} else if err != nil {
-		return Health{}, fmt.Errorf("get tenant DaemonSet %s: %w", KubeProxyDaemonSet, err)
+	var sets []NamedDaemonSet
+	for _, name := range daemonSets {
+		ds := &appsv1.DaemonSet{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: name}, ds); apierrors.IsNotFound(err) {
+			ds = nil
+		} else if err != nil {
+			return Health{}, fmt.Errorf("get tenant DaemonSet %s: %w", name, err)
+		}
+		sets = append(sets, NamedDaemonSet{Name: name, DaemonSet: ds})
 	}
 	dep := &appsv1.Deployment{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: CoreDNSDeployment}, dep); apierrors.IsNotFound(err) {
@@ -45,24 +51,55 @@ func Observe(ctx context.Context, c client.Client) (Health, error) {
 	} else if err != nil {
 		return Health{}, fmt.Errorf("get tenant Deployment %s: %w", CoreDNSDeployment, err)
 	}
-	return Check(nodes.Items, ds, dep), nil
+	return Check(nodes.Items, sets, dep), nil
 }
 
-// Check is pure: the addons are ready when kube-proxy runs, updated, on every node that
+// NamedDaemonSet is a DaemonSet Check waits for; DaemonSet is nil while it does not exist.
+type NamedDaemonSet struct {
+	Name      string
+	DaemonSet *appsv1.DaemonSet
+}
+
+// Check is pure: the addons are ready when each DaemonSet runs, updated, on every node that
 // should have it and CoreDNS has an available replica of its current spec. Without a Ready
-// node neither can run, and the reason says so rather than "progressing".
-func Check(nodes []corev1.Node, kubeProxy *appsv1.DaemonSet, coreDNS *appsv1.Deployment) Health {
+// node nothing can run, and the reason says so, with what the kubelet says is missing
+// (typically the pod network) rather than "progressing".
+func Check(nodes []corev1.Node, daemonSets []NamedDaemonSet, coreDNS *appsv1.Deployment) Health {
 	if ReadyNodes(nodes) == 0 {
-		return Health{Reason: v1alpha1.WaitingForNodesReason, Message: fmt.Sprintf(
-			"the tenant has no Ready node (%d registered): kube-proxy and CoreDNS run on workers", len(nodes))}
+		msg := fmt.Sprintf("the tenant has no Ready node (%d registered): the addons run on workers", len(nodes))
+		if why := notReadyMessage(nodes); why != "" {
+			msg += "; " + why
+		}
+		return Health{Reason: v1alpha1.WaitingForNodesReason, Message: msg}
 	}
-	if ok, msg := daemonSet(kubeProxy); !ok {
-		return Health{Reason: v1alpha1.ProgressingReason, Message: msg}
+	names := make([]string, 0, len(daemonSets)+1)
+	for _, d := range daemonSets {
+		if d.DaemonSet == nil {
+			return Health{Reason: v1alpha1.ProgressingReason, Message: "DaemonSet " + d.Name + " does not exist yet"}
+		}
+		if ok, msg := daemonSet(d.DaemonSet); !ok {
+			return Health{Reason: v1alpha1.ProgressingReason, Message: msg}
+		}
+		names = append(names, d.Name)
 	}
 	if ok, msg := health.Deployment(coreDNS); !ok {
 		return Health{Reason: v1alpha1.ProgressingReason, Message: msg}
 	}
-	return Health{Ready: true, Reason: v1alpha1.AvailableReason, Message: "kube-proxy and CoreDNS are available"}
+	names = append(names, CoreDNSDeployment)
+	return Health{Ready: true, Reason: v1alpha1.AvailableReason, Message: strings.Join(names, ", ") + " are available"}
+}
+
+// notReadyMessage is the first node's own account of why it is not Ready, e.g. "container
+// runtime network not ready: ... cni plugin not initialized".
+func notReadyMessage(nodes []corev1.Node) string {
+	for _, n := range nodes {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue && c.Message != "" {
+				return fmt.Sprintf("node %s: %s", n.Name, c.Message)
+			}
+		}
+	}
+	return ""
 }
 
 func daemonSet(d *appsv1.DaemonSet) (bool, string) {

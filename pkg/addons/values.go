@@ -40,6 +40,7 @@ type Values struct {
 	KubeProxy KubeProxyValues `json:"kubeProxy"`
 	CoreDNS   CoreDNSValues   `json:"coreDNS"`
 	Tunnel    TunnelValues    `json:"tunnel"`
+	Network   NetworkValues   `json:"network"`
 }
 
 // KubeProxyValues render the kube-proxy DaemonSet, its ConfigMap and RBAC, as kubeadm names
@@ -137,6 +138,10 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		return Values{}, err
 	}
 	corefile := Corefile(n.DNSDomain)
+	network, err := networkValues(tc, in)
+	if err != nil {
+		return Values{}, err
+	}
 	tunnel := in.Tunnel
 	if tunnel.SecretName == "" {
 		tunnel.SecretName = DefaultTunnelSecretName
@@ -156,7 +161,8 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			Corefile:   corefile,
 			ConfigHash: checksum(map[string]string{"Corefile": corefile}),
 		},
-		Tunnel: tunnel,
+		Tunnel:  tunnel,
+		Network: network,
 	}, nil
 }
 
@@ -276,17 +282,31 @@ func Pin(tc *v1alpha1.TenantCluster) (v1alpha1.AddonVersions, error) {
 	if target == "" {
 		target = tc.Spec.Version
 	}
+	cni := EffectiveCNI(tc)
 	if cur := tc.Status.Addons; cur != nil && cur.KubernetesVersion == target {
-		return *cur, nil
+		v := *cur
+		// A tenant pinned without a pod network whose customer opted in (cni: flannel) gets
+		// this release's; kube-proxy and CoreDNS stay.
+		if (v.Flannel == "") != (cni == v1alpha1.CNINone) {
+			pinNetwork(cni, &v)
+		}
+		return v, nil
 	}
-	return For(target)
+	v, err := For(target)
+	if err != nil {
+		return v, err
+	}
+	pinNetwork(cni, &v)
+	return v, nil
 }
 
-// For is what this kubeseed release runs for Kubernetes version k.
+// For is what this kubeseed release runs for Kubernetes version k, with its pod network.
 func For(k string) (v1alpha1.AddonVersions, error) {
 	dns, err := versions.CoreDNS(k)
 	if err != nil {
 		return v1alpha1.AddonVersions{}, fmt.Errorf("pin addon versions: %w", err)
 	}
-	return v1alpha1.AddonVersions{KubernetesVersion: k, KubeProxy: k, CoreDNS: dns}, nil
+	return v1alpha1.AddonVersions{
+		KubernetesVersion: k, KubeProxy: k, CoreDNS: dns, Flannel: versions.Flannel, KubeRouter: versions.KubeRouter,
+	}, nil
 }

@@ -30,7 +30,7 @@ func example() *v1alpha1.TenantCluster {
 		ObjectMeta: metav1.ObjectMeta{Name: "example", Namespace: "default"},
 		Spec: v1alpha1.TenantClusterSpec{
 			Version: versions.Default,
-			Network: v1alpha1.NetworkSpec{ServiceCIDR: "10.96.0.0/12", PodCIDR: "10.244.0.0/16", DNSDomain: "cluster.local"},
+			Network: v1alpha1.NetworkSpec{ServiceCIDR: "10.96.0.0/12", PodCIDR: "10.244.0.0/16", DNSDomain: "cluster.local", CNI: v1alpha1.CNIFlannel},
 		},
 	}
 }
@@ -60,10 +60,26 @@ var goldenCases = []struct {
 			return tc
 		}(),
 		in: Inputs{
-			Endpoint:      "https://203.0.113.10:6443",
-			Versions:      v1alpha1.AddonVersions{KubernetesVersion: "v1.34.4", KubeProxy: "v1.34.4", CoreDNS: "v1.12.4"},
+			Endpoint: "https://203.0.113.10:6443",
+			Versions: v1alpha1.AddonVersions{
+				KubernetesVersion: "v1.34.4", KubeProxy: "v1.34.4", CoreDNS: "v1.12.4", Flannel: versions.Flannel, KubeRouter: versions.KubeRouter,
+			},
 			ImageRegistry: "registry.example.com/k8s",
 		},
+	},
+	{
+		// The customer brings a pod network: no flannel, no kube-router.
+		name: "cni-none",
+		tc: func() *v1alpha1.TenantCluster {
+			tc := example()
+			tc.Spec.Network.CNI = v1alpha1.CNINone
+			return tc
+		}(),
+		in: func() Inputs {
+			in := exampleInputs()
+			in.Versions.Flannel, in.Versions.KubeRouter = "", ""
+			return in
+		}(),
 	},
 }
 
@@ -195,6 +211,10 @@ func TestRender(t *testing.T) {
 		"RoleBinding kube-system/kube-proxy", "ConfigMap kube-system/kube-proxy", "DaemonSet kube-system/kube-proxy",
 		"ServiceAccount kube-system/coredns", "ClusterRole /system:coredns", "ClusterRoleBinding /system:coredns",
 		"ConfigMap kube-system/coredns", "Deployment kube-system/coredns", "Service kube-system/kube-dns",
+		"ServiceAccount kube-system/flannel", "ClusterRole /flannel", "ClusterRoleBinding /flannel",
+		"ConfigMap kube-system/kube-flannel-cfg", "DaemonSet kube-system/kube-flannel-ds",
+		"ServiceAccount kube-system/kube-router", "ClusterRole /kubeseed:kube-router", "ClusterRoleBinding /kubeseed:kube-router",
+		"DaemonSet kube-system/kube-router",
 	}
 	var got []string
 	for id := range byID {
@@ -210,6 +230,7 @@ func TestRender(t *testing.T) {
 	if img := ds.Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/k8s/kube-proxy:v1.34.4" {
 		t.Errorf("kube-proxy image %s", img)
 	}
+	testRenderNetwork(t, byID)
 	cm := convert[corev1.ConfigMap](t, byID["ConfigMap kube-system/kube-proxy"])
 	var conf map[string]any
 	if err := yaml.Unmarshal([]byte(cm.Data["config.conf"]), &conf); err != nil {
@@ -245,11 +266,13 @@ func TestRender(t *testing.T) {
 
 func TestValuesForRefuses(t *testing.T) {
 	for name, mut := range map[string]func(*v1alpha1.TenantCluster, *Inputs){
-		"no endpoint":     func(_ *v1alpha1.TenantCluster, in *Inputs) { in.Endpoint = "" },
-		"http endpoint":   func(_ *v1alpha1.TenantCluster, in *Inputs) { in.Endpoint = "http://192.0.2.1:6443" },
-		"no versions":     func(_ *v1alpha1.TenantCluster, in *Inputs) { in.Versions = v1alpha1.AddonVersions{} },
-		"no service CIDR": func(tc *v1alpha1.TenantCluster, _ *Inputs) { tc.Spec.Network.ServiceCIDR = "" },
-		"no pod CIDR":     func(tc *v1alpha1.TenantCluster, _ *Inputs) { tc.Spec.Network.PodCIDR = "" },
+		"no endpoint":      func(_ *v1alpha1.TenantCluster, in *Inputs) { in.Endpoint = "" },
+		"http endpoint":    func(_ *v1alpha1.TenantCluster, in *Inputs) { in.Endpoint = "http://192.0.2.1:6443" },
+		"no versions":      func(_ *v1alpha1.TenantCluster, in *Inputs) { in.Versions = v1alpha1.AddonVersions{} },
+		"no service CIDR":  func(tc *v1alpha1.TenantCluster, _ *Inputs) { tc.Spec.Network.ServiceCIDR = "" },
+		"no pod CIDR":      func(tc *v1alpha1.TenantCluster, _ *Inputs) { tc.Spec.Network.PodCIDR = "" },
+		"unknown cni":      func(tc *v1alpha1.TenantCluster, _ *Inputs) { tc.Spec.Network.CNI = "calico" },
+		"network unpinned": func(_ *v1alpha1.TenantCluster, in *Inputs) { in.Versions.Flannel = "" },
 	} {
 		tc, in := example(), exampleInputs()
 		mut(tc, &in)
@@ -263,11 +286,17 @@ func TestValuesForRefuses(t *testing.T) {
 // kubeseed upgrade whose tables differ leaves a running tenant's addons alone.
 func TestPin(t *testing.T) {
 	pinned := func(k, dns string) *v1alpha1.AddonVersions {
-		return &v1alpha1.AddonVersions{KubernetesVersion: k, KubeProxy: k, CoreDNS: dns}
+		return &v1alpha1.AddonVersions{KubernetesVersion: k, KubeProxy: k, CoreDNS: dns, Flannel: versions.Flannel, KubeRouter: versions.KubeRouter}
+	}
+	noNetwork := func(v *v1alpha1.AddonVersions) *v1alpha1.AddonVersions {
+		out := *v
+		out.Flannel, out.KubeRouter = "", ""
+		return &out
 	}
 	for _, c := range []struct {
 		name          string
 		spec, running string
+		cni           v1alpha1.CNIPlugin
 		current       *v1alpha1.AddonVersions
 		want          v1alpha1.AddonVersions
 	}{
@@ -295,9 +324,33 @@ func TestPin(t *testing.T) {
 			name: "patch upgrade", spec: "v1.35.4", running: "v1.35.4",
 			current: pinned("v1.35.3", "v1.12.4"), want: *pinned("v1.35.4", "v1.12.4"),
 		},
+		{
+			// Pinned by a kubeseed without a pod network: the customer's own CNI runs there,
+			// and kubeseed adds none, not even when the version changes.
+			name: "pinned before kubeseed had a pod network", spec: "v1.36.3", running: "v1.36.3",
+			current: noNetwork(pinned("v1.36.3", "v1.11.3")), want: *noNetwork(pinned("v1.36.3", "v1.11.3")),
+		},
+		{
+			name: "pinned before kubeseed had a pod network, upgraded", spec: "v1.36.3", running: "v1.36.3",
+			current: noNetwork(pinned("v1.35.4", "v1.11.3")), want: *noNetwork(pinned("v1.36.3", "v1.12.4")),
+		},
+		{
+			// ... until the customer opts in: the network joins, the rest stays.
+			name: "opted in to flannel", spec: "v1.36.3", running: "v1.36.3", cni: v1alpha1.CNIFlannel,
+			current: noNetwork(pinned("v1.36.3", "v1.11.3")), want: *pinned("v1.36.3", "v1.11.3"),
+		},
+		{
+			name: "cni none pins no network", spec: "v1.36.3", cni: v1alpha1.CNINone,
+			want: *noNetwork(pinned("v1.36.3", "v1.12.4")),
+		},
+		{
+			name: "cni none, pinned by an older kubeseed", spec: "v1.36.3", running: "v1.36.3", cni: v1alpha1.CNINone,
+			current: noNetwork(pinned("v1.36.3", "v1.11.3")), want: *noNetwork(pinned("v1.36.3", "v1.11.3")),
+		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tc := example()
+			tc.Spec.Network.CNI = c.cni
 			tc.Spec.Version, tc.Status.Version, tc.Status.Addons = c.spec, c.running, c.current
 			got, err := Pin(tc)
 			if err != nil {
@@ -324,6 +377,9 @@ func TestCheck(t *testing.T) {
 			ObservedGeneration: 1, DesiredNumberScheduled: desired, UpdatedNumberScheduled: updated, NumberReady: rdy,
 		}}
 	}
+	proxyOnly := func(d *appsv1.DaemonSet) []NamedDaemonSet {
+		return []NamedDaemonSet{{Name: "kube-proxy", DaemonSet: d}}
+	}
 	dep := func(available int32) *appsv1.Deployment {
 		two := int32(2)
 		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Generation: 1}, Spec: appsv1.DeploymentSpec{Replicas: &two},
@@ -345,9 +401,37 @@ func TestCheck(t *testing.T) {
 		{"CoreDNS pending", []corev1.Node{ready}, ds(1, 1, 1), dep(0), false, v1alpha1.ProgressingReason},
 		{"ready", []corev1.Node{ready}, ds(1, 1, 1), dep(1), true, v1alpha1.AvailableReason},
 	} {
-		h := Check(c.nodes, c.ds, c.dep)
+		h := Check(c.nodes, proxyOnly(c.ds), c.dep)
 		if h.Ready != c.ok || h.Reason != c.reason || h.Message == "" {
 			t.Errorf("%s: %+v, want ready %v reason %s", c.name, h, c.ok, c.reason)
+		}
+	}
+
+	// With the pod network: each DaemonSet is waited for by name, and a node that is not
+	// Ready says why.
+	noCNI := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "w1"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{
+		Type: corev1.NodeReady, Status: corev1.ConditionFalse,
+		Message: "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady",
+	}}}}
+	network := func(flannel *appsv1.DaemonSet) []NamedDaemonSet {
+		return []NamedDaemonSet{{Name: FlannelDaemonSet, DaemonSet: flannel}, {Name: "kube-proxy", DaemonSet: ds(1, 1, 1)}, {Name: NetworkPolicyDaemonSet, DaemonSet: ds(1, 1, 1)}}
+	}
+	for _, c := range []struct {
+		name     string
+		nodes    []corev1.Node
+		sets     []NamedDaemonSet
+		ok       bool
+		reason   string
+		contains string
+	}{
+		{"node without a network", []corev1.Node{noCNI}, network(nil), false, v1alpha1.WaitingForNodesReason, "node w1: container runtime network not ready"},
+		{"flannel missing", []corev1.Node{ready}, network(nil), false, v1alpha1.ProgressingReason, "DaemonSet kube-flannel-ds does not exist yet"},
+		{"flannel starting", []corev1.Node{ready}, network(ds(1, 1, 0)), false, v1alpha1.ProgressingReason, "0 of 1 pods ready"},
+		{"all ready", []corev1.Node{ready}, network(ds(1, 1, 1)), true, v1alpha1.AvailableReason, "kube-flannel-ds, kube-proxy, kube-router, coredns are available"},
+	} {
+		h := Check(c.nodes, c.sets, dep(1))
+		if h.Ready != c.ok || h.Reason != c.reason || !strings.Contains(h.Message, c.contains) {
+			t.Errorf("%s: %+v, want ready %v reason %s and a message with %q", c.name, h, c.ok, c.reason, c.contains)
 		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
 //go:embed manifests/*.yaml
@@ -30,12 +32,16 @@ type addonValues struct {
 	LocalPathImage    string
 	VolumeHelperImage string
 	VolumeDir         string
+	KubeRouterImage   string
+	ServiceCIDR       string
 }
 
 // Images are the upstream names the seed's add-ons run under; hack/seed builds them.
 const (
 	PauseImage   = "registry.k8s.io/pause:3.10"
 	CoreDNSImage = "registry.k8s.io/coredns/coredns:" + CoreDNSVersion
+	// KubeRouterImage enforces NetworkPolicy on the seed, as in tenants (pkg/addons).
+	KubeRouterImage = "docker.io/cloudnativelabs/kube-router:" + versions.KubeRouter
 	// TestServerImage runs e2e/testserver, the e2e tests' workload.
 	TestServerImage = "kubeseed.local/testserver:e2e"
 )
@@ -77,8 +83,9 @@ func (l *Local) applyAddons(ctx context.Context) error {
 	values := addonValues{
 		CoreDNSImage: CoreDNSImage, DNSIP: seedDNSIP,
 		LocalPathImage: LocalPathImage, VolumeHelperImage: VolumeHelperImage, VolumeDir: l.path("volumes"),
+		KubeRouterImage: KubeRouterImage, ServiceCIDR: seedServiceCIDR,
 	}
-	for _, m := range []string{"manifests/coredns.yaml", "manifests/local-path.yaml"} {
+	for _, m := range []string{"manifests/network-policy.yaml", "manifests/coredns.yaml", "manifests/local-path.yaml"} {
 		if err := applyManifest(ctx, c, m, values); err != nil {
 			return err
 		}
@@ -93,7 +100,8 @@ func (l *Local) applyAddons(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	// The policy controller runs; it enforces once its caches synced, a moment later.
+	return waitDaemonSet(ctx, c, "kube-system", "kube-router", 2*time.Minute)
 }
 
 // installCertManager applies the cert-manager module's CRDs and our controller Deployment,
@@ -152,19 +160,36 @@ func applyYAML(ctx context.Context, c client.Client, file string, raw []byte) er
 }
 
 func waitDeployment(ctx context.Context, c client.Client, ns, name string, timeout time.Duration) error {
+	return waitFor(ctx, timeout, fmt.Sprintf("deployment %s/%s not available within %s (kubectl -n %s describe deployment %s)", ns, name, timeout, ns, name),
+		func(ctx context.Context) bool {
+			d := &appsv1.Deployment{}
+			err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d)
+			return err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas >= 1 &&
+				d.Status.UpdatedReplicas == d.Status.Replicas
+		})
+}
+
+func waitDaemonSet(ctx context.Context, c client.Client, ns, name string, timeout time.Duration) error {
+	return waitFor(ctx, timeout, fmt.Sprintf("daemonset %s/%s not ready within %s (kubectl -n %s describe daemonset %s)", ns, name, timeout, ns, name),
+		func(ctx context.Context) bool {
+			d := &appsv1.DaemonSet{}
+			err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d)
+			s := d.Status
+			return err == nil && s.ObservedGeneration >= d.Generation && s.DesiredNumberScheduled > 0 &&
+				s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled
+		})
+}
+
+// waitFor polls ready every 500 ms until it holds or timeout passes, then fails with msg.
+func waitFor(ctx context.Context, timeout time.Duration, msg string, ready func(context.Context) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for {
-		d := &appsv1.Deployment{}
-		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d)
-		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas >= 1 &&
-			d.Status.UpdatedReplicas == d.Status.Replicas {
-			return nil
-		}
+	for !ready(ctx) {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("deployment %s/%s not available within %s (kubectl -n %s describe deployment %s)", ns, name, timeout, ns, name)
+			return errors.New(msg)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	return nil
 }

@@ -47,6 +47,8 @@ func (l *Local) Down(ctx context.Context) error {
 	if err := cleanIPTables(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	// kube-router's sets, once no rule refers to them.
+	cleanIPSets()
 	_ = run("ip", "link", "del", "cni0")
 	if err := unmountUnder(l.state, "/run/netns/cni-", "/var/run/netns/cni-"); err != nil {
 		errs = append(errs, err.Error())
@@ -171,4 +173,18 @@ func unmountUnder(prefixes ...string) error {
 		return fmt.Errorf("unmount: %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// cleanIPSets destroys the ipsets kube-router made on the seed (KUBE-SRC-*, KUBE-DST-* and
+// their TMP- swaps). Best effort: without ipset installed there are none.
+func cleanIPSets() {
+	out, err := exec.Command("ipset", "list", "-n").Output()
+	if err != nil {
+		return
+	}
+	for _, set := range strings.Fields(string(out)) {
+		if strings.HasPrefix(set, "KUBE-") || strings.HasPrefix(set, "TMP-") {
+			_ = exec.Command("ipset", "destroy", set).Run()
+		}
+	}
 }

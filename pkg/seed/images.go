@@ -33,6 +33,11 @@ type Image struct {
 	// followed: the dynamic loader, shared libraries and helpers a binary runs (kube-proxy
 	// runs iptables).
 	Files []string
+	// Copies are further files of this machine put into the image at another path, path in
+	// the image to file on this machine, symlinks followed, with their permission bits: the
+	// CNI plugins kubeseed-cni installs come from the cache, not from this machine's
+	// /opt/cni/bin.
+	Copies map[string]string
 	// Symlinks are further symlinks in the image, path to target, e.g. the names of a
 	// multi-call binary among Files.
 	Symlinks map[string]string
@@ -41,13 +46,24 @@ type Image struct {
 }
 
 // Build writes img as a docker-archive tarball to out (skipped when out is newer than the
-// binary).
+// binary and every copied file).
 func (img Image) Build(out string) error {
 	bin, err := os.Stat(img.Binary)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Ref, err)
 	}
-	if st, err := os.Stat(out); err == nil && st.ModTime().After(bin.ModTime()) {
+	newest := bin.ModTime()
+	// A rebuilt copy (a CNI plugin of a new version in the same cache path) repacks too.
+	for _, src := range img.Copies {
+		st, err := os.Stat(src)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", img.Ref, err)
+		}
+		if st.ModTime().After(newest) {
+			newest = st.ModTime()
+		}
+	}
+	if st, err := os.Stat(out); err == nil && st.ModTime().After(newest) {
 		return nil
 	}
 	ref, err := name.ParseReference(img.Ref)
@@ -90,7 +106,7 @@ func (img Image) Build(out string) error {
 }
 
 // layer is the image's one layer: the executable, /tmp and the CA bundle dir that Go
-// programs expect to exist, and any further files and symlinks with their parent
+// programs expect to exist, and any further files, copies and symlinks with their parent
 // directories.
 func (img Image) layer() (v1.Layer, error) {
 	var buf bytes.Buffer
@@ -119,10 +135,17 @@ func (img Image) layer() (v1.Layer, error) {
 		}
 		return nil
 	}
+	// The binary may live outside /usr/local/bin, as flannel's /opt/bin/flanneld.
+	if err := parents(img.Path); err != nil {
+		return nil, err
+	}
 	if err := addFile(tw, img.Binary, img.Path, 0o755); err != nil {
 		return nil, err
 	}
 	for _, l := range img.Links {
+		if err := parents(l); err != nil {
+			return nil, err
+		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: l[1:], Linkname: img.Path, Mode: 0o777}); err != nil {
 			return nil, err
 		}
@@ -132,6 +155,14 @@ func (img Image) layer() (v1.Layer, error) {
 			return nil, err
 		}
 		if err := addFile(tw, f, f, 0); err != nil {
+			return nil, err
+		}
+	}
+	for _, dst := range slices.Sorted(maps.Keys(img.Copies)) {
+		if err := parents(dst); err != nil {
+			return nil, err
+		}
+		if err := addFile(tw, img.Copies[dst], dst, 0); err != nil {
 			return nil, err
 		}
 	}

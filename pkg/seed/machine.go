@@ -44,9 +44,12 @@ const (
 // privatePaths are the fixed paths a node's software uses; each machine gets its own copy.
 // /var/log/containers, /var/lib/cni, /run/netns and /opt/containerd are hard-coded by the
 // kubelet, CNI and containerd too, and must not mix with the seed's or another machine's.
+// /opt/cni (the plugins) and /run/flannel (the node's lease) are what a tenant's CNI addon
+// writes on its node.
 var privatePaths = []string{
 	"/etc/kubernetes", "/var/lib/kubelet", "/var/lib/containerd", "/run/containerd", "/etc/cni",
 	"/var/log/pods", "/var/log/containers", "/var/lib/cni", "/run/netns", "/opt/containerd",
+	"/opt/cni", "/run/flannel",
 }
 
 // MachineSpec is what AddMachine starts.
@@ -91,6 +94,8 @@ type MachineHost interface {
 	WaitBootstrap(ctx context.Context, name string) error
 	// MachineExec runs a command inside a machine's namespaces and returns its output.
 	MachineExec(ctx context.Context, name string, args ...string) ([]byte, error)
+	// SetMachineConnected plugs the machine's network in (true) or out (false).
+	SetMachineConnected(ctx context.Context, name string, connected bool) error
 }
 
 var _ MachineHost = (*Local)(nil)
@@ -315,6 +320,29 @@ func (l *Local) MachineExec(ctx context.Context, name string, args ...string) ([
 		return out, fmt.Errorf("machine %s: %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return out, nil
+}
+
+// SetMachineConnected plugs a machine's network cable in or out: its port on the router's
+// bridge goes up or down, so the machine keeps its addresses and routes (carrier lost, as
+// when a VM's port or host fails) and nothing inside it is told.
+func (l *Local) SetMachineConnected(ctx context.Context, name string, connected bool) error {
+	raw, err := os.ReadFile(filepath.Join(l.machineDir(name), "machine.json"))
+	if err != nil {
+		return fmt.Errorf("machine %s: %w", name, err)
+	}
+	m := &Machine{}
+	if err := json.Unmarshal(raw, m); err != nil {
+		return fmt.Errorf("read machine %s: %w", name, err)
+	}
+	state := "down"
+	if connected {
+		state = "up"
+	}
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+l.routerNetns(), "ip", "link", "set", machineLink(m.IP), state)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("machine %s: set its port %s: %w: %s", name, state, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // RemoveMachine kills everything the machine runs and removes what it made. The last

@@ -94,7 +94,7 @@ func machinePath(dir string) string {
 // machine.
 func startMachineContainerd(ctx context.Context, dir string) (*exec.Cmd, error) {
 	// containerd's default root, state and socket are all private paths of the machine.
-	config := containerdConfig("", "", "/etc/cni/net.d")
+	config := containerdConfig("", "", "/opt/cni/bin", "/etc/cni/net.d")
 	path := filepath.Join(dir, "containerd.toml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		return nil, err

@@ -49,15 +49,20 @@ func TestMachinePaths(t *testing.T) {
 // settings these hosts need.
 func TestContainerdConfig(t *testing.T) {
 	cases := map[string]string{
-		"seed":    containerdConfig("root = \"/state/root\"\n", `Root = "/state/runc"`, "/state/cni"),
-		"machine": containerdConfig("", "", "/etc/cni/net.d"),
+		"seed":    containerdConfig("root = \"/state/root\"\n", `Root = "/state/runc"`, seedCNIBinDir, "/state/cni"),
+		"machine": containerdConfig("", "", "/opt/cni/bin", "/etc/cni/net.d"),
 	}
 	for name, cfg := range cases {
-		for _, want := range []string{"restrict_oom_score_adj = true", "SystemdCgroup = false", `sandbox_image = "` + PauseImage + `"`, `bin_dir = "/usr/lib/cni"`} {
+		for _, want := range []string{"restrict_oom_score_adj = true", "SystemdCgroup = false", `sandbox_image = "` + PauseImage + `"`} {
 			if !strings.Contains(cfg, want) {
 				t.Errorf("%s containerd config lacks %q:\n%s", name, want, cfg)
 			}
 		}
+	}
+	// A machine's plugins are its own (the tenant's CNI addon installs them there); the
+	// seed's are Debian's.
+	if !strings.Contains(cases["machine"], `bin_dir = "/opt/cni/bin"`) || !strings.Contains(cases["seed"], `bin_dir = "/usr/lib/cni"`) {
+		t.Errorf("CNI plugin directories: machine\n%s\nseed\n%s", cases["machine"], cases["seed"])
 	}
 	if !strings.Contains(cases["seed"], `conf_dir = "/state/cni"`) || !strings.Contains(cases["seed"], `Root = "/state/runc"`) {
 		t.Errorf("seed config lost its paths:\n%s", cases["seed"])

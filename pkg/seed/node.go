@@ -49,11 +49,15 @@ func (l *Local) clientset() (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
+// seedCNIBinDir holds the seed's CNI plugins, Debian's containernetworking-plugins. Machines
+// use /opt/cni/bin, private to each, where the tenant's CNI addon installs its own.
+const seedCNIBinDir = "/usr/lib/cni"
+
 // containerdConfig is the CRI configuration of the seed's and the machines' containerd:
 // paths (top-level keys) and runc options vary, the rest must not.
 // restrict_oom_score_adj: these machines lack CAP_SYS_RESOURCE, so the -998 containerd
 // gives sandboxes cannot be set and every pod would fail to start.
-func containerdConfig(paths, runcOptions, cniConfDir string) string {
+func containerdConfig(paths, runcOptions, cniBinDir, cniConfDir string) string {
 	return "version = 2\n" + paths + `[plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "` + PauseImage + `"
   restrict_oom_score_adj = true
@@ -66,7 +70,7 @@ func containerdConfig(paths, runcOptions, cniConfDir string) string {
         SystemdCgroup = false
         ` + runcOptions + `
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "` + cniBinDir + `"
     conf_dir = "` + cniConfDir + `"
 `
 }
@@ -80,7 +84,7 @@ state = %q
 [ttrpc]
   address = %q
 `, l.path("containerd", "root"), l.path("containerd", "state"), l.containerdSocket(), l.containerdSocket()+".ttrpc"),
-		fmt.Sprintf("Root = %q", runc), l.path("cni", "net.d"))
+		fmt.Sprintf("Root = %q", runc), seedCNIBinDir, l.path("cni", "net.d"))
 	if err := os.MkdirAll(filepath.Dir(l.containerdSocket()), 0o700); err != nil {
 		return err
 	}

@@ -32,6 +32,20 @@ const Envtest = Default
 // 1.34 to 1.36 all use the etcd 3.6 client; 3.5 lacks what newer apiservers expect of watches.
 const Etcd = "v3.6.16"
 
+// The pod network's parts, one release for every supported Kubernetes version (none of them
+// talks to the apiserver in a version-specific way). Each is the newest release the Go
+// module proxy serves here; kube-router runs only its NetworkPolicy controller.
+const (
+	// Flannel is the flannel release of the tenants' pod network (VXLAN).
+	Flannel = "v0.28.10"
+	// KubeRouter is the kube-router release that enforces NetworkPolicy in tenants and on
+	// the local seed.
+	KubeRouter = "v2.1.0"
+	// CNIPlugins is the containernetworking/plugins release (bridge, host-local, portmap,
+	// loopback) the CNI addon installs on every node.
+	CNIPlugins = "v1.10.0"
+)
+
 var semver = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)$`)
 
 // Version is a parsed vMAJOR.MINOR.PATCH.

@@ -183,6 +183,12 @@ func TestAdmissionCreate(t *testing.T) {
 			field:  "spec.network.serviceCIDR", msg: "spec.network.serviceCIDR is too small",
 		},
 		{name: "service CIDR of /28", mutate: func(tc *v1alpha1.TenantCluster) { tc.Spec.Network.ServiceCIDR = "10.96.0.0/28" }},
+		{name: "bring your own CNI", mutate: func(tc *v1alpha1.TenantCluster) { tc.Spec.Network.CNI = v1alpha1.CNINone }},
+		{
+			name:   "an unknown CNI",
+			mutate: func(tc *v1alpha1.TenantCluster) { tc.Spec.Network.CNI = "calico" },
+			field:  "spec.network.cni", msg: `Unsupported value: "calico": supported values: "flannel", "none"`,
+		},
 		{
 			name:   "cloud subnet not a UUID",
 			mutate: withCloud("customer-subnet", ""),

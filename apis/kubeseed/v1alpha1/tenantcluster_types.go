@@ -243,40 +243,6 @@ type EtcdStorageSpec struct {
 	StorageClassName *string `json:"storageClassName,omitempty"`
 }
 
-// NetworkSpec holds the tenant's address ranges. Every field is immutable: nodes, Services
-// and certificates are built on them.
-//
-// +kubebuilder:validation:XValidation:rule="!has(self.serviceCIDR) || !has(self.podCIDR) || !isCIDR(self.serviceCIDR) || !isCIDR(self.podCIDR) || (!cidr(self.serviceCIDR).containsIP(cidr(self.podCIDR).ip()) && !cidr(self.podCIDR).containsIP(cidr(self.serviceCIDR).ip()))",message="spec.network.podCIDR must not overlap spec.network.serviceCIDR",fieldPath=".podCIDR"
-type NetworkSpec struct {
-	// ServiceCIDR is the range ClusterIP Services take their addresses from. Its first
-	// address is the tenant's `kubernetes` Service, its tenth the cluster DNS. At most /12
-	// and at least /28 for IPv4, at most /108 and at least /124 for IPv6.
-	// +kubebuilder:default="10.96.0.0/12"
-	// +kubebuilder:validation:MaxLength=43
-	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="spec.network.serviceCIDR must be a network address in CIDR notation, for example 10.96.0.0/12"
-	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || (cidr(self).ip().family() == 4 ? cidr(self).prefixLength() >= 12 : cidr(self).prefixLength() >= 108)",message="spec.network.serviceCIDR is too large: at most /12 for IPv4 or /108 for IPv6"
-	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || cidr(self).prefixLength() <= (cidr(self).ip().family() == 4 ? 28 : 124)",message="spec.network.serviceCIDR is too small: at least /28 for IPv4 or /124 for IPv6 (the kubernetes Service takes its first address, cluster DNS its tenth)"
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.network.serviceCIDR is immutable"
-	// +optional
-	ServiceCIDR string `json:"serviceCIDR,omitempty"`
-
-	// PodCIDR is the range pod addresses are allocated from, split into one block per node.
-	// +kubebuilder:default="10.244.0.0/16"
-	// +kubebuilder:validation:MaxLength=43
-	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="spec.network.podCIDR must be a network address in CIDR notation, for example 10.244.0.0/16"
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.network.podCIDR is immutable"
-	// +optional
-	PodCIDR string `json:"podCIDR,omitempty"`
-
-	// DNSDomain is the tenant's cluster DNS domain.
-	// +kubebuilder:default="cluster.local"
-	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="spec.network.dnsDomain must be a DNS domain of lower-case labels, for example cluster.local"
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.network.dnsDomain is immutable"
-	// +optional
-	DNSDomain string `json:"dnsDomain,omitempty"`
-}
-
 // EndpointType names how the tenant's kube-apiserver is published.
 // +kubebuilder:validation:Enum=LoadBalancer;NodePort;Octavia
 type EndpointType string
@@ -442,6 +408,15 @@ type AddonVersions struct {
 	// CoreDNS is the CoreDNS version.
 	// +kubebuilder:validation:MaxLength=16
 	CoreDNS string `json:"coreDNS"`
+	// Flannel is the flannel version, when spec.network.cni is flannel.
+	// +kubebuilder:validation:MaxLength=16
+	// +optional
+	Flannel string `json:"flannel,omitempty"`
+	// KubeRouter is the version of kube-router, which enforces NetworkPolicy, when
+	// spec.network.cni is flannel.
+	// +kubebuilder:validation:MaxLength=16
+	// +optional
+	KubeRouter string `json:"kubeRouter,omitempty"`
 }
 
 // TenantCluster is one customer's Kubernetes control plane, run as pods in the seed.

@@ -306,6 +306,11 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 			field:  "spec.network.dnsDomain", msg: "immutable",
 		},
 		{
+			name:   "cni changed",
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Network.CNI = v1alpha1.CNINone },
+			field:  "spec.network.cni", msg: "spec.network.cni is immutable",
+		},
+		{
 			name:   "endpoint type changed",
 			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Endpoint.Type = v1alpha1.EndpointNodePort },
 			field:  "spec.endpoint.type", msg: "immutable",

@@ -95,12 +95,8 @@ func bench(ctx context.Context, runs, size int, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("authenticate as admin: %w", err)
 	}
-	images := []string{"pause.tar", "coredns.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar"}
-	for i, img := range images {
-		images[i] = filepath.Join(seed.ImagesDir(seed.CacheDir()), img)
-	}
 	h := &dataplane.Harness{Customer: customer, Admin: admin, Host: local, KubernetesVersion: versions.Default,
-		Images: images, ServerTag: openstack.RoleTag("worker"), Prelude: dataplane.BridgeCNI}
+		Images: dataplane.NodeImages(seed.ImagesDir(seed.CacheDir())), ServerTag: openstack.RoleTag("worker")}
 	hctx, stop := context.WithCancel(ctx)
 	go h.Run(hctx)
 	defer func() {

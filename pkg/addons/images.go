@@ -1,0 +1,21 @@
+package addons
+
+import "github.com/kubeseed/kubeseed/pkg/versions"
+
+// The pod network's images under their upstream names, at the versions this release pins
+// (the local seed builds them under these names, hack/seed). With Inputs.ImageRegistry set,
+// the registry replaces the host and the path stays: <registry>/flannel-io/flannel:<tag>.
+const (
+	flannelHost, flannelRepo       = "ghcr.io", "flannel-io/flannel"
+	kubeRouterHost, kubeRouterRepo = "docker.io", "cloudnativelabs/kube-router"
+
+	// FlannelImage runs flanneld (at /opt/bin/flanneld, as upstream's image).
+	FlannelImage = flannelHost + "/" + flannelRepo + ":" + versions.Flannel
+	// KubeRouterImage runs kube-router's NetworkPolicy controller.
+	KubeRouterImage = kubeRouterHost + "/" + kubeRouterRepo + ":" + versions.KubeRouter
+	// CNIImage is kubeseed's own: `kubeseed-cni` and the CNI plugins it installs on nodes
+	// (cmd/kubeseed-cni; hack/seed builds the image for the local seed and its machines).
+	// Prefixed by the registry when one is set; its tag is the tunnel's (issue 17 pins both).
+	CNIImage        = cniRepo + ":" + cniTag
+	cniRepo, cniTag = "kubeseed/cni", "dev"
+)
