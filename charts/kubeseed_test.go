@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -55,13 +56,16 @@ var (
 		"podLabels":      map[string]any{"example.com/team": "platform"},
 		"serviceAccount": map[string]any{"annotations": map[string]any{"example.com/a": "b"}},
 		"magnum":         map[string]any{"enabled": true, "namespacePrefix": "coe-"},
+		// The seed's admin brings the class.
+		"controlPlane": map[string]any{"priorityClass": map[string]any{"name": "tenants-critical", "create": false}},
 		"dashboard": map[string]any{
 			"enabled": true, "labels": map[string]any{"release": "prometheus"}, "annotations": map[string]any{"grafana_folder": "kubeseed"},
 		},
 	}
 	minimal = map[string]any{
-		"manager": map[string]any{"leaderElect": false},
-		"metrics": map[string]any{"enabled": false},
+		"manager":      map[string]any{"leaderElect": false},
+		"metrics":      map[string]any{"enabled": false},
+		"controlPlane": map[string]any{"priorityClass": map[string]any{"name": ""}},
 	}
 )
 
@@ -102,6 +106,7 @@ func TestKubeseedRender(t *testing.T) {
 		"ValidatingAdmissionPolicy kubeseed-magnum", "ValidatingAdmissionPolicyBinding kubeseed-magnum",
 	}
 	leaderElection := []string{"Role kubeseed-manager-leader-election", "RoleBinding kubeseed-manager-leader-election"}
+	priorityClass := []string{"PriorityClass kubeseed-control-plane"}
 	for _, c := range []struct {
 		name       string
 		values     map[string]any
@@ -111,11 +116,12 @@ func TestKubeseedRender(t *testing.T) {
 		args       []string
 	}{{
 		name:       "defaults",
-		objects:    slices.Concat(always, leaderElection, []string{"Service kubeseed-manager-metrics"}),
+		objects:    slices.Concat(always, leaderElection, priorityClass, []string{"Service kubeseed-manager-metrics"}),
 		image:      "kubeseed/manager:dev",
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
@@ -126,6 +132,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullAlways,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=tenants-critical",
 			"--image-registry=registry.example.com/k8s", "--nodeport-address=192.0.2.10",
 			"--worker-ignore-preflight-errors=FileExisting-crictl,SystemVerification",
 			"--allowed-auth-urls=https://keystone.example.com:5000/v3,https://identity.example.org/",
@@ -139,17 +146,18 @@ func TestKubeseedRender(t *testing.T) {
 		image:      "kubeseed/manager:dev",
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
-			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false",
+			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false", "--namespace=kubeseed-system",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
 		name:       "empty tag means appVersion",
 		values:     map[string]any{"image": map[string]any{"tag": ""}},
-		objects:    slices.Concat(always, leaderElection, []string{"Service kubeseed-manager-metrics"}),
+		objects:    slices.Concat(always, leaderElection, priorityClass, []string{"Service kubeseed-manager-metrics"}),
 		image:      "kubeseed/manager:dev",
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}} {
@@ -212,6 +220,13 @@ func TestKubeseedRender(t *testing.T) {
 				}
 				if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
 					t.Errorf("metrics Service selector %v does not match the manager's pods", s.Spec.Selector)
+				}
+			}
+			if pc, ok := objs["PriorityClass kubeseed-control-plane"]; ok {
+				p := convert[schedulingv1.PriorityClass](t, pc)
+				// Below the seed's own system pods, above anything a workload would use.
+				if p.Value != 1000000000 || p.GlobalDefault {
+					t.Errorf("PriorityClass value %d, globalDefault %v", p.Value, p.GlobalDefault)
 				}
 			}
 			if sm, ok := objs["ServiceMonitor kubeseed-manager"]; ok {

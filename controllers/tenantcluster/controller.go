@@ -43,6 +43,11 @@ type Reconciler struct {
 	APIReader client.Reader
 	// ImageRegistry prefixes control-plane images; empty means registry.k8s.io.
 	ImageRegistry string
+	// ManagerNamespace is where the manager runs, the one namespace tenants' etcd admits
+	// its pods from; empty means controlplane.DefaultManagerNamespace.
+	ManagerNamespace string
+	// PriorityClassName is given to every control-plane pod; empty leaves it unset.
+	PriorityClassName string
 	// DefaultSize is the seed's size for a TenantCluster that names none, recorded in its
 	// status when first reconciled; empty means controlplane.DefaultSize.
 	DefaultSize v1alpha1.ControlPlaneSize

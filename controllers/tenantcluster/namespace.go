@@ -93,12 +93,8 @@ func labelsContain(have, want map[string]string) bool {
 func (r *Reconciler) deleteNamespace(ctx context.Context, tc *v1alpha1.TenantCluster) (bool, error) {
 	// Read live, not from the cache: a namespace made moments ago may not be cached yet, and
 	// taking it for gone would leave it, and its etcd data and CA keys, behind for good.
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
 	ns := &corev1.Namespace{}
-	err := reader.Get(ctx, client.ObjectKey{Name: controlplane.NamespaceOf(tc)}, ns)
+	err := r.apiReader().Get(ctx, client.ObjectKey{Name: controlplane.NamespaceOf(tc)}, ns)
 	if apierrors.IsNotFound(err) {
 		return true, nil
 	}
@@ -115,4 +111,12 @@ func (r *Reconciler) deleteNamespace(ctx context.Context, tc *v1alpha1.TenantClu
 		}
 	}
 	return false, nil
+}
+
+// apiReader reads past the cache: APIReader, or Client in tests that set none.
+func (r *Reconciler) apiReader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
 }

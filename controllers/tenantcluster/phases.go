@@ -191,6 +191,8 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		TunnelNodePort:      tunnelNodePortOf(s.svc),
 		SecretChecksums:     s.sums,
 		ImageRegistry:       r.ImageRegistry,
+		ManagerNamespace:    r.ManagerNamespace,
+		PriorityClassName:   r.PriorityClassName,
 		Size:                tc.Status.ControlPlaneSize,
 		Held:                s.o.held,
 		EtcdReplicas:        m.replicas,

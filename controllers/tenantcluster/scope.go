@@ -88,6 +88,7 @@ func (r *Reconciler) phases() []reconcilePhase {
 		{"cloud credentials", r.reconcileCloudCredentials},
 		{"endpoint", r.reconcileEndpoint},
 		{"pki", r.reconcilePKI},
+		{"encryption key", r.reconcileEncryptionKey},
 		{"etcd membership", r.reconcileEtcdMembership},
 		{"holds", r.reconcileHolds},
 		{"render and apply", r.reconcileApply},

@@ -163,11 +163,12 @@ func TestEtcdMembershipLivesOutsideThePodTemplate(t *testing.T) {
 	}
 }
 
-// TestEtcdAdmitsTheManager: the etcd NetworkPolicy lets the manager's pods, in any
-// namespace, reach the client port, and nothing else beyond the apiserver and the peers.
+// TestEtcdAdmitsTheManager: the etcd NetworkPolicy lets the manager's pods reach the client
+// port from the manager's namespace only (a customer can label a pod like the manager in
+// their own), and nothing else beyond the apiserver and the peers.
 func TestEtcdAdmitsTheManager(t *testing.T) {
 	tc := tenant()
-	for _, o := range renderCase(t, tc, controlplane.Inputs{}) {
+	for _, o := range renderCase(t, tc, controlplane.Inputs{ManagerNamespace: "ops"}) {
 		if o.GetKind() != "NetworkPolicy" || o.GetName() != controlplane.Etcd.ObjectName(tc.Name) {
 			continue
 		}
@@ -178,7 +179,8 @@ func TestEtcdAdmitsTheManager(t *testing.T) {
 				if peer.NamespaceSelector == nil {
 					continue
 				}
-				if len(peer.NamespaceSelector.MatchLabels) != 0 || peer.PodSelector == nil ||
+				if !maps.Equal(peer.NamespaceSelector.MatchLabels, map[string]string{"kubernetes.io/metadata.name": "ops"}) ||
+					len(peer.NamespaceSelector.MatchExpressions) != 0 || peer.PodSelector == nil ||
 					!maps.Equal(peer.PodSelector.MatchLabels, controlplane.ManagerPodLabels()) {
 					t.Errorf("cross-namespace peer %+v is not the manager", peer)
 				}

@@ -13,6 +13,21 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
+// The audit log: files of auditLogMaxSizeMB, auditLogMaxBackups of them kept besides the
+// current one, in an emptyDir of auditVolumeSizeLimit (room for all of them and the file
+// being rotated, so the kubelet never evicts the apiserver for it).
+const (
+	auditPolicyDir     = "/etc/kubernetes/audit"
+	auditPolicyKey     = "policy.yaml"
+	auditLogDir        = "/var/log/kubernetes/audit"
+	auditLogMaxSizeMB  = 20
+	auditLogMaxBackups = 2
+)
+
+func auditVolumeSizeLimit() resource.Quantity {
+	return *resource.NewQuantity(int64(auditLogMaxSizeMB*(auditLogMaxBackups+2))<<20, resource.BinarySI)
+}
+
 // flags is a command line by flag name; args renders it sorted, so the same inputs always
 // give the same pod template.
 type flags map[string]string
@@ -53,6 +68,7 @@ func secretMounts(cluster string) map[Component][]SecretMount {
 			caCert(), frontProxyCACert(),
 			leaf(APIServerTLSSecret), leaf(APIServerKubeletClientSecret), withCA(APIServerEtcdClientSecret),
 			leaf(FrontProxyClientSecret), m(ServiceAccountSecret, TLSCertKey, TLSKeyKey),
+			m(EncryptionConfigSecret, EncryptionConfigKey),
 		},
 		// The controller-manager signs node certificates, so it alone gets the CA key.
 		ControllerManager: {
@@ -164,6 +180,17 @@ func apiServerFlags(cluster, namespace string, nw network, endpointHost string) 
 		"requestheader-username-headers":     "X-Remote-User",
 		"requestheader-group-headers":        "X-Remote-Group",
 		"requestheader-extra-headers-prefix": "X-Remote-Extra-",
+
+		// Secrets are encrypted in etcd with the tenant's own key; a key added to the file
+		// (rotation) is picked up without a restart.
+		"encryption-provider-config":                  secretFile(EncryptionConfigSecret, EncryptionConfigKey),
+		"encryption-provider-config-automatic-reload": "true",
+
+		// Who did what (the chart's policy: metadata, never bodies), kept on the seed.
+		"audit-policy-file":   path.Join(auditPolicyDir, auditPolicyKey),
+		"audit-log-path":      path.Join(auditLogDir, "audit.log"),
+		"audit-log-maxsize":   strconv.Itoa(auditLogMaxSizeMB),
+		"audit-log-maxbackup": strconv.Itoa(auditLogMaxBackups),
 	}
 	// --advertise-address takes an IP only; a DNS endpoint leaves the pod IP in its place.
 	if ip, err := netip.ParseAddr(endpointHost); err == nil {

@@ -37,8 +37,16 @@ func TestAPIServerFlags(t *testing.T) {
 				"endpoint-reconciler-type": "none",
 				"secure-port":              "6443",
 				"advertise-address":        "",
+				// Secrets encrypted at rest, the key reloaded when a rotation adds one.
+				"encryption-provider-config":                  "/etc/kubernetes/pki/encryption-config/config.yaml",
+				"encryption-provider-config-automatic-reload": "true",
+				// The audit log, bounded: 20 MB files, 2 kept.
+				"audit-policy-file":   "/etc/kubernetes/audit/policy.yaml",
+				"audit-log-path":      "/var/log/kubernetes/audit/audit.log",
+				"audit-log-maxsize":   "20",
+				"audit-log-maxbackup": "2",
 			},
-			wantLen: 30, // with --egress-selector-config-file (the tunnel) and the size's --profiling=false
+			wantLen: 36, // with --egress-selector-config-file (the tunnel) and the size's --profiling=false
 		},
 		{
 			name: "endpoint IP becomes the advertise address",
@@ -71,7 +79,7 @@ func TestAPIServerFlags(t *testing.T) {
 				"v":                        "2",
 				"authorization-mode":       "Node,RBAC",
 			},
-			wantLen: 32,
+			wantLen: 38,
 		},
 		{
 			name: "network",
@@ -146,8 +154,10 @@ func TestFlagsReferToMountedFiles(t *testing.T) {
 	} {
 		files := map[string]bool{}
 		if name == "apiserver" {
-			// Not a Secret: the chart's ConfigMap, checked by TestTunnelValues.
+			// Not Secrets: the chart's ConfigMaps, checked by TestTunnelValues and
+			// TestAuditPolicy.
 			files["/etc/kubernetes/egress-selector/egress-selector.yaml"] = true
+			files[v.APIServer.Audit.PolicyDir+"/policy.yaml"] = true
 		}
 		for _, m := range pod.Secrets {
 			for _, k := range m.Keys {

@@ -87,9 +87,13 @@ const (
 	EtcdClusterStateExisting   = "existing"
 )
 
-// ManagerPodLabels select the kubeseed manager's pods, in whatever namespace they run: the
-// etcd NetworkPolicy admits them to the client port, since the manager adds members. The
-// operator's install chart must label the manager's pods with them.
+// DefaultManagerNamespace is the manager's namespace when none is given: the install
+// chart's default.
+const DefaultManagerNamespace = "kubeseed-system"
+
+// ManagerPodLabels select the kubeseed manager's pods in its namespace (Inputs.
+// ManagerNamespace): the etcd NetworkPolicy admits them to the client port, since the
+// manager adds members. The operator's install chart must label the manager's pods with them.
 func ManagerPodLabels() map[string]string {
 	return map[string]string{"app.kubernetes.io/name": "kubeseed", "app.kubernetes.io/component": "manager"}
 }
@@ -144,7 +148,14 @@ const (
 	// TunnelAgentSecret is the tunnel agents' client certificate, which the controller
 	// copies into the tenant for the agent DaemonSet.
 	TunnelAgentSecret Secret = "tunnel-agent"
+	// EncryptionConfigSecret is the kube-apiserver's EncryptionConfiguration, with the key
+	// that encrypts the tenant's Secrets in its etcd. Not part of the PKI: the manager makes
+	// it once and never replaces it (pkg/pki.NewEncryptionConfigSecret).
+	EncryptionConfigSecret Secret = "encryption-config"
 )
+
+// EncryptionConfigKey is the key of EncryptionConfigSecret holding the configuration file.
+const EncryptionConfigKey = "config.yaml"
 
 // Secrets lists every Secret of a tenant's PKI, for cleanup and inventory.
 var Secrets = []Secret{

@@ -25,9 +25,12 @@ type Values struct {
 	Namespace string `json:"namespace"`
 	// PriorityClassName of every control-plane pod; empty leaves it unset.
 	PriorityClassName string `json:"priorityClassName"`
-	// ManagerPodLabels select the kubeseed manager's pods in any namespace; etcd admits them
-	// on its client port (see ManagerPodLabels).
+	// ManagerPodLabels select the kubeseed manager's pods in ManagerNamespace; etcd admits
+	// them on its client port (see ManagerPodLabels).
 	ManagerPodLabels map[string]string `json:"managerPodLabels"`
+	// ManagerNamespace is where the manager runs: a customer can label a pod of theirs like
+	// the manager, but cannot put it in this namespace.
+	ManagerNamespace string `json:"managerNamespace"`
 
 	Etcd              EtcdValues      `json:"etcd"`
 	APIServer         APIServerValues `json:"apiServer"`
@@ -77,6 +80,15 @@ type ComponentValues struct {
 type APIServerValues struct {
 	ComponentValues `json:",inline"`
 	Service         ServiceValues `json:"service"`
+	Audit           AuditValues   `json:"audit"`
+}
+
+// AuditValues place the kube-apiserver's audit policy (a ConfigMap the chart renders) and
+// its log, kept on the seed in an emptyDir the flags' rotation keeps under VolumeSizeLimit.
+type AuditValues struct {
+	PolicyDir       string            `json:"policyDir"`
+	LogDir          string            `json:"logDir"`
+	VolumeSizeLimit resource.Quantity `json:"volumeSizeLimit"`
 }
 
 // ServiceValues configures the Service that publishes the kube-apiserver.
@@ -163,6 +175,9 @@ type Inputs struct {
 	EtcdVolumeCapacity *resource.Quantity
 	// ManagerPodLabels override ManagerPodLabels(); empty means those.
 	ManagerPodLabels map[string]string
+	// ManagerNamespace is the manager's namespace, the only one etcd admits its pods from;
+	// empty means DefaultManagerNamespace.
+	ManagerNamespace string
 	// TunnelDisabled leaves the tunnel out (docs/tunnel.md): the apiserver then dials the
 	// tenant's nodes directly, which needs a route from the seed.
 	TunnelDisabled bool
@@ -350,6 +365,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		Namespace:         ns,
 		PriorityClassName: in.PriorityClassName,
 		ManagerPodLabels:  managerLabels,
+		ManagerNamespace:  orDefault(in.ManagerNamespace, DefaultManagerNamespace),
 		Etcd: EtcdValues{
 			PodValues:             pod(Etcd, etcdImage(registry), etcdFlags(name, ns, quotaSize).args()),
 			InitialClusterMembers: etcdMembers,
@@ -366,6 +382,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 				Port:      APIServerPort,
 			},
 			Service: ServiceValues{Type: serviceType, NodePort: in.NodePort},
+			Audit:   AuditValues{PolicyDir: auditPolicyDir, LogDir: auditLogDir, VolumeSizeLimit: auditVolumeSizeLimit()},
 		},
 		ControllerManager: ComponentValues{
 			PodValues: pod(ControllerManager, kubeImage(registry, ControllerManager, controllersVersion), kcmArgs),

@@ -151,6 +151,11 @@ func TestSecretsMatchControlPlane(t *testing.T) {
 				if !slices.Equal(m.Keys, []string{controlplane.KubeconfigKey}) {
 					t.Errorf("%s mounts keys %q of kubeconfig %s; the PKI writes only %s", comp, m.Keys, m.SecretName, controlplane.KubeconfigKey)
 				}
+			case m.SecretName == controlplane.EncryptionConfigSecret.Name(tc.Name):
+				// Not the PKI's: the controller makes it (NewEncryptionConfigSecret).
+				if !slices.Equal(m.Keys, []string{controlplane.EncryptionConfigKey}) {
+					t.Errorf("%s mounts keys %q of %s, want only %s", comp, m.Keys, m.SecretName, controlplane.EncryptionConfigKey)
+				}
 			case bySecretName[m.SecretName] != nil:
 				for _, k := range m.Keys {
 					if k != controlplane.TLSCertKey && k != controlplane.TLSKeyKey && k != controlplane.CACertKey {

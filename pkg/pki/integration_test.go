@@ -136,7 +136,9 @@ func TestIssuePKI(t *testing.T) {
 		return !ok || (cert.Status.Revision != nil && *cert.Status.Revision > r)
 	}
 	// A trigger that lands while cert-manager is still closing the first issuance is
-	// dropped with that issuance's Issuing condition: trigger again what has not moved.
+	// dropped with that issuance's Issuing condition, and one whose request raced the key
+	// manager fails (Issuing False, backed off for an hour): trigger again what has not
+	// moved and is not issuing.
 	for range 3 {
 		retrigger := map[string]bool{}
 		_ = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 15*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -144,7 +146,9 @@ func TestIssuePKI(t *testing.T) {
 			for name := range revision {
 				cert := &cmv1.Certificate{}
 				if err := c.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(tc), Name: name}, cert); err == nil && !renewed(cert) &&
-					!slices.ContainsFunc(cert.Status.Conditions, func(c cmv1.CertificateCondition) bool { return c.Type == cmv1.CertificateConditionIssuing }) {
+					!slices.ContainsFunc(cert.Status.Conditions, func(c cmv1.CertificateCondition) bool {
+						return c.Type == cmv1.CertificateConditionIssuing && c.Status == cmmeta.ConditionTrue
+					}) {
 					retrigger[name] = true
 				}
 			}

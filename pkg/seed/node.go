@@ -239,3 +239,9 @@ func nodeReady(n *corev1.Node) bool {
 	}
 	return false
 }
+
+// EmptyDirPath is where the seed's kubelet keeps emptyDir volume of the pod with UID
+// podUID on this machine: what a test reads to see what a pod wrote there.
+func (l *Local) EmptyDirPath(podUID, volume string) string {
+	return filepath.Join(l.path("kubelet", "root"), "pods", podUID, "volumes", "kubernetes.io~empty-dir", volume)
+}

@@ -39,6 +39,10 @@ const (
 	ProgressingReason = "Progressing"
 	// WaitingForCertificatesReason: cert-manager has not issued every certificate yet.
 	WaitingForCertificatesReason = "WaitingForCertificates"
+	// EncryptionConfigInvalidReason: the Secret <name>-encryption-config in the control-plane
+	// namespace (the key of the tenant's Secrets in etcd) was changed into something the
+	// apiserver cannot use; kubeseed never replaces it, a person must repair it.
+	EncryptionConfigInvalidReason = "EncryptionConfigInvalid"
 	// WaitingForEndpointReason: the apiserver Service has no address yet (a LoadBalancer
 	// without an implementation stays here: see the Service's events).
 	WaitingForEndpointReason = "WaitingForEndpoint"

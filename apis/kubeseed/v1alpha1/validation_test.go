@@ -307,8 +307,14 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 		},
 		{
 			name:   "cni changed",
+			start:  func(tc *v1alpha1.TenantCluster) { tc.Spec.Network.CNI = v1alpha1.CNIFlannel },
 			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Network.CNI = v1alpha1.CNINone },
 			field:  "spec.network.cni", msg: "spec.network.cni is immutable",
+		},
+		{
+			// A tenant from before kubeseed had a pod network opts in.
+			name:   "cni set where it was unset",
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Network.CNI = v1alpha1.CNIFlannel },
 		},
 		{
 			name:   "endpoint type changed",

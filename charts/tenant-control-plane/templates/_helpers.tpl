@@ -155,3 +155,27 @@ count; pkg/controlplane.EtcdPeerURL must agree.
 {{- end -}}
 {{- join "," $members -}}
 {{- end -}}
+
+{{/*
+tcp.auditPolicy: the kube-apiserver's audit policy. Metadata (who, what, which object, the
+answer's code) for every request, never a body: Secrets, tokens and kubeconfigs must not
+land in the seed's log. Health probes, lease renewals, kube-proxy's watches and events are
+left out: frequent, and no one's action.
+*/}}
+{{- define "tcp.auditPolicy" -}}
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    nonResourceURLs: ["/healthz*", "/livez*", "/readyz*", "/version"]
+  - level: None
+    resources: [{group: coordination.k8s.io, resources: [leases]}]
+    verbs: [get, update, watch]
+  - level: None
+    users: ["system:kube-proxy"]
+    verbs: [watch]
+  - level: None
+    resources: [{group: "", resources: [events]}, {group: events.k8s.io, resources: [events]}]
+  - level: Metadata
+{{- end -}}

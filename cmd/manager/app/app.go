@@ -31,6 +31,11 @@ type Options struct {
 	LeaderElect   bool
 	ImageRegistry string
 	NodeAddress   string
+	// Namespace is the manager's own: tenants' etcd admits the manager's pods from it only.
+	Namespace string
+	// ControlPlanePriorityClass is the PriorityClass of tenant control-plane pods; empty
+	// leaves it unset.
+	ControlPlanePriorityClass string
 	// DefaultControlPlaneSize is the size of a TenantCluster that names none, fixed when it
 	// is first reconciled; empty means controlplane.DefaultSize.
 	DefaultControlPlaneSize v1alpha1.ControlPlaneSize
@@ -109,9 +114,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Applier: &apply.Applier{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner,
 		},
-		ImageRegistry: o.ImageRegistry,
-		DefaultSize:   o.DefaultControlPlaneSize,
-		NodeAddress:   o.NodeAddress,
+		ImageRegistry:     o.ImageRegistry,
+		DefaultSize:       o.DefaultControlPlaneSize,
+		NodeAddress:       o.NodeAddress,
+		ManagerNamespace:  o.Namespace,
+		PriorityClassName: o.ControlPlanePriorityClass,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
 			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,
