@@ -106,7 +106,8 @@ seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS, cert-manage
 
 .PHONY: seed-tool
 seed-tool:
-	@$(GO) build -o $(SEED) ./hack/seed
+	@# With the release: the seed tool tags the CNI helper's image as the manager expects it.
+	@$(GO) build -ldflags='$(VERSION_LDFLAGS)' -o $(SEED) ./hack/seed
 
 .PHONY: seed-up
 seed-up: seed-deps seed-bins seed-tool ## Start the local single-node seed (idempotent).
@@ -202,26 +203,32 @@ test-openstack: openstack-up ## Run pkg/openstack's integration test against the
 build: ## Build the manager and the kubeseed CLI into bin/.
 	$(GO) build -o bin/ ./cmd/...
 
+# VERSION is the kubeseed release the manager and tunnel are built as (versions.Kubeseed):
+# the tag of kubeseed's own images, which a manager deploys at its own release only. Local
+# builds are "dev"; a release builds with VERSION=<tag> and the chart's appVersion set alike.
+VERSION ?= dev
+VERSION_LDFLAGS := -X github.com/kubeseed/kubeseed/pkg/versions.Kubeseed=$(VERSION)
+
 # The manager image: a static binary FROM scratch, under the name charts/kubeseed defaults
 # to, as a docker archive next to the seed's other images (the local seed imports them all).
-MANAGER_IMAGE ?= kubeseed/manager:dev
+MANAGER_IMAGE ?= kubeseed/manager:$(VERSION)
 MANAGER_BIN := $(KUBESEED_CACHE)/bin/kubeseed-manager
 MANAGER_IMAGE_TAR := $(KUBESEED_CACHE)/images/kubeseed-manager.tar
 IMAGE_ARCH = $(shell $(GO) env GOARCH)
 
 .PHONY: manager-image
-manager-image: ## Build the manager image kubeseed/manager:dev into $KUBESEED_CACHE/images (cached).
+manager-image: ## Build the manager image kubeseed/manager:$VERSION (dev) into $KUBESEED_CACHE/images (cached).
 	@# -trimpath and no cgo make the binary reproducible, so an unchanged tree repacks nothing.
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o $(MANAGER_BIN) ./cmd/manager
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w $(VERSION_LDFLAGS)' -o $(MANAGER_BIN) ./cmd/manager
 	$(GO) run ./hack/manager-image -binary $(MANAGER_BIN) -out $(MANAGER_IMAGE_TAR) -image $(MANAGER_IMAGE) -arch $(IMAGE_ARCH)
 
 # The tunnel image: kubeseed-tunnel FROM scratch, the tenant apiserver's tunnel-server sidecar
 # and the tenant's agents (docs/tunnel.md), imported by the local seed like the manager's.
-TUNNEL_IMAGE ?= kubeseed/tunnel:dev
+TUNNEL_IMAGE ?= kubeseed/tunnel:$(VERSION)
 TUNNEL_BIN := $(KUBESEED_CACHE)/bin/kubeseed-tunnel
 TUNNEL_IMAGE_TAR := $(KUBESEED_CACHE)/images/kubeseed-tunnel.tar
 
 .PHONY: tunnel-image
-tunnel-image: ## Build the tunnel image kubeseed/tunnel:dev into $KUBESEED_CACHE/images (cached).
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o $(TUNNEL_BIN) ./cmd/kubeseed-tunnel
+tunnel-image: ## Build the tunnel image kubeseed/tunnel:$VERSION (dev) into $KUBESEED_CACHE/images (cached).
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w $(VERSION_LDFLAGS)' -o $(TUNNEL_BIN) ./cmd/kubeseed-tunnel
 	$(GO) run ./hack/manager-image -binary $(TUNNEL_BIN) -out $(TUNNEL_IMAGE_TAR) -image $(TUNNEL_IMAGE) -arch $(IMAGE_ARCH) -entrypoint /kubeseed-tunnel

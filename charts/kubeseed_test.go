@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -57,7 +58,7 @@ var (
 		"serviceAccount": map[string]any{"annotations": map[string]any{"example.com/a": "b"}},
 		"magnum":         map[string]any{"enabled": true, "namespacePrefix": "coe-"},
 		// The seed's admin brings the class.
-		"controlPlane": map[string]any{"priorityClass": map[string]any{"name": "tenants-critical", "create": false}},
+		"controlPlane": map[string]any{"priorityClass": map[string]any{"name": "tenants-critical", "create": false}, "spread": "preferred"},
 		"dashboard": map[string]any{
 			"enabled": true, "labels": map[string]any{"release": "prometheus"}, "annotations": map[string]any{"grafana_folder": "kubeseed"},
 		},
@@ -106,7 +107,7 @@ func TestKubeseedRender(t *testing.T) {
 		"ValidatingAdmissionPolicy kubeseed-magnum", "ValidatingAdmissionPolicyBinding kubeseed-magnum",
 	}
 	leaderElection := []string{"Role kubeseed-manager-leader-election", "RoleBinding kubeseed-manager-leader-election"}
-	priorityClass := []string{"PriorityClass kubeseed-control-plane"}
+	priorityClass := []string{"PriorityClass kubeseed-control-plane", "NetworkPolicy kubeseed-manager"}
 	for _, c := range []struct {
 		name       string
 		values     map[string]any
@@ -121,18 +122,18 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane", "--control-plane-spread=required",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
 		name:       "everything",
 		values:     everything,
-		objects:    slices.Concat(always, leaderElection, magnum, []string{"Service kubeseed-manager-metrics", "ServiceMonitor kubeseed-manager", "ConfigMap kubeseed-dashboard"}),
+		objects:    slices.Concat(always, leaderElection, magnum, []string{"NetworkPolicy kubeseed-manager", "Service kubeseed-manager-metrics", "ServiceMonitor kubeseed-manager", "ConfigMap kubeseed-dashboard"}),
 		image:      "registry.example.com/kubeseed/manager:v0.1.0",
 		pullPolicy: corev1.PullAlways,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--namespace=kubeseed-system", "--control-plane-priority-class=tenants-critical",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=tenants-critical", "--control-plane-spread=preferred",
 			"--image-registry=registry.example.com/k8s", "--nodeport-address=192.0.2.10",
 			"--worker-ignore-preflight-errors=FileExisting-crictl,SystemVerification",
 			"--allowed-auth-urls=https://keystone.example.com:5000/v3,https://identity.example.org/",
@@ -142,11 +143,11 @@ func TestKubeseedRender(t *testing.T) {
 	}, {
 		name:       "minimal",
 		values:     minimal,
-		objects:    always,
+		objects:    append(slices.Clone(always), "NetworkPolicy kubeseed-manager"),
 		image:      "kubeseed/manager:dev",
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
-			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false", "--namespace=kubeseed-system",
+			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false", "--namespace=kubeseed-system", "--control-plane-spread=required",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
@@ -157,7 +158,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane", "--control-plane-spread=required",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}} {
@@ -221,6 +222,20 @@ func TestKubeseedRender(t *testing.T) {
 				if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
 					t.Errorf("metrics Service selector %v does not match the manager's pods", s.Spec.Selector)
 				}
+			}
+			if np, ok := objs["NetworkPolicy kubeseed-manager"]; ok {
+				p := convert[networkingv1.NetworkPolicy](t, np)
+				if !labels.SelectorFromSet(p.Spec.PodSelector.MatchLabels).Matches(labels.Set(d.Spec.Template.Labels)) {
+					t.Errorf("NetworkPolicy selects %v, not the manager's pods", p.Spec.PodSelector.MatchLabels)
+				}
+				// Only the metrics port, and only while metrics are served.
+				_, metrics := objs["Service kubeseed-manager-metrics"]
+				if open := len(p.Spec.Ingress) == 1 && len(p.Spec.Ingress[0].From) == 0 && len(p.Spec.Ingress[0].Ports) == 1 &&
+					p.Spec.Ingress[0].Ports[0].Port.IntValue() == 8080; open != metrics || (!metrics && len(p.Spec.Ingress) != 0) {
+					t.Errorf("NetworkPolicy ingress %+v with metrics %v", p.Spec.Ingress, metrics)
+				}
+			} else {
+				t.Error("no NetworkPolicy for the manager")
 			}
 			if pc, ok := objs["PriorityClass kubeseed-control-plane"]; ok {
 				p := convert[schedulingv1.PriorityClass](t, pc)

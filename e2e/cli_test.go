@@ -104,7 +104,8 @@ func TestCLIBootstrapTwice(t *testing.T) {
 	for i := 1; i <= 2; i++ {
 		out := mustCLI(t, ctx, "seed", "bootstrap", "--timeout", "5m", "--set", `podAnnotations.kubeseed\.io/image-id=`+imageID,
 			"--set", "manager.workerIgnorePreflightErrors={"+strings.Join(workerPreflightIgnores, ",")+"}",
-			"--set", "manager.allowedAuthURLs={"+strings.Join(allowedAuthURLs(), ",")+"}")
+			"--set", "manager.allowedAuthURLs={"+strings.Join(allowedAuthURLs(), ",")+"}",
+			"--set", "controlPlane.spread=preferred")
 		t.Logf("run %d:\n%s", i, out)
 		for _, want := range []string{
 			"cert-manager " + seed.CertManagerVersion + ": unchanged (Deployment cert-manager/cert-manager is available, not installed by kubeseed)\n",

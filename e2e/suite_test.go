@@ -54,6 +54,8 @@ func installOperator(ctx context.Context, logf func(string, ...any)) error {
 	imageID := strings.TrimPrefix(strings.SplitN(string(stamp), "\n", 2)[0], "sha256:")
 	values := map[string]any{
 		"podAnnotations": map[string]any{"kubeseed.io/image-id": imageID},
+		// The local seed has one node.
+		"controlPlane": map[string]any{"spread": "preferred"},
 		"manager": map[string]any{
 			"workerIgnorePreflightErrors": anySlice(workerPreflightIgnores),
 			"allowedAuthURLs":             anySlice(allowedAuthURLs()),

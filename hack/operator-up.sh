@@ -17,4 +17,6 @@ echo "operator-up: installing the operator (charts/kubeseed) into kubeseed-syste
 # The image's tag stays "dev": its content digest as a pod annotation rolls the manager
 # when a rebuilt image was loaded.
 image_id=$(head -1 "$cache/images/kubeseed-manager.tar.sha256" | tr -d ':')
-"${KUBESEED:?}" seed bootstrap --kubeconfig "$kubeconfig" --set "podAnnotations.kubeseed\.io/image-id=$image_id"
+# The local seed has one node: HA tenants' replicas must be allowed to share it.
+"${KUBESEED:?}" seed bootstrap --kubeconfig "$kubeconfig" --set "podAnnotations.kubeseed\.io/image-id=$image_id" \
+  --set controlPlane.spread=preferred

@@ -37,8 +37,15 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the liveness and readiness probes bind to.")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
-	flag.StringVar(&o.ImageRegistry, "image-registry", "", "Registry prefix of the control-plane images; empty means registry.k8s.io.")
+	flag.StringVar(&o.ImageRegistry, "image-registry", "", "Registry every tenant image comes from (control plane, addons, kubeseed's own tunnel and CNI helper), each under its upstream path; empty means each image's upstream registry.")
 	flag.StringVar(&o.Namespace, "namespace", controlplane.DefaultManagerNamespace, "Namespace the manager runs in: the only one tenants' etcd admits its pods from.")
+	flag.Func("control-plane-spread", "How each tenant component's replicas spread over the seed's nodes: required (never two on a node; the default) or preferred (a seed of one node).", func(v string) error {
+		if v != controlplane.SpreadRequired && v != controlplane.SpreadPreferred {
+			return fmt.Errorf("want %s or %s", controlplane.SpreadRequired, controlplane.SpreadPreferred)
+		}
+		o.ControlPlaneSpread = v
+		return nil
+	})
 	flag.StringVar(&o.ControlPlanePriorityClass, "control-plane-priority-class", "", "PriorityClass of every tenant control-plane pod (the chart creates kubeseed-control-plane); empty leaves it unset.")
 	flag.StringVar(&o.NodeAddress, "nodeport-address", "", "Seed address published for NodePort endpoints and the only member of Octavia pools; empty means the first Ready node's InternalIP (NodePort) or every Ready node's (Octavia).")
 	flag.Func("default-control-plane-size", "Size of a TenantCluster that names none (tiny, small, medium or large; docs/tenantcluster.md#sizes), fixed when it is first reconciled; default small.", func(v string) error {

@@ -48,6 +48,9 @@ type Reconciler struct {
 	ManagerNamespace string
 	// PriorityClassName is given to every control-plane pod; empty leaves it unset.
 	PriorityClassName string
+	// Spread is how each component's replicas spread over the seed's nodes
+	// (controlplane.SpreadRequired, the default, or SpreadPreferred).
+	Spread string
 	// DefaultSize is the seed's size for a TenantCluster that names none, recorded in its
 	// status when first reconciled; empty means controlplane.DefaultSize.
 	DefaultSize v1alpha1.ControlPlaneSize

@@ -193,6 +193,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		ImageRegistry:       r.ImageRegistry,
 		ManagerNamespace:    r.ManagerNamespace,
 		PriorityClassName:   r.PriorityClassName,
+		Spread:              r.Spread,
 		Size:                tc.Status.ControlPlaneSize,
 		Held:                s.o.held,
 		EtcdReplicas:        m.replicas,

@@ -144,7 +144,7 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 			return fmt.Errorf("copy the tunnel agent certificate: %w", err)
 		}
 		in.Tunnel = addons.TunnelValues{
-			Enabled: true, Image: controlplane.DefaultTunnelImage, ServerHost: st.tunnel.host, ServerPort: st.tunnel.port,
+			Enabled: true, Image: controlplane.TunnelImage(r.ImageRegistry), ServerHost: st.tunnel.host, ServerPort: st.tunnel.port,
 			SecretName: addons.DefaultTunnelSecretName, AllowedCIDRs: tenantCIDRs(tc),
 		}
 	}

@@ -13,9 +13,10 @@ const (
 	FlannelImage = flannelHost + "/" + flannelRepo + ":" + versions.Flannel
 	// KubeRouterImage runs kube-router's NetworkPolicy controller.
 	KubeRouterImage = kubeRouterHost + "/" + kubeRouterRepo + ":" + versions.KubeRouter
-	// CNIImage is kubeseed's own: `kubeseed-cni` and the CNI plugins it installs on nodes
-	// (cmd/kubeseed-cni; hack/seed builds the image for the local seed and its machines).
-	// Prefixed by the registry when one is set; its tag is the tunnel's (issue 17 pins both).
-	CNIImage        = cniRepo + ":" + cniTag
-	cniRepo, cniTag = "kubeseed/cni", "dev"
+	cniRepo         = "kubeseed/cni"
 )
+
+// CNIImage is kubeseed's own: `kubeseed-cni` and the CNI plugins it installs on nodes
+// (cmd/kubeseed-cni; hack/seed builds the image for the local seed and its machines),
+// tagged with the release like the tunnel's, under the registry when one is set.
+var CNIImage = cniRepo + ":" + versions.Kubeseed

@@ -96,7 +96,7 @@ func networkValues(tc *v1alpha1.TenantCluster, in Inputs) (NetworkValues, error)
 		APIServerHost: u.Hostname(),
 		APIServerPort: port,
 		FlannelImage:  image(in.ImageRegistry, flannelHost, flannelRepo, in.Versions.Flannel),
-		CNIImage:      image(in.ImageRegistry, "", cniRepo, cniTag),
+		CNIImage:      image(in.ImageRegistry, "", cniRepo, versions.Kubeseed),
 		NetConf:       string(conf) + "\n",
 		ConfigHash:    checksum(map[string]string{"net-conf.json": string(conf)}),
 		PolicyImage:   image(in.ImageRegistry, kubeRouterHost, kubeRouterRepo, in.Versions.KubeRouter),

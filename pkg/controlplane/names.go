@@ -87,6 +87,19 @@ const (
 	EtcdClusterStateExisting   = "existing"
 )
 
+// Spread says whether a component's replicas may share a node.
+type Spread = string
+
+const (
+	// SpreadRequired never schedules two replicas of a component (of one revision, for the
+	// Deployments, so a rollout's surge pod is not blocked by the pods it replaces) on one
+	// node: a replica waits Pending rather than share.
+	SpreadRequired Spread = "required"
+	// SpreadPreferred spreads when it can and shares a node otherwise: for a seed of one
+	// node (the local seed, the demo), where required would leave HA tenants Pending.
+	SpreadPreferred Spread = "preferred"
+)
+
 // DefaultManagerNamespace is the manager's namespace when none is given: the install
 // chart's default.
 const DefaultManagerNamespace = "kubeseed-system"

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"path"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
 // TunnelValues configure the tunnel server, a sidecar of every kube-apiserver pod that
@@ -53,8 +55,9 @@ const (
 	// tunnelAdminPort is konnectivity's admin port (not exposed).
 	tunnelAdminPort int32 = 8133
 
-	// DefaultTunnelImage is kubeseed's own tunnel (make tunnel-image).
-	DefaultTunnelImage = "kubeseed/tunnel:dev"
+	// tunnelRepository is kubeseed's own tunnel image (make tunnel-image), tagged with the
+	// release (TunnelImage).
+	tunnelRepository = "kubeseed/tunnel"
 
 	tunnelSocketDir = "/etc/kubernetes/konnectivity"
 	// TunnelSocket is the Unix socket the apiserver's egress selector dials.
@@ -139,7 +142,7 @@ func tunnelValues(cluster string, in Inputs, apiServerReplicas int32, size v1alp
 	}
 	v := TunnelValues{
 		Enabled:    !in.TunnelDisabled,
-		Image:      orDefault(in.TunnelImage, DefaultTunnelImage),
+		Image:      orDefault(in.TunnelImage, TunnelImage(in.ImageRegistry)),
 		Port:       TunnelPort,
 		NodePort:   in.TunnelNodePort,
 		HealthPort: TunnelHealthPort,
@@ -192,3 +195,14 @@ func tunnelValues(cluster string, in Inputs, apiServerReplicas int32, size v1alp
 
 // egressSelectorFile is where the apiserver reads the configuration.
 var egressSelectorFile = path.Join(egressSelectorDir, EgressSelectorConfigKey)
+
+// TunnelImage is kubeseed's tunnel image of this release (versions.Kubeseed), under
+// registry when the seed mirrors images: the server beside the apiserver and the agents in
+// the tenant run it.
+func TunnelImage(registry string) string {
+	ref := tunnelRepository + ":" + versions.Kubeseed
+	if registry != "" {
+		ref = strings.TrimSuffix(registry, "/") + "/" + ref
+	}
+	return ref
+}

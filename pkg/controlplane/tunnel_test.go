@@ -15,13 +15,18 @@ import (
 
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
 func TestTunnelValues(t *testing.T) {
 	v := mustValues(t, tenant(), controlplane.Inputs{EndpointHost: "203.0.113.10"})
 	tun := v.Tunnel
-	if !tun.Enabled || tun.Image != controlplane.DefaultTunnelImage || tun.Port != 8132 || tun.HealthPort != 8134 {
-		t.Errorf("tunnel %+v: want enabled, %s, ports 8132 and 8134", tun, controlplane.DefaultTunnelImage)
+	if !tun.Enabled || tun.Image != "kubeseed/tunnel:"+versions.Kubeseed || tun.Port != 8132 || tun.HealthPort != 8134 {
+		t.Errorf("tunnel %+v: want enabled, kubeseed/tunnel of this release, ports 8132 and 8134", tun)
+	}
+	// A seed that mirrors images gets kubeseed's from the mirror too.
+	if img := mustValues(t, tenant(), controlplane.Inputs{ImageRegistry: "registry.example.com/mirror/"}).Tunnel.Image; img != "registry.example.com/mirror/kubeseed/tunnel:"+versions.Kubeseed {
+		t.Errorf("tunnel image with a registry: %s", img)
 	}
 	if !slices.Contains(v.APIServer.Args, "--egress-selector-config-file=/etc/kubernetes/egress-selector/egress-selector.yaml") {
 		t.Errorf("apiserver args lack the egress selector: %q", v.APIServer.Args)

@@ -25,6 +25,10 @@ type Values struct {
 	Namespace string `json:"namespace"`
 	// PriorityClassName of every control-plane pod; empty leaves it unset.
 	PriorityClassName string `json:"priorityClassName"`
+	// Spread is how a component's replicas keep off one another's node: SpreadRequired
+	// (never two on a node, so losing a node loses one replica) or SpreadPreferred (a
+	// seed of one node).
+	Spread Spread `json:"spread"`
 	// ManagerPodLabels select the kubeseed manager's pods in ManagerNamespace; etcd admits
 	// them on its client port (see ManagerPodLabels).
 	ManagerPodLabels map[string]string `json:"managerPodLabels"`
@@ -142,6 +146,8 @@ type Inputs struct {
 	ImageRegistry string
 	// PriorityClassName of the control-plane pods; empty leaves it unset.
 	PriorityClassName string
+	// Spread of each component's replicas over nodes; empty means SpreadRequired.
+	Spread Spread
 	// Size is the size in effect (EffectiveSize); empty means EffectiveSize with the
 	// package's DefaultSize.
 	Size v1alpha1.ControlPlaneSize
@@ -181,7 +187,7 @@ type Inputs struct {
 	// TunnelDisabled leaves the tunnel out (docs/tunnel.md): the apiserver then dials the
 	// tenant's nodes directly, which needs a route from the seed.
 	TunnelDisabled bool
-	// TunnelImage overrides DefaultTunnelImage (not prefixed by ImageRegistry).
+	// TunnelImage overrides TunnelImage(ImageRegistry) (not prefixed by ImageRegistry).
 	TunnelImage string
 	// TunnelServer is TunnelServerKubeseed (empty) or TunnelServerKonnectivity, whose
 	// image TunnelImage must then name.
@@ -364,6 +370,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		Name:              name,
 		Namespace:         ns,
 		PriorityClassName: in.PriorityClassName,
+		Spread:            orDefault(in.Spread, SpreadRequired),
 		ManagerPodLabels:  managerLabels,
 		ManagerNamespace:  orDefault(in.ManagerNamespace, DefaultManagerNamespace),
 		Etcd: EtcdValues{

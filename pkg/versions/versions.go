@@ -32,6 +32,12 @@ const Envtest = Default
 // 1.34 to 1.36 all use the etcd 3.6 client; 3.5 lacks what newer apiservers expect of watches.
 const Etcd = "v3.6.16"
 
+// Kubeseed is this kubeseed's release: "dev" for local builds, set by release builds with
+// -ldflags "-X github.com/kubeseed/kubeseed/pkg/versions.Kubeseed=<tag>" (make VERSION=).
+// kubeseed's own images (manager, tunnel, CNI helper) carry it as their tag, so a manager
+// only ever deploys the images of its own release.
+var Kubeseed = "dev"
+
 // The pod network's parts, one release for every supported Kubernetes version (none of them
 // talks to the apiserver in a version-specific way). Each is the newest release the Go
 // module proxy serves here; kube-router runs only its NetworkPolicy controller.

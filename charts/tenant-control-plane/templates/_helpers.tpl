@@ -66,6 +66,19 @@ securityContext:
     type: RuntimeDefault
 affinity:
   podAntiAffinity:
+    {{- if eq .root.Values.spread "required" }}
+    # Never two replicas on a node: losing a node loses one. Within a revision only, so a
+    # rollout's surge pod may join the node of a pod it replaces.
+    requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "tcp.labels" . | nindent 12 }}
+        {{- if .spreadByRevision }}
+        matchLabelKeys:
+          - pod-template-hash
+        {{- end }}
+    {{- else }}
     preferredDuringSchedulingIgnoredDuringExecution:
       - weight: 100
         podAffinityTerm:
@@ -73,6 +86,7 @@ affinity:
           labelSelector:
             matchLabels:
               {{- include "tcp.labels" . | nindent 14 }}
+    {{- end }}
 topologySpreadConstraints:
   - maxSkew: 1
     topologyKey: topology.kubernetes.io/zone

@@ -36,6 +36,9 @@ type Options struct {
 	// ControlPlanePriorityClass is the PriorityClass of tenant control-plane pods; empty
 	// leaves it unset.
 	ControlPlanePriorityClass string
+	// ControlPlaneSpread is controlplane.SpreadRequired or SpreadPreferred; empty means
+	// required.
+	ControlPlaneSpread string
 	// DefaultControlPlaneSize is the size of a TenantCluster that names none, fixed when it
 	// is first reconciled; empty means controlplane.DefaultSize.
 	DefaultControlPlaneSize v1alpha1.ControlPlaneSize
@@ -119,6 +122,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		NodeAddress:       o.NodeAddress,
 		ManagerNamespace:  o.Namespace,
 		PriorityClassName: o.ControlPlanePriorityClass,
+		Spread:            o.ControlPlaneSpread,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
 			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,

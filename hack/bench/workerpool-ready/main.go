@@ -83,7 +83,8 @@ func bench(ctx context.Context, runs, size int, timeout time.Duration) error {
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig = ptr.To(local.Kubeconfig())
 	if _, err := install.Operator(ctx, flags, install.Options{Values: map[string]any{
-		"manager": map[string]any{"workerIgnorePreflightErrors": preflightIgnores},
+		"manager":      map[string]any{"workerIgnorePreflightErrors": preflightIgnores},
+		"controlPlane": map[string]any{"spread": "preferred"}, // the local seed has one node
 	}}); err != nil {
 		return fmt.Errorf("install the operator: %w", err)
 	}
