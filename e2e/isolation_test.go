@@ -49,6 +49,8 @@ func controlPlaneIsolation(t *testing.T, ctx context.Context, a, b *v1alpha1.Ten
 		}
 	})
 
+	t.Run("a control-plane pod dials only what its component needs", func(t *testing.T) { testControlPlaneEgress(t, ctx, a, b) })
+
 	t.Run("only its apiservers and the manager's namespace reach a tenant's etcd", func(t *testing.T) {
 		etcd, err := clients.CoreV1().Pods(cpnsA).Get(ctx, controlplane.Etcd.ObjectName(a.Name)+"-0", metav1.GetOptions{})
 		if err != nil || etcd.Status.PodIP == "" {
@@ -81,6 +83,40 @@ func controlPlaneIsolation(t *testing.T, ctx context.Context, a, b *v1alpha1.Ten
 			}
 		}
 	})
+}
+
+// testControlPlaneEgress: a control-plane pod dials only what its component needs. A pod
+// wearing a's controller-manager's labels in a's control-plane namespace reaches a's
+// apiserver (whose TLS port answers a plain request with 400) and DNS, but not b's
+// apiserver, whose ingress is open to all: only egress can refuse that.
+func testControlPlaneEgress(t *testing.T, ctx context.Context, a, b *v1alpha1.TenantCluster) {
+	apiserverIP := func(tc *v1alpha1.TenantCluster) string {
+		pods, err := clients.CoreV1().Pods(controlplane.NamespaceOf(tc)).List(ctx, metav1.ListOptions{
+			LabelSelector: labels.SelectorFromSet(controlplane.Labels(tc.Name, controlplane.APIServer)).String(),
+		})
+		if err != nil || len(pods.Items) == 0 || pods.Items[0].Status.PodIP == "" {
+			t.Fatalf("apiserver pods of %s: %v", tc.Name, err)
+		}
+		return pods.Items[0].Status.PodIP
+	}
+	ownAPI, otherAPI := apiserverIP(a), apiserverIP(b)
+	probe := startPods(t, ctx, clients, probePod(controlplane.NamespaceOf(a), "probe-controllers", controlplane.Labels(a.Name, controlplane.ControllerManager)))["probe-controllers"]
+	t.Cleanup(func() {
+		_ = clients.CoreV1().Pods(probe.Namespace).Delete(context.Background(), probe.Name, metav1.DeleteOptions{})
+	})
+	via := func(target string) (string, error) {
+		return httpDo("GET", fmt.Sprintf("http://%s:8080/fetch?url=%s", probe.Status.PodIP, url.QueryEscape(target)), "")
+	}
+	if _, err := via(fmt.Sprintf("http://%s:%d/", ownAPI, controlplane.APIServerPort)); err == nil || !strings.Contains(err.Error(), "status 400") {
+		t.Fatalf("a controller-manager pod does not reach its apiserver: %v", err)
+	}
+	if _, err := via("http://127.0.0.1:8080/resolve?name=kubernetes.default.svc.cluster.local"); err != nil {
+		t.Errorf("a controller-manager pod cannot use DNS: %v", err)
+	}
+	_, err := via(fmt.Sprintf("http://%s:%d/", otherAPI, controlplane.APIServerPort))
+	if refused := err != nil && (strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "Timeout")); !refused {
+		t.Errorf("a controller-manager pod of %s dials %s's apiserver, or fails for another reason than the network refusing it: %v", a.Name, b.Name, err)
+	}
 }
 
 // testSecretsEncryptedAtRest writes a Secret through a's API and reads it back raw from a's

@@ -210,9 +210,10 @@ func TestRenderedObjects(t *testing.T) {
 					t.Errorf("%s %s is not prefixed with %s-", o.GetKind(), o.GetName(), cluster)
 				}
 			}
-			// 15, the egress selector ConfigMap of the tunnel and the audit policy.
-			if len(objs) != 17 {
-				t.Errorf("rendered %d objects, want 17", len(objs))
+			// 15, the egress selector ConfigMap of the tunnel, the audit policy and the
+			// controllers' egress policy.
+			if len(objs) != 18 {
+				t.Errorf("rendered %d objects, want 18", len(objs))
 			}
 
 			pods := map[controlplane.Component]corev1.PodTemplateSpec{}

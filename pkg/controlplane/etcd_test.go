@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -245,5 +246,54 @@ func TestEtcdClaimTemplateKept(t *testing.T) {
 	}
 	if got, err := controlplane.EtcdStorageSize(tenant()); err != nil || got.String() != "8Gi" {
 		t.Errorf("EtcdStorageSize of the default: %s, %v; want 8Gi", got.String(), err)
+	}
+}
+
+// TestEgress: each control-plane pod may dial DNS and what its component needs, nothing
+// else: etcd its peers, the apiserver its etcd (and anything only without the tunnel, which
+// otherwise carries its traffic to the tenant's nodes), the controllers the apiserver.
+func TestEgress(t *testing.T) {
+	for _, tunnelDisabled := range []bool{false, true} {
+		tc := tenant()
+		policies := map[string]networkingv1.NetworkPolicy{}
+		for _, o := range renderCase(t, tc, controlplane.Inputs{TunnelDisabled: tunnelDisabled}) {
+			if o.GetKind() == "NetworkPolicy" {
+				var np networkingv1.NetworkPolicy
+				fromUnstructured(t, o, &np)
+				policies[np.Name] = np
+			}
+		}
+		egress := func(name string) []networkingv1.NetworkPolicyEgressRule {
+			np, ok := policies[name]
+			if !ok || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+				t.Fatalf("tunnel disabled %v: no egress policy %s among %v", tunnelDisabled, name, slices.Sorted(maps.Keys(policies)))
+			}
+			return np.Spec.Egress
+		}
+		dns := egress(tc.Name + "-default-deny")
+		if len(dns) != 1 || len(dns[0].To) != 0 || len(dns[0].Ports) != 2 || dns[0].Ports[0].Port.IntVal != 53 || dns[0].Ports[1].Port.IntVal != 53 {
+			t.Errorf("default egress %+v, want DNS only", dns)
+		}
+		to := func(rules []networkingv1.NetworkPolicyEgressRule, i int) (string, int32) {
+			r := rules[i]
+			if len(r.To) != 1 || r.To[0].PodSelector == nil || r.To[0].NamespaceSelector != nil || r.To[0].IPBlock != nil || len(r.Ports) != 1 {
+				t.Fatalf("egress rule %+v is not one component's port in the namespace", r)
+			}
+			return r.To[0].PodSelector.MatchLabels[controlplane.LabelComponent], r.Ports[0].Port.IntVal
+		}
+		if c, p := to(egress(controlplane.Etcd.ObjectName(tc.Name)), 0); c != string(controlplane.Etcd) || p != controlplane.EtcdPeerPort {
+			t.Errorf("etcd dials %s:%d, want its peers", c, p)
+		}
+		if c, p := to(egress(tc.Name+"-controllers-egress"), 0); c != string(controlplane.APIServer) || p != controlplane.APIServerPort {
+			t.Errorf("the controllers dial %s:%d, want the apiserver", c, p)
+		}
+		api := egress(controlplane.APIServer.ObjectName(tc.Name))
+		if c, p := to(api, 0); c != string(controlplane.Etcd) || p != controlplane.EtcdClientPort {
+			t.Errorf("the apiserver dials %s:%d, want its etcd", c, p)
+		}
+		open := len(api) == 2 && len(api[1].To) == 0 && len(api[1].Ports) == 0
+		if open != tunnelDisabled || (!tunnelDisabled && len(api) != 1) {
+			t.Errorf("tunnel disabled %v: apiserver egress %+v", tunnelDisabled, api)
+		}
 	}
 }
