@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -282,9 +283,42 @@ func waitPool(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPool, tena
 	})
 	if err != nil {
 		dumpManagerLogs(t)
+		dumpNodes(t, tenant, names)
 		t.Fatalf("WorkerPool %s not at %d Ready nodes within 6m: status %+v, nodes %v", pool.Name, n, pool.Status, names)
 	}
 	return names
+}
+
+// dumpNodes logs, for each node that is not Ready, its own reason and the tenant's
+// kube-system pods on it (a node waits for its pod network), so a failure says why.
+func dumpNodes(t *testing.T, tenant kubernetes.Interface, names []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, name := range names {
+		node, err := tenant.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil || nodeIsReady(node) {
+			continue
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				t.Logf("node %s: Ready=%s %s: %s", name, c.Status, c.Reason, c.Message)
+			}
+		}
+		pods, err := tenant.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
+		if err != nil {
+			t.Logf("node %s: list its pods: %v", name, err)
+			continue
+		}
+		for _, p := range pods.Items {
+			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
+				state := fmt.Sprintf("%+v", cs.State)
+				t.Logf("node %s: pod %s container %s ready=%v restarts=%d %s", name, p.Name, cs.Name, cs.Ready, cs.RestartCount, state)
+			}
+			if len(p.Status.ContainerStatuses) == 0 {
+				t.Logf("node %s: pod %s %s %v", name, p.Name, p.Status.Phase, p.Status.Conditions)
+			}
+		}
+	}
 }
 
 func poolNodes(t *testing.T, ctx context.Context, tenant kubernetes.Interface, pool string) []string {
