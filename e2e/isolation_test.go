@@ -130,6 +130,16 @@ func testSecretsEncryptedAtRest(t *testing.T, ctx context.Context, a *v1alpha1.T
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	raw := etcdRaw(t, ctx, a, "/registry/secrets/default/sealed")
+	if !bytes.HasPrefix(raw, []byte("k8s:enc:secretbox:v1:")) || bytes.Contains(raw, []byte(value)) {
+		t.Errorf("the Secret is stored as %q…, want secretbox ciphertext", raw[:min(len(raw), 40)])
+	}
+}
+
+// etcdRaw reads key from a's etcd as stored, with the apiserver's etcd client certificate,
+// through etcd's JSON gateway (a plain HTTPS request).
+func etcdRaw(t *testing.T, ctx context.Context, a *v1alpha1.TenantCluster, key string) []byte {
+	t.Helper()
 	cpns := controlplane.NamespaceOf(a)
 	creds, err := clients.CoreV1().Secrets(cpns).Get(ctx, controlplane.APIServerEtcdClientSecret.Name(a.Name), metav1.GetOptions{})
 	if err != nil {
@@ -139,18 +149,17 @@ func testSecretsEncryptedAtRest(t *testing.T, ctx context.Context, a *v1alpha1.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	// By the pod's address, verified against the name its certificate carries; through
-	// etcd's JSON gateway, a plain HTTPS request.
+	// By the pod's address, verified against the name its certificate carries.
 	tlsCfg.ServerName = controlplane.EtcdClientHost(a.Name, cpns)
 	member, err := clients.CoreV1().Pods(cpns).Get(ctx, controlplane.Etcd.ObjectName(a.Name)+"-0", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
-	query, _ := json.Marshal(map[string][]byte{"key": []byte("/registry/secrets/default/sealed")})
+	query, _ := json.Marshal(map[string][]byte{"key": []byte(key)})
 	res, err := hc.Post(fmt.Sprintf("https://%s:%d/v3/kv/range", member.Status.PodIP, controlplane.EtcdClientPort), "application/json", bytes.NewReader(query))
 	if err != nil {
-		t.Fatalf("read the Secret raw from etcd: %v", err)
+		t.Fatalf("read %s raw from etcd: %v", key, err)
 	}
 	defer res.Body.Close()
 	var resp struct {
@@ -159,12 +168,9 @@ func testSecretsEncryptedAtRest(t *testing.T, ctx context.Context, a *v1alpha1.T
 		} `json:"kvs"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&resp); err != nil || len(resp.Kvs) != 1 {
-		t.Fatalf("read the Secret raw from etcd: %s, %v (%d keys)", res.Status, err, len(resp.Kvs))
+		t.Fatalf("read %s raw from etcd: %s, %v (%d keys)", key, res.Status, err, len(resp.Kvs))
 	}
-	raw := resp.Kvs[0].Value
-	if !bytes.HasPrefix(raw, []byte("k8s:enc:secretbox:v1:")) || bytes.Contains(raw, []byte(value)) {
-		t.Errorf("the Secret is stored as %q…, want secretbox ciphertext", raw[:min(len(raw), 40)])
-	}
+	return resp.Kvs[0].Value
 }
 
 // testAuditLog: a request to a's API is recorded, with its user and object, in the audit

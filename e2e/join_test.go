@@ -168,6 +168,10 @@ func TestWorkerJoinsWithKubeadm(t *testing.T) {
 		waitCondition(t, ctx, tc, v1alpha1.TunnelReadyCondition, 2*time.Minute)
 	})
 
+	t.Run("a tunnel agent with the node's certificate can pose neither as another node nor as a second agent", func(t *testing.T) {
+		testTunnelIdentity(t, ctx, host, tenant, cfg, name, m.IP)
+	})
+
 	t.Run("a Deployment runs and its Service answers through kube-proxy and DNS", func(t *testing.T) {
 		labels := map[string]string{"app": "web"}
 		dep := &appsv1.Deployment{

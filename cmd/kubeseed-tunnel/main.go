@@ -2,8 +2,10 @@
 // and aggregated APIs into the tenant's network (package pkg/tunnel).
 //
 //	kubeseed-tunnel server --uds /etc/kubernetes/konnectivity/konnectivity.socket --bind :8132 \
-//	    --cert tls.crt --key tls.key --ca ca.crt --health :8134 [--server-id $(POD_NAME) --server-count 2]
-//	kubeseed-tunnel agent --server host:8132 --cert tls.crt --key tls.key --ca ca.crt --node-ip $(HOST_IP)
+//	    --cert tls.crt --key tls.key --ca ca.crt --health :8134 --apiserver https://127.0.0.1:6443 \
+//	    --agent-cidrs 10.96.0.0/12,10.244.0.0/16 [--server-id $(POD_NAME) --server-count 2]
+//	kubeseed-tunnel agent --server host:8132 --cert kubelet-client-current.pem --key kubelet-client-current.pem \
+//	    --ca ca.crt --node-ip $(HOST_IP) --id $(NODE_NAME)
 //
 // The server runs beside the kube-apiserver, which dials its Unix socket through its egress
 // selector (HTTPConnect); agents run on every tenant node and dial the server out.
@@ -70,7 +72,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger)
 type serverOptions struct {
 	uds, bind, health string
 	cert, key, ca     string
-	agentCommonNames  string
+	apiserver         string
+	agentCIDRs        []netip.Prefix
+	limits            tunnel.Limits
 	dialTimeout       time.Duration
 	id                string
 	count             int
@@ -85,8 +89,14 @@ func parseServer(args []string, stderr io.Writer) (serverOptions, error) {
 	fs.StringVar(&o.health, "health", ":8134", "Address of /healthz and /metrics (plain HTTP); empty disables them.")
 	fs.StringVar(&o.cert, "cert", "", "Serving certificate of the agent listener (PEM).")
 	fs.StringVar(&o.key, "key", "", "Its private key (PEM).")
-	fs.StringVar(&o.ca, "ca", "", "CA certificates agents' client certificates must chain to (PEM).")
-	fs.StringVar(&o.agentCommonNames, "agent-common-names", tunnel.AgentCommonName, "Comma-separated common names accepted from agents' client certificates.")
+	fs.StringVar(&o.ca, "ca", "", "CA certificates agents' client certificates (their kubelets') and the apiserver's serving certificate must chain to (PEM).")
+	fs.StringVar(&o.apiserver, "apiserver", "https://127.0.0.1:6443", "The tenant's kube-apiserver, where agents' Nodes are looked up with --cert and --key (a client certificate too; its user must get nodes).")
+	var cidrs string
+	fs.StringVar(&cidrs, "agent-cidrs", "", "Comma-separated CIDRs (the tenant's pod and Service networks) within which agents may announce the CIDRs they dial; empty refuses any.")
+	fs.IntVar(&o.limits.Agents, "max-agents", 0, "Most agents connected at once (0: 5000).")
+	fs.IntVar(&o.limits.Handshakes, "max-handshakes", 0, "Most agent connections not yet authenticated at once (0: 64).")
+	fs.IntVar(&o.limits.StreamsPerAgent, "max-streams-per-agent", 0, "Most connections through one agent at once (0: 1024).")
+	fs.IntVar(&o.limits.PendingPerAgent, "max-pending-per-agent", 0, "Most connections waiting for one agent's dial at once (0: 64).")
 	fs.StringVar(&o.id, "server-id", "", "Name of this server replica (its pod's); empty means a random one.")
 	fs.IntVar(&o.count, "server-count", 1, "How many server replicas run behind the address agents dial; each agent connects to all of them.")
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", 30*time.Second, "How long a CONNECT waits for an agent to dial its target.")
@@ -102,6 +112,13 @@ func parseServer(args []string, stderr io.Writer) (serverOptions, error) {
 	if o.count < 1 {
 		return o, fmt.Errorf("--server-count must be at least 1, not %d", o.count)
 	}
+	for _, v := range splitList(cidrs) {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return o, fmt.Errorf("--agent-cidrs: %w", err)
+		}
+		o.agentCIDRs = append(o.agentCIDRs, p.Masked())
+	}
 	return o, nil
 }
 
@@ -110,9 +127,18 @@ func runServer(ctx context.Context, o serverOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The serving certificate is a client one too: its user reads Nodes in the tenant.
+	clientCfg, err := tunnel.AgentTLSConfig(o.cert, o.key, o.ca, "")
+	if err != nil {
+		return err
+	}
+	nodes, err := tunnel.APINodeAddresses(o.apiserver, clientCfg)
+	if err != nil {
+		return err
+	}
 	s, err := tunnel.NewServer(tunnel.ServerConfig{
-		TLS: tlsCfg, AgentCommonNames: splitList(o.agentCommonNames), DialTimeout: o.dialTimeout, Logger: log,
-		ID: o.id, Count: o.count,
+		TLS: tlsCfg, NodeAddresses: nodes, AgentCIDRs: o.agentCIDRs, Limits: o.limits,
+		DialTimeout: o.dialTimeout, Logger: log, ID: o.id, Count: o.count,
 	})
 	if err != nil {
 		return err
@@ -171,6 +197,7 @@ type agentOptions struct {
 	nodeIPs, cidrs     string
 	id                 string
 	health             string
+	maxStreams         int
 }
 
 func parseAgent(args []string, stderr io.Writer) (tunnel.AgentConfig, agentOptions, error) {
@@ -179,12 +206,13 @@ func parseAgent(args []string, stderr io.Writer) (tunnel.AgentConfig, agentOptio
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.server, "server", "", "The tunnel server, host:port: the tenant's endpoint host and tunnel port.")
 	fs.StringVar(&o.serverName, "server-name", "", "Name the server's certificate must carry; empty means the --server host.")
-	fs.StringVar(&o.cert, "cert", "", "Client certificate (PEM), of the tenant CA with common name "+tunnel.AgentCommonName+".")
-	fs.StringVar(&o.key, "key", "", "Its private key (PEM).")
+	fs.StringVar(&o.cert, "cert", "", "Client certificate (PEM): the node's kubelet's (CN "+tunnel.NodeUserPrefix+"<node>, O "+tunnel.NodesGroup+"), re-read at each connection as the kubelet rotates it.")
+	fs.StringVar(&o.key, "key", "", "Its private key (PEM); may be the same file.")
 	fs.StringVar(&o.ca, "ca", "", "CA certificates the server's certificate must chain to (PEM).")
 	fs.StringVar(&o.nodeIPs, "node-ip", "", "Comma-separated addresses of this node: the server routes them here.")
 	fs.StringVar(&o.cidrs, "allowed-cidrs", "", "Comma-separated CIDRs the agent dials besides its node's addresses (e.g. the service and pod CIDRs); everything else is refused.")
-	fs.StringVar(&o.id, "id", "", "Name of the agent at the server; empty means the first --node-ip.")
+	fs.StringVar(&o.id, "id", "", "This node's name, which the certificate must name; empty takes it from the certificate.")
+	fs.IntVar(&o.maxStreams, "max-streams", 0, "Most connections carried at once (0: 1024).")
 	fs.StringVar(&o.health, "health", "", "Address of /healthz (200 while connected); empty disables it.")
 	if err := fs.Parse(args); err != nil {
 		return tunnel.AgentConfig{}, o, err
@@ -195,7 +223,7 @@ func parseAgent(args []string, stderr io.Writer) (tunnel.AgentConfig, agentOptio
 	if o.server == "" || o.cert == "" || o.key == "" || o.ca == "" || o.nodeIPs == "" {
 		return tunnel.AgentConfig{}, o, errors.New("agent: --server, --cert, --key, --ca and --node-ip are required")
 	}
-	cfg := tunnel.AgentConfig{ServerAddress: o.server, ID: o.id}
+	cfg := tunnel.AgentConfig{ServerAddress: o.server, ID: o.id, MaxStreams: o.maxStreams}
 	for _, v := range splitList(o.nodeIPs) {
 		ip, err := netip.ParseAddr(v)
 		if err != nil {

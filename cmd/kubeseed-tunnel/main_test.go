@@ -42,11 +42,24 @@ func TestParseServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.uds != "/etc/kubernetes/konnectivity/konnectivity.socket" || o.bind != ":8132" || o.health != ":8134" {
+	if o.uds != "/etc/kubernetes/konnectivity/konnectivity.socket" || o.bind != ":8132" || o.health != ":8134" ||
+		o.apiserver != "https://127.0.0.1:6443" || len(o.agentCIDRs) != 0 {
 		t.Errorf("defaults %+v", o)
 	}
-	if _, err := parseServer([]string{"--cert", "c"}, io.Discard); err == nil {
-		t.Error("missing --key and --ca: no error")
+	o, err = parseServer([]string{"--cert", "c", "--key", "k", "--ca", "ca", "--agent-cidrs", "10.96.0.0/12, 10.244.1.0/16", "--max-streams-per-agent", "8"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12"), netip.MustParsePrefix("10.244.0.0/16")}; !slices.Equal(o.agentCIDRs, want) || o.limits.StreamsPerAgent != 8 {
+		t.Errorf("--agent-cidrs %v (want %v), limits %+v", o.agentCIDRs, want, o.limits)
+	}
+	for _, args := range [][]string{
+		{"--cert", "c"}, // no --key, --ca
+		{"--cert", "c", "--key", "k", "--ca", "ca", "--agent-cidrs", "10.96.0.0"},
+	} {
+		if _, err := parseServer(args, io.Discard); err == nil {
+			t.Errorf("parseServer(%q): no error", args)
+		}
 	}
 }
 

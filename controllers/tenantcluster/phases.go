@@ -264,7 +264,7 @@ func (r *Reconciler) reconcileInside(ctx context.Context, s *scope) (bool, error
 	}
 	s.requeueAfter(r.reconcileTenant(ctx, s.tc, &s.o, tenantState{
 		endpoint: s.endpoint, caPEM: caPEM, kubeconfig: s.adminKubeconfig,
-		tunnel: tunnelAgentOf(s.tc, s.endpoint, s.svc, s.secrets[controlplane.TunnelAgentSecret.Name(s.tc.Name)]),
+		tunnel: tunnelAgentOf(s.tc, s.endpoint, s.svc),
 	}))
 	return false, nil
 }

@@ -95,11 +95,10 @@ func tunnelNodePortOf(svc *corev1.Service) int32 {
 	return 0
 }
 
-// tunnelAgentOf is where the tenant's tunnel agents dial and what they authenticate with:
-// the endpoint's host on the tunnel's node port (NodePort) or port (LoadBalancer). Nil
-// until the port and the agent certificate exist.
-func tunnelAgentOf(tc *v1alpha1.TenantCluster, ep pki.Endpoint, svc *corev1.Service, secret *corev1.Secret) *tunnelAgent {
-	if ep.Host == "" || secret == nil || len(secret.Data[corev1.TLSCertKey]) == 0 {
+// tunnelAgentOf is where the tenant's tunnel agents dial: the endpoint's host on the
+// tunnel's node port (NodePort) or port (LoadBalancer). Nil until the port exists.
+func tunnelAgentOf(tc *v1alpha1.TenantCluster, ep pki.Endpoint, svc *corev1.Service) *tunnelAgent {
+	if ep.Host == "" {
 		return nil
 	}
 	port := controlplane.TunnelPort
@@ -108,7 +107,7 @@ func tunnelAgentOf(tc *v1alpha1.TenantCluster, ep pki.Endpoint, svc *corev1.Serv
 			return nil
 		}
 	}
-	return &tunnelAgent{host: ep.Host, port: port, secret: secret}
+	return &tunnelAgent{host: ep.Host, port: port}
 }
 
 // publishKubeconfig writes the admin kubeconfig into the TenantCluster's own namespace, for

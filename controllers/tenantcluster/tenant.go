@@ -45,12 +45,11 @@ type tenantState struct {
 	tunnel     *tunnelAgent // nil: no tunnel agents yet
 }
 
-// tunnelAgent is what the tenant's tunnel agents need: the server to dial and their
-// client certificate (the seed's <name>-tunnel-agent Secret, copied into the tenant).
+// tunnelAgent is what the tenant's tunnel agents need: the server to dial. They
+// authenticate with their kubelets' client certificates.
 type tunnelAgent struct {
-	host   string
-	port   int32
-	secret *corev1.Secret
+	host string
+	port int32
 }
 
 // reconcileTenant works inside the tenant once its apiserver serves: the kubeadm bootstrap
@@ -111,13 +110,7 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantClu
 
 // tenantCIDRs are the tenant's pod and Service ranges (defaults when the spec leaves them).
 func tenantCIDRs(tc *v1alpha1.TenantCluster) []string {
-	var out []string
-	for _, c := range []string{tc.Spec.Network.PodCIDR, tc.Spec.Network.ServiceCIDR} {
-		if c != "" {
-			out = append(out, c)
-		}
-	}
-	return out
+	return controlplane.TenantCIDRs(tc.Spec.Network)
 }
 
 // reconcileAddons applies the addons at their pinned versions, records the versions once
@@ -129,23 +122,12 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	in := addons.Inputs{Endpoint: st.endpoint.URL(), Versions: pinned, ImageRegistry: r.ImageRegistry}
 	if st.tunnel != nil {
-		// cert-manager's Secret, copied: agents in the tenant cannot read the seed.
-		copied := &corev1.Secret{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: metav1.ObjectMeta{Name: addons.DefaultTunnelSecretName, Namespace: metav1.NamespaceSystem},
-			Type:       corev1.SecretTypeTLS,
-			Data: map[string][]byte{
-				corev1.TLSCertKey:       st.tunnel.secret.Data[corev1.TLSCertKey],
-				corev1.TLSPrivateKeyKey: st.tunnel.secret.Data[corev1.TLSPrivateKeyKey],
-				"ca.crt":                st.tunnel.secret.Data["ca.crt"],
-			},
-		}
-		if err := bootstrap.Apply(ctx, c, FieldOwner, copied); err != nil {
-			return fmt.Errorf("copy the tunnel agent certificate: %w", err)
+		if err := r.dropSharedTunnelCertificate(ctx, tc, c); err != nil {
+			return err
 		}
 		in.Tunnel = addons.TunnelValues{
 			Enabled: true, Image: controlplane.TunnelImage(r.ImageRegistry), ServerHost: st.tunnel.host, ServerPort: st.tunnel.port,
-			SecretName: addons.DefaultTunnelSecretName, AllowedCIDRs: tenantCIDRs(tc),
+			AllowedCIDRs: tenantCIDRs(tc),
 		}
 	}
 	values, err := addons.ValuesFor(tc, in)
@@ -166,7 +148,7 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	o.checks[v1alpha1.AddonsReadyCondition] = check{ok: h.Ready, reason: h.Reason, message: h.Message}
 	if st.tunnel == nil {
-		o.checks[v1alpha1.TunnelReadyCondition] = check{reason: v1alpha1.ProgressingReason, message: "waiting for the tunnel's port on the apiserver Service and the agents' certificate"}
+		o.checks[v1alpha1.TunnelReadyCondition] = check{reason: v1alpha1.ProgressingReason, message: "waiting for the tunnel's port on the apiserver Service"}
 		return nil
 	}
 	t, err := addons.ObserveTunnel(ctx, c)
@@ -187,6 +169,7 @@ func (r *Reconciler) tenantClient(ctx context.Context, tc *v1alpha1.TenantCluste
 func (r *Reconciler) forgetTenant(uid types.UID) {
 	r.Tenants.Forget(uid)
 	r.refusedCSRs.Delete(uid)
+	r.legacyTunnelSecretGone.Delete(uid)
 }
 
 // approveServingCSRs approves the tenant's pending kubelet serving CSRs that
@@ -249,6 +232,24 @@ func (r *Reconciler) approveServingCSRs(ctx context.Context, tc *v1alpha1.Tenant
 	return pending, errors.Join(errs...)
 }
 
+// legacyTunnelSecret is the tunnel agents' shared certificate kubeseed copied into tenants
+// before agents authenticated as their nodes; no server accepts it any more.
+const legacyTunnelSecret = "kubeseed-tunnel-agent"
+
+// dropSharedTunnelCertificate deletes legacyTunnelSecret from the tenant, once per tenant
+// and manager process: a credential nothing needs is not left lying around.
+func (r *Reconciler) dropSharedTunnelCertificate(ctx context.Context, tc *v1alpha1.TenantCluster, c client.Client) error {
+	if _, done := r.legacyTunnelSecretGone.Load(tc.UID); done {
+		return nil
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: legacyTunnelSecret, Namespace: metav1.NamespaceSystem}}
+	if err := c.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete the tenant's old shared tunnel certificate: %w", err)
+	}
+	r.legacyTunnelSecretGone.Store(tc.UID, true)
+	return nil
+}
+
 // decided says whether a CSR was approved or denied already.
 func decided(csr *certificatesv1.CertificateSigningRequest) bool {
 	return slices.ContainsFunc(csr.Status.Conditions, func(c certificatesv1.CertificateSigningRequestCondition) bool {
@@ -258,5 +259,6 @@ func decided(csr *certificatesv1.CertificateSigningRequest) bool {
 
 // tenantMemory is what the Reconciler remembers per TenantCluster between reconciles.
 type tenantMemory struct {
-	refusedCSRs sync.Map // types.UID -> map[types.UID]bool, the CSRs already warned about
+	refusedCSRs            sync.Map // types.UID -> map[types.UID]bool, the CSRs already warned about
+	legacyTunnelSecretGone sync.Map // types.UID -> true once dropSharedTunnelCertificate did its job
 }

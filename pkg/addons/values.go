@@ -75,14 +75,16 @@ type TunnelValues struct {
 	Image      string `json:"image"`
 	ServerHost string `json:"serverHost"`
 	ServerPort int32  `json:"serverPort"`
-	SecretName string `json:"secretName"`
+	// ServerUser is the tunnel server's user in the tenant (its client certificate's
+	// CN): the chart lets it get nodes, which it checks agents against.
+	ServerUser string `json:"serverUser"`
 	// AllowedCIDRs are dialled by the agent besides its node's own addresses: the tenant's
 	// pod and Service ranges, for admission webhooks and aggregated APIs.
 	AllowedCIDRs []string `json:"allowedCIDRs,omitempty"`
 }
 
-// DefaultTunnelSecretName is the Secret in kube-system the tunnel agent authenticates with.
-const DefaultTunnelSecretName = "kubeseed-tunnel-agent"
+// DefaultTunnelServerUser is the tunnel server's user: pki.TunnelServerCommonName.
+const DefaultTunnelServerUser = "kubeseed-tunnel-server"
 
 // Inputs is what ValuesFor needs besides the TenantCluster.
 type Inputs struct {
@@ -143,8 +145,8 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		return Values{}, err
 	}
 	tunnel := in.Tunnel
-	if tunnel.SecretName == "" {
-		tunnel.SecretName = DefaultTunnelSecretName
+	if tunnel.ServerUser == "" {
+		tunnel.ServerUser = DefaultTunnelServerUser
 	}
 	return Values{
 		KubeProxy: KubeProxyValues{

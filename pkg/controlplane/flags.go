@@ -166,6 +166,9 @@ func apiServerFlags(cluster, namespace string, nw network, endpointHost string) 
 		"tls-private-key-file":       secretFile(APIServerTLSSecret, TLSKeyKey),
 		"kubelet-client-certificate": secretFile(APIServerKubeletClientSecret, TLSCertKey),
 		"kubelet-client-key":         secretFile(APIServerKubeletClientSecret, TLSKeyKey),
+		// Kubelets serve with certificates of the tenant CA (kubeseed approves their CSRs
+		// against the Node): logs, exec and port-forward reach the node they name or fail.
+		"kubelet-certificate-authority": secretFile(CASecret, TLSCertKey),
 
 		// The issuer must never change (tokens would stop verifying), so it cannot be the
 		// endpoint, which is not known at first; kubeadm's in-cluster URL it is.

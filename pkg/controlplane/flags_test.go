@@ -46,7 +46,7 @@ func TestAPIServerFlags(t *testing.T) {
 				"audit-log-maxsize":   "20",
 				"audit-log-maxbackup": "2",
 			},
-			wantLen: 36, // with --egress-selector-config-file (the tunnel) and the size's --profiling=false
+			wantLen: 37, // with --egress-selector-config-file (the tunnel) and the size's --profiling=false
 		},
 		{
 			name: "endpoint IP becomes the advertise address",
@@ -79,7 +79,7 @@ func TestAPIServerFlags(t *testing.T) {
 				"v":                        "2",
 				"authorization-mode":       "Node,RBAC",
 			},
-			wantLen: 38,
+			wantLen: 39,
 		},
 		{
 			name: "network",

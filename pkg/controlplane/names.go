@@ -156,11 +156,9 @@ const (
 	// AdminKubeconfigSecret is the admin kubeconfig handed to users and Magnum.
 	AdminKubeconfigSecret Secret = "kubeconfig"
 	// TunnelServerSecret is the tunnel server's serving certificate (agents dial it at the
-	// endpoint host); its ca.crt, the cluster CA, verifies the agents' client certificates.
+	// endpoint host), a client certificate too (it reads agents' Nodes in the tenant); its
+	// ca.crt, the cluster CA, verifies the agents' client certificates: their kubelets'.
 	TunnelServerSecret Secret = "tunnel-server"
-	// TunnelAgentSecret is the tunnel agents' client certificate, which the controller
-	// copies into the tenant for the agent DaemonSet.
-	TunnelAgentSecret Secret = "tunnel-agent"
 	// EncryptionConfigSecret is the kube-apiserver's EncryptionConfiguration, with the key
 	// that encrypts the tenant's Secrets in its etcd. Not part of the PKI: the manager makes
 	// it once and never replaces it (pkg/pki.NewEncryptionConfigSecret).
@@ -176,7 +174,7 @@ var Secrets = []Secret{
 	APIServerTLSSecret, APIServerKubeletClientSecret, APIServerEtcdClientSecret,
 	EtcdServerSecret, EtcdPeerSecret, FrontProxyClientSecret, ServiceAccountSecret,
 	ControllerManagerKubeconfigSecret, SchedulerKubeconfigSecret, AdminKubeconfigSecret,
-	TunnelServerSecret, TunnelAgentSecret,
+	TunnelServerSecret,
 }
 
 // Name is the Secret's name for the named cluster, "<cluster>-<purpose>".

@@ -50,7 +50,6 @@ func TestSecretNames(t *testing.T) {
 		controlplane.SchedulerKubeconfigSecret:         "acme-scheduler-kubeconfig",
 		controlplane.AdminKubeconfigSecret:             "acme-kubeconfig",
 		controlplane.TunnelServerSecret:                "acme-tunnel-server",
-		controlplane.TunnelAgentSecret:                 "acme-tunnel-agent",
 	}
 	if len(controlplane.Secrets) != len(want) {
 		t.Errorf("Secrets lists %d Secrets, want %d", len(controlplane.Secrets), len(want))

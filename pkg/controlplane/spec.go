@@ -79,6 +79,17 @@ func networkOf(n v1alpha1.NetworkSpec) (network, error) {
 	return network{serviceCIDR: svc.Masked(), podCIDR: pods.Masked(), dnsDomain: orDefault(n.DNSDomain, defaultDNSDomain)}, nil
 }
 
+// TenantCIDRs are the tenant's pod and Service networks, defaults filled in: what the
+// tunnel's agents may dial besides their nodes (webhooks, aggregated APIs). Nil when the
+// spec's network is invalid (the render reports why).
+func TenantCIDRs(n v1alpha1.NetworkSpec) []string {
+	nw, err := networkOf(n)
+	if err != nil {
+		return nil
+	}
+	return []string{nw.podCIDR.String(), nw.serviceCIDR.String()}
+}
+
 func serviceTypeOf(t v1alpha1.EndpointType) (corev1.ServiceType, error) {
 	switch t {
 	case "", v1alpha1.EndpointLoadBalancer:

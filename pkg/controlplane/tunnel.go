@@ -128,7 +128,7 @@ func egressSelectorConfig() (string, error) {
 
 // tunnelValues are the tunnel's values; apiServerReplicas is how many servers agents must
 // each connect to.
-func tunnelValues(cluster string, in Inputs, apiServerReplicas int32, size v1alpha1.ControlPlaneSize) (TunnelValues, error) {
+func tunnelValues(cluster string, in Inputs, nw network, apiServerReplicas int32, size v1alpha1.ControlPlaneSize) (TunnelValues, error) {
 	res, ok := SizeResources(size, Tunnel)
 	if !ok {
 		return TunnelValues{}, invalid("spec.controlPlane.size", "%q is not one of %v", size, Sizes())
@@ -161,6 +161,9 @@ func tunnelValues(cluster string, in Inputs, apiServerReplicas int32, size v1alp
 			"--bind=:" + port(TunnelPort),
 			"--health=:" + port(TunnelHealthPort),
 			"--cert=" + cert, "--key=" + key, "--ca=" + ca,
+			// Agents are checked against their Node in the apiserver beside the server.
+			"--apiserver=https://127.0.0.1:" + port(APIServerPort),
+			"--agent-cidrs=" + nw.podCIDR.String() + "," + nw.serviceCIDR.String(),
 			"--server-id=$(POD_NAME)",
 			"--server-count=" + count,
 		}

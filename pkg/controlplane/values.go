@@ -328,7 +328,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	registry := strings.TrimSuffix(orDefault(in.ImageRegistry, DefaultImageRegistry), "/")
 	mounts := secretMounts(name)
 
-	tunnel, err := tunnelValues(name, in, count[APIServer], size)
+	tunnel, err := tunnelValues(name, in, netw, count[APIServer], size)
 	if err != nil {
 		return Values{}, err
 	}

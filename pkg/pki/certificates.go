@@ -57,7 +57,7 @@ var IssuedSecrets = []controlplane.Secret{
 	controlplane.EtcdServerSecret, controlplane.EtcdPeerSecret, controlplane.FrontProxyClientSecret,
 	controlplane.ServiceAccountSecret,
 	ControllerManagerClientSecret, SchedulerClientSecret, AdminClientSecret,
-	controlplane.TunnelServerSecret, controlplane.TunnelAgentSecret,
+	controlplane.TunnelServerSecret,
 }
 
 // Subjects of the client certificates: what the tenant's authorizers see.
@@ -87,13 +87,10 @@ const (
 	// included, with this kubeconfig, like kubeadm does with super-admin.conf. It cannot be
 	// revoked short of a new cluster CA key; it stays in a Secret of the tenant's namespace.
 	AdminCommonName = "kubernetes-admin"
-	// TunnelAgentCommonName is the tunnel agents' user (pkg/tunnel.AgentCommonName): the
-	// tunnel server accepts no other. The cluster CA signs it, so the tenant's apiserver
-	// would authenticate it too, as a user with no group and hence no permission; the
-	// agents never talk to the apiserver.
-	TunnelAgentCommonName = "system:kubeseed:tunnel-agent"
-	// TunnelServerCommonName is the tunnel server certificate's common name; agents check
-	// its SANs, not this.
+	// TunnelServerCommonName is the tunnel server certificate's common name: agents check
+	// its SANs, not this, and the tenant's RBAC lets this user get nodes (the addons'
+	// ClusterRole kubeseed:tunnel-server), which the server checks agents against. Agents
+	// authenticate with their kubelets' certificates: no certificate of kubeseed's.
 	TunnelServerCommonName = "kubeseed-tunnel-server"
 )
 
@@ -331,7 +328,6 @@ func objects(tc *v1alpha1.TenantCluster, endpoint Endpoint, o options) ([]client
 	if endpoint.Host != "" {
 		objs = append(objs, certificate(name, ns, tunnelServer))
 	}
-	objs = append(objs, certificate(name, ns, leaf(controlplane.TunnelAgentSecret, clusterCA, TunnelAgentCommonName, clientUsages)))
 	return objs, nil
 }
 

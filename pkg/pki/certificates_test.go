@@ -20,7 +20,6 @@ import (
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/pki"
-	"github.com/kubeseed/kubeseed/pkg/tunnel"
 )
 
 func tenant(mut ...func(*v1alpha1.TenantCluster)) *v1alpha1.TenantCluster {
@@ -93,7 +92,6 @@ func TestObjectsOrderAndKinds(t *testing.T) {
 		"Certificate/acme-scheduler-client",
 		"Certificate/acme-admin-client",
 		"Certificate/acme-tunnel-server",
-		"Certificate/acme-tunnel-agent",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("objects:\n got %q\nwant %q", got, want)
@@ -246,8 +244,8 @@ func TestCertificateSpecs(t *testing.T) {
 		{pki.ControllerManagerClientSecret, "acme-ca", "system:kube-controller-manager", nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 		{pki.SchedulerClientSecret, "acme-ca", "system:kube-scheduler", nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 		{pki.AdminClientSecret, "acme-ca", "kubernetes-admin", []string{"system:masters"}, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
-		{controlplane.TunnelServerSecret, "acme-ca", "kubeseed-tunnel-server", nil, server, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
-		{controlplane.TunnelAgentSecret, "acme-ca", tunnel.AgentCommonName, nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
+		// A client too: it reads the Nodes agents claim to be.
+		{controlplane.TunnelServerSecret, "acme-ca", pki.TunnelServerCommonName, nil, both, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 	}
 	certs := certificates(t, "acme", mustObjects(t, tenant(), endpoint))
 	if len(certs) != len(cases) {

@@ -46,7 +46,7 @@ func tunnelServerCert(tc *v1alpha1.TenantCluster, endpointHost, seedDomain strin
 	return certSpec{
 		secret: controlplane.TunnelServerSecret, issuer: controlplane.CASecret.Name(name),
 		commonName: TunnelServerCommonName, dnsNames: dns, ipAddresses: ips,
-		usages: serverUsages, key: ecdsaP256, rotation: cmv1.RotationPolicyAlways,
+		usages: serverClientUsages, key: ecdsaP256, rotation: cmv1.RotationPolicyAlways,
 		duration: LeafDuration, renewBefore: LeafRenewBefore,
 	}, nil
 }

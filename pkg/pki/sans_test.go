@@ -7,7 +7,6 @@ import (
 	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/pki"
-	"github.com/kubeseed/kubeseed/pkg/tunnel"
 )
 
 func TestAPIServerSANs(t *testing.T) {
@@ -142,13 +141,6 @@ func TestTunnelCertificates(t *testing.T) {
 			if !slices.Equal(spec.IPAddresses, c.wantIPs) {
 				t.Errorf("ipAddresses:\n got %q\nwant %q", spec.IPAddresses, c.wantIPs)
 			}
-			agent := certs[controlplane.TunnelAgentSecret].Spec
-			if len(agent.DNSNames) != 0 || len(agent.IPAddresses) != 0 || agent.Subject != nil {
-				t.Errorf("agent certificate names %q %q, subject %+v; want only its common name", agent.DNSNames, agent.IPAddresses, agent.Subject)
-			}
 		})
-	}
-	if pki.TunnelAgentCommonName != tunnel.AgentCommonName {
-		t.Errorf("pki.TunnelAgentCommonName %q, tunnel.AgentCommonName %q", pki.TunnelAgentCommonName, tunnel.AgentCommonName)
 	}
 }

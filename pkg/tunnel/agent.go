@@ -25,7 +25,8 @@ type AgentConfig struct {
 	// TLS presents the agent's client certificate and verifies the Server's against the
 	// tenant CA (AgentTLSConfig builds one). ServerName defaults to ServerAddress's host.
 	TLS *tls.Config
-	// ID names the agent at the Server; empty means the first node address.
+	// ID is the agent's node, as its certificate names it (the Server refuses any other);
+	// empty lets the Server take it from the certificate.
 	ID string
 	// NodeIPs are the addresses of the agent's node: the Server routes CONNECTs to them
 	// here, and the agent dials them. At least one.
@@ -36,6 +37,9 @@ type AgentConfig struct {
 	AllowedCIDRs []netip.Prefix
 	// DialTimeout bounds dialing a target and the Server; 0 means 10 s.
 	DialTimeout time.Duration
+	// MaxStreams bounds the connections the agent carries at once; more are refused.
+	// 0 means 1024.
+	MaxStreams int
 	// MinBackoff and MaxBackoff bound the wait between connection attempts, which doubles
 	// from MinBackoff after each failure; 0 means 1 s and 30 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -51,9 +55,11 @@ type AgentConfig struct {
 // targets the Server asks for, when allowed.
 type Agent struct {
 	cfg      AgentConfig
+	name     string // in logs and errors: the ID, or the first node address
 	log      *slog.Logger
 	sessions atomic.Int32
 	streams  sync.WaitGroup
+	carrying atomic.Int64
 }
 
 // NewAgent checks cfg and returns an Agent; Run it.
@@ -78,8 +84,12 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	for i, p := range cfg.AllowedCIDRs {
 		cfg.AllowedCIDRs[i] = p.Masked()
 	}
-	if cfg.ID == "" {
-		cfg.ID = cfg.NodeIPs[0].String()
+	name := cfg.ID
+	if name == "" {
+		name = cfg.NodeIPs[0].String()
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 1024
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
@@ -101,7 +111,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Agent{cfg: cfg, log: log}, nil
+	return &Agent{cfg: cfg, name: name, log: log}, nil
 }
 
 // Connected reports whether the Agent has a session to at least one server.
@@ -189,7 +199,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.sessions.Store(int32(len(sessions)))
 		mu.Unlock()
 		backoff, delay = a.cfg.MinBackoff, 0
-		a.log.Info("tunnel session established", "server", a.cfg.ServerAddress, "serverID", id, "servers", want, "id", a.cfg.ID)
+		a.log.Info("tunnel session established", "server", a.cfg.ServerAddress, "serverID", id, "servers", want, "id", a.name)
 		wg.Go(func() {
 			err := a.serve(ctx, conn)
 			mu.Lock()
@@ -205,6 +215,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		})
 	}
+}
+
+// Check dials the Server once and says whether it accepts this agent (nil) or why not,
+// without keeping a session.
+func (a *Agent) Check(ctx context.Context) error {
+	conn, _, err := a.connect(ctx, func(string) bool { return false })
+	if conn != nil {
+		_ = conn.Close()
+	}
+	return err
 }
 
 // connect dials the Server and exchanges hellos. It returns no connection and no error
@@ -270,7 +290,15 @@ func (a *Agent) serve(ctx context.Context, conn *tls.Conn) error {
 		if err != nil {
 			return err
 		}
-		a.streams.Go(func() { a.serveStream(ctx, stream) })
+		a.streams.Go(func() {
+			defer a.carrying.Add(-1)
+			if n := a.carrying.Add(1); n > int64(a.cfg.MaxStreams) {
+				_ = writeFrame(stream, dialReply{Error: fmt.Sprintf("agent %s carries %d connections, its limit", a.name, a.cfg.MaxStreams)})
+				_ = stream.Close()
+				return
+			}
+			a.serveStream(ctx, stream)
+		})
 	}
 }
 
@@ -326,9 +354,9 @@ func (a *Agent) dialTarget(ctx context.Context, address string) (net.Conn, error
 		}
 		c, err := a.cfg.Dial(ctx, "tcp", net.JoinHostPort(ip.Unmap().String(), port))
 		if err != nil {
-			return nil, fmt.Errorf("agent %s: dial %s: %w", a.cfg.ID, address, err)
+			return nil, fmt.Errorf("agent %s: dial %s: %w", a.name, address, err)
 		}
 		return c, nil
 	}
-	return nil, fmt.Errorf("agent %s: target %s is not allowed (neither this node's address nor in an allowed CIDR)", a.cfg.ID, address)
+	return nil, fmt.Errorf("agent %s: target %s is not allowed (neither this node's address nor in an allowed CIDR)", a.name, address)
 }

@@ -57,53 +57,70 @@ type dialError struct {
 
 func (e *dialError) Error() string { return e.reason }
 
-// Dial opens a connection to address (host:port) through an agent, as a CONNECT does.
-func (s *Server) Dial(ctx context.Context, address string) (net.Conn, error) {
-	c, err := s.dial(ctx, address)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func (s *Server) dial(ctx context.Context, address string) (*yamux.Stream, error) {
+// dial opens a stream to address through an agent, as a CONNECT does; release must be
+// called once the stream is done with.
+func (s *Server) dial(ctx context.Context, address string) (stream *yamux.Stream, release func(), err error) {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
-		return nil, &dialError{http.StatusBadRequest, fmt.Sprintf("bad target %q: %v", address, err)}
+		return nil, nil, &dialError{http.StatusBadRequest, fmt.Sprintf("bad target %q: %v", address, err)}
 	}
 	candidates, connected := s.route(host)
 	if connected == 0 {
-		return nil, &dialError{http.StatusServiceUnavailable, "no tunnel agent is connected"}
+		return nil, nil, &dialError{http.StatusServiceUnavailable, "no tunnel agent is connected"}
 	}
 	if len(candidates) == 0 {
-		return nil, &dialError{http.StatusBadGateway, fmt.Sprintf("no tunnel agent serves %s (%d agents connected)", host, connected)}
+		return nil, nil, &dialError{http.StatusBadGateway, fmt.Sprintf("no tunnel agent serves %s (%d agents connected)", host, connected)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.dialTimeout)
 	defer cancel()
 	var last error
 	for _, a := range candidates {
-		stream, err := a.sess.OpenStream()
-		if err != nil {
-			// A session that cannot open a stream is dead or dying; the next may do.
-			last = fmt.Errorf("agent %s: %w", a.id, err)
-			continue
+		stream, err := s.open(ctx, a, address)
+		if err == nil {
+			return stream, func() { a.streams.Add(-1) }, nil
 		}
-		stop := context.AfterFunc(ctx, func() { _ = stream.SetDeadline(time.Now()) })
-		err = s.request(stream, address)
-		if !stop() {
-			err = fmt.Errorf("agent %s: timed out dialing %s", a.id, address)
+		last = err
+		var de *dialError
+		if !errors.As(err, &de) || de.status != http.StatusServiceUnavailable {
+			break // the agent was asked and said no: the target's answer, not the agent's
 		}
-		if err != nil {
-			_ = stream.Close()
-			return nil, &dialError{http.StatusBadGateway, err.Error()}
-		}
-		if err := stream.SetDeadline(time.Time{}); err != nil {
-			_ = stream.Close()
-			return nil, &dialError{http.StatusBadGateway, err.Error()}
-		}
-		return stream, nil
 	}
-	return nil, &dialError{http.StatusBadGateway, last.Error()}
+	return nil, nil, last
+}
+
+// open opens a stream through a, within its limits, and has it dial address. A stream it
+// returns is counted in a.streams.
+func (s *Server) open(ctx context.Context, a *agentSession, address string) (*yamux.Stream, error) {
+	if n := a.streams.Add(1); n > int64(s.limits.StreamsPerAgent) {
+		a.streams.Add(-1)
+		return nil, &dialError{http.StatusServiceUnavailable, fmt.Sprintf("agent %s carries %d connections, its limit", a.id, s.limits.StreamsPerAgent)}
+	}
+	if n := a.pending.Add(1); n > int64(s.limits.PendingPerAgent) {
+		a.pending.Add(-1)
+		a.streams.Add(-1)
+		return nil, &dialError{http.StatusServiceUnavailable, fmt.Sprintf("agent %s has %d dials in progress, its limit", a.id, s.limits.PendingPerAgent)}
+	}
+	defer a.pending.Add(-1)
+	stream, err := a.sess.OpenStream()
+	if err != nil {
+		// A session that cannot open a stream is dead or dying; the next may do.
+		a.streams.Add(-1)
+		return nil, &dialError{http.StatusServiceUnavailable, fmt.Sprintf("agent %s: %v", a.id, err)}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = stream.SetDeadline(time.Now()) })
+	err = s.request(stream, address)
+	if !stop() {
+		err = fmt.Errorf("agent %s: timed out dialing %s", a.id, address)
+	}
+	if err == nil {
+		err = stream.SetDeadline(time.Time{})
+	}
+	if err != nil {
+		_ = stream.Close()
+		a.streams.Add(-1)
+		return nil, &dialError{http.StatusBadGateway, err.Error()}
+	}
+	return stream, nil
 }
 
 // request asks the agent at the other end of stream to dial address.
@@ -149,7 +166,7 @@ func (s *Server) handleConnect(c net.Conn) {
 		return
 	}
 	s.connects.Add(1)
-	stream, err := s.dial(context.Background(), target)
+	stream, release, err := s.dial(context.Background(), target)
 	if err != nil {
 		s.failures.Add(1)
 		status := http.StatusBadGateway
@@ -161,6 +178,7 @@ func (s *Server) handleConnect(c net.Conn) {
 		writeStatus(c, status, err.Error())
 		return
 	}
+	defer release()
 	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		_ = stream.Close()
 		return

@@ -7,9 +7,18 @@
 // socket beside the apiserver, in its pod, and on a TCP port for Agents, which run on every
 // tenant worker (host network) and dial out to the Server through the published endpoint,
 // with mutual TLS: the Server presents a certificate of the tenant CA naming the endpoint,
-// and accepts only client certificates of the tenant CA whose common name is
-// AgentCommonName. Each agent connection is a yamux session; every CONNECT becomes one
-// stream to the agent chosen for the target, which dials it and pipes bytes both ways.
+// and accepts only kubelet client certificates of the tenant CA (CN system:node:<name>, O
+// system:nodes): an agent is its node. Each agent connection is a yamux session; every
+// CONNECT becomes one stream to the agent chosen for the target, which dials it and pipes
+// bytes both ways.
+//
+// # Identity
+//
+// The Server takes the agent's node from its certificate and refuses a hello that names
+// another, an address the Node (looked up through ServerConfig.NodeAddresses) does not
+// have, a CIDR outside ServerConfig.AgentCIDRs, and a second session of the node while the
+// first answers a ping; one that does not is replaced. Limits bound what the public agents'
+// port lets anyone hold.
 //
 // # Wire protocol
 //
@@ -22,8 +31,7 @@
 //
 // # Routing
 //
-// A CONNECT for host:port goes to the most recently registered agent whose node addresses
-// include host; failing that, to an agent that announced a CIDR containing host (pod and
+// A CONNECT for host:port goes to the agent whose node addresses include host; failing that, to an agent that announced a CIDR containing host (pod and
 // service addresses, which any node reaches), in turn; failing that, when exactly one agent
 // is connected, to that one, which still refuses what it may not dial. The Server answers
 // 200 only once the agent dialed the target; 503 when no agent is connected, 502 with the

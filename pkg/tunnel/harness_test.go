@@ -27,12 +27,50 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/tunnel"
 )
 
-// testCA is a CA that writes PEM files of itself and of leaves it signs.
+// testCA is a CA that writes PEM files of itself and of leaves it signs. It stands for a
+// tenant: nodes are its Nodes' addresses, which the servers of the tenant look up (the
+// tenant's apiserver in a real server; a map here).
 type testCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	dir  string
 	file string // the CA certificate
+
+	mu    sync.Mutex
+	nodes map[string][]netip.Addr
+}
+
+// setNode makes (or, with no addresses, removes) the tenant's Node name.
+func (ca *testCA) setNode(name string, ips ...string) {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	if len(ips) == 0 {
+		delete(ca.nodes, name)
+		return
+	}
+	var addrs []netip.Addr
+	for _, ip := range ips {
+		addrs = append(addrs, netip.MustParseAddr(ip).Unmap())
+	}
+	ca.nodes[name] = addrs
+}
+
+// nodeAddresses is the servers' NodeAddresses.
+func (ca *testCA) nodeAddresses(_ context.Context, name string) ([]netip.Addr, error) {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	addrs, ok := ca.nodes[name]
+	if !ok {
+		return nil, fmt.Errorf("node %s: %w", name, tunnel.ErrNoNode)
+	}
+	return addrs, nil
+}
+
+// nodeCert issues node name's kubelet client certificate, as the tenant's controller
+// manager signs it at join.
+func (ca *testCA) nodeCert(t *testing.T, name string) (certFile, keyFile string) {
+	t.Helper()
+	return ca.issue(t, "node-"+name, pkix.Name{CommonName: tunnel.NodeUserPrefix + name, Organization: []string{tunnel.NodesGroup}}, x509.ExtKeyUsageClientAuth)
 }
 
 var serial int64
@@ -57,7 +95,7 @@ func newCA(t *testing.T, name string) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := &testCA{cert: cert, key: key, dir: t.TempDir()}
+	ca := &testCA{cert: cert, key: key, dir: t.TempDir(), nodes: map[string][]netip.Addr{}}
 	ca.file = filepath.Join(ca.dir, name+"-ca.crt")
 	writePEM(t, ca.file, "CERTIFICATE", der)
 	return ca
@@ -91,10 +129,15 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 // leaf issues a certificate and returns the paths of its certificate and key.
 func (ca *testCA) leaf(t *testing.T, name, cn string, usage x509.ExtKeyUsage, ips ...string) (certFile, keyFile string) {
 	t.Helper()
+	return ca.issue(t, name, pkix.Name{CommonName: cn}, usage, ips...)
+}
+
+func (ca *testCA) issue(t *testing.T, name string, subject pkix.Name, usage x509.ExtKeyUsage, ips ...string) (certFile, keyFile string) {
+	t.Helper()
 	key := mustKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(nextSerial()),
-		Subject:      pkix.Name{CommonName: cn},
+		Subject:      subject,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -125,13 +168,16 @@ type env struct {
 	agentAddr  string
 	socket     string
 	health     string
-	agentCert  string
-	agentKey   string
 	serverDone chan struct{}
 	healthSrv  *http.Server
 	id         string
 	count      int
+	limits     tunnel.Limits
 }
+
+// agentCIDRs are what the test servers let agents announce: loopback stands for the
+// tenant's service network, 10/8 for its pod network.
+var agentCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -141,11 +187,12 @@ func newEnv(t *testing.T) *env {
 // newReplica is an env whose Server is replica id of count, with the tenant CA ca.
 func newReplica(t *testing.T, ca *testCA, id string, count int) *env {
 	t.Helper()
-	e := &env{t: t, ca: ca, id: id, count: count}
-	e.agentCert, e.agentKey = ca.leaf(t, "agent", tunnel.AgentCommonName, x509.ExtKeyUsageClientAuth)
-	if id != "" {
-		e.agentCert, e.agentKey = ca.leaf(t, "agent-"+id, tunnel.AgentCommonName, x509.ExtKeyUsageClientAuth)
-	}
+	return newLimitedReplica(t, ca, id, count, tunnel.Limits{})
+}
+
+func newLimitedReplica(t *testing.T, ca *testCA, id string, count int, limits tunnel.Limits) *env {
+	t.Helper()
+	e := &env{t: t, ca: ca, id: id, count: count, limits: limits}
 	dir, err := os.MkdirTemp("", "tunnel") // Unix socket paths are short
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +216,10 @@ func (e *env) start(tcp net.Listener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := tunnel.NewServer(tunnel.ServerConfig{TLS: cfg, DialTimeout: 5 * time.Second, Logger: testLogger(t), ID: e.id, Count: e.count})
+	s, err := tunnel.NewServer(tunnel.ServerConfig{
+		TLS: cfg, DialTimeout: 5 * time.Second, Logger: testLogger(t), ID: e.id, Count: e.count,
+		NodeAddresses: e.ca.nodeAddresses, AgentCIDRs: agentCIDRs, Limits: e.limits,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +261,13 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 type agentOpts struct {
+	// id is the agent's node; empty means one named after the first node address. The
+	// agent gets that node's certificate, and the node these addresses, unless
+	// certFile or unregistered say otherwise.
 	id               string
+	unregistered     bool
+	sendID           string // the ID in the hello, if not id
+	maxStreams       int
 	nodeIPs          []string
 	cidrs            []string
 	certFile, key    string
@@ -225,8 +281,36 @@ type agentOpts struct {
 func (e *env) agent(o agentOpts) (*tunnel.Agent, func()) {
 	t := e.t
 	t.Helper()
+	a := e.newAgent(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.Run(ctx); close(done) }()
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	if o.expectConnection {
+		eventually(t, "agent connected", a.Connected)
+	}
+	return a, stop
+}
+
+// nodeName is the node an agent of these options stands for.
+func (o agentOpts) nodeName() string {
+	if o.id != "" {
+		return o.id
+	}
+	return "node-" + strings.NewReplacer(".", "-", ":", "-").Replace(o.nodeIPs[0])
+}
+
+// newAgent makes the agent of o, its node certificate and Node.
+func (e *env) newAgent(o agentOpts) *tunnel.Agent {
+	t := e.t
+	t.Helper()
+	node := o.nodeName()
 	if o.certFile == "" {
-		o.certFile, o.key = e.agentCert, e.agentKey
+		o.certFile, o.key = e.ca.nodeCert(t, node)
+	}
+	if !o.unregistered {
+		e.ca.setNode(node, o.nodeIPs...)
 	}
 	if o.caFile == "" {
 		o.caFile = e.ca.file
@@ -235,8 +319,12 @@ func (e *env) agent(o agentOpts) (*tunnel.Agent, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	id := o.id
+	if o.sendID != "" {
+		id = o.sendID
+	}
 	ac := tunnel.AgentConfig{
-		ServerAddress: e.agentAddr, TLS: cfg, ID: o.id, Dial: o.dial,
+		ServerAddress: e.agentAddr, TLS: cfg, ID: id, Dial: o.dial, MaxStreams: o.maxStreams,
 		DialTimeout: 2 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Logger: testLogger(t),
 	}
@@ -250,15 +338,7 @@ func (e *env) agent(o agentOpts) (*tunnel.Agent, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
-	stop := sync.OnceFunc(func() { cancel(); <-done })
-	t.Cleanup(stop)
-	if o.expectConnection {
-		eventually(t, "agent connected", a.Connected)
-	}
-	return a, stop
+	return a
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

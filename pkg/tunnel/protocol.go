@@ -13,9 +13,12 @@ import (
 	"github.com/hashicorp/yamux"
 )
 
-// AgentCommonName is the common name of the agents' client certificates; the Server
-// accepts no other by default.
-const AgentCommonName = "system:kubeseed:tunnel-agent"
+// An agent authenticates with its kubelet's client certificate, which names its node as
+// Kubernetes' Node authorizer reads it.
+const (
+	NodeUserPrefix = "system:node:"
+	NodesGroup     = "system:nodes"
+)
 
 // protocolVersion is the hello's version; a server refuses agents of another.
 const protocolVersion = 1
@@ -26,12 +29,14 @@ const maxFrame = 64 << 10
 // hello is the agent's first frame.
 type hello struct {
 	Version int `json:"version"`
-	// ID names the agent, normally its node; a new connection with the same ID replaces
-	// the old one (an agent that reconnects before the server noticed it was gone).
+	// ID is the agent's node; empty means the one its certificate names, and any other is
+	// refused.
 	ID string `json:"id"`
 	// NodeIPs are the addresses of the agent's node: CONNECTs to them are routed to it.
+	// Each must be an address of the Node.
 	NodeIPs []string `json:"nodeIPs"`
-	// AllowedCIDRs are the networks the agent dials besides its node's addresses.
+	// AllowedCIDRs are the networks the agent dials besides its node's addresses, each
+	// within the server's AgentCIDRs.
 	AllowedCIDRs []string `json:"allowedCIDRs,omitempty"`
 }
 
@@ -98,7 +103,40 @@ const (
 	// keepAliveInterval pings each session, so a dead agent is dropped in about this long
 	// plus yamux's write timeout.
 	keepAliveInterval = 15 * time.Second
+	// livenessTimeout bounds the ping of a node's session when the node connects again.
+	livenessTimeout = 2 * time.Second
 )
+
+// Limits bound what agents can hold on a Server; the zero value of each field means its
+// default. The agents' port is reachable by anyone who reaches the endpoint.
+type Limits struct {
+	// Agents is how many agents (nodes) may be connected; default 5000.
+	Agents int
+	// Handshakes is how many agent connections may be in their TLS handshake and hello at
+	// once (unauthenticated); more are closed at once; default 64.
+	Handshakes int
+	// StreamsPerAgent is how many connections may go through one agent at once; default
+	// 1024.
+	StreamsPerAgent int
+	// PendingPerAgent is how many of those may wait for the agent's dial at once;
+	// default 64.
+	PendingPerAgent int
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v, d int) int {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	return Limits{
+		Agents:          def(l.Agents, 5000),
+		Handshakes:      def(l.Handshakes, 64),
+		StreamsPerAgent: def(l.StreamsPerAgent, 1024),
+		PendingPerAgent: def(l.PendingPerAgent, 64),
+	}
+}
 
 func yamuxConfig(log *slog.Logger) *yamux.Config {
 	c := yamux.DefaultConfig()

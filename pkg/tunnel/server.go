@@ -1,7 +1,9 @@
 package tunnel
 
 import (
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,9 +25,16 @@ type ServerConfig struct {
 	// TLS serves the agents' listener. It must present the server certificate and require
 	// and verify client certificates (ServerTLSConfig builds one).
 	TLS *tls.Config
-	// AgentCommonNames are the client certificate common names accepted from agents;
-	// empty means AgentCommonName alone.
-	AgentCommonNames []string
+	// NodeAddresses looks up a node of the tenant by name: an agent is accepted only with
+	// the certificate of a node that exists, and only for addresses the node has
+	// (APINodeAddresses reads them from the tenant's apiserver). Required.
+	NodeAddresses NodeAddressesFunc
+	// AgentCIDRs bound what agents may announce as AllowedCIDRs: each announced CIDR must
+	// lie within one of them (the tenant's pod and Service CIDRs). Empty refuses every
+	// announced CIDR.
+	AgentCIDRs []netip.Prefix
+	// Limits; 0 means the default of each.
+	Limits Limits
 	// DialTimeout bounds how long a CONNECT waits for the agent to open the stream and dial
 	// the target; 0 means 30 s.
 	DialTimeout time.Duration
@@ -44,7 +54,10 @@ type Server struct {
 	tls         *tls.Config
 	id          string
 	count       int
-	commonNames []string
+	nodes       NodeAddressesFunc
+	agentCIDRs  []netip.Prefix
+	limits      Limits
+	handshakes  chan struct{} // a token per agent connection not yet authenticated
 	dialTimeout time.Duration
 	log         *slog.Logger
 
@@ -62,11 +75,16 @@ type Server struct {
 
 // agentSession is one connected agent.
 type agentSession struct {
-	id      string
+	id      string // its node's name
 	remote  string
 	nodeIPs []netip.Addr
 	cidrs   []netip.Prefix
 	sess    *yamux.Session
+	// streams counts connections through the agent, pending those of them still waiting
+	// for the agent's dial reply.
+	streams, pending atomic.Int64
+	// replaces is the node's earlier session, found dead when this one said hello.
+	replaces *agentSession
 }
 
 func (a *agentSession) serves(host netip.Addr) bool { return slices.Contains(a.nodeIPs, host) }
@@ -83,18 +101,22 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.TLS.ClientAuth != tls.RequireAndVerifyClientCert || cfg.TLS.ClientCAs == nil {
 		return nil, errors.New("tunnel server: the TLS configuration must require and verify client certificates")
 	}
+	if cfg.NodeAddresses == nil {
+		return nil, errors.New("tunnel server: no node lookup: agents could not be checked against their Node")
+	}
+	limits := cfg.Limits.withDefaults()
 	s := &Server{
 		tls:         cfg.TLS,
 		id:          cfg.ID,
 		count:       max(cfg.Count, 1),
-		commonNames: cfg.AgentCommonNames,
+		nodes:       cfg.NodeAddresses,
+		agentCIDRs:  cfg.AgentCIDRs,
+		limits:      limits,
+		handshakes:  make(chan struct{}, limits.Handshakes),
 		dialTimeout: cfg.DialTimeout,
 		log:         cfg.Logger,
 		listeners:   map[net.Listener]struct{}{},
 		conns:       map[net.Conn]struct{}{},
-	}
-	if len(s.commonNames) == 0 {
-		s.commonNames = []string{AgentCommonName}
 	}
 	if s.dialTimeout <= 0 {
 		s.dialTimeout = 30 * time.Second
@@ -222,13 +244,24 @@ func (s *Server) untrackConn(c net.Conn) {
 // until it ends.
 func (s *Server) handleAgent(raw net.Conn) {
 	remote := raw.RemoteAddr().String()
+	// The agents' port is open to the world: connections that have not proven a node's
+	// identity yet are few at a time, and the rest are dropped unread.
+	select {
+	case s.handshakes <- struct{}{}:
+	default:
+		s.log.Info("agent refused", "remote", remote, "err", fmt.Sprintf("%d handshakes in progress, the limit", s.limits.Handshakes))
+		_ = raw.Close()
+		return
+	}
 	a, err := s.acceptAgent(raw)
+	<-s.handshakes
 	if err != nil {
 		s.log.Info("agent refused", "remote", remote, "err", err)
 		_ = raw.Close()
 		return
 	}
-	if !s.register(a) {
+	if err := s.register(a); err != nil {
+		s.log.Info("agent refused", "id", a.id, "remote", remote, "err", err)
 		_ = a.sess.Close()
 		return
 	}
@@ -250,12 +283,13 @@ func (s *Server) acceptAgent(raw net.Conn) (*agentSession, error) {
 	if len(state.VerifiedChains) == 0 || len(state.PeerCertificates) == 0 {
 		return nil, errors.New("no verified client certificate")
 	}
-	cn := state.PeerCertificates[0].Subject.CommonName
 	var h hello
 	if err := readFrame(conn, &h); err != nil {
 		return nil, fmt.Errorf("read hello: %w", err)
 	}
-	a, herr := s.checkHello(cn, h, raw.RemoteAddr().String())
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(handshakeTimeout))
+	defer cancel()
+	a, herr := s.checkHello(ctx, state.PeerCertificates[0], h, raw.RemoteAddr().String())
 	reply := helloReply{ServerID: s.id, ServerCount: s.count}
 	if herr != nil {
 		reply.Error = herr.Error()
@@ -276,7 +310,11 @@ func (s *Server) acceptAgent(raw net.Conn) (*agentSession, error) {
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
-	sess, err := yamux.Client(conn, yamuxConfig(s.log))
+	cfg := yamuxConfig(s.log)
+	// Agents never open streams; one they open anyway waits in a backlog of one, and the
+	// next is reset, so an agent cannot make the server buffer for it.
+	cfg.AcceptBacklog = 1
+	sess, err := yamux.Client(conn, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -284,14 +322,20 @@ func (s *Server) acceptAgent(raw net.Conn) (*agentSession, error) {
 	return a, nil
 }
 
-func (s *Server) checkHello(cn string, h hello, remote string) (*agentSession, error) {
-	if !slices.Contains(s.commonNames, cn) {
-		return nil, fmt.Errorf("client certificate common name %q is not an agent's", cn)
+// checkHello accepts an agent only as the node its certificate names, for addresses that
+// node has and CIDRs within the server's, and only while that node has no live session.
+func (s *Server) checkHello(ctx context.Context, cert *x509.Certificate, h hello, remote string) (*agentSession, error) {
+	node, err := NodeOf(cert)
+	if err != nil {
+		return nil, err
 	}
 	if h.Version != protocolVersion {
 		return nil, fmt.Errorf("protocol version %d, want %d", h.Version, protocolVersion)
 	}
-	a := &agentSession{id: h.ID, remote: remote}
+	if h.ID != "" && h.ID != node {
+		return nil, fmt.Errorf("the agent says it is node %q but its certificate is node %q's", h.ID, node)
+	}
+	a := &agentSession{id: node, remote: remote}
 	for _, v := range h.NodeIPs {
 		ip, err := netip.ParseAddr(v)
 		if err != nil {
@@ -304,37 +348,112 @@ func (s *Server) checkHello(cn string, h hello, remote string) (*agentSession, e
 		if err != nil {
 			return nil, fmt.Errorf("allowed CIDR %q: %w", v, err)
 		}
-		a.cidrs = append(a.cidrs, p.Masked())
+		p = p.Masked()
+		if !slices.ContainsFunc(s.agentCIDRs, func(q netip.Prefix) bool { return within(p, q) }) {
+			return nil, fmt.Errorf("allowed CIDR %s is not within the tenant's networks %v", p, s.agentCIDRs)
+		}
+		a.cidrs = append(a.cidrs, p)
 	}
-	if a.id == "" {
-		a.id = remote
+	if len(a.nodeIPs) == 0 {
+		return nil, errors.New("the agent announced no node address")
+	}
+	known, err := s.nodes(ctx, node)
+	if err != nil {
+		return nil, fmt.Errorf("look up node %s: %w", node, err)
+	}
+	for _, ip := range a.nodeIPs {
+		if !slices.Contains(known, ip) {
+			return nil, fmt.Errorf("%s is not an address of node %s (its Node has %v)", ip, node, known)
+		}
+	}
+	if s.agentCount() >= s.limits.Agents {
+		return nil, fmt.Errorf("%d agents are connected, the limit", s.limits.Agents)
+	}
+	if old := s.session(node); old != nil {
+		if old.alive() {
+			return nil, fmt.Errorf("node %s has a live session already (from %s)", node, old.remote)
+		}
+		a.replaces = old
 	}
 	return a, nil
 }
 
-// register adds a, replacing (and closing) an older session of the same id: an agent that
-// reconnects before keepalives noticed its old connection died.
-func (s *Server) register(a *agentSession) bool {
+// NodeOf is the node a kubelet client certificate names: CN system:node:<name> in
+// organization system:nodes, the identity the tenant's CA gave the kubelet at join.
+func NodeOf(cert *x509.Certificate) (string, error) {
+	name, ok := strings.CutPrefix(cert.Subject.CommonName, NodeUserPrefix)
+	if !ok || name == "" || !slices.Contains(cert.Subject.Organization, NodesGroup) {
+		return "", fmt.Errorf("client certificate %q (organizations %q) is not a node's: want CN %s<name> in %s",
+			cert.Subject.CommonName, cert.Subject.Organization, NodeUserPrefix, NodesGroup)
+	}
+	return name, nil
+}
+
+// within says whether p lies inside q.
+func within(p, q netip.Prefix) bool {
+	return p.Bits() >= q.Bits() && q.Contains(p.Addr())
+}
+
+// alive pings the session: an agent that reconnects while its old connection is dead but
+// not yet noticed (no keepalive missed yet) replaces it; a live one is kept.
+func (a *agentSession) alive() bool {
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.sess.Ping()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-time.After(livenessTimeout):
+		return false
+	}
+}
+
+func (s *Server) agentCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.agents)
+}
+
+func (s *Server) session(node string) *agentSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.agents {
+		if a.id == node {
+			return a
+		}
+	}
+	return nil
+}
+
+// register adds a, replacing (and closing) an older session of the same node, which
+// checkHello found dead; a session registered since then (a race of two connections of
+// one node) refuses a.
+func (s *Server) register(a *agentSession) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return false
+		return errors.New("the server is closing")
 	}
-	var stale []*agentSession
-	s.agents = slices.DeleteFunc(s.agents, func(o *agentSession) bool {
+	var stale *agentSession
+	for _, o := range s.agents {
 		if o.id == a.id {
-			stale = append(stale, o)
-			return true
+			stale = o
 		}
-		return false
-	})
+	}
+	if stale != nil && stale != a.replaces {
+		s.mu.Unlock()
+		return fmt.Errorf("node %s has a live session already (from %s)", a.id, stale.remote)
+	}
+	s.agents = slices.DeleteFunc(s.agents, func(o *agentSession) bool { return o == stale })
 	s.agents = append(s.agents, a)
 	s.mu.Unlock()
-	for _, o := range stale {
-		s.log.Info("agent replaced by a new connection", "id", o.id, "remote", o.remote)
-		_ = o.sess.Close()
+	if stale != nil {
+		s.log.Info("agent's dead session replaced by a new connection", "id", stale.id, "remote", stale.remote)
+		_ = stale.sess.Close()
 	}
-	return true
+	return nil
 }
 
 func (s *Server) unregister(a *agentSession) {

@@ -214,18 +214,6 @@ func TestAgentDisconnectIsNoticed(t *testing.T) {
 	}
 }
 
-func TestSameIDReplacesOlderSession(t *testing.T) {
-	e := newEnv(t)
-	host, _ := backend(t, "kubelet")
-	e.agent(agentOpts{id: "node-1", nodeIPs: []string{host}, expectConnection: true})
-	e.agent(agentOpts{id: "node-1", nodeIPs: []string{host}, expectConnection: true})
-	// Each replaces the other as it reconnects; there is never more than one registered.
-	time.Sleep(200 * time.Millisecond)
-	if n := e.server.Agents(); n != 1 {
-		t.Fatalf("agents = %d, want 1 for one id", n)
-	}
-}
-
 func TestConcurrentStreams(t *testing.T) {
 	e := newEnv(t)
 	host, port := backend(t, "kubelet")
@@ -305,7 +293,7 @@ func TestHalfCloseCarriesTheRest(t *testing.T) {
 func TestAgentOfAnotherCAIsRefused(t *testing.T) {
 	e := newEnv(t)
 	other := newCA(t, "other")
-	cert, key := other.leaf(t, "agent", tunnel.AgentCommonName, x509.ExtKeyUsageClientAuth)
+	cert, key := other.nodeCert(t, "node-127-0-0-1")
 	// It trusts the right server, but its own certificate is another CA's.
 	a, _ := e.agent(agentOpts{nodeIPs: []string{"127.0.0.1"}, certFile: cert, key: key})
 	time.Sleep(300 * time.Millisecond) // several attempts with the test's backoff
@@ -358,7 +346,7 @@ func TestAgentAllowed(t *testing.T) {
 
 func newClientTLS(t *testing.T) *tlsConfig {
 	ca := newCA(t, "ca")
-	cert, key := ca.leaf(t, "agent", tunnel.AgentCommonName, x509.ExtKeyUsageClientAuth)
+	cert, key := ca.nodeCert(t, "node-1")
 	cfg, err := tunnel.AgentTLSConfig(cert, key, ca.file, "")
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +381,7 @@ func TestAgentConnectsToEveryServerReplica(t *testing.T) {
 	two := newReplica(t, ca, "apiserver-1", 2)
 	host, port := backend(t, "kubelet")
 	// Agents dial the Service; each connection lands on one replica.
-	lb := &env{t: t, ca: ca, agentAddr: balancer(t, one.agentAddr, two.agentAddr), agentCert: one.agentCert, agentKey: one.agentKey}
+	lb := &env{t: t, ca: ca, agentAddr: balancer(t, one.agentAddr, two.agentAddr)}
 	a, _ := lb.agent(agentOpts{nodeIPs: []string{host}, serverName: "127.0.0.1", expectConnection: true})
 	eventually(t, "a session to each replica", func() bool {
 		return a.Sessions() == 2 && one.server.Agents() == 1 && two.server.Agents() == 1
