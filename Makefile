@@ -96,8 +96,8 @@ seed-deps: ## Install containerd, runc, CNI plugins, iptables and ipset from Deb
 
 .PHONY: seed-bins
 seed-bins: ## Build the seed's Kubernetes components, etcd, CoreDNS, cert-manager, local-path, the pod network's (cached).
-	@hack/k8s-bins.sh $(SEED_K8S_VERSION)
-	@hack/k8s-bins.sh $(DEFAULT_K8S_VERSION) kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl
+	@# Every supported version: tenants are made at any and upgraded between them (cached).
+	@for v in $(K8S_VERSIONS); do hack/k8s-bins.sh $$v; done
 	@hack/etcd-bin.sh $(ETCD_VERSION)
 	@hack/coredns-bin.sh
 	@hack/cert-manager-bin.sh

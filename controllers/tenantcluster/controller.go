@@ -125,6 +125,13 @@ var warningReasons = map[string]bool{
 	v1alpha1.AuthURLNotAllowedReason:       true,
 }
 
+// upgradeReasons take UpToDate from True on purpose: an upgrade starting is no warning.
+var upgradeReasons = map[string]bool{
+	v1alpha1.UpgradingAPIServersReason:  true,
+	v1alpha1.UpgradingControllersReason: true,
+	v1alpha1.UpgradingAddonsReason:      true,
+}
+
 // recordTransitions emits events only when the phase, the Ready condition or a condition the
 // registry marks for events (controlplane.Conditions; EndpointReady's progress excepted)
 // changes status or reason.
@@ -143,7 +150,7 @@ func (r *Reconciler) recordTransitions(before, after *v1alpha1.TenantCluster) {
 			continue // progress, reported by the condition; not worth an event each step
 		}
 		kind := "Normal"
-		if warningReasons[now.Reason] || (was != nil && was.Status == "True" && now.Status != "True") {
+		if warningReasons[now.Reason] || (was != nil && was.Status == "True" && now.Status != "True" && !upgradeReasons[now.Reason]) {
 			kind = "Warning"
 		}
 		r.Recorder.Eventf(after, nil, kind, now.Reason, "Reconcile", "%s=%s: %s", t, now.Status, now.Message)

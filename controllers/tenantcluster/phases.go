@@ -196,6 +196,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		Spread:              r.Spread,
 		Size:                tc.Status.ControlPlaneSize,
 		Held:                s.o.held,
+		ControllersVersion:  s.o.upgrade.ControllersVersion,
 		EtcdReplicas:        m.replicas,
 		EtcdMembers:         m.members,
 		EtcdClusterExisting: m.existing,

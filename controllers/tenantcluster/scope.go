@@ -80,8 +80,8 @@ type reconcilePhase struct {
 // phases are the steps of a TenantCluster's reconcile, in order. Each reads what the phases
 // before it put in the scope:
 //
-//	namespace → cloud credentials → endpoint → PKI and kubeconfigs → etcd membership → holds →
-//	render and apply → observe → inside the tenant
+//	namespace → cloud credentials → endpoint → PKI and kubeconfigs → encryption key → etcd
+//	membership → holds → upgrade → render and apply → observe → inside the tenant
 func (r *Reconciler) phases() []reconcilePhase {
 	return []reconcilePhase{
 		{"namespace", r.reconcileNamespace},
@@ -91,6 +91,7 @@ func (r *Reconciler) phases() []reconcilePhase {
 		{"encryption key", r.reconcileEncryptionKey},
 		{"etcd membership", r.reconcileEtcdMembership},
 		{"holds", r.reconcileHolds},
+		{"upgrade", r.reconcileUpgrade},
 		{"render and apply", r.reconcileApply},
 		{"observe", r.observeComponents},
 		{"inside the tenant", r.reconcileInside},

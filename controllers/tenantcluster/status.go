@@ -43,6 +43,11 @@ type observed struct {
 	// with no replica, waiting for what their registry row's Hold names.
 	etcdMembership etcdMembership
 	held           map[controlplane.Component]bool
+
+	// upgrade is where the control plane is on its way to spec.version (zero: not
+	// observed); upgradeStalled, when set, is why the rollout it waits for cannot progress.
+	upgrade        controlplane.UpgradePlan
+	upgradeStalled check
 }
 
 func newObserved() observed {
@@ -115,17 +120,26 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 		tc.Status.Addons = o.addons
 	}
 	ready := len(notReady) == 0 && o.invalid == "" && o.blocked.reason == ""
-	tc.Status.Phase = phase(tc, ready)
-	if ready {
+	// The version moves once every component runs it, not when the apiservers alone do.
+	if ready && (o.upgrade.Stage == "" || o.upgrade.Stage == controlplane.UpgradeDone) {
 		tc.Status.Version = tc.Spec.Version
 	}
+	upgrading := false
+	if c := upToDate(tc, o); c != nil {
+		set(v1alpha1.UpToDateCondition, c.ok, c.reason, c.message)
+		upgrading = !c.ok
+	}
+	tc.Status.Phase = phase(tc, ready, upgrading)
 }
 
 // phase is the one-word summary Magnum maps to its cluster status.
-func phase(tc *v1alpha1.TenantCluster, ready bool) v1alpha1.TenantClusterPhase {
+func phase(tc *v1alpha1.TenantCluster, ready, upgrading bool) v1alpha1.TenantClusterPhase {
 	switch {
 	case !tc.DeletionTimestamp.IsZero():
 		return v1alpha1.TenantClusterDeleting
+	case ready && upgrading:
+		// Serving, on the way to spec.version: Magnum's UPDATE_IN_PROGRESS until done.
+		return v1alpha1.TenantClusterUpgrading
 	case ready:
 		return v1alpha1.TenantClusterReady
 	case tc.Status.Version == "":

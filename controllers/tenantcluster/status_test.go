@@ -140,3 +140,71 @@ func TestTenantConditionsStayOutOfReady(t *testing.T) {
 		t.Errorf("AddonsReady changed without an observation: %+v", c)
 	}
 }
+
+// TestUpgradeStatus: an upgrade shows in phase Upgrading and the UpToDate condition at each
+// stage, status.version moves only once every component runs spec.version, and an upgrade
+// that cannot progress says why while the tenant stays Ready.
+func TestUpgradeStatus(t *testing.T) {
+	const old, target = "v1.35.4", "v1.36.3"
+	plan := func(stage controlplane.UpgradeStage) controlplane.UpgradePlan {
+		return controlplane.UpgradePlan{Stage: stage, Message: "stage " + string(stage)}
+	}
+	cases := []struct {
+		name          string
+		statusVersion string
+		addons        string // status.addons.kubernetesVersion; empty: none pinned
+		mutate        func(*observed)
+		wantPhase     v1alpha1.TenantClusterPhase
+		wantVersion   string
+		wantUpToDate  metav1.ConditionStatus // empty: no condition
+		wantReason    string
+	}{
+		{name: "a new tenant reports no upgrade", mutate: func(o *observed) { o.upgrade = plan(controlplane.UpgradeDone) },
+			wantPhase: v1alpha1.TenantClusterReady, wantVersion: target, wantUpToDate: metav1.ConditionTrue, wantReason: v1alpha1.UpToDateReason},
+		{name: "a new tenant still rolling out is Provisioning", mutate: func(o *observed) {
+			o.upgrade = plan(controlplane.UpgradeControllers)
+			o.checks[v1alpha1.SchedulerAvailableCondition] = check{message: "0 of 2"}
+		}, wantPhase: v1alpha1.TenantClusterProvisioning},
+		{name: "settled", statusVersion: target, addons: target, mutate: func(o *observed) { o.upgrade = plan(controlplane.UpgradeDone) },
+			wantPhase: v1alpha1.TenantClusterReady, wantVersion: target, wantUpToDate: metav1.ConditionTrue, wantReason: v1alpha1.UpToDateReason},
+		{name: "apiservers rolling, every component serving", statusVersion: old, addons: old, mutate: func(o *observed) { o.upgrade = plan(controlplane.UpgradeAPIServers) },
+			wantPhase: v1alpha1.TenantClusterUpgrading, wantVersion: old, wantUpToDate: metav1.ConditionFalse, wantReason: v1alpha1.UpgradingAPIServersReason},
+		{name: "controllers rolling", statusVersion: old, addons: old, mutate: func(o *observed) { o.upgrade = plan(controlplane.UpgradeControllers) },
+			wantPhase: v1alpha1.TenantClusterUpgrading, wantVersion: old, wantUpToDate: metav1.ConditionFalse, wantReason: v1alpha1.UpgradingControllersReason},
+		{name: "control plane done, addons not re-pinned yet", statusVersion: old, addons: old, mutate: func(o *observed) { o.upgrade = plan(controlplane.UpgradeDone) },
+			wantPhase: v1alpha1.TenantClusterUpgrading, wantVersion: target, wantUpToDate: metav1.ConditionFalse, wantReason: v1alpha1.UpgradingAddonsReason},
+		{name: "addons re-pinned in this reconcile", statusVersion: target, addons: old, mutate: func(o *observed) {
+			o.upgrade = plan(controlplane.UpgradeDone)
+			o.addons = &v1alpha1.AddonVersions{KubernetesVersion: target}
+		}, wantPhase: v1alpha1.TenantClusterReady, wantVersion: target, wantUpToDate: metav1.ConditionTrue, wantReason: v1alpha1.UpToDateReason},
+		{name: "stalled: the new apiserver cannot be scheduled", statusVersion: old, addons: old, mutate: func(o *observed) {
+			o.upgrade = plan(controlplane.UpgradeAPIServers)
+			o.upgradeStalled = check{reason: v1alpha1.UnschedulableReason, message: "0/1 nodes are available: 1 Insufficient cpu"}
+		}, wantPhase: v1alpha1.TenantClusterUpgrading, wantVersion: old, wantUpToDate: metav1.ConditionFalse, wantReason: v1alpha1.UnschedulableReason},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tc := &v1alpha1.TenantCluster{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
+			tc.Spec.Version, tc.Status.Version = target, c.statusVersion
+			if c.addons != "" {
+				tc.Status.Addons = &v1alpha1.AddonVersions{KubernetesVersion: c.addons}
+			}
+			o := allOK()
+			c.mutate(&o)
+			setStatus(tc, o)
+			if tc.Status.Phase != c.wantPhase || tc.Status.Version != c.wantVersion {
+				t.Errorf("phase %s, version %q; want %s, %q", tc.Status.Phase, tc.Status.Version, c.wantPhase, c.wantVersion)
+			}
+			got := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.UpToDateCondition)
+			switch {
+			case c.wantUpToDate == "" && got != nil:
+				t.Errorf("UpToDate %+v, want none", got)
+			case c.wantUpToDate != "" && (got == nil || got.Status != c.wantUpToDate || got.Reason != c.wantReason):
+				t.Errorf("UpToDate %+v, want %s %s", got, c.wantUpToDate, c.wantReason)
+			}
+			if ready := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.ReadyCondition); c.wantPhase == v1alpha1.TenantClusterUpgrading && ready.Status != metav1.ConditionTrue {
+				t.Errorf("Ready %+v while upgrading: the tenant serves", ready)
+			}
+		})
+	}
+}

@@ -170,6 +170,7 @@ func (r *Reconciler) forgetTenant(uid types.UID) {
 	r.Tenants.Forget(uid)
 	r.refusedCSRs.Delete(uid)
 	r.legacyTunnelSecretGone.Delete(uid)
+	r.removedAPIs.Delete(uid)
 }
 
 // approveServingCSRs approves the tenant's pending kubelet serving CSRs that
@@ -261,4 +262,5 @@ func decided(csr *certificatesv1.CertificateSigningRequest) bool {
 type tenantMemory struct {
 	refusedCSRs            sync.Map // types.UID -> map[types.UID]bool, the CSRs already warned about
 	legacyTunnelSecretGone sync.Map // types.UID -> true once dropSharedTunnelCertificate did its job
+	removedAPIs            sync.Map // types.UID -> removedAPIsCheck, while an upgrade runs
 }

@@ -376,8 +376,8 @@ func (r *Reconciler) remove(ctx context.Context, p *pass, m *member) error {
 		}
 		if res.timedOut {
 			r.Recorder.Eventf(p.wp, nil, corev1.EventTypeWarning, "DrainTimedOut", "ScaleDown",
-				"%d pods still on Node %s %s after its drain began (%d evictions refused by PodDisruptionBudgets): deleting server %s anyway",
-				res.left, m.Name, r.DrainTimeout, res.blocked, m.ID)
+				"%d pods still on Node %s %s after its drain began (%d evictions refused by PodDisruptionBudgets), %d volumes still attached: deleting server %s anyway",
+				res.left, m.Name, r.DrainTimeout, res.blocked, res.volumes, m.ID)
 		}
 	}
 	if err := r.deleteServer(ctx, p, m); err != nil {

@@ -25,6 +25,11 @@ const (
 	TokenPoolLabel = "kubeseed.io/worker-pool-uid"
 	// TokenServerLabel marks a bootstrap token Secret with the name of the server it is for.
 	TokenServerLabel = "kubeseed.io/server"
+	// DeleteMachineAnnotation on a Node of the pool (any value) asks that its server be the
+	// first to go when the pool shrinks: scale down by one with it set, and that server is
+	// drained and deleted. Magnum's "remove these nodes" and the upgrade's replacements use
+	// it; a person can too (kubectl annotate node <name> kubeseed.io/delete-machine=true).
+	DeleteMachineAnnotation = "kubeseed.io/delete-machine"
 	// DrainStartedAnnotation is set on a Node kubeseed cordoned to remove it: when the
 	// drain started (RFC 3339). The drain timeout counts from it.
 	DrainStartedAnnotation = "kubeseed.io/drain-started"
@@ -144,17 +149,28 @@ func nodeIsReady(n *corev1.Node) bool {
 }
 
 // removalRank orders servers for scale-down: a drain already under way first (so a
-// decision sticks), then servers without a Ready Node (in BUILD, never joined, NotReady),
-// then the rest.
+// decision sticks), then those whose Node asks to go (DeleteMachineAnnotation), then
+// servers without a Ready Node (in BUILD, never joined, NotReady), then the rest.
 func removalRank(m *member) int {
 	switch {
 	case m.draining():
 		return 0
-	case !m.nodeReady():
+	case m.deleteRequested():
 		return 1
-	default:
+	case !m.nodeReady():
 		return 2
+	default:
+		return 3
 	}
+}
+
+// deleteRequested says whether the server's Node carries DeleteMachineAnnotation.
+func (m *member) deleteRequested() bool {
+	if m.node == nil {
+		return false
+	}
+	_, ok := m.node.Annotations[DeleteMachineAnnotation]
+	return ok
 }
 
 // chooseForRemoval picks n servers to remove: by removalRank, then the oldest, then by

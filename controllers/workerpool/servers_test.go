@@ -109,6 +109,7 @@ func TestChooseForRemoval(t *testing.T) {
 	}
 	ready := func(name string) *corev1.Node { return node(name, true, nil) }
 	draining := map[string]string{DrainStartedAnnotation: "2026-01-01T00:00:00Z"}
+	asked := map[string]string{DeleteMachineAnnotation: "true"}
 	for _, c := range []struct {
 		name    string
 		members []*member
@@ -119,6 +120,8 @@ func TestChooseForRemoval(t *testing.T) {
 		{"NotReady before older Ready", []*member{mk("p-0", 1, statusActive, ready("p-0")), mk("p-1", 5, statusActive, node("p-1", false, nil))}, 1, []string{"p-1"}},
 		{"never joined and BUILD count as NotReady", []*member{mk("p-0", 1, statusActive, ready("p-0")), mk("p-1", 9, statusBuild, nil), mk("p-2", 8, statusActive, nil)}, 2, []string{"p-2", "p-1"}},
 		{"a drain under way goes first", []*member{mk("p-0", 1, statusActive, node("p-0", false, nil)), mk("p-1", 9, statusActive, node("p-1", true, draining))}, 1, []string{"p-1"}},
+		{"a Node asking to go before NotReady and older ones", []*member{mk("p-0", 1, statusActive, node("p-0", false, nil)), mk("p-1", 0, statusActive, ready("p-1")), mk("p-2", 9, statusActive, node("p-2", true, asked))}, 2, []string{"p-2", "p-0"}},
+		{"a drain under way before a Node asking to go", []*member{mk("p-0", 1, statusActive, node("p-0", true, asked)), mk("p-1", 9, statusActive, node("p-1", true, draining))}, 1, []string{"p-1"}},
 		{"same age: by name", []*member{mk("p-1", 1, statusActive, ready("p-1")), mk("p-0", 1, statusActive, ready("p-0"))}, 1, []string{"p-0"}},
 		{"none", []*member{mk("p-0", 1, statusActive, ready("p-0"))}, 0, nil},
 		{"more than there are", []*member{mk("p-0", 1, statusActive, ready("p-0"))}, 3, []string{"p-0"}},

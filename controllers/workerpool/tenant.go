@@ -164,14 +164,16 @@ type drainResult struct {
 	// started is when the drain began (the Node's DrainStartedAnnotation).
 	started time.Time
 	// left is how many pods are still on the Node; blocked how many evictions a
-	// PodDisruptionBudget refused this time.
-	left, blocked int
+	// PodDisruptionBudget refused this time; volumes how many volumes are still attached
+	// to it once its pods are gone.
+	left, blocked, volumes int
 }
 
 // drain cordons the Node (once, noting when) and evicts its pods through the Eviction API,
 // which respects PodDisruptionBudgets: a refused eviction (429) is tried again at the next
 // reconcile. DaemonSet pods, mirror pods and finished pods are left. Done once no pod is
-// left, or timeout after the drain started.
+// left and no volume is attached to the Node any more (a Cinder volume deleted with its
+// server while attached may be lost or stuck), or timeout after the drain started.
 func drain(ctx context.Context, c client.Client, node *corev1.Node, now time.Time, timeout time.Duration) (drainResult, error) {
 	started, err := time.Parse(time.RFC3339, node.Annotations[DrainStartedAnnotation])
 	if err != nil || !node.Spec.Unschedulable {
@@ -216,8 +218,12 @@ func drain(ctx context.Context, c client.Client, node *corev1.Node, now time.Tim
 			errs = append(errs, fmt.Errorf("evict pod %s/%s: %w", pod.Namespace, pod.Name, err))
 		}
 	}
-	res.timedOut = res.left > 0 && now.Sub(started) >= timeout
-	res.done = res.left == 0 || res.timedOut
+	if res.left == 0 {
+		res.volumes = len(node.Status.VolumesAttached)
+	}
+	waiting := res.left > 0 || res.volumes > 0
+	res.timedOut = waiting && now.Sub(started) >= timeout
+	res.done = !waiting || res.timedOut
 	if res.timedOut {
 		return res, nil // the server goes anyway; its pods with it
 	}

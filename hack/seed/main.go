@@ -113,18 +113,21 @@ func buildImages(cache, dir string) error {
 			Path: "/cert-manager-controller",
 		},
 	}
-	// The tenant control plane of the default version, under registry.k8s.io's names.
-	k8s := filepath.Join(cache, "k8s", versions.Default)
-	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-		images[c+"-"+versions.Default+".tar"] = seed.Image{
-			Ref: "registry.k8s.io/" + c + ":" + versions.Default, Binary: filepath.Join(k8s, c), Path: "/usr/local/bin/" + c,
+	// The tenant control plane and kube-proxy of every supported version, under
+	// registry.k8s.io's names: tenants are created at any of them and upgraded between them.
+	for _, v := range versions.Supported {
+		k8s := filepath.Join(cache, "k8s", v)
+		for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+			images[c+"-"+v+".tar"] = seed.Image{
+				Ref: "registry.k8s.io/" + c + ":" + v, Binary: filepath.Join(k8s, c), Path: "/usr/local/bin/" + c,
+			}
 		}
+		proxy, err := kubeProxyImage(filepath.Join(k8s, "kube-proxy"), v)
+		if err != nil {
+			return err
+		}
+		images["kube-proxy-"+v+".tar"] = proxy
 	}
-	proxy, err := kubeProxyImage(filepath.Join(k8s, "kube-proxy"), versions.Default)
-	if err != nil {
-		return err
-	}
-	images["kube-proxy-"+versions.Default+".tar"] = proxy
 	if err := podNetworkImages(cache, bins["kubeseed-cni"], images); err != nil {
 		return err
 	}

@@ -104,5 +104,6 @@ func Conditions() []ConditionSpec {
 		ConditionSpec{Type: v1alpha1.TenantBootstrappedCondition, Events: true},
 		ConditionSpec{Type: v1alpha1.AddonsReadyCondition, Events: true},
 		ConditionSpec{Type: v1alpha1.TunnelReadyCondition},
+		ConditionSpec{Type: v1alpha1.UpToDateCondition, Events: true},
 	)
 }

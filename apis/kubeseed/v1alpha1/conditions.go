@@ -19,6 +19,10 @@ const (
 	// apiserver reaches kubelets and webhooks there through the egress selector
 	// (docs/tunnel.md). Not part of Ready either.
 	TunnelReadyCondition = "TunnelReady"
+	// UpToDateCondition: every control-plane component and the addons run spec.version.
+	// False while an upgrade rolls (the reason names the stage) or when it cannot progress
+	// (the reason names why); the tenant keeps serving meanwhile. Not part of Ready.
+	UpToDateCondition = "UpToDate"
 )
 
 // Condition types of a WorkerPool, besides Ready.
@@ -111,6 +115,18 @@ const (
 	// VolumeExpansionFailedReason (EtcdAvailable): the seed refused or failed to expand an
 	// etcd volume; the message has its words.
 	VolumeExpansionFailedReason = "VolumeExpansionFailed"
+	// UpToDateReason (UpToDate): every component runs spec.version.
+	UpToDateReason = "UpToDate"
+	// UpgradingAPIServersReason (UpToDate): the kube-apiservers roll to spec.version first;
+	// the controller-manager and scheduler stay at the version they run until every
+	// apiserver runs the new one (the version skew policy).
+	UpgradingAPIServersReason = "UpgradingAPIServers"
+	// UpgradingControllersReason (UpToDate): every apiserver runs spec.version; the
+	// controller-manager and scheduler roll to it now.
+	UpgradingControllersReason = "UpgradingControllers"
+	// UpgradingAddonsReason (UpToDate): the control plane runs spec.version; the tenant's
+	// kubeadm configuration and addons (kube-proxy, CoreDNS) are re-pinned to it.
+	UpgradingAddonsReason = "UpgradingAddons"
 	// NotReadyReason summarises one or more components that do not serve.
 	NotReadyReason = "ComponentsNotReady"
 )

@@ -348,7 +348,10 @@ type TenantClusterStatus struct {
 	// +optional
 	Phase TenantClusterPhase `json:"phase,omitempty"`
 
-	// Version is the Kubernetes version every control-plane component runs now.
+	// Version is the Kubernetes version every control-plane component runs now; it moves
+	// to spec.version once the last of them does (the UpToDate condition says where an
+	// upgrade is).
+	// +kubebuilder:validation:MaxLength=16
 	// +optional
 	Version string `json:"version,omitempty"`
 
@@ -385,8 +388,8 @@ type TenantClusterStatus struct {
 
 	// Conditions: CertificatesReady, EtcdAvailable, APIServerAvailable,
 	// ControllerManagerAvailable, SchedulerAvailable, EndpointReady and the summary Ready,
-	// which means the control plane serves. TenantBootstrapped and AddonsReady describe the
-	// inside of the tenant and are not part of Ready.
+	// which means the control plane serves. TenantBootstrapped, AddonsReady and TunnelReady
+	// describe the inside of the tenant, UpToDate where an upgrade is; none is part of Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -433,6 +436,7 @@ type AddonVersions struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the tenant's Services and Secrets"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter): it names the tenant's control-plane namespace and Services"
+// +kubebuilder:validation:XValidation:rule="!has(self.status) || !has(self.status.version) || !has(self.spec.version) || !self.spec.version.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || !self.status.version.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || int(self.spec.version.split('.')[1]) <= int(self.status.version.split('.')[1]) + 1",message="spec.version may be at most one minor above the version the control plane runs (status.version): let the running upgrade finish first",fieldPath=".spec.version"
 type TenantCluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -515,3 +515,35 @@ func octaviaEndpoint(tc *v1alpha1.TenantCluster) {
 		CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}, SubnetID: subnet1,
 	}}
 }
+
+// TestSpecVersionStaysWithinAMinorOfStatus: a second upgrade may not start before the
+// running one has finished: spec.version one minor above status.version at most, so the
+// apiservers never span two minors.
+func TestSpecVersionStaysWithinAMinorOfStatus(t *testing.T) {
+	ctx := context.Background()
+	tc := tenant(newNamespace(t), "upgrading", func(tc *v1alpha1.TenantCluster) { tc.Spec.Version = "v1.34.4" })
+	if err := k8sClient.Create(ctx, tc); err != nil {
+		t.Fatal(err)
+	}
+	tc.Status.Version = "v1.34.4"
+	if err := k8sClient.Status().Update(ctx, tc); err != nil {
+		t.Fatalf("status.version: %v", err)
+	}
+	tc.Spec.Version = "v1.35.4"
+	if err := k8sClient.Update(ctx, tc); err != nil {
+		t.Fatalf("one minor above status.version: %v", err)
+	}
+	tc.Spec.Version = "v1.36.3" // one minor above the spec, two above what runs
+	expectRefusal(t, k8sClient.Update(ctx, tc), "spec.version", "at most one minor above the version the control plane runs")
+	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tc), tc); err != nil {
+		t.Fatal(err)
+	}
+	tc.Status.Version = "v1.35.4" // the upgrade finished
+	if err := k8sClient.Status().Update(ctx, tc); err != nil {
+		t.Fatal(err)
+	}
+	tc.Spec.Version = "v1.36.3"
+	if err := k8sClient.Update(ctx, tc); err != nil {
+		t.Fatalf("next minor once the upgrade finished: %v", err)
+	}
+}

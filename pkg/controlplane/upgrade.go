@@ -1,0 +1,100 @@
+package controlplane
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/versions"
+)
+
+// Rollout is what a component's workload shows of its version: the version its pod
+// template runs (ImageVersion of its container's image; empty when the workload does not
+// exist) and whether every replica runs that template and is available.
+type Rollout struct {
+	Version   string
+	RolledOut bool
+}
+
+// UpgradeStage is where a control plane is on its way to spec.version.
+type UpgradeStage string
+
+const (
+	// UpgradeDone means every component runs the target version.
+	UpgradeDone UpgradeStage = "Done"
+	// UpgradeAPIServers means the kube-apiservers roll to the target; the controllers wait.
+	UpgradeAPIServers UpgradeStage = "APIServers"
+	// UpgradeControllers means every apiserver runs the target; the controllers roll to it.
+	UpgradeControllers UpgradeStage = "Controllers"
+)
+
+// UpgradePlan is what PlanUpgrade decides.
+type UpgradePlan struct {
+	Stage UpgradeStage
+	// ControllersVersion is Inputs.ControllersVersion: the version kube-controller-manager
+	// and kube-scheduler are rendered at.
+	ControllersVersion string
+	// Rolling is the component whose rollout the stage waits for; empty when Done.
+	Rolling Component
+	// Message says where the upgrade is, for the UpToDate condition.
+	Message string
+}
+
+// PlanUpgrade stages a control plane towards target, as kubeadm and HyperShift do and the
+// version skew policy requires: the kube-apiservers first; kube-controller-manager and
+// kube-scheduler, which must never be newer than an apiserver they reach, keep the version
+// they run until every apiserver runs target and none of an older one is left; then they
+// roll. A new control plane (no controllers yet) starts at target. It is pure: the
+// controller reads the workloads and renders what it returns.
+func PlanUpgrade(target string, apiServer, controllerManager, scheduler Rollout) UpgradePlan {
+	running := controllerManager.Version
+	if running == "" {
+		running = scheduler.Version
+	}
+	apiDone := apiServer.Version == target && apiServer.RolledOut
+	if running != "" && running != target && !apiDone {
+		return UpgradePlan{
+			Stage: UpgradeAPIServers, ControllersVersion: running, Rolling: APIServer,
+			Message: fmt.Sprintf("kube-apiserver rolls to %s; kube-controller-manager and kube-scheduler stay at %s until every apiserver runs %s", target, running, target),
+		}
+	}
+	if !apiDone {
+		return UpgradePlan{Stage: UpgradeAPIServers, ControllersVersion: target, Rolling: APIServer,
+			Message: fmt.Sprintf("kube-apiserver rolls out at %s", target)}
+	}
+	for _, c := range []struct {
+		component Component
+		rollout   Rollout
+	}{{ControllerManager, controllerManager}, {Scheduler, scheduler}} {
+		if c.rollout.Version != target || !c.rollout.RolledOut {
+			return UpgradePlan{Stage: UpgradeControllers, ControllersVersion: target, Rolling: c.component,
+				Message: fmt.Sprintf("every kube-apiserver runs %s; %s rolls to it", target, c.component)}
+		}
+	}
+	return UpgradePlan{Stage: UpgradeDone, ControllersVersion: target, Message: "every control-plane component runs " + target}
+}
+
+// Reason is the UpToDate condition's reason for the stage.
+func (s UpgradeStage) Reason() string {
+	switch s {
+	case UpgradeAPIServers:
+		return v1alpha1.UpgradingAPIServersReason
+	case UpgradeControllers:
+		return v1alpha1.UpgradingControllersReason
+	default:
+		return v1alpha1.UpToDateReason
+	}
+}
+
+// ImageVersion is the tag of image when it is a Kubernetes version (vX.Y.Z), else empty.
+func ImageVersion(image string) string {
+	i := strings.LastIndex(image, ":")
+	if i < 0 || strings.Contains(image[i:], "/") {
+		return ""
+	}
+	tag := image[i+1:]
+	if _, err := versions.Parse(tag); err != nil {
+		return ""
+	}
+	return tag
+}

@@ -1,0 +1,53 @@
+package controlplane_test
+
+import (
+	"testing"
+
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
+)
+
+func TestPlanUpgrade(t *testing.T) {
+	const old, target = "v1.35.4", "v1.36.3"
+	at := func(v string, done bool) controlplane.Rollout {
+		return controlplane.Rollout{Version: v, RolledOut: done}
+	}
+	none := controlplane.Rollout{}
+	for _, tc := range []struct {
+		name           string
+		api, cm, sched controlplane.Rollout
+		stage          controlplane.UpgradeStage
+		controllers    string
+		rolling        controlplane.Component
+	}{
+		{"a new control plane starts at the target", none, none, none, controlplane.UpgradeAPIServers, target, controlplane.APIServer},
+		{"a new control plane whose apiserver is out waits for the controllers", at(target, true), none, none, controlplane.UpgradeControllers, target, controlplane.ControllerManager},
+		{"settled", at(target, true), at(target, true), at(target, true), controlplane.UpgradeDone, target, ""},
+		{"spec raised: the apiservers go first, the controllers stay", at(old, true), at(old, true), at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
+		{"apiservers rendered at the target but still rolling: the controllers stay", at(target, false), at(old, true), at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
+		{"every apiserver at the target: the controllers roll", at(target, true), at(old, true), at(old, true), controlplane.UpgradeControllers, target, controlplane.ControllerManager},
+		{"the controller-manager rolled, the scheduler still rolling", at(target, true), at(target, true), at(target, false), controlplane.UpgradeControllers, target, controlplane.Scheduler},
+		{"controllers rendered at the target keep it if an apiserver rolls again", at(target, false), at(target, true), at(target, true), controlplane.UpgradeAPIServers, target, controlplane.APIServer},
+		{"a scheduler alone tells the running version", at(old, true), none, at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := controlplane.PlanUpgrade(target, tc.api, tc.cm, tc.sched)
+			if p.Stage != tc.stage || p.ControllersVersion != tc.controllers || p.Rolling != tc.rolling || p.Message == "" {
+				t.Errorf("plan %+v, want stage %s, controllers at %s, waiting for %q", p, tc.stage, tc.controllers, tc.rolling)
+			}
+		})
+	}
+}
+
+func TestImageVersion(t *testing.T) {
+	for image, want := range map[string]string{
+		"registry.k8s.io/kube-apiserver:v1.36.3":             "v1.36.3",
+		"mirror.example.com:5000/k8s/kube-scheduler:v1.35.4": "v1.35.4",
+		"mirror.example.com:5000/k8s/kube-scheduler":         "",
+		"registry.k8s.io/etcd:3.6.16-0":                      "",
+		"kube-apiserver":                                     "",
+	} {
+		if got := controlplane.ImageVersion(image); got != want {
+			t.Errorf("ImageVersion(%s) = %q, want %q", image, got, want)
+		}
+	}
+}
