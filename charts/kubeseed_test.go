@@ -58,7 +58,7 @@ var (
 		"serviceAccount": map[string]any{"annotations": map[string]any{"example.com/a": "b"}},
 		"magnum":         map[string]any{"enabled": true, "namespacePrefix": "coe-"},
 		// The seed's admin brings the class.
-		"controlPlane": map[string]any{"priorityClass": map[string]any{"name": "tenants-critical", "create": false}, "spread": "preferred"},
+		"controlPlane": map[string]any{"priorityClass": map[string]any{"name": "tenants-critical", "create": false}, "spread": "preferred", "maxConcurrentRollouts": 2},
 		"dashboard": map[string]any{
 			"enabled": true, "labels": map[string]any{"release": "prometheus"}, "annotations": map[string]any{"grafana_folder": "kubeseed"},
 		},
@@ -122,7 +122,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane", "--control-plane-spread=required",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane", "--control-plane-spread=required", "--max-concurrent-tenant-rollouts=5",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
@@ -133,7 +133,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullAlways,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--namespace=kubeseed-system", "--control-plane-priority-class=tenants-critical", "--control-plane-spread=preferred",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=tenants-critical", "--control-plane-spread=preferred", "--max-concurrent-tenant-rollouts=2",
 			"--image-registry=registry.example.com/k8s", "--nodeport-address=192.0.2.10",
 			"--worker-ignore-preflight-errors=FileExisting-crictl,SystemVerification",
 			"--allowed-auth-urls=https://keystone.example.com:5000/v3,https://identity.example.org/",
@@ -147,7 +147,7 @@ func TestKubeseedRender(t *testing.T) {
 		image:      "kubeseed/manager:dev",
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
-			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false", "--namespace=kubeseed-system", "--control-plane-spread=required",
+			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false", "--namespace=kubeseed-system", "--control-plane-spread=required", "--max-concurrent-tenant-rollouts=5",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}, {
@@ -158,7 +158,7 @@ func TestKubeseedRender(t *testing.T) {
 		pullPolicy: corev1.PullIfNotPresent,
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
-			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane", "--control-plane-spread=required",
+			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane", "--control-plane-spread=required", "--max-concurrent-tenant-rollouts=5",
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
 		},
 	}} {

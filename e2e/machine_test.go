@@ -258,6 +258,8 @@ authorization: {mode: Webhook}
 clusterDNS: [%s]
 clusterDomain: cluster.local
 serverTLSBootstrap: true
+# The machine shares the host's disk: thresholds as small as the seed node's.
+evictionHard: {memory.available: 100Mi, nodefs.available: 2%%, imagefs.available: 2%%}
 registerWithTaints:
   - {key: %s, effect: NoSchedule}
 EOF

@@ -99,6 +99,12 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 			Flavor: cloud.env["KUBESEED_OPENSTACK_FLAVOR"], Image: cloud.env["KUBESEED_OPENSTACK_IMAGE"],
 			NetworkID:            cloud.env["KUBESEED_OPENSTACK_CUSTOMER_NETWORK"],
 			CredentialsSecretRef: corev1.LocalObjectReference{Name: secret.Name},
+			// The servers boot as machines that share this host's disk with everything
+			// else on it (builds, images, the cloud): disk thresholds as small as the
+			// seed node's, so that the host's fill level never evicts the test's pods.
+			Kubelet: v1alpha1.KubeletSpec{EvictionHard: map[string]v1alpha1.EvictionThreshold{
+				"nodefs.available": "2%", "imagefs.available": "2%",
+			}},
 		},
 	}
 	start := time.Now()

@@ -46,6 +46,7 @@ func main() {
 		o.ControlPlaneSpread = v
 		return nil
 	})
+	flag.IntVar(&o.MaxConcurrentTenantRollouts, "max-concurrent-tenant-rollouts", 5, "How many tenants roll their control planes at once because this release (or a changed setting) renders them anew; 0 means no bound. A change of a tenant's own spec never waits.")
 	flag.StringVar(&o.ControlPlanePriorityClass, "control-plane-priority-class", "", "PriorityClass of every tenant control-plane pod (the chart creates kubeseed-control-plane); empty leaves it unset.")
 	flag.StringVar(&o.NodeAddress, "nodeport-address", "", "Seed address published for NodePort endpoints and the only member of Octavia pools; empty means the first Ready node's InternalIP (NodePort) or every Ready node's (Octavia).")
 	flag.Func("default-control-plane-size", "Size of a TenantCluster that names none (tiny, small, medium or large; docs/tenantcluster.md#sizes), fixed when it is first reconciled; default small.", func(v string) error {

@@ -76,6 +76,11 @@ type Reconciler struct {
 	// SeedID tags what kubeseed creates in customers' projects, so that a sweep only
 	// removes this seed's orphans; empty means the UID of namespace kube-system.
 	SeedID string
+	// Release is the kubeseed release stamped on every rendered workload; empty means
+	// versions.Kubeseed. MaxConcurrentRollouts bounds how many tenants roll at once because
+	// another release (or operator setting) renders them anew; 0 means no bound.
+	Release               string
+	MaxConcurrentRollouts int
 
 	tenantMemory
 	cloud cloudMemory

@@ -214,6 +214,13 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 	if err != nil {
 		return true, fmt.Errorf("render control plane of %s: %w", tc.Name, err)
 	}
+	stamps, err := controlplane.StampWorkloads(rendered, r.release())
+	if err != nil {
+		return true, err
+	}
+	if ok, err := r.awaitRolloutSlot(ctx, s, stamps); err != nil || !ok {
+		return err != nil, err // waiting: what runs keeps running, unchanged
+	}
 	objs, err := r.toUnstructured(append(s.desired, s.extra...))
 	if err != nil {
 		return true, err
@@ -254,6 +261,7 @@ func (r *Reconciler) observeComponents(ctx context.Context, s *scope) (bool, err
 		}
 		s.o.checks[c.Condition] = chk
 	}
+	r.releaseRolloutSlot(s)
 	return false, nil
 }
 

@@ -48,6 +48,9 @@ type observed struct {
 	// observed); upgradeStalled, when set, is why the rollout it waits for cannot progress.
 	upgrade        controlplane.UpgradePlan
 	upgradeStalled check
+	// rolloutWait, when set, is why this render was not applied: it waits for a rollout
+	// slot (rollouts.go).
+	rolloutWait check
 }
 
 func newObserved() observed {

@@ -67,6 +67,9 @@ func dialFakeEtcd(_ context.Context, cfg etcd.Config) (etcd.Client, error) {
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
+// suiteRelease is the release the suite's manager stamps on what it renders.
+const suiteRelease = "suite"
+
 func run(m *testing.M) int {
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(os.Stderr, format+"\n", args...)
@@ -95,6 +98,9 @@ func run(m *testing.M) int {
 		EtcdDialer:   dialFakeEtcd,
 		TenantDialer: fakeTenant.Dial,
 		Clouds:       fakeClouds,
+		// Every tenant here is rendered by this one release, so the bound only applies
+		// where a test makes a workload look rendered by another (rollouts_envtest_test.go).
+		Release: suiteRelease, MaxConcurrentRollouts: 1,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fail("setup: %v", err)

@@ -171,6 +171,7 @@ func (r *Reconciler) forgetTenant(uid types.UID) {
 	r.refusedCSRs.Delete(uid)
 	r.legacyTunnelSecretGone.Delete(uid)
 	r.removedAPIs.Delete(uid)
+	r.rollouts.release(uid)
 }
 
 // approveServingCSRs approves the tenant's pending kubelet serving CSRs that
@@ -263,4 +264,5 @@ type tenantMemory struct {
 	refusedCSRs            sync.Map // types.UID -> map[types.UID]bool, the CSRs already warned about
 	legacyTunnelSecretGone sync.Map // types.UID -> true once dropSharedTunnelCertificate did its job
 	removedAPIs            sync.Map // types.UID -> removedAPIsCheck, while an upgrade runs
+	rollouts               rolloutSlots
 }

@@ -129,6 +129,9 @@ func upToDate(tc *v1alpha1.TenantCluster, o observed) *check {
 	}
 	target := tc.Spec.Version
 	switch {
+	case o.rolloutWait.reason != "":
+		c := o.rolloutWait
+		return &c
 	case o.upgradeStalled.reason != "":
 		c := o.upgradeStalled
 		return &c

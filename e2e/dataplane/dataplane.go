@@ -188,11 +188,8 @@ func (h *Harness) syncServers(ctx context.Context) error {
 // the tunnel agent) and the tests' workload.
 func NodeImages(dir string) []string {
 	names := []string{
-		"pause.tar", "coredns.tar", "testserver.tar", "kubeseed-tunnel.tar",
+		"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar",
 		"flannel.tar", "kube-router.tar", "kubeseed-cni.tar",
-	}
-	for _, v := range versions.Supported { // a node runs its pool's kube-proxy
-		names = append(names, "kube-proxy-"+v+".tar")
 	}
 	out := make([]string, len(names))
 	for i, n := range names {

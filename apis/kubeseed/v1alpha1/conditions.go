@@ -127,6 +127,10 @@ const (
 	// UpgradingAddonsReason (UpToDate): the control plane runs spec.version; the tenant's
 	// kubeadm configuration and addons (kube-proxy, CoreDNS) are re-pinned to it.
 	UpgradingAddonsReason = "UpgradingAddons"
+	// WaitingForRolloutReason (UpToDate): a new kubeseed release (or operator setting)
+	// renders this control plane anew, and the manager rolls only so many tenants at a time
+	// (its --max-concurrent-tenant-rollouts); this one keeps running as it is until its turn.
+	WaitingForRolloutReason = "WaitingForRollout"
 	// NotReadyReason summarises one or more components that do not serve.
 	NotReadyReason = "ComponentsNotReady"
 )

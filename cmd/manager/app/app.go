@@ -39,6 +39,9 @@ type Options struct {
 	// ControlPlaneSpread is controlplane.SpreadRequired or SpreadPreferred; empty means
 	// required.
 	ControlPlaneSpread string
+	// MaxConcurrentTenantRollouts bounds the tenants rolling at once for a new render of
+	// this release (tenantcluster.Reconciler.MaxConcurrentRollouts).
+	MaxConcurrentTenantRollouts int
 	// DefaultControlPlaneSize is the size of a TenantCluster that names none, fixed when it
 	// is first reconciled; empty means controlplane.DefaultSize.
 	DefaultControlPlaneSize v1alpha1.ControlPlaneSize
@@ -117,12 +120,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Applier: &apply.Applier{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme, FieldOwner: tenantcluster.FieldOwner,
 		},
-		ImageRegistry:     o.ImageRegistry,
-		DefaultSize:       o.DefaultControlPlaneSize,
-		NodeAddress:       o.NodeAddress,
-		ManagerNamespace:  o.Namespace,
-		PriorityClassName: o.ControlPlanePriorityClass,
-		Spread:            o.ControlPlaneSpread,
+		ImageRegistry:         o.ImageRegistry,
+		DefaultSize:           o.DefaultControlPlaneSize,
+		NodeAddress:           o.NodeAddress,
+		ManagerNamespace:      o.Namespace,
+		PriorityClassName:     o.ControlPlanePriorityClass,
+		Spread:                o.ControlPlaneSpread,
+		MaxConcurrentRollouts: o.MaxConcurrentTenantRollouts,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
 			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,
