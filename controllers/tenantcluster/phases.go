@@ -218,6 +218,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 	if err != nil {
 		return true, err
 	}
+	s.stamps = stamps
 	if ok, err := r.awaitRolloutSlot(ctx, s, stamps); err != nil || !ok {
 		return err != nil, err // waiting: what runs keeps running, unchanged
 	}
@@ -261,7 +262,9 @@ func (r *Reconciler) observeComponents(ctx context.Context, s *scope) (bool, err
 		}
 		s.o.checks[c.Condition] = chk
 	}
-	r.releaseRolloutSlot(s)
+	if err := r.releaseRolloutSlot(ctx, s); err != nil {
+		return true, err
+	}
 	return false, nil
 }
 
@@ -273,7 +276,8 @@ func (r *Reconciler) reconcileInside(ctx context.Context, s *scope) (bool, error
 	}
 	s.requeueAfter(r.reconcileTenant(ctx, s.tc, &s.o, tenantState{
 		endpoint: s.endpoint, caPEM: caPEM, kubeconfig: s.adminKubeconfig,
-		tunnel: tunnelAgentOf(s.tc, s.endpoint, s.svc),
+		tunnel:     tunnelAgentOf(s.tc, s.endpoint, s.svc),
+		holdAddons: s.o.rolloutWait.reason != "",
 	}))
 	return false, nil
 }

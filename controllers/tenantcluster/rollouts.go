@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
@@ -38,6 +39,13 @@ func (s *rolloutSlots) acquire(uid types.UID, max int, now time.Time) bool {
 	if _, ok := s.holders[uid]; ok {
 		return true
 	}
+	// A holder that never finished (and never came back to release: paused, stuck in an
+	// earlier phase) gives its slot up after the timeout.
+	for h, since := range s.holders {
+		if now.Sub(since) >= rolloutSlotTimeout {
+			delete(s.holders, h)
+		}
+	}
 	if max <= 0 || len(s.holders) < max {
 		s.holders[uid] = now
 		delete(s.waiting, uid)
@@ -45,6 +53,13 @@ func (s *rolloutSlots) acquire(uid types.UID, max int, now time.Time) bool {
 	}
 	s.waiting[uid] = true
 	return false
+}
+
+// notWaiting forgets that uid waited: it needs no slot any more.
+func (s *rolloutSlots) notWaiting(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.waiting, uid)
 }
 
 // heldSince is when uid took its slot; zero when it holds none.
@@ -118,6 +133,9 @@ func (r *Reconciler) awaitRolloutSlot(ctx context.Context, s *scope, desired map
 		live[name] = controlplane.Stamp{Release: a[controlplane.ReleaseAnnotation], Hash: a[controlplane.TemplateHashAnnotation]}
 	}
 	rolls := controlplane.OperatorRollouts(live, desired, r.release())
+	if len(rolls) == 0 {
+		r.rollouts.notWaiting(tc.UID)
+	}
 	if len(rolls) == 0 || r.rollouts.acquire(tc.UID, r.MaxConcurrentRollouts, time.Now()) {
 		if len(rolls) > 0 {
 			r.Recorder.Eventf(tc, nil, "Normal", "RolloutStarted", "Reconcile",
@@ -133,25 +151,49 @@ func (r *Reconciler) awaitRolloutSlot(ctx context.Context, s *scope, desired map
 	return false, nil
 }
 
-// releaseRolloutSlot frees the tenant's slot once every component serves its latest
-// render, rolled out, or rolloutSlotTimeout after it took it.
-func (r *Reconciler) releaseRolloutSlot(s *scope) {
+// releaseRolloutSlot frees the tenant's slot once every component's workload carries this
+// render (its stamp) and is rolled out, as the cache shows it, or rolloutSlotTimeout after
+// it took it. Availability alone is not enough: right after the apply the cache may still
+// show the old, available workload.
+func (r *Reconciler) releaseRolloutSlot(ctx context.Context, s *scope) error {
 	since := r.rollouts.heldSince(s.tc.UID)
 	if since.IsZero() {
-		return
+		return nil
 	}
 	if time.Since(since) >= rolloutSlotTimeout {
 		r.rollouts.release(s.tc.UID)
 		r.Recorder.Eventf(s.tc, nil, "Warning", "RolloutSlotTimedOut", "Reconcile",
 			"the control plane has not finished rolling out %s after it began: its rollout slot goes to the next tenant", rolloutSlotTimeout)
-		return
+		return nil
 	}
 	for _, c := range controlplane.Registry {
-		if !s.o.checks[c.Condition].ok {
-			return
+		name := c.Component.ObjectName(s.tc.Name)
+		var stamp string
+		var done bool
+		switch c.Workload {
+		case controlplane.StatefulSet:
+			sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), name)
+			if err != nil || sts == nil {
+				return err
+			}
+			st, want := sts.Status, ptr.Deref(sts.Spec.Replicas, 1)
+			stamp = sts.Annotations[controlplane.TemplateHashAnnotation]
+			done = st.ObservedGeneration == sts.Generation && st.UpdatedReplicas == want && st.ReadyReplicas == want && st.CurrentRevision == st.UpdateRevision
+		default:
+			d, err := getOptional[appsv1.Deployment](ctx, r.Client, s.namespace(), name)
+			if err != nil || d == nil {
+				return err
+			}
+			st, want := d.Status, ptr.Deref(d.Spec.Replicas, 1)
+			stamp = d.Annotations[controlplane.TemplateHashAnnotation]
+			done = st.ObservedGeneration == d.Generation && st.UpdatedReplicas == want && st.Replicas == want && st.AvailableReplicas == want
+		}
+		if stamp != s.stamps[name].Hash || !done {
+			return nil
 		}
 	}
 	r.rollouts.release(s.tc.UID)
 	r.Recorder.Eventf(s.tc, nil, "Normal", "RolloutFinished", "Reconcile",
 		"the control plane rolled out kubeseed %s's render: its rollout slot goes to the next tenant", r.release())
+	return nil
 }

@@ -41,3 +41,22 @@ func TestRolloutSlots(t *testing.T) {
 		t.Errorf("holds(a) %v, holds(c) %v since %v", s.holds("a"), s.holds("c"), s.heldSince("c"))
 	}
 }
+
+// A holder that never comes back to release gives its slot up after the timeout.
+func TestRolloutSlotsExpire(t *testing.T) {
+	var s rolloutSlots
+	t0 := time.Unix(0, 0)
+	if !s.acquire("stuck", 1, t0) {
+		t.Fatal("first acquire refused")
+	}
+	if s.acquire("next", 1, t0.Add(rolloutSlotTimeout-time.Second)) {
+		t.Fatal("the slot was given away before the timeout")
+	}
+	if !s.acquire("next", 1, t0.Add(rolloutSlotTimeout)) || s.holds("stuck") {
+		t.Fatal("the stuck holder kept its slot past the timeout")
+	}
+	s.notWaiting("next")
+	if holding, waiting := s.counts(); holding != 1 || waiting != 0 {
+		t.Errorf("holding %d, waiting %d; want 1, 0", holding, waiting)
+	}
+}

@@ -28,6 +28,9 @@ import (
 //     Ready.
 type scope struct {
 	tc *v1alpha1.TenantCluster
+	// stamps are the rendered workloads' stamps (release, pod-template hash) by name, once
+	// rendered; a rollout slot is released when the live workloads carry them.
+	stamps map[string]controlplane.Stamp
 	// ns is the control-plane namespace, as the API server has it (the owner of everything
 	// applied in it).
 	ns *corev1.Namespace

@@ -43,6 +43,9 @@ type tenantState struct {
 	caPEM      []byte       // the cluster CA certificate
 	kubeconfig []byte       // the admin kubeconfig, nil until assembled
 	tunnel     *tunnelAgent // nil: no tunnel agents yet
+	// holdAddons leaves the addons as they are: the control plane waits for a rollout slot
+	// and still runs another release's render, which new agents may not fit.
+	holdAddons bool
 }
 
 // tunnelAgent is what the tenant's tunnel agents need: the server to dial. They
@@ -122,8 +125,10 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	in := addons.Inputs{Endpoint: st.endpoint.URL(), Versions: pinned, ImageRegistry: r.ImageRegistry}
 	if st.tunnel != nil {
-		if err := r.dropSharedTunnelCertificate(ctx, tc, c); err != nil {
-			return err
+		if !st.holdAddons {
+			if err := r.dropSharedTunnelCertificate(ctx, tc, c); err != nil {
+				return err
+			}
 		}
 		in.Tunnel = addons.TunnelValues{
 			Enabled: true, Image: controlplane.TunnelImage(r.ImageRegistry), ServerHost: st.tunnel.host, ServerPort: st.tunnel.port,
@@ -138,10 +143,12 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	if err != nil {
 		return err
 	}
-	if err := addons.Apply(ctx, c, FieldOwner, objs); err != nil {
-		return err
+	if !st.holdAddons {
+		if err := addons.Apply(ctx, c, FieldOwner, objs); err != nil {
+			return err
+		}
+		o.addons = &pinned
 	}
-	o.addons = &pinned
 	h, err := addons.Observe(ctx, c, addons.ExpectedDaemonSets(values))
 	if err != nil {
 		return err

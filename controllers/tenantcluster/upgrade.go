@@ -29,7 +29,7 @@ func (r *Reconciler) reconcileUpgrade(ctx context.Context, s *scope) (bool, erro
 		}
 		rollouts[i] = ro
 	}
-	plan := controlplane.PlanUpgrade(s.tc.Spec.Version, rollouts[0], rollouts[1], rollouts[2])
+	plan := controlplane.PlanUpgrade(s.tc.Status.Version, s.tc.Spec.Version, rollouts[0], rollouts[1], rollouts[2])
 	if plan.Stage == controlplane.UpgradeDone {
 		r.removedAPIs.Delete(s.tc.UID)
 	} else if plan.ControllersVersion != s.tc.Spec.Version {
@@ -39,7 +39,7 @@ func (r *Reconciler) reconcileUpgrade(ctx context.Context, s *scope) (bool, erro
 		}
 	}
 	s.o.upgrade = plan
-	if plan.Stage != controlplane.UpgradeDone && s.tc.Status.Version != "" {
+	if plan.Stage != controlplane.UpgradeDone {
 		// Only while a rollout is under way: a live list of the component's pods.
 		if reason, msg, ok := r.podsCause(ctx, s, plan.Rolling); !ok {
 			s.o.upgradeStalled = check{reason: reason, message: fmt.Sprintf("the upgrade to %s cannot progress: %s %s; the tenant keeps serving on what runs", s.tc.Spec.Version, plan.Rolling, msg)}

@@ -40,13 +40,19 @@ type UpgradePlan struct {
 	Message string
 }
 
-// PlanUpgrade stages a control plane towards target, as kubeadm and HyperShift do and the
-// version skew policy requires: the kube-apiservers first; kube-controller-manager and
-// kube-scheduler, which must never be newer than an apiserver they reach, keep the version
-// they run until every apiserver runs target and none of an older one is left; then they
-// roll. A new control plane (no controllers yet) starts at target. It is pure: the
-// controller reads the workloads and renders what it returns.
-func PlanUpgrade(target string, apiServer, controllerManager, scheduler Rollout) UpgradePlan {
+// PlanUpgrade stages a control plane from current (status.version: what every component
+// ran last) towards target, as kubeadm and HyperShift do and the version skew policy
+// requires: the kube-apiservers first; kube-controller-manager and kube-scheduler, which must
+// never be newer than an apiserver they reach, keep the version they run until every
+// apiserver runs target and none of an older one is left; then they roll. With no upgrade
+// under way (current empty: a control plane never Ready yet, or equal to target) everything
+// renders at target, and a rollout for another reason (a renewed certificate, a drained seed
+// node) is no upgrade. It is pure: the controller reads the workloads and renders what it
+// returns.
+func PlanUpgrade(current, target string, apiServer, controllerManager, scheduler Rollout) UpgradePlan {
+	if current == "" || current == target {
+		return UpgradePlan{Stage: UpgradeDone, ControllersVersion: target, Message: "every control-plane component runs " + target}
+	}
 	running := controllerManager.Version
 	if running == "" {
 		running = scheduler.Version

@@ -14,23 +14,26 @@ func TestPlanUpgrade(t *testing.T) {
 	none := controlplane.Rollout{}
 	for _, tc := range []struct {
 		name           string
+		current        string
 		api, cm, sched controlplane.Rollout
 		stage          controlplane.UpgradeStage
 		controllers    string
 		rolling        controlplane.Component
 	}{
-		{"a new control plane starts at the target", none, none, none, controlplane.UpgradeAPIServers, target, controlplane.APIServer},
-		{"a new control plane whose apiserver is out waits for the controllers", at(target, true), none, none, controlplane.UpgradeControllers, target, controlplane.ControllerManager},
-		{"settled", at(target, true), at(target, true), at(target, true), controlplane.UpgradeDone, target, ""},
-		{"spec raised: the apiservers go first, the controllers stay", at(old, true), at(old, true), at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
-		{"apiservers rendered at the target but still rolling: the controllers stay", at(target, false), at(old, true), at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
-		{"every apiserver at the target: the controllers roll", at(target, true), at(old, true), at(old, true), controlplane.UpgradeControllers, target, controlplane.ControllerManager},
-		{"the controller-manager rolled, the scheduler still rolling", at(target, true), at(target, true), at(target, false), controlplane.UpgradeControllers, target, controlplane.Scheduler},
-		{"controllers rendered at the target keep it if an apiserver rolls again", at(target, false), at(target, true), at(target, true), controlplane.UpgradeAPIServers, target, controlplane.APIServer},
-		{"a scheduler alone tells the running version", at(old, true), none, at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
+		{"a new control plane is no upgrade: everything at the target", "", none, none, none, controlplane.UpgradeDone, target, ""},
+		{"a control plane never Ready is no upgrade, even two minors on", "", at("v1.34.4", true), at("v1.34.4", true), at("v1.34.4", true), controlplane.UpgradeDone, target, ""},
+		{"settled", target, at(target, true), at(target, true), at(target, true), controlplane.UpgradeDone, target, ""},
+		{"a rollout at the same version (a renewed certificate) is no upgrade", target, at(target, false), at(target, true), at(target, false), controlplane.UpgradeDone, target, ""},
+		{"spec raised: the apiservers go first, the controllers stay", old, at(old, true), at(old, true), at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
+		{"apiservers rendered at the target but still rolling: the controllers stay", old, at(target, false), at(old, true), at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
+		{"every apiserver at the target: the controllers roll", old, at(target, true), at(old, true), at(old, true), controlplane.UpgradeControllers, target, controlplane.ControllerManager},
+		{"the controller-manager rolled, the scheduler still rolling", old, at(target, true), at(target, true), at(target, false), controlplane.UpgradeControllers, target, controlplane.Scheduler},
+		{"controllers rendered at the target keep it if an apiserver rolls again", old, at(target, false), at(target, true), at(target, true), controlplane.UpgradeAPIServers, target, controlplane.APIServer},
+		{"a scheduler alone tells the running version", old, at(old, true), none, at(old, true), controlplane.UpgradeAPIServers, old, controlplane.APIServer},
+		{"every component rolled out at the target", old, at(target, true), at(target, true), at(target, true), controlplane.UpgradeDone, target, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := controlplane.PlanUpgrade(target, tc.api, tc.cm, tc.sched)
+			p := controlplane.PlanUpgrade(tc.current, target, tc.api, tc.cm, tc.sched)
 			if p.Stage != tc.stage || p.ControllersVersion != tc.controllers || p.Rolling != tc.rolling || p.Message == "" {
 				t.Errorf("plan %+v, want stage %s, controllers at %s, waiting for %q", p, tc.stage, tc.controllers, tc.rolling)
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -173,7 +174,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			case <-time.After(delay/2 + rand.N(delay/2+1)):
 			}
 		}
-		conn, reply, err := a.connect(ctx, func(id string) bool {
+		held := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Collect(maps.Keys(sessions))
+		}
+		conn, reply, err := a.connect(ctx, held(), func(id string) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return !sessions[id]
@@ -220,7 +226,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // Check dials the Server once and says whether it accepts this agent (nil) or why not,
 // without keeping a session.
 func (a *Agent) Check(ctx context.Context) error {
-	conn, _, err := a.connect(ctx, func(string) bool { return false })
+	conn, _, err := a.connect(ctx, nil, func(string) bool { return false })
 	if conn != nil {
 		_ = conn.Close()
 	}
@@ -229,7 +235,7 @@ func (a *Agent) Check(ctx context.Context) error {
 
 // connect dials the Server and exchanges hellos. It returns no connection and no error
 // when the server reached is one accept refuses (a session to it exists).
-func (a *Agent) connect(ctx context.Context, accept func(serverID string) bool) (*tls.Conn, helloReply, error) {
+func (a *Agent) connect(ctx context.Context, held []string, accept func(serverID string) bool) (*tls.Conn, helloReply, error) {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: a.cfg.DialTimeout, KeepAlive: 30 * time.Second}, Config: a.cfg.TLS}
 	raw, err := d.DialContext(ctx, "tcp", a.cfg.ServerAddress)
 	if err != nil {
@@ -238,7 +244,7 @@ func (a *Agent) connect(ctx context.Context, accept func(serverID string) bool) 
 	conn := raw.(*tls.Conn)
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	reply, err := a.hello(conn, accept)
+	reply, err := a.hello(conn, held, accept)
 	if err != nil || !accept(reply.ServerID) {
 		_ = conn.Close()
 		return nil, reply, err
@@ -246,11 +252,11 @@ func (a *Agent) connect(ctx context.Context, accept func(serverID string) bool) 
 	return conn, reply, nil
 }
 
-func (a *Agent) hello(conn *tls.Conn, accept func(serverID string) bool) (helloReply, error) {
+func (a *Agent) hello(conn *tls.Conn, held []string, accept func(serverID string) bool) (helloReply, error) {
 	if err := conn.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
 		return helloReply{}, err
 	}
-	h := hello{Version: protocolVersion, ID: a.cfg.ID}
+	h := hello{Version: protocolVersion, ID: a.cfg.ID, Sessions: held}
 	for _, ip := range a.cfg.NodeIPs {
 		h.NodeIPs = append(h.NodeIPs, ip.String())
 	}

@@ -38,6 +38,9 @@ type hello struct {
 	// AllowedCIDRs are the networks the agent dials besides its node's addresses, each
 	// within the server's AgentCIDRs.
 	AllowedCIDRs []string `json:"allowedCIDRs,omitempty"`
+	// Sessions are the server IDs the agent holds a session to: a server among them does
+	// not refuse the node's second session, which the agent declines itself (join).
+	Sessions []string `json:"sessions,omitempty"`
 }
 
 // helloReply answers a hello; a non-empty Error refuses the agent.

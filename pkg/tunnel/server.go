@@ -369,7 +369,7 @@ func (s *Server) checkHello(ctx context.Context, cert *x509.Certificate, h hello
 	if s.agentCount() >= s.limits.Agents {
 		return nil, fmt.Errorf("%d agents are connected, the limit", s.limits.Agents)
 	}
-	if old := s.session(node); old != nil {
+	if old := s.session(node); old != nil && !slices.Contains(h.Sessions, s.id) {
 		if old.alive() {
 			return nil, fmt.Errorf("node %s has a live session already (from %s)", node, old.remote)
 		}
@@ -445,6 +445,10 @@ func (s *Server) register(a *agentSession) error {
 	if stale != nil && stale != a.replaces {
 		s.mu.Unlock()
 		return fmt.Errorf("node %s has a live session already (from %s)", a.id, stale.remote)
+	}
+	if stale == nil && len(s.agents) >= s.limits.Agents { // handshakes in parallel passed checkHello
+		s.mu.Unlock()
+		return fmt.Errorf("%d agents are connected, the limit", s.limits.Agents)
 	}
 	s.agents = slices.DeleteFunc(s.agents, func(o *agentSession) bool { return o == stale })
 	s.agents = append(s.agents, a)
