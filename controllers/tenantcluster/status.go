@@ -130,7 +130,9 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	upgrading := false
 	if c := upToDate(tc, o); c != nil {
 		set(v1alpha1.UpToDateCondition, c.ok, c.reason, c.message)
-		upgrading = !c.ok
+		// Waiting for a rollout slot is the operator's business, not an upgrade of the
+		// tenant's: Magnum would read Upgrading as UPDATE_IN_PROGRESS.
+		upgrading = !c.ok && c.reason != v1alpha1.WaitingForRolloutReason
 	}
 	tc.Status.Phase = phase(tc, ready, upgrading)
 }

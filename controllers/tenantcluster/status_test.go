@@ -177,6 +177,10 @@ func TestUpgradeStatus(t *testing.T) {
 			o.upgrade = plan(controlplane.UpgradeDone)
 			o.addons = &v1alpha1.AddonVersions{KubernetesVersion: target}
 		}, wantPhase: v1alpha1.TenantClusterReady, wantVersion: target, wantUpToDate: metav1.ConditionTrue, wantReason: v1alpha1.UpToDateReason},
+		{name: "waiting for a rollout slot is no upgrade of the tenant's", statusVersion: target, addons: target, mutate: func(o *observed) {
+			o.upgrade = plan(controlplane.UpgradeDone)
+			o.rolloutWait = check{reason: v1alpha1.WaitingForRolloutReason, message: "5 tenants roll at a time"}
+		}, wantPhase: v1alpha1.TenantClusterReady, wantVersion: target, wantUpToDate: metav1.ConditionFalse, wantReason: v1alpha1.WaitingForRolloutReason},
 		{name: "stalled: the new apiserver cannot be scheduled", statusVersion: old, addons: old, mutate: func(o *observed) {
 			o.upgrade = plan(controlplane.UpgradeAPIServers)
 			o.upgradeStalled = check{reason: v1alpha1.UnschedulableReason, message: "0/1 nodes are available: 1 Insufficient cpu"}
