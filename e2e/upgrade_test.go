@@ -205,9 +205,11 @@ func TestControlPlaneUpgrade(t *testing.T) {
 	})
 
 	t.Run("a downgrade is refused", func(t *testing.T) {
+		// A merge patch carries no resourceVersion: the refusal, not a conflict with the
+		// manager's latest status write, is what comes back.
 		down := tc.DeepCopy()
 		down.Spec.Version = from
-		err := kube.Update(ctx, down)
+		err := kube.Patch(ctx, down, client.MergeFrom(tc))
 		if err == nil || !strings.Contains(err.Error(), "may not be lowered") {
 			t.Fatalf("downgrade to %s: %v, want refused", from, err)
 		}
