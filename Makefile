@@ -157,8 +157,15 @@ test-e2e: seed-up manager-image tunnel-image openstack-up ## Run the e2e tests o
 	$(GO) test -tags e2e ./e2e/teardown/ -count=1 || status=1; \
 	exit $$status
 
+# CI starts from nothing: a seed or test cloud left on the machine (by a run that was killed,
+# or a developer's) would carry its tenants, namespaces and load into the run.
+.PHONY: ci-fresh
+ci-fresh: seed-tool
+	$(SEED) down
+	hack/openstack/down.sh
+
 .PHONY: ci
-ci: verify-generated vet lint test fuzz test-e2e ## Everything CI runs: generated files, vet, lint, every test tier and the fuzz targets.
+ci: ci-fresh verify-generated vet lint test fuzz test-e2e ## Everything CI runs: generated files, vet, lint, every test tier and the fuzz targets.
 
 ##@ Benchmarks
 
