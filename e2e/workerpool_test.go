@@ -54,7 +54,8 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	// The workers' pod network is the tenant's CNI addon, nothing of the image's.
 	harness := &dataplane.Harness{
 		Customer: customer, Admin: admin, Host: host, KubernetesVersion: versions.Default,
-		Images: dataplane.NodeImages(seed.ImagesDir(seed.CacheDir())), ServerTag: openstack.RoleTag("worker"), Logf: t.Logf,
+		ImagesFor: func(v string) []string { return dataplane.NodeImagesAt(seed.ImagesDir(seed.CacheDir()), v) },
+		ServerTag: openstack.RoleTag("worker"), Logf: t.Logf,
 	}
 	hctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -95,8 +96,12 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	pool := &v1alpha1.WorkerPool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pool"},
 		Spec: v1alpha1.WorkerPoolSpec{
-			ClusterName: tc.Name, Replicas: ptr.To[int32](2),
-			Flavor: cloud.env["KUBESEED_OPENSTACK_FLAVOR"], Image: cloud.env["KUBESEED_OPENSTACK_IMAGE"],
+			// A minor older than the control plane: the pool is upgraded below.
+			ClusterName: tc.Name, Replicas: ptr.To[int32](2), Version: olderVersion,
+			NodeLabels: map[string]v1alpha1.NodeLabelValue{"example.com/tier": "e2e"},
+			// PreferNoSchedule: the test's pods still land on them.
+			NodeTaints: []v1alpha1.NodeTaint{{Key: "example.com/e2e", Value: "yes", Effect: corev1.TaintEffectPreferNoSchedule}},
+			Flavor:     cloud.env["KUBESEED_OPENSTACK_FLAVOR"], Image: cloud.env["KUBESEED_OPENSTACK_IMAGE"],
 			NetworkID:            cloud.env["KUBESEED_OPENSTACK_CUSTOMER_NETWORK"],
 			CredentialsSecretRef: corev1.LocalObjectReference{Name: secret.Name},
 			// The servers boot as machines that share this host's disk with everything
@@ -123,6 +128,23 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 			}
 			if want := "server: https://" + vip + ":6443"; !strings.Contains(string(out), want) {
 				t.Errorf("kubelet.conf of %s does not name the VIP (%s):\n%s", n, want, out)
+			}
+		}
+	})
+
+	t.Run("the nodes carry the pool's labels and taints", func(t *testing.T) {
+		for _, n := range nodes {
+			node, err := tenant.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if node.Labels["example.com/tier"] != "e2e" {
+				t.Errorf("node %s labels %v lack example.com/tier=e2e", n, node.Labels)
+			}
+			if !slices.ContainsFunc(node.Spec.Taints, func(tt corev1.Taint) bool {
+				return tt.Key == "example.com/e2e" && tt.Value == "yes" && tt.Effect == corev1.TaintEffectPreferNoSchedule
+			}) {
+				t.Errorf("node %s taints %v lack example.com/e2e=yes:PreferNoSchedule", n, node.Spec.Taints)
 			}
 		}
 	})
@@ -161,6 +183,11 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 		testPodNetwork(t, ctx, host, tenant, nodes[0], nodes[1])
 	})
 
+	t.Run("a version upgrade replaces the workers one at a time", func(t *testing.T) {
+		testPoolUpgrade(t, ctx, pool, tenant, customer)
+		nodes = poolNodes(t, ctx, tenant, pool.Name)
+	})
+
 	t.Run("scale to 3 with the scale subresource", func(t *testing.T) {
 		scaleTo(t, ctx, pool, 3)
 		all := waitPool(t, ctx, pool, tenant, 3)
@@ -176,11 +203,12 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	t.Run("scale to 1 drains the nodes it removes first", func(t *testing.T) {
 		before := poolNodes(t, ctx, tenant, pool.Name)
 		cordoned := map[string]bool{}
+		name := pool.Name // waitPool writes pool while the watcher runs
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		defer stopWatch()
 		go func() {
 			for watchCtx.Err() == nil {
-				list, err := tenant.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{LabelSelector: "kubeseed.io/worker-pool=" + pool.Name})
+				list, err := tenant.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{LabelSelector: "kubeseed.io/worker-pool=" + name})
 				if err == nil {
 					for _, n := range list.Items {
 						if n.Spec.Unschedulable {

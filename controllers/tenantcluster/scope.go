@@ -90,6 +90,7 @@ func (r *Reconciler) phases() []reconcilePhase {
 		{"namespace", r.reconcileNamespace},
 		{"cloud credentials", r.reconcileCloudCredentials},
 		{"endpoint", r.reconcileEndpoint},
+		{"certificate authorities", r.reconcileProvidedCAs},
 		{"pki", r.reconcilePKI},
 		{"encryption key", r.reconcileEncryptionKey},
 		{"etcd membership", r.reconcileEtcdMembership},

@@ -123,7 +123,14 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	if err != nil {
 		return err
 	}
-	in := addons.Inputs{Endpoint: st.endpoint.URL(), Versions: pinned, ImageRegistry: r.ImageRegistry}
+	nodes := &corev1.NodeList{}
+	if err := c.List(ctx, nodes); err != nil {
+		return fmt.Errorf("list tenant nodes: %w", err)
+	}
+	in := addons.Inputs{
+		Endpoint: st.endpoint.URL(), Versions: pinned, ImageRegistry: r.ImageRegistry,
+		NodeVersions: addons.NodeVersions(nodes.Items),
+	}
 	if st.tunnel != nil {
 		if !st.holdAddons {
 			if err := r.dropSharedTunnelCertificate(ctx, tc, c); err != nil {
@@ -149,7 +156,7 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 		}
 		o.addons = &pinned
 	}
-	h, err := addons.Observe(ctx, c, addons.ExpectedDaemonSets(values))
+	h, err := addons.Observe(ctx, c, nodes.Items, addons.ExpectedDaemonSets(values))
 	if err != nil {
 		return err
 	}

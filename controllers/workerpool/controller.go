@@ -114,18 +114,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	return r.reconcileNormal(ctx, wp)
 }
 
-// recordTransitions emits an event when ServersReady, NodesReady or Ready changes status or
+// recordTransitions emits an event when ServersReady, NodesReady, Progressing or Ready changes status or
 // reason: Warning for a reason someone must act on or a condition that was True and is no
 // longer.
 func (r *Reconciler) recordTransitions(before, after *v1alpha1.WorkerPool) {
-	for _, t := range []string{v1alpha1.ServersReadyCondition, v1alpha1.NodesReadyCondition, v1alpha1.ReadyCondition} {
+	for _, t := range []string{v1alpha1.ServersReadyCondition, v1alpha1.NodesReadyCondition, v1alpha1.ProgressingCondition, v1alpha1.ReadyCondition} {
 		was := meta.FindStatusCondition(before.Status.Conditions, t)
 		now := meta.FindStatusCondition(after.Status.Conditions, t)
 		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
 			continue
 		}
 		kind := corev1.EventTypeNormal
-		if warningReasons[now.Reason] || (was != nil && was.Status == "True" && now.Status != "True") {
+		// Progressing going False is a rollout that finished: no warning.
+		if warningReasons[now.Reason] || (t != v1alpha1.ProgressingCondition && was != nil && was.Status == "True" && now.Status != "True") {
 			kind = corev1.EventTypeWarning
 		}
 		r.Recorder.Eventf(after, nil, kind, now.Reason, "Reconcile", "%s=%s: %s", t, now.Status, now.Message)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -38,6 +39,16 @@ type pass struct {
 	removing []*member
 	nodes    map[string]*corev1.Node
 	tokens   []corev1.Secret
+	// version and hash are what new servers are made with (poolVersion, TemplateHash);
+	// versionCheck is not ok when the control plane does not allow version.
+	version, hash string
+	versionCheck  check
+	// held is the refusal of spec.version while the pool keeps its previous version.
+	held check
+	// healthHold, when set, is why no sick server is replaced (too many at once).
+	healthHold *check
+	rolling    bool
+	floor      int
 }
 
 // tenantError is a failure inside the tenant, reported as TenantUnreachable.
@@ -86,20 +97,43 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 	if !clusterOK.ok {
 		// Nothing can join, drain or be told apart from a lost server: wait. The
 		// TenantCluster's watch wakes the pool when it changes.
-		o.servers, o.nodes = serversCheck(p.desired, p.members, nil), clusterOK
+		o.servers, o.nodes = serversCheck(p.desired, p.members, nil, false, p.desired), clusterOK
 		if len(p.members) < p.desired {
 			o.servers = check{reason: clusterOK.reason, message: fmt.Sprintf("%d of %d servers exist; %s", len(p.members), p.desired, clusterOK.message)}
 		}
 		return ctrl.Result{RequeueAfter: r.PollInterval}, nil
 	}
+	p.floor = p.desired
+	p.version, p.versionCheck = poolVersion(wp, tc)
+	if !p.versionCheck.ok && wp.Spec.Version != "" && wp.Status.Version != "" && wp.Status.Version != wp.Spec.Version {
+		// A refused spec.version holds the pool at the version it has: it still scales
+		// and repairs, it only does not roll.
+		held := wp.DeepCopy()
+		held.Spec.Version = wp.Status.Version
+		if v, c := poolVersion(held, tc); c.ok {
+			p.held, p.version, p.versionCheck = p.versionCheck, v, c
+		}
+	}
+	if p.versionCheck.ok {
+		p.hash = TemplateHash(wp, p.version)
+		r.stampLegacyServers(ctx, p)
+		for _, m := range p.members {
+			m.outdated = m.Metadata[MetadataTemplateHash] != p.hash
+		}
+	}
 	if err := r.observeTenant(ctx, p); err != nil {
-		o.servers = serversCheck(p.desired, p.members, nil)
+		o.servers = serversCheck(p.desired, p.members, nil, false, p.desired)
 		o.nodes = check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
 		return ctrl.Result{RequeueAfter: r.NodePollInterval}, nil
 	}
-	err = errors.Join(r.cleanupTenant(ctx, p), r.replaceFailed(ctx, p))
-	if err == nil {
-		err = r.scale(ctx, p)
+	err = r.cleanupTenant(ctx, p)
+	p.healthHold = checkHealth(p)
+	if err == nil && p.versionCheck.ok {
+		// A version the control plane refuses makes and replaces nothing: the servers
+		// there keep running.
+		if err = r.replaceFailed(ctx, p); err == nil {
+			err = r.scale(ctx, p)
+		}
 	}
 	return r.result(p, &o, err)
 }
@@ -112,8 +146,31 @@ func (r *Reconciler) result(p *pass, o *observed, err error) (ctrl.Result, error
 			o.ready++
 		}
 	}
-	o.servers = serversCheck(p.desired, p.members, p.removing)
-	o.nodes = nodesCheck(p.desired, p.members)
+	o.servers = serversCheck(p.desired, p.members, p.removing, p.rolling, p.floor)
+	o.nodes = nodesCheck(p.desired, p.floor, p.members)
+	if p.healthHold != nil {
+		o.nodes = *p.healthHold
+	}
+	if !p.versionCheck.ok {
+		o.servers = p.versionCheck
+	} else {
+		o.version = p.version
+		rc := rolloutCheck(p.version, p.members, p.removing, p.desired)
+		if p.held.reason != "" {
+			// The pool is not rolling to spec.version: that is what Progressing says.
+			if rc.ok {
+				rc.message += "; and " + p.held.message
+			} else {
+				rc = p.held
+			}
+		}
+		o.rollout = &rc
+		for _, m := range p.members {
+			if !m.outdated {
+				o.updated++
+			}
+		}
+	}
 	var requeue time.Duration
 	var te *tenantError
 	switch {
@@ -193,6 +250,28 @@ func (r *Reconciler) observeTenant(ctx context.Context, p *pass) error {
 	return nil
 }
 
+// stampLegacyServers gives servers made before templates existed (no
+// MetadataTemplateHash) the current one: their spec is unknown, and taking them as made from
+// the spec of the first reconcile that sees them lets a later change replace them, where
+// replacing them at once would roll every pool of the seed on an operator upgrade. A
+// failure leaves them unstamped (taken as current) for the next pass.
+func (r *Reconciler) stampLegacyServers(ctx context.Context, p *pass) {
+	for _, m := range p.members {
+		if m.Metadata[MetadataTemplateHash] != "" || m.failed() {
+			continue
+		}
+		if err := p.cloud.Compute.SetServerMetadata(ctx, m.ID, map[string]string{MetadataTemplateHash: p.hash}); err != nil {
+			logf.FromContext(ctx).Info("Could not stamp a server with its template hash", "server", m.Name, "error", err.Error())
+		}
+		// Current for this pass either way.
+		m.Metadata = maps.Clone(m.Metadata)
+		if m.Metadata == nil {
+			m.Metadata = map[string]string{}
+		}
+		m.Metadata[MetadataTemplateHash] = p.hash
+	}
+}
+
 // cleanupTenant deletes the pool's Nodes whose server is gone (deleted behind kubeseed's
 // back, or replaced) and the bootstrap tokens no server needs any more: those of servers
 // whose Node registered, and of servers that are gone.
@@ -245,21 +324,24 @@ func (r *Reconciler) replaceFailed(ctx context.Context, p *pass) error {
 	return nil
 }
 
-// scale creates the missing servers, or drains and deletes the surplus, and uncordons the
-// Nodes of servers no longer to be removed.
+// scale creates the missing servers (and, in a rolling update, those replacing servers of
+// an older template), drains and deletes the surplus and the replaced, as planServers
+// decides, and uncordons the Nodes of servers no longer to be removed.
+//
+// The removals do not wait for the creates: with maxUnavailable a rollout goes on in a
+// project whose quota leaves no room for a surge server, and a drain under way goes on while
+// Nova refuses a create.
 func (r *Reconciler) scale(ctx context.Context, p *pass) error {
-	var victims []*member
-	switch n := len(p.members) - p.desired; {
-	case n < 0:
-		if err := r.scaleUp(ctx, p, -n); err != nil {
-			return err
-		}
-	case n > 0:
-		victims = chooseForRemoval(p.members, n)
-		for _, v := range victims {
-			if err := r.remove(ctx, p, v); err != nil {
-				return err
-			}
+	pl := planServers(p.desired, p.wp.Spec.Strategy, p.members)
+	p.rolling, p.floor = pl.rolling, pl.floor
+	victims := pl.remove
+	var createErr error
+	if pl.create > 0 {
+		createErr = r.scaleUp(ctx, p, pl.create)
+	}
+	for _, v := range victims {
+		if err := r.remove(ctx, p, v); err != nil {
+			return errors.Join(createErr, err)
 		}
 	}
 	var errs []error
@@ -273,7 +355,7 @@ func (r *Reconciler) scale(ctx context.Context, p *pass) error {
 				"uncordoned Node %s: its server is no longer to be removed", m.Name)
 		}
 	}
-	return tenantErr(errors.Join(errs...))
+	return errors.Join(createErr, tenantErr(errors.Join(errs...)))
 }
 
 // scaleUp creates n servers, named with the lowest free indexes, spread over the zones.
@@ -313,7 +395,7 @@ func (r *Reconciler) createServer(ctx context.Context, p *pass, l *launch, name,
 	}
 	userData, err := bootstrap.WorkerUserData(bootstrap.WorkerInputs{
 		NodeName: name, APIServerEndpoint: p.tenant.endpoint, Token: token, CACertHash: p.tenant.caHash,
-		NodeLabels: map[string]string{PoolLabel: p.wp.Name}, Reserved: l.reserved,
+		NodeLabels: nodeLabels(p.wp, p.version), Taints: nodeTaints(p.wp), Reserved: l.reserved, KubernetesVersion: p.version,
 		IgnorePreflightErrors: r.IgnorePreflightErrors,
 	})
 	if err != nil {
@@ -332,8 +414,10 @@ func (r *Reconciler) createServer(ctx context.Context, p *pass, l *launch, name,
 	srv, err := p.cloud.Compute.CreateServer(ctx, openstack.ServerSpec{
 		Name: name, FlavorID: l.flavor.ID, ImageID: l.image.ID, Networks: nets, UserData: userData,
 		Metadata: map[string]string{
-			MetadataPool:    p.wp.Namespace + "/" + p.wp.Name,
-			MetadataCluster: p.tc.Namespace + "/" + p.tc.Name,
+			MetadataPool:              p.wp.Namespace + "/" + p.wp.Name,
+			MetadataCluster:           p.tc.Namespace + "/" + p.tc.Name,
+			MetadataTemplateHash:      p.hash,
+			MetadataKubernetesVersion: p.version,
 		},
 		Tags: tags, ServerGroupID: l.serverGroupID, AvailabilityZone: zone, KeyName: p.wp.Spec.SSHKeyName,
 	})
@@ -346,9 +430,9 @@ func (r *Reconciler) createServer(ctx context.Context, p *pass, l *launch, name,
 		return nil, err
 	}
 	r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "ServerCreated", "ScaleUp",
-		"created server %s (%s), flavor %s, image %s%s", name, srv.ID, l.flavor.Name, l.image.Name, inZone(zone))
+		"created server %s (%s), version %s, flavor %s, image %s%s", name, srv.ID, p.version, l.flavor.Name, l.image.Name, inZone(zone))
 	return &member{Server: openstack.Server{ID: srv.ID, Name: name, Status: statusBuild, AvailabilityZone: zone,
-		Tags: tags, Created: p.now}}, nil
+		Tags: tags, Created: p.now, Metadata: map[string]string{MetadataTemplateHash: p.hash}}}, nil
 }
 
 // dropToken deletes a token no server will use.
@@ -367,15 +451,15 @@ func (r *Reconciler) remove(ctx context.Context, p *pass, m *member) error {
 			return tenantErr(err)
 		}
 		if !wasDraining {
-			r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "DrainingNode", "ScaleDown",
-				"cordoned Node %s and evicting its pods, to remove server %s", m.Name, m.ID)
+			r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "DrainingNode", removalAction(m),
+				"cordoned Node %s and evicting its pods, to remove server %s%s", m.Name, m.ID, removalWhy(m))
 		}
 		if !res.done {
 			p.removing = append(p.removing, m)
 			return nil
 		}
 		if res.timedOut {
-			r.Recorder.Eventf(p.wp, nil, corev1.EventTypeWarning, "DrainTimedOut", "ScaleDown",
+			r.Recorder.Eventf(p.wp, nil, corev1.EventTypeWarning, "DrainTimedOut", removalAction(m),
 				"%d pods still on Node %s %s after its drain began (%d evictions refused by PodDisruptionBudgets), %d volumes still attached: deleting server %s anyway",
 				res.left, m.Name, r.DrainTimeout, res.blocked, res.volumes, m.ID)
 		}
@@ -383,9 +467,40 @@ func (r *Reconciler) remove(ctx context.Context, p *pass, m *member) error {
 	if err := r.deleteServer(ctx, p, m); err != nil {
 		return err
 	}
-	r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "ServerDeleted", "ScaleDown",
+	if m.sick != "" {
+		r.Recorder.Eventf(p.wp, nil, corev1.EventTypeWarning, "ServerRemediated", removalAction(m),
+			"deleted server %s (%s) and its Node: %s; a new one replaces it", m.Name, m.ID, m.sick)
+		return nil
+	}
+	if m.outdated {
+		r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "ServerDeleted", removalAction(m),
+			"deleted server %s (%s) and its Node: made from an older spec, replaced by one of version %s", m.Name, m.ID, p.version)
+		return nil
+	}
+	r.Recorder.Eventf(p.wp, nil, corev1.EventTypeNormal, "ServerDeleted", removalAction(m),
 		"deleted server %s (%s) and its Node: scaled down to %d", m.Name, m.ID, p.desired)
 	return nil
+}
+
+// removalAction is the action of a removal's events: a rolling update's, or a scale-down's.
+func removalAction(m *member) string {
+	if m.sick != "" {
+		return "Remediate"
+	}
+	if m.outdated {
+		return "RollingUpdate"
+	}
+	return "ScaleDown"
+}
+
+func removalWhy(m *member) string {
+	if m.sick != "" {
+		return " (unhealthy: " + m.sick + ")"
+	}
+	if m.outdated {
+		return " (made from an older spec: rolling update)"
+	}
+	return ""
 }
 
 // deleteServer deletes the server, its port (with a pinned subnet), its Node and its

@@ -1,7 +1,6 @@
 package workerpool
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -126,7 +125,14 @@ func (z *zoneSpread) next() string {
 type member struct {
 	openstack.Server
 	node *corev1.Node
+	// outdated: the server was made from an older template (MetadataTemplateHash).
+	outdated bool
+	// sick says why the health check replaces the server ("" when it does not).
+	sick string
 }
+
+// replace says whether the server is to be replaced: made from an older template, or sick.
+func (m *member) replace() bool { return m.outdated || m.sick != "" }
 
 func (m *member) failed() bool   { return m.Status == statusError }
 func (m *member) building() bool { return m.Status == statusBuild }
@@ -150,17 +156,22 @@ func nodeIsReady(n *corev1.Node) bool {
 
 // removalRank orders servers for scale-down: a drain already under way first (so a
 // decision sticks), then those whose Node asks to go (DeleteMachineAnnotation), then
-// servers without a Ready Node (in BUILD, never joined, NotReady), then the rest.
+// servers to be replaced (an older template, or sick; those without a Ready Node first), then servers without a Ready Node (in BUILD, never joined, NotReady), then the
+// rest.
 func removalRank(m *member) int {
 	switch {
 	case m.draining():
 		return 0
 	case m.deleteRequested():
 		return 1
-	case !m.nodeReady():
+	case m.replace() && !m.nodeReady():
 		return 2
-	default:
+	case m.replace():
 		return 3
+	case !m.nodeReady():
+		return 4
+	default:
+		return 5
 	}
 }
 
@@ -180,13 +191,7 @@ func chooseForRemoval(members []*member, n int) []*member {
 		return nil
 	}
 	sorted := slices.Clone(members)
-	slices.SortStableFunc(sorted, func(a, b *member) int {
-		return cmp.Or(
-			cmp.Compare(removalRank(a), removalRank(b)),
-			a.Created.Compare(b.Created),
-			strings.Compare(a.Name, b.Name),
-		)
-	})
+	slices.SortStableFunc(sorted, byRemovalOrder)
 	return sorted[:min(n, len(sorted))]
 }
 

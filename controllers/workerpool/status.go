@@ -29,6 +29,11 @@ type observed struct {
 	counted, nodesCounted bool
 	replicas, ready       int32
 	deleting              bool
+	// version is the pool's version, updated the servers of its current template, rollout
+	// the Progressing condition (nil: not observed, left as it was).
+	version string
+	updated int32
+	rollout *check
 	// requeue is when a deletion looks again.
 	requeue time.Duration
 }
@@ -64,6 +69,20 @@ func setStatus(wp *v1alpha1.WorkerPool, o observed) {
 	}
 	if o.nodesCounted {
 		wp.Status.ReadyReplicas = o.ready
+	}
+	if o.version != "" {
+		wp.Status.Version = o.version
+	}
+	if o.rollout != nil {
+		wp.Status.UpdatedReplicas = o.updated
+		status := metav1.ConditionFalse
+		if o.rollout.ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&wp.Status.Conditions, metav1.Condition{
+			Type: v1alpha1.ProgressingCondition, Status: status, Reason: o.rollout.reason,
+			Message: openstack.CleanMessage(o.rollout.message, maxConditionMessage), ObservedGeneration: gen,
+		})
 	}
 	set(v1alpha1.ServersReadyCondition, o.servers)
 	set(v1alpha1.NodesReadyCondition, o.nodes)
@@ -105,8 +124,9 @@ func summary(o observed) check {
 }
 
 // serversCheck is ServersReady from the pool's servers (failed ones already replaced),
-// those being removed, and the desired count.
-func serversCheck(desired int, members, removing []*member) check {
+// those being removed, the desired count and whether a rolling update is under way (its
+// surge and removals are no scaling).
+func serversCheck(desired int, members, removing []*member, rolling bool, floor int) check {
 	var active int
 	var notActive []*member
 	for _, m := range members {
@@ -118,6 +138,10 @@ func serversCheck(desired int, members, removing []*member) check {
 	}
 	status := func(m *member) string { return m.Name + " (" + m.Status + ")" }
 	switch {
+	case rolling && active >= floor:
+		return check{ok: true, reason: v1alpha1.AvailableReason, message: fmt.Sprintf("%d servers ACTIVE for %d replicas, while servers are replaced (rolling update or health check)", active, desired)}
+	case rolling:
+		return check{reason: v1alpha1.RollingUpdateReason, message: fmt.Sprintf("%d of %d servers ACTIVE, while servers are replaced (rolling update or health check): fewer than the %d spec.strategy keeps", active, desired, floor)}
 	case len(removing) > 0:
 		return check{reason: v1alpha1.ScalingReason, message: fmt.Sprintf("scaling down to %d: removing %s", desired,
 			describeMembers(removing, func(m *member) string {
@@ -137,8 +161,9 @@ func serversCheck(desired int, members, removing []*member) check {
 	return check{ok: true, reason: v1alpha1.AvailableReason, message: fmt.Sprintf("%d of %d servers ACTIVE", active, desired)}
 }
 
-// nodesCheck is NodesReady: how many of the pool's servers have a Ready Node.
-func nodesCheck(desired int, members []*member) check {
+// nodesCheck is NodesReady: how many of the pool's servers have a Ready Node; need is how
+// many must (desired, less maxUnavailable in a rolling update).
+func nodesCheck(desired, need int, members []*member) check {
 	var ready int
 	var waiting []*member
 	for _, m := range members {
@@ -148,7 +173,7 @@ func nodesCheck(desired int, members []*member) check {
 			waiting = append(waiting, m)
 		}
 	}
-	if ready >= desired {
+	if ready >= need {
 		return check{ok: true, reason: v1alpha1.AvailableReason, message: fmt.Sprintf("%d of %d Nodes Ready", ready, desired)}
 	}
 	msg := fmt.Sprintf("%d of %d Nodes Ready", ready, desired)
@@ -176,4 +201,6 @@ var warningReasons = map[string]bool{
 	v1alpha1.AuthURLNotAllowedReason:       true,
 	v1alpha1.ProvisioningFailedReason:      true,
 	v1alpha1.InvalidSpecReason:             true,
+	v1alpha1.VersionSkewReason:             true,
+	v1alpha1.TooManyUnhealthyReason:        true,
 }

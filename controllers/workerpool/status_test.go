@@ -3,6 +3,7 @@ package workerpool
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +17,12 @@ import (
 )
 
 func members(specs ...string) []*member {
-	// "name:STATUS:node" with node one of ready, notready, none.
+	// "name:STATUS:node[:old]" with node one of ready, notready, draining, none; old marks
+	// a server of an older template.
 	var out []*member
 	for _, s := range specs {
 		f := strings.Split(s, ":")
-		m := &member{Server: openstack.Server{Name: f[0], Status: f[1]}}
+		m := &member{Server: openstack.Server{Name: f[0], Status: f[1]}, outdated: len(f) > 3 && f[3] == "old"}
 		switch f[2] {
 		case "ready":
 			m.node = node(f[0], true, nil)
@@ -51,9 +53,12 @@ func TestServersCheck(t *testing.T) {
 		{"shut off", 1, members("p-0:SHUTOFF:notready"), nil, false, v1alpha1.ProgressingReason, "0 of 1 servers ACTIVE; not yet: p-0 (SHUTOFF)"},
 		{"surplus, tenant unreachable", 1, members("p-0:ACTIVE:ready", "p-1:ACTIVE:ready"), nil, false, v1alpha1.ScalingReason, "2 servers for 1 replicas: the surplus is removed once the TenantCluster can be reached"},
 		{"draining", 1, members("p-0:ACTIVE:ready", "p-1:ACTIVE:draining"), members("p-1:ACTIVE:draining"), false, v1alpha1.ScalingReason, "scaling down to 1: removing p-1 (draining its Node)"},
+		{"rolling with a surge", 2, members("p-0:ACTIVE:ready:old", "p-1:ACTIVE:ready:old", "p-2:BUILD:none"), nil, true, v1alpha1.AvailableReason, "2 servers ACTIVE for 2 replicas, while servers are replaced (rolling update or health check)"},
+		{"rolling below the replicas", 2, members("p-0:ACTIVE:ready:old", "p-1:BUILD:none"), nil, false, v1alpha1.RollingUpdateReason, "1 of 2 servers ACTIVE, while servers are replaced (rolling update or health check): fewer than the 2 spec.strategy keeps"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := serversCheck(c.desired, c.members, c.removing)
+			rolling := slices.ContainsFunc(c.members, func(m *member) bool { return m.outdated })
+			got := serversCheck(c.desired, c.members, c.removing, rolling, c.desired)
 			if got.ok != c.ok || got.reason != c.reason || got.message != c.message {
 				t.Errorf("got %+v, want ok=%v %s %q", got, c.ok, c.reason, c.message)
 			}
@@ -77,7 +82,7 @@ func TestNodesCheck(t *testing.T) {
 			"0 of 7 Nodes Ready; waiting for a (server BUILD), b (server BUILD), c (server BUILD), d (server BUILD), e (server BUILD), and 2 more"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := nodesCheck(c.desired, c.members)
+			got := nodesCheck(c.desired, c.desired, c.members)
 			want := v1alpha1.AvailableReason
 			if !c.ok {
 				want = v1alpha1.WaitingForNodesReason
@@ -237,5 +242,20 @@ func TestEvictable(t *testing.T) {
 		if got := evictable(&c.pod); got != c.want {
 			t.Errorf("%s: evictable %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestRollingWithinMaxUnavailable: a rollout that keeps desired-maxUnavailable servers and
+// Nodes is no failure: ServersReady and NodesReady stay True, so does Ready.
+func TestRollingWithinMaxUnavailable(t *testing.T) {
+	m := members("p-0:ACTIVE:ready:old", "p-1:BUILD:none")
+	if c := serversCheck(2, m, nil, true, 1); !c.ok {
+		t.Errorf("ServersReady %+v with 1 of 2 ACTIVE and maxUnavailable 1", c)
+	}
+	if c := nodesCheck(2, 1, m); !c.ok {
+		t.Errorf("NodesReady %+v with 1 of 2 Ready and maxUnavailable 1", c)
+	}
+	if c := nodesCheck(2, 2, m); c.ok {
+		t.Errorf("NodesReady %+v with 1 of 2 Ready and maxUnavailable 0", c)
 	}
 }

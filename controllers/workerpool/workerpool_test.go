@@ -90,7 +90,8 @@ func TestScaleUpThroughTheScaleSubresource(t *testing.T) {
 		if jc.NodeName != s.Name || jc.Endpoint != "203.0.113.10:6443" || jc.CAHash != hash || jc.NodeLabels[workerpool.PoolLabel] != "up" {
 			t.Errorf("user_data of %s: %+v", s.Name, jc)
 		}
-		if !slices.Equal(jc.RunCmd, []string{"kubeadm join --config " + bootstrap.JoinConfigurationPath}) {
+		// The image's kubeadm is checked against the pool's version, then it joins.
+		if len(jc.RunCmd) != 2 || !strings.Contains(jc.RunCmd[0], "kubeadm version -o short") || jc.RunCmd[1] != "kubeadm join --config "+bootstrap.JoinConfigurationPath {
 			t.Errorf("runcmd %q", jc.RunCmd)
 		}
 		// m1.large: 4 vCPUs, 8 GiB (docs/workers.md's table).

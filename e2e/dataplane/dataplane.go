@@ -14,6 +14,7 @@
 package dataplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubeseed/kubeseed/controllers/workerpool"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
@@ -42,11 +44,17 @@ type Harness struct {
 	// which Nova shows to admins only.
 	Customer, Admin *openstack.Clients
 	Host            seed.MachineHost
-	// KubernetesVersion of the kubelet and kubeadm on machines, as the image would carry.
+	// KubernetesVersion of the kubelet and kubeadm on machines whose server names no
+	// version in its metadata (workerpool.MetadataKubernetesVersion). A server that names
+	// one gets that one: the harness plays an image carrying every supported version that
+	// picks the one the server asks for (docs/workers.md).
 	KubernetesVersion string
 	// Images preloaded into every machine's containerd, as an air-gapped image carries them.
 	Images []string
-	Logf   func(format string, args ...any)
+	// ImagesFor, when set, replaces Images with the images of a machine of that version
+	// (its kube-proxy's differs).
+	ImagesFor func(version string) []string
+	Logf      func(format string, args ...any)
 	// Interval between two looks at the cloud; 1 s when zero.
 	Interval time.Duration
 	// ServerTag limits the servers booted to those carrying it (all when empty).
@@ -186,9 +194,12 @@ func (h *Harness) syncServers(ctx context.Context) error {
 // carries for an air-gapped site: the pause image, the tenant's addons at the default
 // version (kube-proxy, CoreDNS, the pod network: flannel, kube-router and kubeseed-cni,
 // the tunnel agent) and the tests' workload.
-func NodeImages(dir string) []string {
+func NodeImages(dir string) []string { return NodeImagesAt(dir, versions.Default) }
+
+// NodeImagesAt are NodeImages of a worker of Kubernetes version: its kube-proxy's.
+func NodeImagesAt(dir, version string) []string {
 	names := []string{
-		"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + versions.Default + ".tar", "kubeseed-tunnel.tar",
+		"pause.tar", "coredns.tar", "testserver.tar", "kube-proxy-" + version + ".tar", "kubeseed-tunnel.tar",
 		"flannel.tar", "kube-router.tar", "kubeseed-cni.tar",
 	}
 	out := make([]string, len(names))
@@ -222,12 +233,17 @@ func (h *Harness) boot(ctx context.Context, s openstack.Server) error {
 	}
 	// A machine left by a server of the same name that is gone (replaced) goes first.
 	_ = h.Host.RemoveMachine(ctx, s.Name)
+	version := cmp.Or(s.Metadata[workerpool.MetadataKubernetesVersion], h.KubernetesVersion)
+	images := h.Images
+	if h.ImagesFor != nil {
+		images = h.ImagesFor(version)
+	}
 	if _, err := h.Host.AddMachine(ctx, seed.MachineSpec{
-		Name: s.Name, KubernetesVersion: h.KubernetesVersion, Images: h.Images, Bootstrap: script,
+		Name: s.Name, KubernetesVersion: version, Images: images, Bootstrap: script,
 	}); err != nil {
 		return fmt.Errorf("boot server %s: %w", s.Name, err)
 	}
-	h.logf("dataplane: server %s (%s) booted as a machine", s.Name, s.ID)
+	h.logf("dataplane: server %s (%s) booted as a machine at %s", s.Name, s.ID, version)
 	return nil
 }
 

@@ -28,22 +28,19 @@ type Health struct {
 	Message string
 }
 
-// Observe reads the tenant's nodes and addon workloads and judges them (Check). daemonSets
-// are the addon DaemonSets to wait for (ExpectedDaemonSets).
-func Observe(ctx context.Context, c client.Client, daemonSets []string) (Health, error) {
-	nodes := &corev1.NodeList{}
-	if err := c.List(ctx, nodes); err != nil {
-		return Health{}, fmt.Errorf("list tenant nodes: %w", err)
-	}
+// Observe reads the tenant's addon workloads and judges them with its nodes (Check).
+// daemonSets are the addon DaemonSets to wait for (ExpectedDaemonSets).
+func Observe(ctx context.Context, c client.Client, nodes []corev1.Node, daemonSets []NamedDaemonSet) (Health, error) {
 	var sets []NamedDaemonSet
-	for _, name := range daemonSets {
+	for _, want := range daemonSets {
 		ds := &appsv1.DaemonSet{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: name}, ds); apierrors.IsNotFound(err) {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: want.Name}, ds); apierrors.IsNotFound(err) {
 			ds = nil
 		} else if err != nil {
-			return Health{}, fmt.Errorf("get tenant DaemonSet %s: %w", name, err)
+			return Health{}, fmt.Errorf("get tenant DaemonSet %s: %w", want.Name, err)
 		}
-		sets = append(sets, NamedDaemonSet{Name: name, DaemonSet: ds})
+		want.DaemonSet = ds
+		sets = append(sets, want)
 	}
 	dep := &appsv1.Deployment{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: CoreDNSDeployment}, dep); apierrors.IsNotFound(err) {
@@ -51,13 +48,15 @@ func Observe(ctx context.Context, c client.Client, daemonSets []string) (Health,
 	} else if err != nil {
 		return Health{}, fmt.Errorf("get tenant Deployment %s: %w", CoreDNSDeployment, err)
 	}
-	return Check(nodes.Items, sets, dep), nil
+	return Check(nodes, sets, dep), nil
 }
 
 // NamedDaemonSet is a DaemonSet Check waits for; DaemonSet is nil while it does not exist.
 type NamedDaemonSet struct {
 	Name      string
 	DaemonSet *appsv1.DaemonSet
+	// MayBeEmpty: no node to run on is no failure (a kube-proxy of one kubelet version).
+	MayBeEmpty bool
 }
 
 // Check is pure: the addons are ready when each DaemonSet runs, updated, on every node that
@@ -76,6 +75,9 @@ func Check(nodes []corev1.Node, daemonSets []NamedDaemonSet, coreDNS *appsv1.Dep
 	for _, d := range daemonSets {
 		if d.DaemonSet == nil {
 			return Health{Reason: v1alpha1.ProgressingReason, Message: "DaemonSet " + d.Name + " does not exist yet"}
+		}
+		if d.MayBeEmpty && d.DaemonSet.Status.DesiredNumberScheduled == 0 && d.DaemonSet.Status.ObservedGeneration >= d.DaemonSet.Generation {
+			continue // its nodes are those of another version's DaemonSet
 		}
 		if ok, msg := daemonSet(d.DaemonSet); !ok {
 			return Health{Reason: v1alpha1.ProgressingReason, Message: msg}

@@ -141,11 +141,18 @@ func pinNetwork(cni v1alpha1.CNIPlugin, v *v1alpha1.AddonVersions) {
 }
 
 // ExpectedDaemonSets are the tenant's addon DaemonSets AddonsReady waits for, in the order
-// a node needs them: its pod network first.
-func ExpectedDaemonSets(v Values) []string {
-	out := []string{KubeProxyDaemonSet}
-	if v.Network.Enabled {
-		out = []string{FlannelDaemonSet, KubeProxyDaemonSet, NetworkPolicyDaemonSet}
+// a node needs them: its pod network first. The kube-proxy DaemonSets of node versions may
+// have no node to run on (every node at another version, in a worker upgrade); the others
+// run everywhere.
+func ExpectedDaemonSets(v Values) []NamedDaemonSet {
+	proxies := []NamedDaemonSet{{Name: KubeProxyDaemonSet, MayBeEmpty: len(v.KubeProxy.Versions) > 0}}
+	for _, pv := range v.KubeProxy.Versions {
+		proxies = append(proxies, NamedDaemonSet{Name: pv.Name, MayBeEmpty: true})
 	}
-	return out
+	if !v.Network.Enabled {
+		return proxies
+	}
+	out := []NamedDaemonSet{{Name: FlannelDaemonSet}}
+	out = append(out, proxies...)
+	return append(out, NamedDaemonSet{Name: NetworkPolicyDaemonSet})
 }

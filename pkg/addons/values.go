@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -55,6 +58,18 @@ type KubeProxyValues struct {
 	ConfigHash string `json:"configHash"`
 	// JoinGroups may read the ConfigMap: `kubeadm join` reads it with its bootstrap token.
 	JoinGroups []string `json:"joinGroups"`
+	// VersionLabel is the Node label naming its kubelet's version (set at join).
+	VersionLabel string `json:"versionLabel"`
+	// Versions are kube-proxy DaemonSets for the nodes whose kubelet runs another version
+	// than Image's: one per version; the main DaemonSet keeps off their nodes.
+	Versions []KubeProxyVersion `json:"versions"`
+}
+
+// KubeProxyVersion is the kube-proxy DaemonSet of the nodes of one kubelet version.
+type KubeProxyVersion struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Image   string `json:"image"`
 }
 
 // CoreDNSValues render the CoreDNS Deployment, the kube-dns Service, its ConfigMap and RBAC.
@@ -97,6 +112,8 @@ type Inputs struct {
 	ImageRegistry string
 	// Tunnel is passed through; the zero value disables the agent.
 	Tunnel TunnelValues
+	// NodeVersions are the kubelet versions of the tenant's nodes (NodeVersions).
+	NodeVersions []string
 }
 
 // coreDNSReplicas keeps DNS up while one node drains; two need two nodes, but one serves.
@@ -150,11 +167,13 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	}
 	return Values{
 		KubeProxy: KubeProxyValues{
-			Image:      registry + "/kube-proxy:" + in.Versions.KubeProxy,
-			Config:     string(proxyConf),
-			Kubeconfig: string(proxyKubeconfig),
-			ConfigHash: checksum(map[string]string{"config.conf": string(proxyConf), "kubeconfig.conf": string(proxyKubeconfig)}),
-			JoinGroups: bootstrap.JoinGroups(),
+			Image:        registry + "/kube-proxy:" + in.Versions.KubeProxy,
+			Config:       string(proxyConf),
+			Kubeconfig:   string(proxyKubeconfig),
+			ConfigHash:   checksum(map[string]string{"config.conf": string(proxyConf), "kubeconfig.conf": string(proxyKubeconfig)}),
+			JoinGroups:   bootstrap.JoinGroups(),
+			VersionLabel: bootstrap.KubeletVersionLabel,
+			Versions:     kubeProxyVersions(registry, in.Versions.KubeProxy, in.NodeVersions),
 		},
 		CoreDNS: CoreDNSValues{
 			Image:      registry + "/coredns/coredns:" + in.Versions.CoreDNS,
@@ -311,4 +330,37 @@ func For(k string) (v1alpha1.AddonVersions, error) {
 	return v1alpha1.AddonVersions{
 		KubernetesVersion: k, KubeProxy: k, CoreDNS: dns, Flannel: versions.Flannel, KubeRouter: versions.KubeRouter,
 	}, nil
+}
+
+// kubeProxyVersions are the extra kube-proxy DaemonSets: one per supported node version
+// other than main, never newer than main (the control plane's: kube-proxy may not be newer
+// than the apiserver). Nodes of a version left out get main's.
+func kubeProxyVersions(registry, main string, nodeVersions []string) []KubeProxyVersion {
+	mv, err := versions.Parse(main)
+	if err != nil {
+		return nil
+	}
+	var out []KubeProxyVersion
+	for _, v := range slices.Sorted(slices.Values(slices.Compact(slices.Sorted(slices.Values(nodeVersions))))) {
+		pv, err := versions.Parse(v)
+		if v == main || err != nil || !versions.IsSupported(v) || pv.Major != mv.Major || pv.Minor > mv.Minor {
+			continue
+		}
+		out = append(out, KubeProxyVersion{
+			Name: KubeProxyDaemonSet + "-" + strings.ReplaceAll(v, ".", "-"), Version: v, Image: registry + "/kube-proxy:" + v,
+		})
+	}
+	return out
+}
+
+// NodeVersions are the values of the kubelet-version label on the nodes, sorted, each once.
+func NodeVersions(nodes []corev1.Node) []string {
+	var out []string
+	for _, n := range nodes {
+		if v := n.Labels[bootstrap.KubeletVersionLabel]; v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
@@ -33,6 +34,10 @@ const (
 	// CloudConfigHeader starts every user_data WorkerUserData renders.
 	CloudConfigHeader = "#cloud-config"
 )
+
+// KubeletVersionLabel is set by a worker's kubelet on its Node (kubeadm's node-labels) to
+// the Kubernetes version it was made with; the tenant's addons run a kube-proxy per value.
+const KubeletVersionLabel = "kubeseed.io/kubelet-version"
 
 // WorkerInputs is what a worker's user_data is made of: everything kubeadm join needs,
 // and nothing it would have to fetch.
@@ -58,6 +63,12 @@ type WorkerInputs struct {
 	// IgnorePreflightErrors names kubeadm preflight checks to skip, for machines that
 	// cannot pass them (no systemd, say). Empty for a real server.
 	IgnorePreflightErrors []string
+	// Taints are registered with the Node (kubeadm's nodeRegistration.taints).
+	Taints []corev1.Taint
+	// KubernetesVersion, when set, is the version kubeadm on the server must be: the
+	// user_data stops before joining, saying so on the console, when the image carries
+	// another (a wrong image would join at a version the pool did not ask for).
+	KubernetesVersion string
 }
 
 // joinConfiguration is the subset of kubeadm's v1beta4 JoinConfiguration a worker sets;
@@ -85,6 +96,8 @@ type nodeRegistration struct {
 	CRISocket             string       `json:"criSocket"`
 	KubeletExtraArgs      []kubeadmArg `json:"kubeletExtraArgs,omitempty"`
 	IgnorePreflightErrors []string     `json:"ignorePreflightErrors,omitempty"`
+	// Taints nil lets kubeadm register a worker untainted.
+	Taints []corev1.Taint `json:"taints,omitempty"`
 }
 
 // kubeadmArg is v1beta4's form of an extra argument: a list of name/value pairs.
@@ -110,6 +123,8 @@ type cloudInitValues struct {
 	Paths             cloudInitPaths `json:"paths"`
 	JoinConfiguration string         `json:"joinConfiguration"`
 	KubeletPatch      string         `json:"kubeletPatch"`
+	// KubernetesVersion is checked against `kubeadm version` before the join when set.
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 }
 
 type cloudInitPaths struct {
@@ -118,6 +133,9 @@ type cloudInitPaths struct {
 }
 
 var caCertHashPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// versionPattern keeps the version, which lands in a shell line, to vX.Y.Z.
+var versionPattern = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
 
 // WorkerUserData renders a worker's cloud-init user_data: a #cloud-config document with
 // only write_files (the kubeadm JoinConfiguration at JoinConfigurationPath, the kubelet
@@ -140,6 +158,7 @@ func WorkerUserData(in WorkerInputs) ([]byte, error) {
 			Name:                  in.NodeName,
 			CRISocket:             in.CRISocket,
 			IgnorePreflightErrors: slices.Clone(in.IgnorePreflightErrors),
+			Taints:                slices.Clone(in.Taints),
 		},
 		Patches: joinPatches{Directory: PatchesDir},
 	}
@@ -168,6 +187,7 @@ func WorkerUserData(in WorkerInputs) ([]byte, error) {
 		Paths:             cloudInitPaths{JoinConfiguration: JoinConfigurationPath, KubeletPatch: KubeletPatchPath},
 		JoinConfiguration: string(joinYAML),
 		KubeletPatch:      string(patchYAML),
+		KubernetesVersion: in.KubernetesVersion,
 	})
 	if err != nil {
 		// Helm's errors quote the template, never the values: the token stays out.
@@ -190,6 +210,9 @@ func validateWorkerInputs(in WorkerInputs) error {
 	if in.Token.ID == "" || in.Token.secretPart() == "" || !tokenPattern.MatchString(in.Token.Reveal()) {
 		// Never the token itself in a message.
 		errs = append(errs, fmt.Errorf("bootstrap token %s is not a whole [a-z0-9]{6}.[a-z0-9]{16} token", in.Token))
+	}
+	if in.KubernetesVersion != "" && !versionPattern.MatchString(in.KubernetesVersion) {
+		errs = append(errs, fmt.Errorf("version %q is not vX.Y.Z", in.KubernetesVersion))
 	}
 	if !caCertHashPattern.MatchString(in.CACertHash) {
 		errs = append(errs, fmt.Errorf("CA certificate hash %q is not sha256:<64 hex digits>", in.CACertHash))

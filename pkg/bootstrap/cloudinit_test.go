@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
@@ -205,5 +207,85 @@ func TestWorkerUserDataRefusesBadInputs(t *testing.T) {
 				t.Errorf("error reveals the token: %v", err)
 			}
 		})
+	}
+}
+
+// TestWorkerUserDataChecksTheImageVersion runs the user_data's runcmd, as cloud-init does
+// (one sh script), on an "image" whose kubeadm prints a version: the join runs only when
+// it is the version asked for, and a mismatch says both versions.
+func TestWorkerUserDataChecksTheImageVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name, image, want string
+		joins             bool
+	}{
+		{name: "same version joins", image: "v1.36.3", want: "v1.36.3", joins: true},
+		{name: "other patch stops", image: "v1.36.2", want: "v1.36.3"},
+		{name: "other minor stops", image: "v1.35.4", want: "v1.36.3"},
+		{name: "no version asked joins", image: "v1.35.4", want: "", joins: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := WorkerUserData(workerInputs(t, 4, "8Gi", v1alpha1.KubeletSpec{}, func(in *WorkerInputs) { in.KubernetesVersion = tc.want }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cc cloudConfig
+			if err := yaml.Unmarshal(out, &cc); err != nil {
+				t.Fatal(err)
+			}
+			// A kubeadm that prints its version, and records a join instead of joining.
+			bin := t.TempDir()
+			joined := filepath.Join(bin, "joined")
+			kubeadm := "#!/bin/sh\nif [ \"$1\" = version ]; then echo " + tc.image + "; exit 0; fi\ntouch " + joined + "\n"
+			if err := os.WriteFile(filepath.Join(bin, "kubeadm"), []byte(kubeadm), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("sh", "-c", strings.Join(cc.RunCmd, "\n"))
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			runErr := cmd.Run()
+			_, statErr := os.Stat(joined)
+			if didJoin := statErr == nil; didJoin != tc.joins {
+				t.Fatalf("joined = %v, want %v (exit %v, stderr %q)", didJoin, tc.joins, runErr, stderr.String())
+			}
+			if !tc.joins {
+				if runErr == nil {
+					t.Error("the script exited 0 without joining: cloud-init would report success")
+				}
+				if msg := stderr.String(); !strings.Contains(msg, tc.image) || !strings.Contains(msg, tc.want) {
+					t.Errorf("stderr %q names not both the image's %s and the pool's %s", msg, tc.image, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestWorkerUserDataTaints: taints land in kubeadm's nodeRegistration.taints, which it
+// registers the Node with; none leaves the field out (kubeadm then taints no worker).
+func TestWorkerUserDataTaints(t *testing.T) {
+	for _, taints := range [][]corev1.Taint{nil, {{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}} {
+		out, err := WorkerUserData(workerInputs(t, 4, "8Gi", v1alpha1.KubeletSpec{}, func(in *WorkerInputs) { in.Taints = taints }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cc cloudConfig
+		if err := yaml.Unmarshal(out, &cc); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range cc.WriteFiles {
+			if f.Path != JoinConfigurationPath {
+				continue
+			}
+			if taints == nil && strings.Contains(f.Content, "taints") {
+				t.Errorf("no taints asked, yet:\n%s", f.Content)
+			}
+			var join joinConfiguration
+			if err := yaml.UnmarshalStrict([]byte(f.Content), &join); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(join.NodeRegistration.Taints, taints, func(a, b corev1.Taint) bool { return a.MatchTaint(&b) && a.Value == b.Value }) {
+				t.Errorf("taints %+v, want %+v", join.NodeRegistration.Taints, taints)
+			}
+		}
 	}
 }

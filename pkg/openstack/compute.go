@@ -28,6 +28,9 @@ type Compute interface {
 	ListServers(ctx context.Context, tag string) ([]Server, error)
 	// DeleteServer asks Nova to delete the server; ErrNotFound when it is already gone.
 	DeleteServer(ctx context.Context, id string) error
+	// SetServerMetadata adds or replaces the given metadata items of a server, leaving the
+	// others as they are.
+	SetServerMetadata(ctx context.Context, id string, metadata map[string]string) error
 	// ServerUserData reads back the server's user_data (decoded). Nova shows it only to
 	// admins (OS-EXT-SRV-ATTR:user_data, microversion 2.3 on): ErrForbidden otherwise.
 	ServerUserData(ctx context.Context, id string) ([]byte, error)
@@ -230,6 +233,11 @@ func (c *compute) ListServers(ctx context.Context, tag string) ([]Server, error)
 
 func (c *compute) DeleteServer(ctx context.Context, id string) error {
 	return c.s.wrap(servers.Delete(ctx, c.sc, id).ExtractErr(), "delete server %s", id)
+}
+
+func (c *compute) SetServerMetadata(ctx context.Context, id string, metadata map[string]string) error {
+	_, err := servers.UpdateMetadata(ctx, c.sc, id, servers.MetadataOpts(metadata)).Extract()
+	return c.s.wrap(err, "set metadata of server %s", id)
 }
 
 func (c *compute) ServerUserData(ctx context.Context, id string) ([]byte, error) {

@@ -132,6 +132,24 @@ func (f *Fake) DeleteServer(ctx context.Context, id string) error {
 	return nil
 }
 
+// SetServerMetadata merges metadata into the server's.
+func (f *Fake) SetServerMetadata(ctx context.Context, id string, metadata map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "SetServerMetadata"); err != nil {
+		return fmt.Errorf("set metadata of server %s: %w", id, err)
+	}
+	s, ok := f.servers[id]
+	if !ok {
+		return fmt.Errorf("set metadata of server %s: %w", id, notFound("Instance", id))
+	}
+	if s.Metadata == nil {
+		s.Metadata = map[string]string{}
+	}
+	maps.Copy(s.Metadata, metadata)
+	return nil
+}
+
 // ServerUserData returns the user data the server was created with (the fake's caller
 // is always admin; inject ErrForbidden to test otherwise).
 func (f *Fake) ServerUserData(ctx context.Context, id string) ([]byte, error) {

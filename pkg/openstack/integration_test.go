@@ -144,6 +144,12 @@ func TestIntegrationRealCloud(t *testing.T) {
 	if list, err := comp.ListServers(ctx, tag); err != nil || len(list) != 1 || list[0].Metadata["kubeseed-test"] != uid {
 		t.Errorf("servers tagged %s: %+v, %v", tag, list, err)
 	}
+	// Metadata set later merges with what the server was made with.
+	if err := comp.SetServerMetadata(ctx, srv.ID, map[string]string{"kubeseed-later": "yes"}); err != nil {
+		t.Errorf("set server metadata: %v", err)
+	} else if s, err := comp.GetServer(ctx, srv.ID); err != nil || s.Metadata["kubeseed-later"] != "yes" || s.Metadata["kubeseed-test"] != uid {
+		t.Errorf("metadata after SetServerMetadata: %v, %v; want kubeseed-later=yes beside kubeseed-test", s, err)
+	}
 	got, err := admin.Compute.ServerUserData(ctx, srv.ID)
 	if err != nil || string(got) != string(userData) {
 		t.Errorf("user_data read back as admin = %q, %v; want %q", got, err, userData)

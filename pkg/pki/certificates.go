@@ -272,7 +272,12 @@ func objects(tc *v1alpha1.TenantCluster, endpoint Endpoint, o options) ([]client
 		ca(controlplane.EtcdCASecret, "etcd-ca"),
 		ca(controlplane.FrontProxyCASecret, "front-proxy-ca"),
 	} {
-		objs = append(objs, certificate(name, ns, c), caIssuer(name, ns, c.secret))
+		// A CA the tenant brings is a Secret the controller copies (ProvidedCASecret):
+		// no Certificate makes it, its Issuer signs from it the same way.
+		if !provides(tc, c.secret) {
+			objs = append(objs, certificate(name, ns, c))
+		}
+		objs = append(objs, caIssuer(name, ns, c.secret))
 	}
 
 	// Built even while the endpoint is pending, so that a bad spec is reported at once.

@@ -29,6 +29,24 @@ const (
 const (
 	ServersReadyCondition = "ServersReady"
 	NodesReadyCondition   = "NodesReady"
+	// ProgressingCondition: True while servers made from an older spec are replaced
+	// (reason RollingUpdate, the message names the servers), False once every server is
+	// made from the current one (reason RolloutComplete). Not part of Ready.
+	ProgressingCondition = "Progressing"
+)
+
+// Reasons of WorkerPool conditions besides the shared ones.
+const (
+	// RollingUpdateReason: servers of an older spec are being replaced.
+	RollingUpdateReason = "RollingUpdate"
+	// RolloutCompleteReason: every server is made from the current spec.
+	RolloutCompleteReason = "RolloutComplete"
+	// VersionSkewReason: spec.version is outside what the control plane allows (newer than
+	// it, or more than three minors older); the pool makes no server until it is fixed.
+	VersionSkewReason = "VersionSkew"
+	// TooManyUnhealthyReason: more servers are sick than spec.healthCheck.maxUnhealthy
+	// allows: none is replaced (the message names them and why).
+	TooManyUnhealthyReason = "TooManyUnhealthy"
 )
 
 // Finalizer holds TenantClusters and WorkerPools until what they own outside the reach of
@@ -47,6 +65,9 @@ const (
 	// namespace (the key of the tenant's Secrets in etcd) was changed into something the
 	// apiserver cannot use; kubeseed never replaces it, a person must repair it.
 	EncryptionConfigInvalidReason = "EncryptionConfigInvalid"
+	// CertificateAuthorityInvalidReason: a Secret named by spec.certificateAuthorities is
+	// missing, or holds no usable CA (the message names the Secret and the key).
+	CertificateAuthorityInvalidReason = "CertificateAuthorityInvalid"
 	// WaitingForEndpointReason: the apiserver Service has no address yet (a LoadBalancer
 	// without an implementation stays here: see the Service's events).
 	WaitingForEndpointReason = "WaitingForEndpoint"

@@ -20,6 +20,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.credentialsSecretRef) ? self.endpoint.octavia.credentialsSecretRef.name : (has(self.cloud) && has(self.cloud.credentialsSecretRef) ? self.cloud.credentialsSecretRef.name : \"\")) == (has(oldSelf.endpoint.octavia.credentialsSecretRef) ? oldSelf.endpoint.octavia.credentialsSecretRef.name : (has(oldSelf.cloud) && has(oldSelf.cloud.credentialsSecretRef) ? oldSelf.cloud.credentialsSecretRef.name : \"\"))",message="the Octavia endpoint's credentials (spec.endpoint.octavia.credentialsSecretRef, else spec.cloud.credentialsSecretRef) are immutable: the load balancer lives in that project; change the Secret's data to rotate credentials",fieldPath=".endpoint.octavia.credentialsSecretRef"
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.subnetID) ? self.endpoint.octavia.subnetID : (has(self.cloud) && has(self.cloud.subnetID) ? self.cloud.subnetID : \"\")) == (has(oldSelf.endpoint.octavia.subnetID) ? oldSelf.endpoint.octavia.subnetID : (has(oldSelf.cloud) && has(oldSelf.cloud.subnetID) ? oldSelf.cloud.subnetID : \"\"))",message="the Octavia endpoint's subnet (spec.endpoint.octavia.subnetID, else spec.cloud.subnetID) is immutable: the VIP is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.subnetID"
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.floatingNetworkID) ? self.endpoint.octavia.floatingNetworkID : (has(self.cloud) && has(self.cloud.floatingNetworkID) ? self.cloud.floatingNetworkID : \"\")) == (has(oldSelf.endpoint.octavia.floatingNetworkID) ? oldSelf.endpoint.octavia.floatingNetworkID : (has(oldSelf.cloud) && has(oldSelf.cloud.floatingNetworkID) ? oldSelf.cloud.floatingNetworkID : \"\"))",message="the Octavia endpoint's floating network (spec.endpoint.octavia.floatingNetworkID, else spec.cloud.floatingNetworkID) is immutable: the published address is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.floatingNetworkID"
+// +kubebuilder:validation:XValidation:rule="has(self.certificateAuthorities) == has(oldSelf.certificateAuthorities)",message="spec.certificateAuthorities may not be added or removed: the tenant's certificates and joined workers trust its CAs",fieldPath=".certificateAuthorities"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cloud) || has(self.cloud)",message="spec.cloud may not be removed: what kubeseed made in the customer's project is managed with its credentials",fieldPath=".cloud"
 type TenantClusterSpec struct {
 	// Version is the Kubernetes version of the control plane, vX.Y.Z. It must be one of the
@@ -59,10 +60,47 @@ type TenantClusterSpec struct {
 	// +optional
 	Cloud *CloudSpec `json:"cloud,omitempty"`
 
+	// CertificateAuthorities names Secrets, in this namespace, holding CAs the tenant's
+	// certificates are issued from instead of CAs kubeseed makes (bring your own CA: Magnum
+	// makes its clusters' CAs itself). Each Secret holds `tls.crt` (the CA certificate,
+	// optionally followed by its chain) and `tls.key`. They are copied once, when the
+	// tenant is made; later changes of the Secrets are not read. Immutable: a CA cannot be
+	// swapped under running workers (see docs/security.md).
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.certificateAuthorities is immutable: the tenant's certificates and joined workers trust these CAs"
+	// +optional
+	CertificateAuthorities *CertificateAuthoritiesSpec `json:"certificateAuthorities,omitempty"`
+
 	// Paused stops reconciliation of this TenantCluster; the running control plane is left
 	// as it is. Useful during manual maintenance.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+}
+
+// CertificateAuthoritiesSpec names the Secrets of provided CAs; a CA left unset is made by
+// kubeseed (cert-manager, self-signed).
+//
+// +kubebuilder:validation:XValidation:rule="has(self.cluster) || has(self.etcd) || has(self.frontProxy)",message="spec.certificateAuthorities must name at least one of cluster, etcd and frontProxy"
+type CertificateAuthoritiesSpec struct {
+	// Cluster is the cluster CA ("kubernetes"): it signs the apiserver's serving
+	// certificate, every client certificate (the admin's, the components', kubelets') and
+	// is what workers' kubeadm join pins.
+	// +optional
+	Cluster *CASecretReference `json:"cluster,omitempty"`
+	// Etcd signs etcd's serving, peer and client certificates.
+	// +optional
+	Etcd *CASecretReference `json:"etcd,omitempty"`
+	// FrontProxy signs the apiserver's client certificate towards aggregated APIs.
+	// +optional
+	FrontProxy *CASecretReference `json:"frontProxy,omitempty"`
+}
+
+// CASecretReference names a Secret of the TenantCluster's namespace with keys tls.crt and
+// tls.key.
+type CASecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // CloudSpec is the customer's OpenStack project, as kubeseed reaches it.

@@ -281,6 +281,25 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 			field:  "spec.version", msg: "may not skip a minor",
 		},
 		{
+			name:   "a provided CA added later",
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.CertificateAuthorities = byoCA("magnum-ca") },
+			field:  "spec.certificateAuthorities", msg: "may not be added or removed",
+		},
+		{
+			name:   "a provided CA swapped",
+			start:  func(tc *v1alpha1.TenantCluster) { tc.Spec.CertificateAuthorities = byoCA("magnum-ca") },
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.CertificateAuthorities = byoCA("other-ca") },
+			field:  "spec.certificateAuthorities", msg: "is immutable",
+		},
+		{
+			name:  "provided CAs naming none",
+			start: func(tc *v1alpha1.TenantCluster) { tc.Spec.CertificateAuthorities = byoCA("magnum-ca") },
+			update: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.CertificateAuthorities = &v1alpha1.CertificateAuthoritiesSpec{}
+			},
+			field: "spec.certificateAuthorities", msg: "must name at least one",
+		},
+		{
 			name:   "etcd grows from 1 to 3",
 			start:  func(tc *v1alpha1.TenantCluster) { tc.Spec.ControlPlane.Etcd.Replicas = ptr.To[int32](1) },
 			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.ControlPlane.Etcd.Replicas = ptr.To[int32](3) },
@@ -433,6 +452,42 @@ func TestWorkerPoolValidation(t *testing.T) {
 			},
 			field: "spec.kubelet.evictionHard[memory.available]", msg: "must be a quantity",
 		},
+		{name: "node labels and taints", mutate: func(wp *v1alpha1.WorkerPool) {
+			wp.Spec.NodeLabels = map[string]v1alpha1.NodeLabelValue{"tier": "web", "example.com/team": "a-1"}
+			wp.Spec.NodeTaints = []v1alpha1.NodeTaint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+		}},
+		{
+			name: "node label of the kubernetes.io namespace", mutate: func(wp *v1alpha1.WorkerPool) {
+				wp.Spec.NodeLabels = map[string]v1alpha1.NodeLabelValue{"node-role.kubernetes.io/worker": ""}
+			},
+			field: "spec.nodeLabels", msg: "may not use the kubernetes.io, k8s.io or kubeseed.io namespaces",
+		},
+		{
+			name: "node label of kubeseed's", mutate: func(wp *v1alpha1.WorkerPool) {
+				wp.Spec.NodeLabels = map[string]v1alpha1.NodeLabelValue{"kubeseed.io/worker-pool": "other"}
+			},
+			field: "spec.nodeLabels", msg: "may not use the kubernetes.io, k8s.io or kubeseed.io namespaces",
+		},
+		{
+			name: "node label value not a value", mutate: func(wp *v1alpha1.WorkerPool) { wp.Spec.NodeLabels = map[string]v1alpha1.NodeLabelValue{"tier": "a b"} },
+			field: "spec.nodeLabels.tier", msg: "should match",
+		},
+		{
+			name: "taint effect unknown", mutate: func(wp *v1alpha1.WorkerPool) {
+				wp.Spec.NodeTaints = []v1alpha1.NodeTaint{{Key: "dedicated", Effect: "Sometimes"}}
+			},
+			field: "spec.nodeTaints[0].effect", msg: "Unsupported value",
+		},
+		{
+			name: "unsupported version", mutate: func(wp *v1alpha1.WorkerPool) { wp.Spec.Version = "v1.30.0" },
+			field: "spec.version", msg: "must be one of the supported versions",
+		},
+		{
+			name: "strategy that can replace nothing", mutate: func(wp *v1alpha1.WorkerPool) {
+				wp.Spec.Strategy = v1alpha1.RolloutStrategy{MaxSurge: ptr.To[int32](0), MaxUnavailable: ptr.To[int32](0)}
+			},
+			field: "spec.strategy", msg: "may not both be 0",
+		},
 		{
 			name: "unknown reserved resource", mutate: func(wp *v1alpha1.WorkerPool) {
 				wp.Spec.Kubelet.KubeReserved = map[string]resource.Quantity{"gpu": resource.MustParse("1")}
@@ -468,6 +523,19 @@ func TestWorkerPoolDefaultsAndImmutability(t *testing.T) {
 	if wp.Spec.ServerGroupPolicy != "soft-anti-affinity" {
 		t.Errorf("spec.serverGroupPolicy defaulted to %q, want soft-anti-affinity", wp.Spec.ServerGroupPolicy)
 	}
+	if s := wp.Spec.Strategy; ptr.Deref(s.MaxSurge, -1) != 1 || ptr.Deref(s.MaxUnavailable, -1) != 0 {
+		t.Errorf("spec.strategy defaulted to %+v, want maxSurge 1, maxUnavailable 0", s)
+	}
+
+	versioned := wp.DeepCopy()
+	versioned.Spec.Version = "v1.36.3"
+	if err := k8sClient.Update(ctx, versioned); err != nil {
+		t.Fatalf("set spec.version: %v", err)
+	}
+	lowered := versioned.DeepCopy()
+	lowered.Spec.Version = "v1.35.4"
+	expectRefusal(t, k8sClient.Update(ctx, lowered), "spec.version", "may not be lowered")
+	wp = versioned
 
 	moved := wp.DeepCopy()
 	moved.Spec.ClusterName = "other"
@@ -546,4 +614,8 @@ func TestSpecVersionStaysWithinAMinorOfStatus(t *testing.T) {
 	if err := k8sClient.Update(ctx, tc); err != nil {
 		t.Fatalf("next minor once the upgrade finished: %v", err)
 	}
+}
+
+func byoCA(name string) *v1alpha1.CertificateAuthoritiesSpec {
+	return &v1alpha1.CertificateAuthoritiesSpec{Cluster: &v1alpha1.CASecretReference{Name: name}}
 }

@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // WorkerPoolSpec asks for a set of identical Nova servers, in the customer's OpenStack
@@ -18,6 +19,32 @@ type WorkerPoolSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="spec.clusterName must be the name of a TenantCluster: lower-case letters, digits and '-'"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.clusterName is immutable: create a new WorkerPool to move workers to another cluster"
 	ClusterName string `json:"clusterName"`
+
+	// Version is the Kubernetes version of the servers' kubelet and kubeadm, vX.Y.Z, one of
+	// the versions this kubeseed release supports. Unset, the pool keeps the version it
+	// started with (status.version: the TenantCluster's when the pool was first
+	// reconciled). The image must carry this version (see docs/workers.md). It may not be
+	// newer than the control plane (the TenantCluster's status.version): a pool asking for
+	// that does not roll and says so in ServersReady. Changing it replaces the servers one
+	// at a time, as spec.strategy says.
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^v[0-9]+[.][0-9]+[.][0-9]+$')",message="spec.version must look like vX.Y.Z, for example v1.36.3"
+	// +kubebuilder:validation:XValidation:rule="self in ['v1.34.4', 'v1.35.4', 'v1.36.3']",message="spec.version must be one of the supported versions: v1.34.4, v1.35.4, v1.36.3"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || !oldSelf.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || int(self.substring(1).split('.')[1]) > int(oldSelf.substring(1).split('.')[1]) || (int(self.substring(1).split('.')[1]) == int(oldSelf.substring(1).split('.')[1]) && int(self.split('.')[2]) >= int(oldSelf.split('.')[2]))",message="spec.version may not be lowered: kubelet downgrades are not supported"
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// Strategy says how servers are replaced when a server-shaping field changes (version,
+	// image, flavor, kubelet).
+	// +kubebuilder:default={maxSurge: 1, maxUnavailable: 0}
+	// +optional
+	Strategy RolloutStrategy `json:"strategy,omitzero"`
+
+	// HealthCheck replaces servers whose Node never joins or stays not Ready (Cluster API's
+	// MachineHealthCheck). On by default; zero timeouts turn each check off.
+	// +kubebuilder:default={nodeStartupTimeout: "10m", unhealthyTimeout: "5m", maxUnhealthy: "40%"}
+	// +optional
+	HealthCheck HealthCheckSpec `json:"healthCheck,omitzero"`
 
 	// Replicas is the number of servers. With Autoscaling set, an autoscaler writes it
 	// (through the scale subresource) within the bounds given there.
@@ -78,6 +105,25 @@ type WorkerPoolSpec struct {
 	// +optional
 	Kubelet KubeletSpec `json:"kubelet,omitempty"`
 
+	// NodeLabels are set on each of the pool's Nodes when it registers (the kubelet's
+	// --node-labels), so that workloads and the scheduler can target the pool. The kubelet
+	// may not set keys of the kubernetes.io and k8s.io namespaces, and kubeseed.io keys are
+	// kubeseed's. A change replaces the servers (spec.strategy): labels are set at join.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 253 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="spec.nodeLabels keys must be label keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.contains('/') || !(k.split('/')[0] in ['kubernetes.io', 'k8s.io', 'kubeseed.io'] || k.split('/')[0].endsWith('.kubernetes.io') || k.split('/')[0].endsWith('.k8s.io') || k.split('/')[0].endsWith('.kubeseed.io')))",message="spec.nodeLabels may not use the kubernetes.io, k8s.io or kubeseed.io namespaces: the kubelet may not set the first two, kubeseed sets the third"
+	// +optional
+	NodeLabels map[string]NodeLabelValue `json:"nodeLabels,omitempty"`
+
+	// NodeTaints are registered with each of the pool's Nodes when it joins (kubeadm's
+	// nodeRegistration.taints). A change replaces the servers (spec.strategy).
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=key
+	// +listMapKey=effect
+	// +optional
+	NodeTaints []NodeTaint `json:"nodeTaints,omitempty"`
+
 	// CredentialsSecretRef names a Secret in this namespace whose key `clouds.yaml` holds an
 	// application credential of the customer's project, under the cloud named by key `cloud`
 	// (default `openstack`). Unset, the pool uses its TenantCluster's
@@ -86,6 +132,74 @@ type WorkerPoolSpec struct {
 	// +kubebuilder:validation:XValidation:rule="has(self.name) && self.name != ''",message="spec.credentialsSecretRef.name must name a Secret"
 	// +optional
 	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef,omitzero"`
+}
+
+// HealthCheckSpec says when a server is sick and how many may be replaced at once.
+type HealthCheckSpec struct {
+	// NodeStartupTimeout is how long an ACTIVE server may go without its Node registering
+	// before it is replaced (a broken image, a join that failed). 0 never replaces one.
+	// +kubebuilder:default="10m"
+	// +optional
+	NodeStartupTimeout *metav1.Duration `json:"nodeStartupTimeout,omitempty"`
+
+	// UnhealthyTimeout is how long a Node may stay Ready=False or Unknown before its server
+	// is replaced. 0 never replaces one.
+	// +kubebuilder:default="5m"
+	// +optional
+	UnhealthyTimeout *metav1.Duration `json:"unhealthyTimeout,omitempty"`
+
+	// MaxUnhealthy stops replacing when more servers than this (a count, or a percentage
+	// of spec.replicas) are sick at once: then the cause is likely not the servers (the
+	// network, the tenant), and replacing them would make things worse.
+	// +kubebuilder:default="40%"
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]+%$')",message="spec.healthCheck.maxUnhealthy must be a count or a percentage such as 40%"
+	// +optional
+	MaxUnhealthy *intstr.IntOrString `json:"maxUnhealthy,omitempty"`
+}
+
+// NodeLabelValue is a label value: at most 63 letters, digits, '-', '_' or '.', beginning
+// and ending with a letter or digit, or empty.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`
+type NodeLabelValue string
+
+// NodeTaint is a taint of every Node of a pool.
+type NodeTaint struct {
+	// Key of the taint, a label key.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$')",message="spec.nodeTaints key must be a label key"
+	Key string `json:"key"`
+	// Value of the taint.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$')",message="spec.nodeTaints value must be letters, digits, '-', '_' or '.', beginning and ending with a letter or digit"
+	// +optional
+	Value string `json:"value,omitempty"`
+	// Effect of the taint.
+	// +kubebuilder:validation:Enum=NoSchedule;PreferNoSchedule;NoExecute
+	Effect corev1.TaintEffect `json:"effect"`
+}
+
+// RolloutStrategy bounds a rolling replacement of a pool's servers, as a Deployment's
+// rollingUpdate does for pods.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.maxSurge) && self.maxSurge > 0) || (has(self.maxUnavailable) && self.maxUnavailable > 0)",message="spec.strategy.maxSurge and spec.strategy.maxUnavailable may not both be 0: nothing could be replaced"
+type RolloutStrategy struct {
+	// MaxSurge is how many servers beyond spec.replicas may exist during a rollout.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxSurge *int32 `json:"maxSurge,omitempty"`
+
+	// MaxUnavailable is how many of spec.replicas Nodes may be not Ready (or draining)
+	// because of the rollout.
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxUnavailable *int32 `json:"maxUnavailable,omitempty"`
 }
 
 // AutoscalingSpec bounds the size of a WorkerPool.
@@ -140,11 +254,24 @@ type WorkerPoolStatus struct {
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 
+	// UpdatedReplicas is the number of servers made from the current spec (its version,
+	// image, flavor and kubelet settings); a rollout is done when it equals Replicas and
+	// spec.replicas.
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+
+	// Version is the Kubernetes version the pool makes servers with: spec.version, or when
+	// that is unset the version the pool started with.
+	// +kubebuilder:validation:MaxLength=16
+	// +optional
+	Version string `json:"version,omitempty"`
+
 	// Selector is the label selector of the pool's Nodes, for the scale subresource.
 	// +optional
 	Selector string `json:"selector,omitempty"`
 
-	// Conditions: ServersReady, NodesReady and the summary Ready.
+	// Conditions: ServersReady, NodesReady, Progressing (a rolling replacement under way)
+	// and the summary Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -164,6 +291,8 @@ type WorkerPoolStatus struct {
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.clusterName`
 // +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
+// +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.updatedReplicas`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.version`
 // +kubebuilder:printcolumn:name="Flavor",type=string,JSONPath=`.spec.flavor`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the pool's servers"

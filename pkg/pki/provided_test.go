@@ -1,0 +1,134 @@
+package pki_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/pki"
+)
+
+// testCA makes a certificate and its key as PEM; mutate shapes the template.
+func testCA(t *testing.T, key crypto.Signer, mutate func(*x509.Certificate)) (crtPEM, keyPEM []byte) {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "magnum-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	if mutate != nil {
+		mutate(tmpl)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k})
+}
+
+func TestCheckProvidedCA(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	good, goodKey := testCA(t, ec, nil)
+	rsaCrt, rsaPEM := testCA(t, rsaKey, nil)
+	_, otherKey := testCA(t, other, nil)
+	leaf, leafKey := testCA(t, ec, func(c *x509.Certificate) { c.IsCA = false })
+	noSign, noSignKey := testCA(t, ec, func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageDigitalSignature })
+	expired, expiredKey := testCA(t, ec, func(c *x509.Certificate) { c.NotAfter = time.Now().Add(-time.Minute) })
+	early, earlyKey := testCA(t, ec, func(c *x509.Certificate) { c.NotBefore = time.Now().Add(time.Hour) })
+	for _, c := range []struct {
+		name     string
+		crt, key []byte
+		want     string // "" is valid
+	}{
+		{"ECDSA CA", good, goodKey, ""},
+		{"RSA CA with a chain after it", append(append([]byte{}, rsaCrt...), good...), rsaPEM, ""},
+		{"no tls.crt", nil, goodKey, "key tls.crt is missing"},
+		{"tls.crt not PEM", []byte("hello"), goodKey, "key tls.crt does not start with a PEM CERTIFICATE"},
+		{"a leaf", leaf, leafKey, `"CN=magnum-ca" is not a CA certificate`},
+		{"may not sign", noSign, noSignKey, "lacks keyCertSign"},
+		{"expired", expired, expiredKey, "expired at"},
+		{"not valid yet", early, earlyKey, "is not valid before"},
+		{"no tls.key", good, nil, "key tls.key is missing"},
+		{"another key", good, otherKey, "key tls.key: not the private key of tls.crt's certificate"},
+		{"key garbage", good, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), "key tls.key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sec := &corev1.Secret{Data: map[string][]byte{}}
+			if c.crt != nil {
+				sec.Data[corev1.TLSCertKey] = c.crt
+			}
+			if c.key != nil {
+				sec.Data[corev1.TLSPrivateKeyKey] = c.key
+			}
+			err := pki.CheckProvidedCA(sec, time.Now())
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused a usable CA: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestObjectsWithProvidedCAs: a CA the tenant brings gets no Certificate (nothing may
+// re-issue it) but keeps its Issuer; the others are made as before.
+func TestObjectsWithProvidedCAs(t *testing.T) {
+	tc := tenant(func(tc *v1alpha1.TenantCluster) {
+		tc.Spec.CertificateAuthorities = &v1alpha1.CertificateAuthoritiesSpec{
+			Cluster: &v1alpha1.CASecretReference{Name: "magnum-ca"}, FrontProxy: &v1alpha1.CASecretReference{Name: "magnum-fp"},
+		}
+	})
+	objs, err := pki.Objects(tc, pki.Endpoint{Host: "203.0.113.10", Port: 6443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, issuers := map[string]bool{}, map[string]bool{}
+	for _, o := range objs {
+		switch o.(type) {
+		case *cmv1.Certificate:
+			certs[o.GetName()] = true
+		case *cmv1.Issuer:
+			issuers[o.GetName()] = true
+		}
+	}
+	for s, provided := range map[controlplane.Secret]bool{controlplane.CASecret: true, controlplane.FrontProxyCASecret: true, controlplane.EtcdCASecret: false} {
+		name := s.Name(tc.Name)
+		if certs[name] == provided {
+			t.Errorf("Certificate %s rendered = %v, want %v", name, certs[name], !provided)
+		}
+		if !issuers[name] {
+			t.Errorf("no CA Issuer %s", name)
+		}
+	}
+	got := pki.ProvidedCAs(tc)
+	if len(got) != 2 || got[0].Field != "spec.certificateAuthorities.cluster" || got[0].Source != "magnum-ca" || got[1].Secret != controlplane.FrontProxyCASecret {
+		t.Errorf("ProvidedCAs = %+v", got)
+	}
+	src := &corev1.Secret{Data: map[string][]byte{"tls.crt": []byte("c"), "tls.key": []byte("k"), "extra": []byte("x")}}
+	cp := pki.ProvidedCASecret(tc, got[0], src)
+	if cp.Namespace != controlplane.NamespaceOf(tc) || cp.Name != controlplane.CASecret.Name(tc.Name) || len(cp.Data) != 3 ||
+		string(cp.Data["ca.crt"]) != "c" || cp.Type != corev1.SecretTypeTLS || cp.Labels[controlplane.LabelTenantCluster] != tc.Name {
+		t.Errorf("control-plane copy %+v", cp)
+	}
+}
