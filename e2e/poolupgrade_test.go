@@ -23,6 +23,7 @@ import (
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/bootstrap"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/seed"
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
@@ -35,8 +36,21 @@ var olderVersion = versions.Supported[len(versions.Supported)-2]
 // replacement: never more than 3 servers (maxSurge 1), never fewer than 2 schedulable
 // Ready workers (maxUnavailable 0), never fewer than 1 Ready web pod (the PDB), a kube-proxy
 // of the old version on the old nodes while they last; at the end every node runs the new
-// kubelet and the old kube-proxy DaemonSet is gone. It logs the time per replaced worker.
-func testPoolUpgrade(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPool, tenant kubernetes.Interface, customer *openstack.Clients) {
+// kubelet and the old kube-proxy DaemonSet is gone. A client on a worker polls the
+// Deployment's Service throughout: at most 5% of its requests may fail. It logs the time
+// per replaced worker.
+func testPoolUpgrade(t *testing.T, ctx context.Context, host seed.MachineHost, pool *v1alpha1.WorkerPool, tenant kubernetes.Interface, customer *openstack.Clients) {
+	svc, err := tenant.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = tenant.CoreV1().Services("default").Delete(context.Background(), "web", metav1.DeleteOptions{})
+	}()
 	pdb := &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: policyv1.PodDisruptionBudgetSpec{
@@ -62,10 +76,41 @@ func testPoolUpgrade(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPoo
 
 	var mu sync.Mutex
 	var most, fewestNodes, fewestWeb = 0, 2, 2
+	var clients []string // schedulable Ready workers, the poller's clients
+	var polled, failed int
+	var failures []string
 	uid, name := string(pool.UID), pool.Name // the poll below writes pool while the watcher runs
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	// A client on a worker asks the Service every 200 ms, as a workload's user would; a
+	// request whose client machine went away meanwhile counts for nothing.
+	go func() {
+		defer wg.Done()
+		for i := 0; watchCtx.Err() == nil; i++ {
+			mu.Lock()
+			var node string
+			if len(clients) > 0 {
+				node = clients[i%len(clients)]
+			}
+			mu.Unlock()
+			if node != "" {
+				out, err := host.MachineExec(watchCtx, node, "curl", "-sS", "--max-time", "2", "http://"+svc.Spec.ClusterIP+"/")
+				if watchCtx.Err() == nil && !strings.Contains(string(out), "nsenter") {
+					mu.Lock()
+					polled++
+					if err != nil {
+						failed++
+						if len(failures) < 5 {
+							failures = append(failures, node+": "+strings.TrimSpace(string(out)))
+						}
+					}
+					mu.Unlock()
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		for watchCtx.Err() == nil {
@@ -73,10 +118,10 @@ func testPoolUpgrade(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPoo
 			nodes, err2 := tenant.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{LabelSelector: "kubeseed.io/worker-pool=" + name})
 			pods, err3 := tenant.CoreV1().Pods("default").List(watchCtx, metav1.ListOptions{LabelSelector: "app=web"})
 			if err1 == nil && err2 == nil && err3 == nil {
-				schedulable := 0
+				var schedulable []string
 				for i := range nodes.Items {
 					if nodeIsReady(&nodes.Items[i]) && !nodes.Items[i].Spec.Unschedulable {
-						schedulable++
+						schedulable = append(schedulable, nodes.Items[i].Name)
 					}
 				}
 				web := 0
@@ -86,7 +131,8 @@ func testPoolUpgrade(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPoo
 					}
 				}
 				mu.Lock()
-				most, fewestNodes, fewestWeb = max(most, len(servers)), min(fewestNodes, schedulable), min(fewestWeb, web)
+				most, fewestNodes, fewestWeb = max(most, len(servers)), min(fewestNodes, len(schedulable)), min(fewestWeb, web)
+				clients = schedulable
 				mu.Unlock()
 			}
 			time.Sleep(300 * time.Millisecond)
@@ -99,7 +145,7 @@ func testPoolUpgrade(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPoo
 	if err := kube.Patch(ctx, pool, patch); err != nil {
 		t.Fatalf("set the pool's spec.version to %s: %v", versions.Default, err)
 	}
-	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
 		if err := kube.Get(ctx, client.ObjectKeyFromObject(pool), pool); err != nil {
 			return false, nil
 		}
@@ -145,7 +191,15 @@ func testPoolUpgrade(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPoo
 	if fewestWeb < 1 {
 		t.Errorf("no Ready web pod at one point: the PodDisruptionBudget (minAvailable 1) was not respected")
 	}
-	t.Logf("during the rollout: at most %d servers, at least %d schedulable Ready workers, at least %d Ready web pods", most, fewestNodes, fewestWeb)
+	t.Logf("during the rollout: at most %d servers, at least %d schedulable Ready workers, at least %d Ready web pods; %d of %d requests to the Service failed %v",
+		most, fewestNodes, fewestWeb, failed, polled, failures)
+	// The bound: the Deployment's pods stop at once on SIGTERM (no preStop), so a request
+	// may meet a pod between its eviction and kube-proxy dropping its endpoint.
+	if polled < 100 {
+		t.Errorf("only %d requests to the Service were made during the rollout", polled)
+	} else if failed*20 > polled {
+		t.Errorf("%d of %d requests to the Service failed during the rollout, more than 5%%: %v", failed, polled, failures)
+	}
 	// The old version's kube-proxy goes with its last node.
 	if err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		_, err := tenant.AppsV1().DaemonSets("kube-system").Get(ctx, oldProxy, metav1.GetOptions{})

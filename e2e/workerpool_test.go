@@ -184,7 +184,7 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	})
 
 	t.Run("a version upgrade replaces the workers one at a time", func(t *testing.T) {
-		testPoolUpgrade(t, ctx, pool, tenant, customer)
+		testPoolUpgrade(t, ctx, host, pool, tenant, customer)
 		nodes = poolNodes(t, ctx, tenant, pool.Name)
 	})
 

@@ -127,7 +127,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 		return ctrl.Result{RequeueAfter: r.NodePollInterval}, nil
 	}
 	err = r.cleanupTenant(ctx, p)
-	p.healthHold = checkHealth(p)
+	if err == nil {
+		p.healthHold, err = r.checkHealth(ctx, p)
+	}
 	if err == nil && p.versionCheck.ok {
 		// A version the control plane refuses makes and replaces nothing: the servers
 		// there keep running.

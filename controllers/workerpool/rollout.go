@@ -47,7 +47,7 @@ func TemplateHash(wp *v1alpha1.WorkerPool, version string) string {
 	// encoding/json sorts map keys: the same spec always gives the same hash.
 	b, err := json.Marshal(template{
 		Version: version, Image: wp.Spec.Image, Flavor: wp.Spec.Flavor, Kubelet: wp.Spec.Kubelet,
-		Labels: nodeLabels(wp, version), Taints: nodeTaints(wp),
+		Labels: nodeLabels(wp, version), Taints: sortedTaints(nodeTaints(wp)),
 	})
 	if err != nil {
 		panic(fmt.Sprintf("marshal a WorkerPool template: %v", err)) // plain strings and maps
@@ -65,6 +65,15 @@ func nodeLabels(wp *v1alpha1.WorkerPool, version string) map[string]string {
 	}
 	out[PoolLabel], out[bootstrap.KubeletVersionLabel] = wp.Name, version
 	return out
+}
+
+// sortedTaints orders taints by key and effect (the list's keys): reordering the spec's
+// list changes no server.
+func sortedTaints(ts []corev1.Taint) []corev1.Taint {
+	slices.SortFunc(ts, func(a, b corev1.Taint) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(string(a.Effect), string(b.Effect)))
+	})
+	return ts
 }
 
 // nodeTaints are the taints every Node of the pool registers with, in spec order.

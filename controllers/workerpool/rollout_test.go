@@ -151,6 +151,9 @@ func TestTemplateHash(t *testing.T) {
 			wp.Spec.NodeTaints = []v1alpha1.NodeTaint{{Key: "dedicated", Effect: "NoSchedule"}}
 		}, "v1.35.4", true},
 		{"replicas", func(wp *v1alpha1.WorkerPool) { wp.Spec.Replicas = new(int32) }, "v1.35.4", false},
+		{"taints reordered", func(wp *v1alpha1.WorkerPool) {
+			wp.Spec.NodeTaints = []v1alpha1.NodeTaint{{Key: "b", Effect: "NoSchedule"}, {Key: "a", Effect: "NoSchedule"}}
+		}, "v1.35.4", true}, // against the base; the order itself is checked below
 		{"ssh key", func(wp *v1alpha1.WorkerPool) { wp.Spec.SSHKeyName = "k" }, "v1.35.4", false},
 		{"strategy", func(wp *v1alpha1.WorkerPool) { wp.Spec.Strategy.MaxSurge = ptr.To[int32](3) }, "v1.35.4", false},
 	} {
@@ -161,6 +164,16 @@ func TestTemplateHash(t *testing.T) {
 				t.Errorf("hash changed = %v, want %v", changed, c.changes)
 			}
 		})
+	}
+}
+
+func TestTemplateHashIgnoresTaintOrder(t *testing.T) {
+	wp := &v1alpha1.WorkerPool{}
+	wp.Spec.NodeTaints = []v1alpha1.NodeTaint{{Key: "b", Effect: "NoSchedule"}, {Key: "a", Effect: "NoExecute"}}
+	h := TemplateHash(wp, "v1.36.3")
+	wp.Spec.NodeTaints[0], wp.Spec.NodeTaints[1] = wp.Spec.NodeTaints[1], wp.Spec.NodeTaints[0]
+	if TemplateHash(wp, "v1.36.3") != h {
+		t.Error("reordering spec.nodeTaints changed the template: every server would be replaced")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,16 +60,24 @@ func provides(tc *v1alpha1.TenantCluster, s controlplane.Secret) bool {
 
 // CheckProvidedCA says why sec (a Secret the customer wrote: untrusted) holds no CA
 // cert-manager can sign from at now, naming the key at fault: tls.crt must start with a
-// certificate that is a CA (basic constraints), may sign certificates, and is valid now;
-// tls.key must be its private key (PKCS#1, PKCS#8 or SEC 1, unencrypted).
+// certificate that is a CA (basic constraints), may sign certificates, and is valid now,
+// and hold nothing but certificates (what follows the first is not used); tls.key must be
+// its private key (PKCS#1, PKCS#8 or SEC 1, unencrypted).
 func CheckProvidedCA(sec *corev1.Secret, now time.Time) error {
 	crtPEM, keyPEM := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]
 	if len(crtPEM) == 0 {
 		return fmt.Errorf("key %s is missing or empty", corev1.TLSCertKey)
 	}
-	block, _ := pem.Decode(crtPEM)
+	block, rest := pem.Decode(crtPEM)
 	if block == nil || block.Type != "CERTIFICATE" {
 		return fmt.Errorf("key %s does not start with a PEM CERTIFICATE block", corev1.TLSCertKey)
+	}
+	// Only certificates may follow: the CA certificate is published (cluster-info), and a
+	// key pasted into the bundle would be published with it.
+	for next, more := pem.Decode(rest); next != nil; next, more = pem.Decode(more) {
+		if next.Type != "CERTIFICATE" {
+			return fmt.Errorf("key %s holds a %q PEM block: only certificates belong there (it is published to the tenant's clients)", corev1.TLSCertKey, next.Type)
+		}
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
@@ -94,20 +103,31 @@ func CheckProvidedCA(sec *corev1.Secret, now time.Time) error {
 	return nil
 }
 
-// ProvidedCASecret is the control-plane copy of a provided CA: kubernetes.io/tls with
-// tls.crt, tls.key and ca.crt (the CA certificate again: what cert-manager writes for the
-// CAs it makes), labelled as the PKI's Secrets are so that the controller reads it with
-// them. Only the three keys are copied: nothing else the customer put in the Secret
-// reaches the control plane.
+// ProvidedCASecret is the control-plane copy of a provided CA (checked by
+// CheckProvidedCA): kubernetes.io/tls with tls.crt and ca.crt both the CA's own certificate
+// alone (re-encoded: no PEM headers, no chain) and tls.key its key alone, labelled as the
+// PKI's Secrets are so that the controller reads it with them. The tenant trusts exactly
+// this CA: tls.crt is every trust flag's bundle (client-ca-file and the others), so a chain
+// copied along would make each of its parents a root any client certificate could chain
+// to. Nothing else the customer put in the Secret reaches the control plane.
 func ProvidedCASecret(tc *v1alpha1.TenantCluster, p ProvidedCA, src *corev1.Secret) *corev1.Secret {
-	crt := bytes.Clone(src.Data[corev1.TLSCertKey])
+	var crt, key []byte
+	if b, _ := pem.Decode(src.Data[corev1.TLSCertKey]); b != nil {
+		crt = pem.EncodeToMemory(&pem.Block{Type: b.Type, Bytes: b.Bytes})
+	}
+	for b, rest := pem.Decode(src.Data[corev1.TLSPrivateKeyKey]); b != nil; b, rest = pem.Decode(rest) {
+		if strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			key = pem.EncodeToMemory(&pem.Block{Type: b.Type, Bytes: b.Bytes})
+			break
+		}
+	}
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: objectMeta(tc.Name, controlplane.NamespaceOf(tc), p.Secret.Name(tc.Name)),
 		Type:       corev1.SecretTypeTLS,
 		Data: map[string][]byte{
 			corev1.TLSCertKey:              crt,
-			corev1.TLSPrivateKeyKey:        bytes.Clone(src.Data[corev1.TLSPrivateKeyKey]),
+			corev1.TLSPrivateKeyKey:        key,
 			corev1.ServiceAccountRootCAKey: bytes.Clone(crt),
 		},
 	}

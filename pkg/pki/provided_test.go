@@ -62,6 +62,7 @@ func TestCheckProvidedCA(t *testing.T) {
 	}{
 		{"ECDSA CA", good, goodKey, ""},
 		{"RSA CA with a chain after it", append(append([]byte{}, rsaCrt...), good...), rsaPEM, ""},
+		{"a key pasted into tls.crt", append(append([]byte{}, good...), goodKey...), goodKey, `key tls.crt holds a "PRIVATE KEY" PEM block`},
 		{"no tls.crt", nil, goodKey, "key tls.crt is missing"},
 		{"tls.crt not PEM", []byte("hello"), goodKey, "key tls.crt does not start with a PEM CERTIFICATE"},
 		{"a leaf", leaf, leafKey, `"CN=magnum-ca" is not a CA certificate`},
@@ -125,10 +126,23 @@ func TestObjectsWithProvidedCAs(t *testing.T) {
 	if len(got) != 2 || got[0].Field != "spec.certificateAuthorities.cluster" || got[0].Source != "magnum-ca" || got[1].Secret != controlplane.FrontProxyCASecret {
 		t.Errorf("ProvidedCAs = %+v", got)
 	}
-	src := &corev1.Secret{Data: map[string][]byte{"tls.crt": []byte("c"), "tls.key": []byte("k"), "extra": []byte("x")}}
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caPEM, keyPEM := testCA(t, ec, nil)
+	parentPEM, _ := testCA(t, ec, func(c *x509.Certificate) { c.Subject.CommonName = "parent" })
+	withHeader := strings.Replace(string(caPEM), "-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\nNote: hi\n\n", 1)
+	src := &corev1.Secret{Data: map[string][]byte{
+		"tls.crt": append([]byte(withHeader), parentPEM...), "tls.key": append(append([]byte{}, caPEM...), keyPEM...), "extra": []byte("x"),
+	}}
+	if err := pki.CheckProvidedCA(src, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	cp := pki.ProvidedCASecret(tc, got[0], src)
+	// The CA alone, without the parent after it or the header: the tenant trusts exactly it.
+	if string(cp.Data["tls.crt"]) != string(caPEM) || string(cp.Data["ca.crt"]) != string(caPEM) || string(cp.Data["tls.key"]) != string(keyPEM) {
+		t.Errorf("copied tls.crt %q, ca.crt %q, tls.key %q: want the CA certificate alone and its key alone", cp.Data["tls.crt"], cp.Data["ca.crt"], cp.Data["tls.key"])
+	}
 	if cp.Namespace != controlplane.NamespaceOf(tc) || cp.Name != controlplane.CASecret.Name(tc.Name) || len(cp.Data) != 3 ||
-		string(cp.Data["ca.crt"]) != "c" || cp.Type != corev1.SecretTypeTLS || cp.Labels[controlplane.LabelTenantCluster] != tc.Name {
+		cp.Type != corev1.SecretTypeTLS || cp.Labels[controlplane.LabelTenantCluster] != tc.Name {
 		t.Errorf("control-plane copy %+v", cp)
 	}
 }

@@ -537,6 +537,19 @@ func TestWorkerPoolDefaultsAndImmutability(t *testing.T) {
 	expectRefusal(t, k8sClient.Update(ctx, lowered), "spec.version", "may not be lowered")
 	wp = versioned
 
+	// Unset, then lowered below what the pool runs: refused against status.version.
+	running := pool(ns, "running", nil)
+	if err := k8sClient.Create(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	running.Status.Version = "v1.36.3"
+	if err := k8sClient.Status().Update(ctx, running); err != nil {
+		t.Fatalf("write status.version: %v", err)
+	}
+	below := running.DeepCopy()
+	below.Spec.Version = "v1.35.4"
+	expectRefusal(t, k8sClient.Update(ctx, below), "spec.version", "may not be lower than the version the pool runs")
+
 	moved := wp.DeepCopy()
 	moved.Spec.ClusterName = "other"
 	expectRefusal(t, k8sClient.Update(ctx, moved), "spec.clusterName", "immutable")

@@ -296,6 +296,7 @@ type WorkerPoolStatus struct {
 // +kubebuilder:printcolumn:name="Flavor",type=string,JSONPath=`.spec.flavor`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the pool's servers"
+// +kubebuilder:validation:XValidation:rule="!has(self.status) || !has(self.status.version) || !has(self.spec.version) || !self.spec.version.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || !self.status.version.matches('^v[0-9]+[.][0-9]+[.][0-9]+$') || int(self.spec.version.split('.')[1]) > int(self.status.version.split('.')[1]) || (int(self.spec.version.split('.')[1]) == int(self.status.version.split('.')[1]) && int(self.spec.version.split('.')[2]) >= int(self.status.version.split('.')[2]))",message="spec.version may not be lower than the version the pool runs (status.version): kubelet downgrades are not supported",fieldPath=".spec.version"
 type WorkerPool struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
