@@ -141,6 +141,13 @@ fuzz: envtest-assets ## Fuzz TenantCluster and WorkerPool specs through the apis
 	KUBESEED_FUZZ_TIME=$(FUZZTIME) KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test -tags envtest -count=1 \
 		-run '^Fuzz(TenantCluster|WorkerPool)Spec$$' ./controllers/tenantcluster/ ./controllers/workerpool/
 
+# The Magnum driver's unit tests (contrib/magnum): Python, against Debian's Magnum 15.0.1
+# (installed with the test cloud's packages).
+.PHONY: test-magnum
+test-magnum: ## Run the Magnum driver's Python unit tests (installs the test cloud's packages once; root).
+	@hack/openstack/install.sh
+	cd contrib/magnum && /usr/bin/python3 -m unittest discover -s tests
+
 .PHONY: test-unit
 test-unit: ## Run the pure unit tests (no envtest assets needed).
 	$(GO) test ./... -count=1
@@ -160,12 +167,12 @@ test-e2e: seed-up manager-image tunnel-image openstack-up ## Run the e2e tests o
 # CI starts from nothing: a seed or test cloud left on the machine (by a run that was killed,
 # or a developer's) would carry its tenants, namespaces and load into the run.
 .PHONY: ci-fresh
-ci-fresh: seed-tool
+ci-fresh: seed-tool dataplane-down
 	$(SEED) down
 	hack/openstack/down.sh
 
 .PHONY: ci
-ci: ci-fresh verify-generated vet lint test fuzz test-e2e ## Everything CI runs: generated files, vet, lint, every test tier and the fuzz targets.
+ci: ci-fresh verify-generated vet lint test test-magnum fuzz test-e2e ## Everything CI runs: generated files, vet, lint, every test tier and the fuzz targets.
 
 ##@ Benchmarks
 
@@ -194,6 +201,35 @@ openstack-up: ## Install (once) and start the OpenStack test cloud (idempotent; 
 .PHONY: openstack-down
 openstack-down: ## Stop the OpenStack test cloud and remove its state (databases, logs, clouds.yaml).
 	@hack/openstack/down.sh
+
+# The data plane the test cloud lacks, on its own (the e2e runs its own): the customer's
+# worker servers run as machines of the local seed and Octavia VIPs forward, for trying
+# WorkerPools and Magnum by hand (docs/magnum.md).
+DATAPLANE_DIR = $(KUBESEED_CACHE)/dataplane
+
+.PHONY: dataplane-up
+dataplane-up: seed-up openstack-up ## Run the data-plane harness in the background (worker servers boot as machines; VIPs forward).
+	@mkdir -p $(DATAPLANE_DIR)
+	@$(GO) build -o $(KUBESEED_CACHE)/bin/dataplane ./hack/dataplane
+	@if [ -f $(DATAPLANE_DIR)/pid ] && kill -0 $$(cat $(DATAPLANE_DIR)/pid) 2>/dev/null; then \
+		echo "dataplane: already running (pid $$(cat $(DATAPLANE_DIR)/pid), log $(DATAPLANE_DIR)/log)"; \
+	else \
+		KUBESEED_OPENSTACK_CLOUDS=$$(hack/openstack/clouds.sh) nohup $(KUBESEED_CACHE)/bin/dataplane >$(DATAPLANE_DIR)/log 2>&1 & \
+		echo $$! >$(DATAPLANE_DIR)/pid; echo "dataplane: started (pid $$!, log $(DATAPLANE_DIR)/log)"; \
+	fi
+
+.PHONY: dataplane-down
+dataplane-down: ## Stop the data-plane harness; it removes its machines and VIPs.
+	@if [ -f $(DATAPLANE_DIR)/pid ] && kill -0 $$(cat $(DATAPLANE_DIR)/pid) 2>/dev/null; then \
+		pid=$$(cat $(DATAPLANE_DIR)/pid); kill $$pid; \
+		for i in $$(seq 1 120); do kill -0 $$pid 2>/dev/null || break; sleep 1; done; \
+		kill -0 $$pid 2>/dev/null && { echo "dataplane: pid $$pid did not stop within 120s" >&2; exit 1; }; \
+		echo "dataplane: stopped"; \
+	fi; rm -f $(DATAPLANE_DIR)/pid
+
+.PHONY: magnum-kubeconfig
+magnum-kubeconfig: seed-tool ## Give the test cloud's Magnum a kubeconfig for the local seed (kubeseed-magnum; after make demo and openstack-up).
+	@SEED=$(SEED) KUBECTL=$(KUBESEED_CACHE)/k8s/$(SEED_K8S_VERSION)/kubectl hack/magnum-kubeconfig.sh
 
 .PHONY: openstack-clouds
 openstack-clouds: ## Print the path of the test cloud's clouds.yaml; openstack.env beside it (use with make -s).

@@ -56,6 +56,8 @@ func installOperator(ctx context.Context, logf func(string, ...any)) error {
 		"podAnnotations": map[string]any{"kubeseed.io/image-id": imageID},
 		// The local seed has one node.
 		"controlPlane": map[string]any{"spread": "preferred"},
+		// The test cloud's Magnum drives the seed as kubeseed-magnum (TestMagnumDrivesKubeseed).
+		"magnum": map[string]any{"enabled": true},
 		"manager": map[string]any{
 			"workerIgnorePreflightErrors": anySlice(workerPreflightIgnores),
 			"allowedAuthURLs":             anySlice(allowedAuthURLs()),

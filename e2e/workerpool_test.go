@@ -44,33 +44,7 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	customer := cloud.asCustomer(t, ctx)
-	admin, err := openstack.NewFromCloudsYAML(ctx, cloud.cloudsYAML, "admin", openstack.Options{})
-	if err != nil {
-		t.Fatalf("authenticate as admin: %v", err)
-	}
-
-	// The data plane the test cloud lacks: servers run as machines, VIPs forward.
-	// The workers' pod network is the tenant's CNI addon, nothing of the image's.
-	harness := &dataplane.Harness{
-		Customer: customer, Admin: admin, Host: host, KubernetesVersion: versions.Default,
-		ImagesFor: func(v string) []string { return dataplane.NodeImagesAt(seed.ImagesDir(seed.CacheDir()), v) },
-		ServerTag: openstack.RoleTag("worker"), Logf: t.Logf,
-	}
-	hctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); harness.Run(hctx) }()
-	t.Cleanup(func() {
-		stop()
-		wg.Wait()
-		if err := harness.Close(context.Background()); err != nil {
-			t.Errorf("data plane cleanup: %v", err)
-		}
-		for _, err := range harness.Errors() {
-			t.Logf("data plane: %v", err)
-		}
-	})
+	harness, customer := startDataPlane(t, ctx, cloud, host)
 
 	ns := newNamespace(t)
 	secret := &corev1.Secret{
@@ -282,6 +256,38 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	if err := kube.Delete(ctx, tc); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startDataPlane runs the data plane the test cloud lacks until the test ends: the
+// customer's worker servers run as machines, Octavia VIPs forward.
+func startDataPlane(t *testing.T, ctx context.Context, cloud testCloud, host seed.MachineHost) (*dataplane.Harness, *openstack.Clients) {
+	t.Helper()
+	customer := cloud.asCustomer(t, ctx)
+	admin, err := openstack.NewFromCloudsYAML(ctx, cloud.cloudsYAML, "admin", openstack.Options{})
+	if err != nil {
+		t.Fatalf("authenticate as admin: %v", err)
+	}
+	// The workers' pod network is the tenant's CNI addon, nothing of the image's.
+	harness := &dataplane.Harness{
+		Customer: customer, Admin: admin, Host: host, KubernetesVersion: versions.Default,
+		ImagesFor: func(v string) []string { return dataplane.NodeImagesAt(seed.ImagesDir(seed.CacheDir()), v) },
+		ServerTag: openstack.RoleTag("worker"), Logf: t.Logf,
+	}
+	hctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); harness.Run(hctx) }()
+	t.Cleanup(func() {
+		stop()
+		wg.Wait()
+		if err := harness.Close(context.Background()); err != nil {
+			t.Errorf("data plane cleanup: %v", err)
+		}
+		for _, err := range harness.Errors() {
+			t.Logf("data plane: %v", err)
+		}
+	})
+	return harness, customer
 }
 
 // scaleTo sets the pool's size through its scale subresource, as `kubectl scale` does.

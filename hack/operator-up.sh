@@ -17,6 +17,7 @@ echo "operator-up: installing the operator (charts/kubeseed) into kubeseed-syste
 # The image's tag stays "dev": its content digest as a pod annotation rolls the manager
 # when a rebuilt image was loaded.
 image_id=$(head -1 "$cache/images/kubeseed-manager.tar.sha256" | tr -d ':')
-# The local seed has one node: HA tenants' replicas must be allowed to share it.
+# The local seed has one node: HA tenants' replicas must be allowed to share it. Magnum gets
+# its identity (docs/magnum.md: make magnum-kubeconfig hands it to the test cloud's Magnum).
 "${KUBESEED:?}" seed bootstrap --kubeconfig "$kubeconfig" --set "podAnnotations.kubeseed\.io/image-id=$image_id" \
-  --set controlPlane.spread=preferred
+  --set controlPlane.spread=preferred --set magnum.enabled=true

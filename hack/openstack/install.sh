@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the OpenStack test cloud's services from Debian's packages (bookworm: Zed-era
-# Keystone 22, Nova 26, Neutron 21, Octavia 11). Nothing is started or configured here:
+# Keystone 22, Nova 26, Neutron 21, Octavia 11, Magnum 15). Nothing is started or configured here:
 # hack/openstack/up.sh runs every service by hand with configs of its own.
 # Idempotent: exits at once when everything is installed.
 set -euo pipefail
@@ -15,6 +15,7 @@ pkgs=(
   keystone glance-api placement-api
   nova-api nova-conductor nova-scheduler python3-nova
   neutron-server octavia-api octavia-worker
+  magnum-api magnum-conductor python3-magnumclient python3-kubernetes
   python3-openstackclient python3-keystoneclient python3-openstacksdk python3-octaviaclient
   uwsgi-core uwsgi-plugin-python3 openssl curl
 )
@@ -48,7 +49,7 @@ chmod 755 "$policy"
 {
   for p in keystone glance-common glance-api placement-common placement-api \
     nova-common nova-api nova-conductor nova-scheduler neutron-common neutron-server \
-    octavia-common octavia-api octavia-worker; do
+    octavia-common octavia-api octavia-worker magnum-common magnum-api magnum-conductor; do
     echo "$p $p/dbconfig-install boolean false"
     echo "$p $p/configure_db boolean false"
     echo "$p $p/register-endpoint boolean false"

@@ -29,9 +29,9 @@ KEYSTONE_URL=http://$API_HOST:5000/v3
 REGION=RegionOne
 # Start order; down.sh stops in reverse.
 SERVICES=(mariadb epmd rabbitmq keystone glance placement neutron nova-api nova-conductor
-  nova-scheduler nova-compute1 nova-compute2 octavia-api octavia-worker)
+  nova-scheduler nova-compute1 nova-compute2 octavia-api octavia-worker magnum-api magnum-conductor)
 declare -A PORT=([mariadb]=3306 [epmd]=4369 [rabbitmq]=5672 [keystone]=5000 [glance]=9292 [placement]=8778
-  [nova-api]=8774 [neutron]=9696 [octavia-api]=9876)
+  [nova-api]=8774 [neutron]=9696 [octavia-api]=9876 [magnum-api]=9511)
 
 say() { echo "openstack: $*" >&2; }
 die() { echo "openstack: error: $*" >&2; exit 1; }
@@ -65,6 +65,13 @@ alive() {
   [ -n "$pid" ] && [ -n "$t" ] && [ "$(starttime "$pid")" = "$t" ] || return 1
   state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
   [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# age NAME: seconds since the recorded process started (0 when it is gone).
+age() {
+  local s
+  s=$(ps -o etimes= -p "$(pid_of "$1")" 2>/dev/null | tr -d ' ')
+  echo "${s:-0}"
 }
 
 # launch NAME CMD...: runs CMD in a session of its own (so that stop() can signal all its
@@ -134,7 +141,7 @@ rss_report() {
     pid=$(pid_of "$name")
     kb=$(ps -o rss= -g "$pid" 2>/dev/null | awk '{s+=$1} END {print s+0}')
     total=$((total + kb))
-    printf '  %-15s %5d MiB\n' "$name" $((kb / 1024))
+    printf '  %-17s %5d MiB\n' "$name" $((kb / 1024))
   done
-  printf '  %-15s %5d MiB\n' total $((total / 1024))
+  printf '  %-17s %5d MiB\n' total $((total / 1024))
 }

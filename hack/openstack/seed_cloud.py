@@ -1,7 +1,8 @@
 """Seeds the resources of kubeseed's OpenStack test cloud, in one process with openstacksdk:
 
-- admin: flavors m1.small (public) and the amphora's (private), image ubuntu-22.04 (public),
-  the external flat network "public" with a subnet for floating IPs;
+- admin: flavors m1.small (public) and the amphora's (private), images ubuntu-22.04 and
+  ubuntu-22.04-kubeseed (public; the latter with os_distro=kubeseed, which makes Magnum pick
+  kubeseed's driver), the external flat network "public" with a subnet for floating IPs;
 - octavia (service project): lb-mgmt-net and its subnet, the amphorae's security group and
   the amphora image (tagged "amphora"), which Octavia finds by ID or tag;
 - customer (its application credential, so that the resources are the customer's own and
@@ -21,6 +22,12 @@ import time
 import openstack
 
 FLAVOR, IMAGE = "m1.small", "ubuntu-22.04"
+# Magnum chooses a cluster's driver by (server_type, the image's os_distro, coe): the worker
+# image of a Magnum cluster template says os_distro=kubeseed.
+MAGNUM_IMAGE, MAGNUM_OS_DISTRO = "ubuntu-22.04-kubeseed", "kubeseed"
+# The cloud (clouds.yaml) that runs `openstack coe ...` as the customer: a password, since
+# cluster creation makes a Keystone trust, which an application credential may not.
+MAGNUM_CLOUD = "customer-password"
 AMP_FLAVOR_ID = "kubeseed-amphora"
 CUSTOMER_CIDR = "10.0.0.0/24"
 
@@ -48,7 +55,7 @@ def wait_hypervisors(conn, hosts, secs=180):
         time.sleep(1)
 
 
-def ensure_image(conn, name, visibility, tags, size):
+def ensure_image(conn, name, visibility, tags, size, properties=None):
     """Glance image from `size` zero bytes (no VM ever boots: Nova's fake driver and
     Octavia's noop amphora driver only need the image to exist). Direct POST + PUT: the
     SDK's create_image adds checksum properties and import logic we do not need."""
@@ -57,8 +64,10 @@ def ensure_image(conn, name, visibility, tags, size):
         return img.id
     if img:  # an upload that did not finish: start over
         conn.image.delete_image(img)
-    r = conn.image.post("/images", json={"name": name, "disk_format": "raw", "container_format": "bare",
-                                         "visibility": visibility, "tags": tags, "min_disk": 0, "min_ram": 0})
+    body = {"name": name, "disk_format": "raw", "container_format": "bare", "visibility": visibility,
+            "tags": tags, "min_disk": 0, "min_ram": 0}
+    body.update(properties or {})
+    r = conn.image.post("/images", json=body)
     r.raise_for_status()
     image_id = r.json()["id"]
     r = conn.image.put("/images/%s/file" % image_id, data=b"\0" * size,
@@ -109,6 +118,7 @@ def main():
         admin.compute.flavor_add_tenant_access(amp_flavor, service_project)
 
     image_id = ensure_image(admin, IMAGE, "public", [], 64 * 1024)
+    magnum_image_id = ensure_image(admin, MAGNUM_IMAGE, "public", [], 64 * 1024, {"os_distro": MAGNUM_OS_DISTRO})
     amp_image_id = ensure_image(octavia, "amphora", "private", ["amphora"], 1024 * 1024)
 
     # The external network: flat on physnet "public" (ml2_type_flat.flat_networks).
@@ -145,6 +155,7 @@ def main():
 
     ids = {
         "flavor": FLAVOR, "flavor_id": flavor.id, "image": IMAGE, "image_id": image_id,
+        "magnum_image": MAGNUM_IMAGE, "magnum_image_id": magnum_image_id,
         "public_network_id": public.id, "public_subnet_id": public_subnet.id,
         "customer_project_id": customer_project, "customer_network_id": net.id,
         "customer_subnet_id": subnet.id, "customer_router_id": router.id,
@@ -167,6 +178,12 @@ def main():
         "KUBESEED_OPENSTACK_CUSTOMER_NETWORK=%s" % net.id,
         "KUBESEED_OPENSTACK_CUSTOMER_SUBNET=%s" % subnet.id,
         "KUBESEED_OPENSTACK_CUSTOMER_ROUTER=%s" % router.id,
+        "# Magnum (hack/openstack/magnum.sh): the customer's cloud for `openstack coe`, the template's",
+        "# image, and where kubeseed's Magnum driver reads the seed's kubeconfig (whoever brings the",
+        "# seed up writes it there).",
+        "KUBESEED_MAGNUM_CLOUD=%s" % MAGNUM_CLOUD,
+        "KUBESEED_MAGNUM_IMAGE=%s" % MAGNUM_IMAGE,
+        "KUBESEED_MAGNUM_KUBECONFIG=%s" % os.path.join(e["KUBESEED_OPENSTACK_DIR"], "magnum", "seed.kubeconfig"),
     ]
     with open(e["ENV_FILE"] + ".tmp", "w") as f:
         f.write("\n".join(env) + "\n")

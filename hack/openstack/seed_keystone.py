@@ -1,6 +1,7 @@
 """Seeds Keystone for kubeseed's OpenStack test cloud, in one process (the openstack CLI
 would cost 1.5-2 s of start-up per call): service project and users, the catalog, the
-customer project with its user, roles and application credential; then writes clouds.yaml.
+customer project with its user, roles and application credential, Magnum's trustee domain;
+then writes clouds.yaml.
 
 Idempotent: finds before it creates. Run by hack/openstack/up.sh with /usr/bin/python3;
 input from the environment (see main).
@@ -16,7 +17,7 @@ from keystoneauth1 import session
 from keystoneauth1.identity import v3
 from keystoneclient.v3 import client
 
-SERVICE_USERS = ["glance", "placement", "nova", "neutron", "octavia"]
+SERVICE_USERS = ["glance", "placement", "nova", "neutron", "octavia", "magnum"]
 # type, name, path after host:port
 CATALOG = [
     ("image", "glance", 9292, ""),
@@ -24,7 +25,11 @@ CATALOG = [
     ("compute", "nova", 8774, "/v2.1"),
     ("network", "neutron", 9696, ""),
     ("load-balancer", "octavia", 9876, ""),
+    ("container-infra", "magnum", 9511, "/v1"),
 ]
+# Magnum's conductor makes a trustee user per cluster in this domain, as its domain admin
+# (magnum.conf [trust], hack/openstack/magnum.sh).
+MAGNUM_DOMAIN, MAGNUM_DOMAIN_ADMIN = "magnum", "magnum_domain_admin"
 # What a customer needs: member for Nova/Neutron, load-balancer_member for Octavia's
 # default policy (member_and_owner = role:load-balancer_member and role:member).
 CUSTOMER_ROLES = ["member", "load-balancer_member"]
@@ -71,6 +76,14 @@ def main():
         for iface in ("public", "internal", "admin"):
             if not any(ep.service_id == svc.id and ep.interface == iface and ep.region_id == region for ep in endpoints):
                 ks.endpoints.create(svc, "http://%s:%d%s" % (e["API_HOST"], port, path), interface=iface, region=region)
+
+    domain = find_or_create(ks.domains, MAGNUM_DOMAIN,
+                            lambda: ks.domains.create(MAGNUM_DOMAIN,
+                                                      description="Magnum's trustees, a user per cluster"))
+    domain_admin = find_or_create(ks.users, MAGNUM_DOMAIN_ADMIN,
+                                  lambda: ks.users.create(MAGNUM_DOMAIN_ADMIN, domain=domain, password=service_pw),
+                                  domain=domain)
+    ks.roles.grant(roles["admin"], user=domain_admin, domain=domain)
 
     customer_project = find_or_create(ks.projects, "customer",
                                       lambda: ks.projects.create("customer", "default",
@@ -119,8 +132,9 @@ def main():
         "app_cred_secret": cred_secret,
     }
     write_private(ids_path, json.dumps(ids, indent=2) + "\n")
-    write_private(clouds_path, CLOUDS % dict(url=url, region=region, admin_pw=admin_pw, cred_id=cred_id,
-                                             cred_secret=cred_secret, customer_project_id=customer_project.id))
+    write_private(clouds_path, CLOUDS % dict(url=url, region=region, admin_pw=admin_pw, customer_pw=customer_pw,
+                                             cred_id=cred_id, cred_secret=cred_secret,
+                                             customer_project_id=customer_project.id))
     log("done (customer project %s, application credential %s)" % (customer_project.id, cred_id))
 
 
@@ -146,6 +160,20 @@ clouds:
       auth_url: %(url)s
       application_credential_id: %(cred_id)s
       application_credential_secret: %(cred_secret)s
+    region_name: %(region)s
+    interface: public
+    identity_api_version: 3
+  customer-password:
+    # the same user and project with its password: Keystone refuses trusts to application
+    # credentials, and Magnum's cluster create makes a trust from its caller
+    auth_type: password
+    auth:
+      auth_url: %(url)s
+      username: customer
+      password: %(customer_pw)s
+      project_name: customer
+      user_domain_name: Default
+      project_domain_name: Default
     region_name: %(region)s
     interface: public
     identity_api_version: 3

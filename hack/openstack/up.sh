@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Brings up kubeseed's OpenStack test cloud on this machine: MariaDB, RabbitMQ, Keystone,
 # Glance, Placement, Nova (fake driver, two fake hypervisors), Neutron (ML2, no agents),
-# Octavia (amphora provider, noop amphora driver, real VIP ports), each started by hand (the
-# APIs on every interface, see API_HOST in lib.sh) with configs, data, PIDs and logs under $KUBESEED_OPENSTACK_DIR
+# Octavia (amphora provider, noop amphora driver, real VIP ports), Magnum (with kubeseed's
+# driver, magnum.sh), each started by hand (the APIs on every interface, see API_HOST in
+# lib.sh) with configs, data, PIDs and logs under $KUBESEED_OPENSTACK_DIR
 # (default /var/lib/kubeseed-openstack). Needs hack/openstack/install.sh first.
 #
 # Idempotent: one-time steps (DB syncs, seeding) leave markers in done/, and a service is
 # started only when it is not running, so a second run only checks health. docs/test-cloud.md.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$HERE/magnum.sh" # Magnum and kubeseed's driver: magnum_configs, magnum_db, start_magnum
 [ "$(id -u)" = 0 ] || die "must run as root"
 command -v keystone-manage >/dev/null || die "OpenStack is not installed: run hack/openstack/install.sh (or make openstack-up)"
 
@@ -304,6 +306,7 @@ EOF
     service_auth service_auth octavia
   } >"$ETC/octavia/octavia.conf"
   uwsgi_ini octavia-api 9876 /usr/bin/octavia-wsgi 1 "pyargv = --config-file $ETC/octavia/octavia.conf" >"$ETC/octavia/uwsgi.ini"
+  magnum_configs
 }
 
 json_get() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$STATE/openstack.json" "$1"; }
@@ -462,14 +465,14 @@ start_octavia() {
   start octavia-api uwsgi --ini "$ETC/octavia/uwsgi.ini"
   start octavia-worker octavia-worker --config-file "$ETC/octavia/octavia.conf"
 }
-# Processes without a port: alive a few seconds after start (import errors, bad config).
+# Processes without a port: still alive 2 s after their start (import errors, bad config end them sooner).
 wait_alive() {
   local name i
   for name in "$@"; do
     [[ " ${STARTED[*]} " == *" $name "* ]] || continue # was running already
     for ((i = 0; i < 12; i++)); do
       alive "$name" || { log_tail "$name"; die "$name exited during start-up; log: $LOG/$name.log"; }
-      [ $i -ge 8 ] && break
+      [ "$(age "$name")" -ge 2 ] && break
       sleep 0.25
     done
   done
@@ -513,10 +516,12 @@ if ! done_step keystone-bootstrap; then
 fi
 start_keystone
 wait_http keystone 5000 60
+db_sync magnum magnum_db # later than the others: it takes a core the Keystone seed leaves idle
 phase "keystone: db, bootstrap, start"
-if ! done_step keystone-seed; then
+# "-2" since Magnum's pieces were added: a cloud seeded before seeds again (both seeds find before they create).
+if ! done_step keystone-seed-2; then
   seed_env "$PY" "$HERE/seed_keystone.py" 2>>"$LOG/seed.log" || { log_tail seed; die "seeding Keystone failed; log: $LOG/seed.log"; }
-  mark keystone-seed
+  mark keystone-seed-2
 fi
 phase "keystone seed: catalog, users, app cred"
 
@@ -532,14 +537,16 @@ wait_http placement 8778 60
 wait_http neutron 9696 90
 wait_http nova-api 8774 90
 wait_alive nova-conductor nova-scheduler nova-compute1 nova-compute2
+wait_syncs magnum
+start_magnum # starts while the cloud is seeded; waited for at the end
 phase "glance, placement, neutron, nova up"
 
-if ! done_step cloud-seed; then
+if ! done_step cloud-seed-2; then
   seed_env "$PY" "$HERE/seed_cloud.py" 2>>"$LOG/seed.log" || { log_tail seed; die "seeding the cloud failed; log: $LOG/seed.log"; }
   # Map both fake hypervisors to cell1 now rather than at the scheduler's next periodic run.
   nova-manage --config-file "$ETC/nova/nova.conf" cell_v2 discover_hosts >>"$LOG/seed.log" 2>&1 ||
     { log_tail seed; die "nova-manage cell_v2 discover_hosts failed; log: $LOG/seed.log"; }
-  mark cloud-seed
+  mark cloud-seed-2
   write_configs # Octavia's config now has the amphora flavor, network and security group
 fi
 phase "seed: flavors, images, networks"
@@ -549,6 +556,8 @@ start_octavia
 wait_http octavia-api 9876 60
 wait_alive octavia-worker
 phase "octavia up"
+wait_magnum
+phase "magnum up"
 mark ready
 
 total=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')

@@ -1,0 +1,134 @@
+"""seed.py against python3-kubernetes, without a seed: configuration, errors, RBAC wait."""
+
+import json
+import os
+import tempfile
+import types
+import unittest
+from unittest import mock
+
+try:
+    from kubernetes.client.rest import ApiException
+except ImportError as e:  # pragma: no cover
+    raise unittest.SkipTest("needs python3-kubernetes: %s" % e)
+
+from kubeseed_magnum import mapping
+from kubeseed_magnum import seed as seed_mod
+
+
+def conf(**over):
+    c = dict(kubeconfig=None, request_timeout=1, operator_namespace="kubeseed-system")
+    c.update(over)
+    return types.SimpleNamespace(**c)
+
+
+def api_error(status, message):
+    e = ApiException(status=status, reason="Reason")
+    e.body = json.dumps({"kind": "Status", "message": message})
+    return e
+
+
+class SeedTest(unittest.TestCase):
+
+    def test_unset_or_broken_kubeconfig_is_named(self):
+        with self.assertRaises(seed_mod.SeedError) as e:
+            seed_mod.Seed(conf()).get("TenantCluster", "ns", "a")
+        self.assertIn("set [kubeseed] kubeconfig in magnum.conf", str(e.exception))
+        with self.assertRaises(seed_mod.SeedError) as e:
+            seed_mod.Seed(conf(kubeconfig="/nonexistent/kubeconfig")).get("TenantCluster", "n", "a")
+        self.assertIn("cannot load the seed's kubeconfig /nonexistent/kubeconfig", str(e.exception))
+
+    def test_a_seed_that_does_not_answer(self):
+        kc = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+              "clusters": [{"name": "s", "cluster": {"server": "https://127.0.0.1:1",
+                                                    "insecure-skip-tls-verify": True}}],
+              "users": [{"name": "u", "user": {"token": "t"}}],
+              "contexts": [{"name": "c", "context": {"cluster": "s", "user": "u"}}]}
+        with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig", delete=False) as f:
+            json.dump(kc, f)
+        self.addCleanup(os.unlink, f.name)
+        with seed_mod.Seed(conf(kubeconfig=f.name)) as seed:
+            with self.assertRaises(seed_mod.SeedError) as e:
+                seed.get("TenantCluster", "magnum-p", "mc-1")
+        self.assertIn("reading TenantCluster magnum-p/mc-1: no answer", str(e.exception))
+
+    def test_api_errors_keep_status_and_message(self):
+        seed = seed_mod.Seed(conf())
+        fn = mock.Mock(side_effect=api_error(422, "spec.version must be one of ..."))
+        with self.assertRaises(seed_mod.SeedError) as e:
+            seed._call("creating TenantCluster a/b", fn, 1, x=2)
+        fn.assert_called_once_with(1, x=2, _request_timeout=1)
+        self.assertEqual((e.exception.status, e.exception.reason),
+                         (422, "spec.version must be one of ..."))
+        self.assertEqual(str(e.exception), "creating TenantCluster a/b: spec.version must be one "
+                                           "of ... (HTTP 422)")
+
+    def test_get_of_a_missing_object_is_none(self):
+        seed = seed_mod.Seed(conf())
+        custom = mock.Mock()
+        custom.get_namespaced_custom_object.side_effect = api_error(404, "not found")
+        with mock.patch.object(seed, "_custom", return_value=custom):
+            self.assertIsNone(seed.get("WorkerPool", "ns", "p"))
+
+    def test_apply_never_adopts_another_clusters_object(self):
+        seed = seed_mod.Seed(conf())
+        theirs = {"kind": "TenantCluster", "metadata": {"labels": {mapping.CLUSTER_LABEL: "x"}}}
+        ours = {"kind": "TenantCluster", "metadata": {"name": "mc-1", "namespace": "ns",
+                                                      "labels": {mapping.CLUSTER_LABEL: "y"},
+                                                      "annotations": {}}, "spec": {}}
+        with mock.patch.object(seed, "get", return_value=theirs):
+            with self.assertRaises(seed_mod.SeedError) as e:
+                seed.apply(ours)
+        self.assertIn("TenantCluster ns/mc-1 exists and belongs to x, not to cluster y",
+                      str(e.exception))
+
+    def test_ensure_namespace_binds_magnum_and_waits_for_rbac(self):
+        seed = seed_mod.Seed(conf())
+        core, rbac = mock.Mock(), mock.Mock()
+        core.read_namespace.side_effect = api_error(404, "not found")
+        core.list_namespaced_secret.side_effect = [api_error(403, "forbidden"), mock.Mock()]
+        rbac.read_namespaced_role_binding.side_effect = api_error(404, "not found")
+        with mock.patch.object(seed, "_core", return_value=core), \
+                mock.patch.object(seed_mod.Seed, "api", new=object()), \
+                mock.patch("kubernetes.client.RbacAuthorizationV1Api", return_value=rbac), \
+                mock.patch.object(seed_mod.time, "sleep") as sleep:
+            seed.ensure_namespace("magnum-p1", "P1")
+        body = core.create_namespace.call_args[0][0]
+        self.assertEqual(body["metadata"]["name"], "magnum-p1")
+        self.assertEqual(body["metadata"]["labels"][mapping.PROJECT_LABEL], "p1")
+        ns, rb = rbac.create_namespaced_role_binding.call_args[0]
+        self.assertEqual(ns, "magnum-p1")
+        self.assertEqual(rb["roleRef"], {"apiGroup": "rbac.authorization.k8s.io",
+                                         "kind": "ClusterRole", "name": "kubeseed-customer"})
+        self.assertEqual(rb["subjects"], [{"kind": "ServiceAccount", "name": "kubeseed-magnum",
+                                           "namespace": "kubeseed-system"}])
+        sleep.assert_called_once_with(0.5)
+
+    def test_an_unreachable_tenant_is_named_for_nodes_to_remove(self):
+        kc = ("apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+              "clusters: [{name: t, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+              "users: [{name: a, user: {token: x}}]\n"
+              "contexts: [{name: t, context: {cluster: t, user: a}}]\n")
+        with self.assertRaises(seed_mod.SeedError) as e:
+            seed_mod.Seed(conf()).annotate_tenant_nodes(kc, ["p-1"], {"a": "b"})
+        self.assertIn("annotating Node p-1 through the tenant's API at https://127.0.0.1:1 "
+                      "(Magnum's conductor must reach it): no answer", str(e.exception))
+
+    def test_tenant_kubeconfig_keeps_inline_credentials_only(self):
+        kc = {"current-context": "admin@t", "contexts": [
+                  {"name": "admin@t", "context": {"cluster": "t", "user": "admin"}}],
+              "clusters": [{"name": "t", "cluster": {
+                  "server": "https://203.0.113.10:6443", "certificate-authority-data": "Q0E=",
+                  "proxy-url": "http://evil", "certificate-authority": "/etc/passwd"}}],
+              "users": [{"name": "admin", "user": {
+                  "client-certificate-data": "Q1JU", "client-key-data": "S0VZ",
+                  "exec": {"command": "/bin/sh"}, "tokenFile": "/var/run/token"}}]}
+        got = seed_mod._inline_only(kc)
+        self.assertEqual(got["clusters"][0]["cluster"], {
+            "server": "https://203.0.113.10:6443", "certificate-authority-data": "Q0E="})
+        self.assertEqual(got["users"][0]["user"], {"client-certificate-data": "Q1JU",
+                                                   "client-key-data": "S0VZ"})
+
+
+if __name__ == "__main__":
+    unittest.main()
