@@ -211,19 +211,21 @@ DATAPLANE_DIR = $(KUBESEED_CACHE)/dataplane
 dataplane-up: seed-up openstack-up ## Run the data-plane harness in the background (worker servers boot as machines; VIPs forward).
 	@mkdir -p $(DATAPLANE_DIR)
 	@$(GO) build -o $(KUBESEED_CACHE)/bin/dataplane ./hack/dataplane
-	@if [ -f $(DATAPLANE_DIR)/pid ] && kill -0 $$(cat $(DATAPLANE_DIR)/pid) 2>/dev/null; then \
+	@if hack/dataplane/running.sh $(DATAPLANE_DIR)/pid; then \
 		echo "dataplane: already running (pid $$(cat $(DATAPLANE_DIR)/pid), log $(DATAPLANE_DIR)/log)"; \
 	else \
 		KUBESEED_OPENSTACK_CLOUDS=$$(hack/openstack/clouds.sh) nohup $(KUBESEED_CACHE)/bin/dataplane >$(DATAPLANE_DIR)/log 2>&1 & \
-		echo $$! >$(DATAPLANE_DIR)/pid; echo "dataplane: started (pid $$!, log $(DATAPLANE_DIR)/log)"; \
+		echo $$! >$(DATAPLANE_DIR)/pid; sleep 3; \
+		hack/dataplane/running.sh $(DATAPLANE_DIR)/pid || { tail -5 $(DATAPLANE_DIR)/log >&2; echo "dataplane: exited at start; log $(DATAPLANE_DIR)/log" >&2; exit 1; }; \
+		echo "dataplane: started (pid $$(cat $(DATAPLANE_DIR)/pid), log $(DATAPLANE_DIR)/log)"; \
 	fi
 
 .PHONY: dataplane-down
 dataplane-down: ## Stop the data-plane harness; it removes its machines and VIPs.
-	@if [ -f $(DATAPLANE_DIR)/pid ] && kill -0 $$(cat $(DATAPLANE_DIR)/pid) 2>/dev/null; then \
+	@if hack/dataplane/running.sh $(DATAPLANE_DIR)/pid; then \
 		pid=$$(cat $(DATAPLANE_DIR)/pid); kill $$pid; \
-		for i in $$(seq 1 120); do kill -0 $$pid 2>/dev/null || break; sleep 1; done; \
-		kill -0 $$pid 2>/dev/null && { echo "dataplane: pid $$pid did not stop within 120s" >&2; exit 1; }; \
+		for i in $$(seq 1 180); do kill -0 $$pid 2>/dev/null || break; sleep 1; done; \
+		if kill -0 $$pid 2>/dev/null; then echo "dataplane: pid $$pid did not stop within 180s" >&2; exit 1; fi; \
 		echo "dataplane: stopped"; \
 	fi; rm -f $(DATAPLANE_DIR)/pid
 

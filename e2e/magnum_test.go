@@ -92,12 +92,15 @@ func (o osCLI) cluster(ctx context.Context, name string) (*magnumCluster, error)
 	return &c, nil
 }
 
-// waitMagnum waits for the cluster's status to become want; any *_FAILED ends the wait
-// with Magnum's status_reason, which must say why.
-func (o osCLI) waitMagnum(t *testing.T, ctx context.Context, name, want string, timeout time.Duration) *magnumCluster {
+// waitMagnum waits for the cluster's status to become want; with afterProgress, only once
+// it was seen *_IN_PROGRESS (an operation's call returns before the conductor marks it, so
+// the previous COMPLETE must not count). Any *_FAILED ends the wait with Magnum's
+// status_reason, which must say why.
+func (o osCLI) waitMagnum(t *testing.T, ctx context.Context, name, want string, afterProgress bool, timeout time.Duration) *magnumCluster {
 	t.Helper()
 	start := time.Now()
 	var last *magnumCluster
+	progressed := !afterProgress
 	err := wait.PollUntilContextTimeout(ctx, 3*time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		c, err := o.cluster(ctx, name)
 		if err != nil {
@@ -108,10 +111,13 @@ func (o osCLI) waitMagnum(t *testing.T, ctx context.Context, name, want string, 
 			t.Logf("%5.1fs magnum cluster %s: %s %s", time.Since(start).Seconds(), name, c.Status, c.StatusReason)
 		}
 		last = c
-		if c.Status != want && strings.HasSuffix(c.Status, "_FAILED") {
+		if strings.HasSuffix(c.Status, "_IN_PROGRESS") {
+			progressed = true
+		}
+		if c.Status != want && strings.HasSuffix(c.Status, "_FAILED") && progressed {
 			return false, fmt.Errorf("%s: %s", c.Status, c.StatusReason)
 		}
-		return c.Status == want, nil
+		return c.Status == want && progressed, nil
 	})
 	if err != nil {
 		dumpManagerLogs(t)
@@ -142,7 +148,11 @@ func writeMagnumKubeconfig(t *testing.T, ctx context.Context, path string) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+	// Written beside and renamed: the driver reads the file at every call.
+	if err := clientcmd.WriteToFile(*cfg, path+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -195,26 +205,24 @@ func TestMagnumDrivesKubeseed(t *testing.T) {
 		project := env("KUBESEED_OPENSTACK_CUSTOMER_PROJECT")
 		admin.must(t, ctx, "loadbalancer", "quota", "set", "--loadbalancer", "0", project)
 		defer admin.must(t, context.Background(), "loadbalancer", "quota", "reset", project)
-		quotaName := name + "-quota"
+		quotaName := name + "-q"
 		customer.must(t, ctx, "coe", "cluster", "create", quotaName, "--cluster-template", template,
 			"--master-count", "1", "--node-count", "1", "--timeout", "1")
-		c := customer.waitMagnum(t, ctx, quotaName, "CREATE_FAILED", 4*time.Minute)
-		if !strings.Contains(strings.ToLower(c.StatusReason), "quota") {
-			t.Errorf("status_reason %q does not name the quota", c.StatusReason)
+		t.Cleanup(func() { deleteMagnumCluster(t, customer, quotaName) })
+		c := customer.waitMagnum(t, ctx, quotaName, "CREATE_FAILED", false, 4*time.Minute)
+		if !strings.Contains(c.StatusReason, "QuotaExceeded") || !strings.Contains(c.StatusReason, "load_balancer") {
+			t.Errorf("status_reason %q does not name the quota (QuotaExceeded … load_balancer)", c.StatusReason)
 		}
 		customer.must(t, ctx, "coe", "cluster", "delete", quotaName)
 		waitMagnumGone(t, ctx, customer, quotaName)
 	})
 
+	fipArgs := []string{"floating", "ip", "list", "--project", env("KUBESEED_OPENSTACK_CUSTOMER_PROJECT"), "-f", "value", "-c", "ID"}
+	fipsBefore := strings.Fields(admin.must(t, ctx, fipArgs...))
 	start := time.Now()
 	customer.must(t, ctx, "coe", "cluster", "create", name, "--cluster-template", template, "--master-count", "1", "--node-count", "2")
-	t.Cleanup(func() {
-		// A failed test leaves nothing running: the cluster goes through Magnum, as a user would.
-		if _, err := customer.run(context.Background(), "coe", "cluster", "show", name); err == nil {
-			_, _ = customer.run(context.Background(), "coe", "cluster", "delete", name)
-		}
-	})
-	c := customer.waitMagnum(t, ctx, name, "CREATE_COMPLETE", 12*time.Minute)
+	t.Cleanup(func() { deleteMagnumCluster(t, customer, name) })
+	c := customer.waitMagnum(t, ctx, name, "CREATE_COMPLETE", false, 12*time.Minute)
 	t.Logf("coe cluster create → CREATE_COMPLETE with 2 workers: %.1fs", time.Since(start).Seconds())
 	if c.NodeCount != 2 || c.COEVersion != olderVersion || !strings.HasPrefix(c.APIAddress, "https://") {
 		t.Errorf("coe cluster show = %+v, want node_count 2, coe_version %s and an https api_address", c, olderVersion)
@@ -245,7 +253,7 @@ func TestMagnumDrivesKubeseed(t *testing.T) {
 	t.Run("resize", func(t *testing.T) {
 		start := time.Now()
 		customer.must(t, ctx, "coe", "cluster", "resize", name, "3")
-		c := customer.waitMagnum(t, ctx, name, "UPDATE_COMPLETE", 8*time.Minute)
+		c := customer.waitMagnum(t, ctx, name, "UPDATE_COMPLETE", true, 8*time.Minute)
 		t.Logf("resize 2 → 3: UPDATE_COMPLETE after %.1fs", time.Since(start).Seconds())
 		if c.NodeCount != 3 {
 			t.Errorf("node_count = %d after a resize to 3", c.NodeCount)
@@ -255,7 +263,7 @@ func TestMagnumDrivesKubeseed(t *testing.T) {
 		// The named node goes; the other removal is kubeseed's choice.
 		victim := nodes[0]
 		customer.must(t, ctx, "coe", "cluster", "resize", name, "1", "--nodes-to-remove", victim)
-		c = customer.waitMagnum(t, ctx, name, "UPDATE_COMPLETE", 8*time.Minute)
+		c = customer.waitMagnum(t, ctx, name, "UPDATE_COMPLETE", true, 8*time.Minute)
 		if c.NodeCount != 1 {
 			t.Errorf("node_count = %d after a resize to 1", c.NodeCount)
 		}
@@ -268,7 +276,7 @@ func TestMagnumDrivesKubeseed(t *testing.T) {
 	t.Run("upgrade", func(t *testing.T) {
 		start := time.Now()
 		customer.must(t, ctx, "coe", "cluster", "upgrade", name, newTemplate)
-		c := customer.waitMagnum(t, ctx, name, "UPDATE_COMPLETE", 10*time.Minute)
+		c := customer.waitMagnum(t, ctx, name, "UPDATE_COMPLETE", true, 10*time.Minute)
 		t.Logf("coe cluster upgrade %s → %s: UPDATE_COMPLETE after %.1fs", olderVersion, versions.Default, time.Since(start).Seconds())
 		if c.COEVersion != versions.Default {
 			t.Errorf("coe_version = %s after the upgrade, want %s", c.COEVersion, versions.Default)
@@ -299,7 +307,32 @@ func TestMagnumDrivesKubeseed(t *testing.T) {
 		readyNodes(t, ctx, tenant, 1)
 	})
 
+	t.Run("health", func(t *testing.T) {
+		// Magnum's monitor runs once a minute for a cluster at rest (the driver's get_monitor
+		// reads kubeseed's conditions).
+		var last *magnumCluster
+		err := wait.PollUntilContextTimeout(ctx, 5*time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			c, err := customer.cluster(ctx, name)
+			if err != nil {
+				return false, nil
+			}
+			last = c
+			return c.HealthStatus == "HEALTHY", nil
+		})
+		if err != nil {
+			t.Fatalf("health_status never HEALTHY: %+v", last)
+		}
+		if last.NodeCount != 1 {
+			t.Errorf("node_count = %d with one node in the default nodegroup", last.NodeCount)
+		}
+	})
+
 	t.Run("delete leaves nothing", func(t *testing.T) {
+		defer func() {
+			if fips := strings.Fields(admin.must(t, ctx, fipArgs...)); !slices.Equal(fips, fipsBefore) {
+				t.Errorf("floating IPs of the project: %v before the cluster, %v after", fipsBefore, fips)
+			}
+		}()
 		start := time.Now()
 		customer.must(t, ctx, "coe", "cluster", "delete", name)
 		waitMagnumGone(t, ctx, customer, name)
@@ -329,7 +362,6 @@ func TestMagnumDrivesKubeseed(t *testing.T) {
 		for what, args := range map[string][]string{
 			"servers":        {"server", "list", "--all-projects", "--project", c.ProjectID, "-f", "value", "-c", "Name"},
 			"load balancers": {"loadbalancer", "list", "--project", c.ProjectID, "-f", "value", "-c", "name"},
-			"floating IPs":   {"floating", "ip", "list", "--project", c.ProjectID, "-f", "value", "-c", "ID"},
 			// Magnum's trustee for the cluster is named after it.
 			"trustees": {"user", "list", "--domain", "magnum", "-f", "value", "-c", "Name"},
 		} {
@@ -372,6 +404,24 @@ func logMagnumLag(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster,
 		return
 	}
 	t.Logf("seed Ready → Magnum %s: %.1fs (Magnum polls every 10 s)", c.Status, updated.Sub(done).Seconds())
+}
+
+// deleteMagnumCluster deletes a cluster through Magnum, as a user would, and waits for it
+// to go, so that a failed test leaves nothing running (and its templates can go after it).
+func deleteMagnumCluster(t *testing.T, customer osCLI, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	if _, err := customer.run(ctx, "coe", "cluster", "show", name); err != nil {
+		return
+	}
+	if _, err := customer.run(ctx, "coe", "cluster", "delete", name); err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	_ = wait.PollUntilContextCancel(ctx, 3*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := customer.run(ctx, "coe", "cluster", "show", name)
+		return err != nil && strings.Contains(err.Error(), "could not be found"), nil
+	})
 }
 
 // waitMagnumGone waits until Magnum no longer knows the cluster: its driver finished the

@@ -17,9 +17,17 @@ k -n kubeseed-system get serviceaccount kubeseed-magnum >/dev/null ||
 token=$(k -n kubeseed-system create token kubeseed-magnum --duration 24h)
 server=$(k config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
 ca=$(k config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+if [ -z "$ca" ]; then
+  cafile=$(k config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority}')
+  [ -n "$cafile" ] && ca=$(base64 -w0 <"$cafile")
+fi
+[ -n "$ca" ] || { echo "magnum-kubeconfig: the seed's kubeconfig names no CA" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 umask 077
-cat >"$out" <<KC
+# Written beside and renamed: the driver reads the file at every call.
+tmp=$(mktemp "$out.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+cat >"$tmp" <<KC
 apiVersion: v1
 kind: Config
 clusters:
@@ -36,4 +44,5 @@ contexts:
   context: {cluster: seed, user: kubeseed-magnum}
 current-context: magnum
 KC
+mv -f "$tmp" "$out"
 echo "magnum-kubeconfig: wrote $out (kubeseed-magnum, valid 24h)"

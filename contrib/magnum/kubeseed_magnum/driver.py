@@ -35,8 +35,17 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _stamp(now=None):
-    return {"annotations": {mapping.STARTED_ANNOTATION: mapping.format_time(now or _now())}}
+# When this process last stamped an operation on a cluster (uuid: time): the deadline of
+# an operation whose stamp cannot be read because the seed does not answer.
+_STAMPED = {}
+MAX_BATCH_SIZE = 100  # the WorkerPool CRD's maximum of spec.strategy.maxSurge
+
+
+def _stamp(now=None, cluster=None):
+    now = now or _now()
+    if cluster is not None:
+        _STAMPED[cluster.uuid] = now
+    return {"annotations": {mapping.STARTED_ANNOTATION: mapping.format_time(now)}}
 
 
 def _set(obj, **values):
@@ -202,11 +211,23 @@ class Driver(driver.Driver):
 
     @staticmethod
     def _seed_unavailable(cluster, e):
-        """The seed cannot be read: say so; a create past its timeout fails."""
+        """The seed cannot be read: say so; an operation past its deadline fails. A create
+        counts from created_at; an update or delete from this process's stamp if it made
+        one, else from updated_at (which stops moving while this reason stays the same)."""
         LOG.warning("cluster %s: cannot read its state in the seed: %s", cluster.uuid, e)
         reason = ("kubeseed: %s" % e)[:st.MAX_REASON]
-        if cluster.status == S.CREATE_IN_PROGRESS and _late(cluster.created_at, cluster):
-            return _set(cluster, status=S.CREATE_FAILED, status_reason=reason)
+        action = cluster.status.split("_", 1)[0]
+        if cluster.status == S.CREATE_IN_PROGRESS:
+            since = cluster.created_at
+        else:
+            since = _STAMPED.get(cluster.uuid) or getattr(cluster, "updated_at", None) or (
+                cluster.created_at)
+        if cluster.status.endswith("_IN_PROGRESS") and _late(since, cluster):
+            failed = {"CREATE": S.CREATE_FAILED, "DELETE": S.DELETE_FAILED}.get(
+                action, S.UPDATE_FAILED)
+            return _set(cluster, status=failed, status_reason=(
+                "not done %d minutes after it began (create_timeout), and the seed cannot "
+                "be read: %s" % (_timeout(cluster), reason))[:st.MAX_REASON])
         _set(cluster, status_reason=reason)
 
     # --- delete ------------------------------------------------------------------------
@@ -218,10 +239,16 @@ class Driver(driver.Driver):
                 # Stamped, so that a repeated delete gives the deletion a new deadline.
                 for kind in (WP, TC):
                     for o in seed.list(kind, ns, _selector(cluster)):
-                        seed.patch(kind, ns, o["metadata"]["name"], {"metadata": _stamp()})
+                        try:
+                            seed.patch(kind, ns, o["metadata"]["name"],
+                                       {"metadata": _stamp(cluster=cluster)})
+                        except seed_mod.SeedError as e:
+                            if e.status != 404:
+                                raise
+                            continue  # gone since the list: nothing to delete
                         seed.delete(kind, ns, o["metadata"]["name"])
                 for s in seed.list_secrets(ns, cluster.uuid):
-                    seed.stamp_secret(ns, s["metadata"]["name"], _stamp())
+                    seed.stamp_secret(ns, s["metadata"]["name"], _stamp(cluster=cluster))
         for ng in cluster.nodegroups:
             _set(ng, status=S.DELETE_IN_PROGRESS, status_reason=None)
 
@@ -246,8 +273,7 @@ class Driver(driver.Driver):
                     if not remaining and seed.namespace_unused(ns):
                         seed.delete_namespace(ns)
         except seed_mod.SeedError as e:
-            LOG.warning("cluster %s: deleting: %s", cluster.uuid, e)
-            return _set(cluster, status_reason=("kubeseed: %s" % e)[:st.MAX_REASON])
+            return self._seed_unavailable(cluster, e)
         status, reason = st.deletion_progress(remaining, _now(), _timeout(cluster))
         if status == S.DELETE_COMPLETE:
             osk.delete_magnum_credentials(context, cluster)
@@ -268,23 +294,45 @@ class Driver(driver.Driver):
         return found[0] if found else None
 
     def _scale(self, context, cluster, ng, spec, nodes_to_remove=None):
+        # Saved before any seed call: the conductor has saved the cluster in progress, and
+        # a poll meanwhile must find this nodegroup in progress too (else it completes the
+        # cluster and never polls again).
+        _set(ng, status=S.UPDATE_IN_PROGRESS, status_reason=None)
         with _seed(cluster) as seed:
             pool = self._pool(seed, cluster, ng)
             ns, pool_name = pool["metadata"]["namespace"], pool["metadata"]["name"]
+            annotated, kubeconfig = [], None
             if nodes_to_remove:
                 nodes = osk.server_names(context, pool_name, nodes_to_remove)
                 tc = seed.get(TC, ns, pool["spec"]["clusterName"])
                 if tc is None:
                     raise seed_mod.SeedError("its TenantCluster is missing")
-                kubeconfig = seed.read_secret(ns, mapping.kubeconfig_secret_name(tc))
+                kubeconfig = seed.read_secret(ns, mapping.kubeconfig_secret_name(tc)).get(
+                    "value", "")
                 missing = seed.annotate_tenant_nodes(
-                    kubeconfig.get("value", ""), nodes,
-                    {mapping.DELETE_MACHINE_ANNOTATION: "true"})
+                    kubeconfig, nodes, {mapping.DELETE_MACHINE_ANNOTATION: "true"})
                 if missing:
                     LOG.info("cluster %s: servers %s have no Node; kubeseed removes such "
                              "servers first anyway", cluster.uuid, ", ".join(missing))
-            _apply(seed, pool, osk.shown(osk.cluster_values(cluster), ng),
-                   {"metadata": _stamp(), "spec": spec})
+                annotated = [n for n in nodes if n not in (missing or [])]
+            try:
+                _apply(seed, pool, osk.shown(osk.cluster_values(cluster), ng),
+                       {"metadata": _stamp(cluster=cluster), "spec": spec})
+            except Exception:
+                if annotated:
+                    self._unannotate(seed, cluster, kubeconfig, annotated)
+                raise
+
+    @staticmethod
+    def _unannotate(seed, cluster, kubeconfig, nodes):
+        """The replicas patch was refused: the Nodes marked for removal are not to go."""
+        try:
+            seed.annotate_tenant_nodes(kubeconfig, nodes,
+                                       {mapping.DELETE_MACHINE_ANNOTATION: None})
+        except Exception as e:  # best effort: the resize's own error matters more
+            LOG.warning("cluster %s: the resize failed and the annotation %s could not be "
+                        "removed from Nodes %s again: %s", cluster.uuid,
+                        mapping.DELETE_MACHINE_ANNOTATION, ", ".join(nodes), e)
 
     def resize_cluster(self, context, cluster, resize_manager, node_count,
                        nodes_to_remove, nodegroup=None):
@@ -295,7 +343,6 @@ class Driver(driver.Driver):
         # Only node_count of the default worker nodegroup, already saved by the conductor.
         ng = cluster.default_ng_worker
         self._scale(context, cluster, ng, {"replicas": int(ng.node_count)})
-        _set(ng, status=S.UPDATE_IN_PROGRESS, status_reason=None)
 
     # --- upgrade -----------------------------------------------------------------------
 
@@ -309,6 +356,15 @@ class Driver(driver.Driver):
                 "cluster template %s has no label kube_tag, the version kubeseed upgrades "
                 "to" % cluster_template.name))
         target = mapping.normalize_version(kube_tag)
+        if max_batch_size is not None:
+            try:
+                surge = int(max_batch_size)
+            except (TypeError, ValueError):
+                surge = None
+            if surge is None or not 1 <= surge <= MAX_BATCH_SIZE:
+                raise exception.InvalidParameterValue(
+                    "max_batch_size %s: must be 1 to %d (a WorkerPool's "
+                    "spec.strategy.maxSurge)" % (max_batch_size, MAX_BATCH_SIZE))
         old_image = cluster.cluster_template.image_id
         ns, tc_name = _where(cluster)
         ngs = {ng.uuid: ng for ng in cluster.nodegroups}
@@ -324,21 +380,31 @@ class Driver(driver.Driver):
                 raise osk.magnum_error("cluster %s: %s" % (cluster.name, e),
                                        exception.NotSupported)
             shown = dict(osk.shown(osk.cluster_values(cluster)), **{"label kube_tag": kube_tag})
-            _apply(seed, tc, shown, {"metadata": _stamp(), "spec": {"version": target}})
             pools = {(p["metadata"].get("labels") or {}).get(mapping.NODEGROUP_LABEL): p
                      for p in seed.list(WP, ns, _selector(cluster))}
+            images = {}
+            # Pools first, the TenantCluster last: kubeseed holds the pools until the
+            # control plane runs the new version, and a refused pool patch leaves the
+            # control plane as it was.
             for ng in ngs.values():
                 if ng.uuid in pools:
                     spec = {"version": target}
-                    if max_batch_size:
-                        spec["strategy"] = {"maxSurge": int(max_batch_size)}
+                    if max_batch_size is not None:
+                        spec["strategy"] = {"maxSurge": surge}
                     # The image carries kubeadm and the kubelet: a nodegroup on the old
                     # template's image moves to the new one's.
                     if cluster_template.image_id and ng.image_id == old_image:
-                        spec["image"] = ng.image_id = cluster_template.image_id
-                    _apply(seed, pools[ng.uuid], shown, {"metadata": _stamp(), "spec": spec})
-                ng.labels = dict(ng.labels or {}, kube_tag=kube_tag)
-                _set(ng, status=S.UPDATE_IN_PROGRESS, status_reason=None)
+                        spec["image"] = images[ng.uuid] = cluster_template.image_id
+                    _apply(seed, pools[ng.uuid], shown,
+                           {"metadata": _stamp(cluster=cluster), "spec": spec})
+            _apply(seed, tc, shown, {"metadata": _stamp(cluster=cluster),
+                                     "spec": {"version": target}})
+        # Only now that every patch is accepted does Magnum's record change.
+        for ng in ngs.values():
+            if ng.uuid in images:
+                ng.image_id = images[ng.uuid]
+            ng.labels = dict(ng.labels or {}, kube_tag=kube_tag)
+            _set(ng, status=S.UPDATE_IN_PROGRESS, status_reason=None)
         cluster.cluster_template_id = cluster_template.uuid
         cluster.labels = dict(cluster.labels or {}, kube_tag=kube_tag)
 
@@ -366,23 +432,26 @@ class Driver(driver.Driver):
 
     def update_nodegroup(self, context, cluster, nodegroup):
         # Magnum changes min_node_count and max_node_count here.
+        _set(nodegroup, status=S.UPDATE_IN_PROGRESS, status_reason=None)
         scaling = _build(mapping.autoscaling, osk.nodegroup_values(nodegroup))
         self._scale(context, cluster, nodegroup,
                     {"replicas": int(nodegroup.node_count), "autoscaling": scaling})
         nodegroup.save()
 
     def delete_nodegroup(self, context, cluster, nodegroup):
+        # The conductor does not save this status: saved before any seed call, so that a
+        # poll meanwhile keeps the cluster in progress; it destroys the nodegroup once the
+        # pool is gone.
+        _set(nodegroup, status=S.DELETE_IN_PROGRESS, status_reason=None)
         ns, _ = _where(cluster)
         with _seed(cluster) as seed:
             pool = self._pool(seed, cluster, nodegroup, required=False)
             if pool is not None:
-                seed.patch(WP, ns, pool["metadata"]["name"], {"metadata": _stamp()})
+                seed.patch(WP, ns, pool["metadata"]["name"],
+                           {"metadata": _stamp(cluster=cluster)})
                 seed.delete(WP, ns, pool["metadata"]["name"])
         if pool is None:
             nodegroup.destroy()
-            return
-        # The conductor does not save this status; the poll destroys it once the pool is gone.
-        _set(nodegroup, status=S.DELETE_IN_PROGRESS, status_reason=None)
 
     # --- the rest ----------------------------------------------------------------------
 

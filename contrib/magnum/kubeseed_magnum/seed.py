@@ -8,6 +8,8 @@ start-up, and this one must load even where python3-kubernetes is missing.
 
 import json
 import logging
+import shutil
+import tempfile
 import time
 
 import yaml
@@ -106,16 +108,24 @@ class Seed(object):
     def ensure_namespace(self, namespace, project_id):
         """The project's namespace and Magnum's binding to kubeseed-customer in it."""
         core = self._core()
+        project = mapping.namespace_name("", project_id)[:63]
         try:
             ns = self._call("reading namespace %s" % namespace, core.read_namespace, namespace)
             if ns.metadata.deletion_timestamp:
                 raise SeedError("namespace %s is being deleted (its last cluster went "
                                 "away); create the cluster again in a minute" % namespace)
+            found = (ns.metadata.labels or {}).get(mapping.PROJECT_LABEL)
+            if found != project:
+                raise SeedError(
+                    "namespace %s exists but is not OpenStack project %s's: its label %s is "
+                    "%s; the driver does not adopt it (check [kubeseed] namespace_prefix, or "
+                    "remove the namespace)" % (namespace, project_id, mapping.PROJECT_LABEL,
+                                               repr(found) if found else "missing"), 409)
         except SeedError as e:
             if e.status != 404:
                 raise
             body = {"metadata": {"name": namespace, "labels": {
-                mapping.PROJECT_LABEL: mapping.namespace_name("", project_id)[:63],
+                mapping.PROJECT_LABEL: project,
                 "app.kubernetes.io/managed-by": "magnum"}}}
             self._ignore(409, "creating namespace %s" % namespace,
                          core.create_namespace, body)
@@ -258,10 +268,19 @@ class Seed(object):
             return self._call("creating " + what, self._custom().create_namespaced_custom_object,
                               mapping.GROUP, mapping.VERSION, meta["namespace"],
                               PLURALS[kind], obj)
-        owner = (cur["metadata"].get("labels") or {}).get(mapping.CLUSTER_LABEL)
+        labels = cur["metadata"].get("labels") or {}
+        owner = labels.get(mapping.CLUSTER_LABEL)
         if owner != meta["labels"][mapping.CLUSTER_LABEL]:
             raise SeedError("%s exists and belongs to %s, not to cluster %s" % (
                 what, owner or "no Magnum cluster", meta["labels"][mapping.CLUSTER_LABEL]), 409)
+        if kind == "WorkerPool":
+            # Pool names are cut: two nodegroups of one cluster may collide. Never take
+            # over (patch, relabel) another nodegroup's pool.
+            ng, want = labels.get(mapping.NODEGROUP_LABEL), meta["labels"].get(
+                mapping.NODEGROUP_LABEL)
+            if ng != want:
+                raise SeedError("%s exists and belongs to nodegroup %s, not to nodegroup %s" % (
+                    what, ng or "(none)", want), 409)
         return self.patch(kind, meta["namespace"], meta["name"], {
             "metadata": {"labels": meta["labels"], "annotations": meta["annotations"]},
             "spec": obj["spec"]})
@@ -283,10 +302,15 @@ class Seed(object):
         """Annotates Nodes of a tenant through its admin kubeconfig; returns the names
         that have no Node (servers that never joined)."""
         from kubernetes import client, config
+        # The client writes the admin key (client-key-data) to files: into a directory
+        # only this user reads (mkdtemp: 0700), removed when done.
+        private = tempfile.mkdtemp(prefix="kubeseed-magnum-")
         try:
             kc = _inline_only(yaml.safe_load(kubeconfig))
-            tenant = config.new_client_from_config_dict(config_dict=kc, persist_config=False)
+            tenant = config.new_client_from_config_dict(config_dict=kc, persist_config=False,
+                                                        temp_file_path=private)
         except Exception as e:
+            _remove_private(private)
             raise SeedError("cannot use the tenant's admin kubeconfig: %s" % e)
         server = kc["clusters"][0]["cluster"].get("server")
         missing = []
@@ -303,7 +327,21 @@ class Seed(object):
                     missing.append(node)
         finally:
             tenant.close()
+            _remove_private(private)
         return missing
+
+
+def _remove_private(path):
+    """Removes the directory of the tenant's key files, and forgets them in the client's
+    cache of temp files (which would hand the removed names out again)."""
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        from kubernetes.config import kube_config
+        cache = kube_config._temp_files
+        for k in [k for k, v in cache.items() if v.startswith(path + "/")]:
+            del cache[k]
+    except Exception:  # the cache is the client's business; a stale entry only costs
+        pass
 
 
 def _inline_only(kc):

@@ -19,6 +19,9 @@ IN_PROGRESS, COMPLETE, FAILED = "_IN_PROGRESS", "_COMPLETE", "_FAILED"
 TC_CONDITIONS = ("CertificatesReady", "EndpointReady", "EtcdAvailable", "APIServerAvailable",
                  "ControllerManagerAvailable", "SchedulerAvailable", "Ready")
 POOL_CONDITIONS = ("ServersReady", "NodesReady", "Ready")
+# Needed, besides Ready, once the cluster has workers: kubeadm's bootstrap objects, the
+# add-ons (CNI, DNS) and the tunnel the apiserver reaches kubelets through.
+TC_WORKER_CONDITIONS = ("TenantBootstrapped", "AddonsReady", "TunnelReady")
 MAX_REASON = 1000
 
 
@@ -48,12 +51,18 @@ def _stale(obj):
     return None
 
 
-def tc_progress(tc):
-    """(done, reason): done when Ready, observed, and running spec.version."""
+def tc_progress(tc, workers=False):
+    """(done, reason): done when Ready, observed, and running spec.version; with workers
+    (any pool wants servers) also TenantBootstrapped, AddonsReady and TunnelReady."""
     st, spec = tc.get("status") or {}, tc.get("spec") or {}
     reason = _stale(tc) or _first_failing(tc, TC_CONDITIONS)
     if not reason and _conditions(tc).get("Ready", {}).get("status") != "True":
         reason = "waiting for the Ready condition"
+    if not reason and workers:
+        reason = _first_failing(tc, TC_WORKER_CONDITIONS)
+        missing = [t for t in TC_WORKER_CONDITIONS if t not in _conditions(tc)]
+        if not reason and missing:
+            reason = "waiting for the %s condition" % missing[0]
     if not reason and spec.get("version") and st.get("version") != spec.get("version"):
         up = _conditions(tc).get("UpToDate")
         reason = condition_text(up) if up else "running %s, upgrading to %s" % (
@@ -72,8 +81,8 @@ def pool_progress(pool):
     if not reason and prog and prog.get("status") == "True":
         reason = condition_text(prog)
     if not reason and not (ready == have == want and updated == want):
-        reason = "%d of %d servers Ready (%d exist, %d of the current spec)" % (
-            ready, want, have, updated)
+        reason = "%d of %s Ready (%d %s, %d of the current spec)" % (
+            ready, _count(want, "server"), have, "exists" if have == 1 else "exist", updated)
     if not reason and spec.get("version") and st.get("version") != spec.get("version"):
         reason = "running %s, rolling to %s" % (st.get("version"), spec.get("version"))
     return reason is None, reason
@@ -95,8 +104,12 @@ def _describe(kind, obj_name, label, reason):
     return ("%s (%s %s): %s" % (label, kind, obj_name, reason))[:MAX_REASON]
 
 
+def _count(n, what):
+    return "%d %s%s" % (n, what, "" if n == 1 else "s")
+
+
 def _minutes(n):
-    return "1 minute" if n == 1 else "%d minutes" % n
+    return _count(n, "minute")
 
 
 def _timed_out(started, now, minutes):
@@ -116,6 +129,8 @@ def evaluate(cluster, tc, pools, now):
     action = "CREATE" if cluster["status"].startswith("CREATE") else "UPDATE"
     minutes = int(cluster["timeout_minutes"])
     ngs, in_progress, failed = {}, [], []
+    workers = any(int((p.get("spec") or {}).get("replicas", 1)) > 0
+                  for p in pools.values() if p is not None)
     masters = sorted(cluster["nodegroups"], key=lambda n: n["role"] != "master")
     for ng in masters:
         res = {"status": ng["status"], "status_reason": ng.get("status_reason"),
@@ -126,6 +141,12 @@ def evaluate(cluster, tc, pools, now):
         if pool is not None:
             res["node_count"] = int((pool.get("spec") or {}).get("replicas", 1))
         status = ng["status"] or ""
+        if status.endswith(COMPLETE) and not master and _moving(pool, now, minutes):
+            # The cluster is in progress because of this pool (a resize or update whose
+            # nodegroup status is not saved yet, or was saved COMPLETE too early): it is
+            # not done while kubeseed has not observed or finished its latest change.
+            status = ("UPDATE" if action == "UPDATE" else status[:-len(COMPLETE)]) + IN_PROGRESS
+            res["status"] = status
         if not status.endswith(IN_PROGRESS):
             if status.endswith(FAILED):
                 failed.append(ng.get("status_reason") or "nodegroup %s: %s" % (
@@ -133,8 +154,11 @@ def evaluate(cluster, tc, pools, now):
             continue
         ng_action = status[:-len(IN_PROGRESS)]
         obj = tc if master else pool
+        # A default nodegroup's stack_id is the TenantCluster's name (Magnum copies the
+        # cluster's): never name the TenantCluster as a worker's pool.
+        stack_id = ng.get("stack_id") if ng.get("stack_id") != cluster["tc_name"] else None
         kind, name = ("TenantCluster", cluster["tc_name"]) if master else (
-            "WorkerPool", ng.get("pool_name") or ng.get("stack_id"))
+            "WorkerPool", ng.get("pool_name") or stack_id or "of nodegroup %s" % ng["uuid"])
         label = "control plane" if master else "nodegroup " + ng["name"]
         if ng_action == "DELETE" and not master:
             if pool is None:
@@ -153,8 +177,10 @@ def evaluate(cluster, tc, pools, now):
                        status_reason=_describe(kind, name, label, reason))
             failed.append(res["status_reason"])
             continue
+        elif master:
+            done, reason = tc_progress(obj, workers)
         else:
-            done, reason = (tc_progress if master else pool_progress)(obj)
+            done, reason = pool_progress(obj)
         started = (cluster["created_at"] if action == "CREATE" and ng["is_default"]
                    else operation_started(obj, ng.get("created_at") or cluster["created_at"]))
         if done:
@@ -176,6 +202,16 @@ def evaluate(cluster, tc, pools, now):
         out.update(status=action + COMPLETE, status_reason=None)
     out.update(endpoint_fields(tc))
     return out
+
+
+def _moving(pool, now, minutes):
+    """A pool with a change kubeseed has not observed or finished, made within the
+    deadline (an older one is the pool's health, not an operation)."""
+    if pool is None or pool["metadata"].get("deletionTimestamp"):
+        return False
+    if not _stale(pool) and pool_progress(pool)[0]:
+        return False
+    return not _timed_out(operation_started(pool, None), now, minutes)
 
 
 def endpoint_fields(tc):

@@ -76,7 +76,8 @@ class FakeSeed(object):
     @classmethod
     def reset(cls):
         cls.STATE = {"objects": {}, "secrets": {}, "namespaces": set(), "calls": [],
-                     "fail": None, "refuse": None, "annotated": []}
+                     "fail": None, "refuse": None, "annotated": [],
+                     "refuse_patch": None, "vanish": set()}
         return cls.STATE
 
     def __init__(self, conf):
@@ -156,6 +157,12 @@ class FakeSeed(object):
 
     def patch(self, kind, ns, name, patch):
         self._log("patch", kind, name, copy.deepcopy(patch))
+        if name in self.state["vanish"]:  # deleted by someone between list and patch
+            self.state["objects"].pop((kind, ns, name), None)
+            raise seed_mod.SeedError("updating %s: not found (HTTP 404)" % name, 404)
+        refuse = self.state["refuse_patch"]
+        if refuse and refuse[0] == kind:
+            raise seed_mod.SeedError("updating: " + refuse[1], 422, refuse[1])
         obj = self.state["objects"][(kind, ns, name)]
         merge(obj, patch)
         return obj

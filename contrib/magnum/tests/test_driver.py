@@ -59,7 +59,9 @@ class DriverTest(unittest.TestCase):
         tc["metadata"]["generation"] = 1
         tc["status"] = {"observedGeneration": 1, "version": version,
                         "endpoint": "https://198.51.100.7:6443", "conditions": [
-                            {"type": "Ready", "status": "True", "reason": "Available"}]}
+                            {"type": t, "status": "True", "reason": "Available"}
+                            for t in ("Ready", "TenantBootstrapped", "AddonsReady",
+                                      "TunnelReady")]}
         for (kind, _, _), o in objs.items():
             if kind == "WorkerPool":
                 o["metadata"]["generation"] = 1
@@ -278,6 +280,153 @@ class DriverTest(unittest.TestCase):
         with mock.patch.object(osk, "delete_magnum_credentials"):
             self.driver.update_cluster_status(None, c)
         self.assertEqual(c.status, "DELETE_COMPLETE")
+
+    # --- races, half-done operations, deadlines --------------------------------------
+
+    def test_nodegroup_status_is_saved_before_any_seed_call(self):
+        def gpu(c):
+            ng = fakes.Obj(uuid="g-uuid", name="gpu", role="worker", is_default=False,
+                           node_count=1, flavor_id="g1", image_id="img-135", labels={},
+                           min_node_count=0, max_node_count=None, stack_id=None,
+                           status="CREATE_COMPLETE", status_reason=None, node_addresses=[])
+            self.driver.create_nodegroup(None, c, ng)
+            return ng
+        cases = [
+            ("update_nodegroup", lambda c: c.default_ng_worker,
+             lambda c, ng: self.driver.update_nodegroup(None, c, ng), "UPDATE_IN_PROGRESS"),
+            ("delete_nodegroup", gpu,
+             lambda c, ng: self.driver.delete_nodegroup(None, c, ng), "DELETE_IN_PROGRESS"),
+            ("resize_cluster", lambda c: c.default_ng_worker,
+             lambda c, ng: self.driver.resize_cluster(None, c, None, 3, None, ng),
+             "UPDATE_IN_PROGRESS"),
+            ("update_cluster", lambda c: c.default_ng_worker,
+             lambda c, ng: self.driver.update_cluster(None, c), "UPDATE_IN_PROGRESS"),
+        ]
+        for name, pick, call, want in cases:
+            with self.subTest(name):
+                self.setUp()
+                c = self.created()
+                ng = pick(c)
+                ng.status = "CREATE_COMPLETE"
+                ng.save()
+                saved = {}
+
+                def seed_call(*a, ng=ng):  # what a poll would read at the first seed call
+                    saved.setdefault("status", (ng.status, ng.obj_what_changed()))
+                    return True
+                with mock.patch.object(fakes.FakeSeed, "namespace_exists", seed_call), \
+                        mock.patch.object(fakes.FakeSeed, "_log",
+                                          lambda self_, *a: seed_call()):
+                    call(c, ng)
+                self.assertEqual(saved["status"], (want, set()))
+
+    def test_upgrade_checks_max_batch_size_before_touching_anything(self):
+        for bad in (0, 101, -1, "many"):
+            with self.subTest(bad):
+                self.setUp()
+                c = self.created()
+                calls = len(self.state["calls"])
+                new = fakes.template(uuid="tpl-2", labels={"kube_tag": "v1.36.3"})
+                with self.assertRaises(exception.InvalidParameterValue) as e:
+                    self.driver.upgrade_cluster(None, c, new, bad, c.default_ng_worker)
+                self.assertIn("max_batch_size %s: must be 1 to 100" % bad, str(e.exception))
+                self.assertEqual(len(self.state["calls"]), calls)
+        c = self.created()
+        self.driver.upgrade_cluster(None, c, fakes.template(
+            uuid="tpl-2", labels={"kube_tag": "v1.36.3"}), None, c.default_ng_worker)
+        pool = self.state["objects"][("WorkerPool", NS, POOL)]
+        self.assertNotIn("strategy", pool["spec"])  # None: kubeseed's default
+
+    def test_upgrade_patches_pools_first_and_records_only_when_all_took(self):
+        c = self.created()
+        self.make_ready()
+        c.status = "UPDATE_COMPLETE"
+        new = fakes.template(uuid="tpl-2", labels={"kube_tag": "v1.36.3"}, image_id="img-136")
+        self.state["refuse_patch"] = ("WorkerPool", "spec.image: Invalid value")
+        with self.assertRaises(exception.InvalidParameterValue):
+            self.driver.upgrade_cluster(None, c, new, 2, c.default_ng_worker)
+        tc = self.state["objects"][("TenantCluster", NS, TC)]
+        self.assertEqual(tc["spec"]["version"], "v1.35.4")  # untouched
+        self.assertEqual((c.cluster_template_id, c.labels["kube_tag"]), ("tpl-1", "v1.35.4"))
+        for ng in c.nodegroups:
+            self.assertEqual((ng.status, ng.image_id, ng.labels["kube_tag"]),
+                             ("CREATE_IN_PROGRESS", "img-135", "v1.35.4"))
+        self.state["refuse_patch"] = None
+        self.state["calls"].clear()
+        self.driver.upgrade_cluster(None, c, new, 2, c.default_ng_worker)
+        patched = [call[1] for call in self.state["calls"] if call[0] == "patch"]
+        self.assertEqual(patched, ["WorkerPool", "TenantCluster"])
+
+    def test_an_unreachable_seed_fails_updates_and_deletes_at_their_deadline(self):
+        old = datetime.datetime.now(UTC) - datetime.timedelta(minutes=61)
+        fresh = datetime.datetime.now(UTC) - datetime.timedelta(minutes=5)
+        cases = [
+            # (status, updated_at, this process's stamp, status after)
+            ("UPDATE_IN_PROGRESS", fresh, None, "UPDATE_IN_PROGRESS"),
+            ("UPDATE_IN_PROGRESS", old, None, "UPDATE_FAILED"),
+            ("UPDATE_IN_PROGRESS", fresh, old, "UPDATE_FAILED"),  # the stamp wins
+            ("DELETE_IN_PROGRESS", fresh, None, "DELETE_IN_PROGRESS"),
+            ("DELETE_IN_PROGRESS", old, None, "DELETE_FAILED"),
+            ("CREATE_IN_PROGRESS", fresh, None, "CREATE_IN_PROGRESS"),
+        ]
+        for status, updated, stamped, want in cases:
+            with self.subTest((status, updated is old, stamped)):
+                self.setUp()
+                c = self.created()
+                c.status, c.updated_at = status, updated
+                driver._STAMPED.pop(c.uuid, None)
+                if stamped:
+                    driver._STAMPED[c.uuid] = stamped
+                self.addCleanup(driver._STAMPED.pop, c.uuid, None)
+                self.state["fail"] = "reading TenantCluster: Unauthorized (HTTP 401)"
+                self.driver.update_cluster_status(None, c)
+                self.assertEqual(c.status, want)
+                self.assertIn("kubeseed: reading TenantCluster: Unauthorized", c.status_reason)
+                if want.endswith("_FAILED"):
+                    self.assertIn("not done 60 minutes after it began (create_timeout)",
+                                  c.status_reason)
+        self.setUp()
+        c = self.created()  # a create timing out while the seed is unreachable says so
+        c.created_at = old
+        self.state["fail"] = "reading TenantCluster: no answer"
+        self.driver.update_cluster_status(None, c)
+        self.assertEqual(c.status, "CREATE_FAILED")
+        self.assertIn("not done 60 minutes after it began (create_timeout), and the seed "
+                      "cannot be read: kubeseed: reading TenantCluster: no answer",
+                      c.status_reason)
+
+    def test_delete_ignores_an_object_gone_since_the_list(self):
+        c = self.created()
+        self.state["vanish"].add(POOL)
+        self.driver.delete_cluster(None, c)
+        deletes = [call[1:] for call in self.state["calls"] if call[0] == "delete"]
+        self.assertEqual(deletes, [("TenantCluster", TC)])
+        self.assertTrue(all(ng.status == "DELETE_IN_PROGRESS" for ng in c.nodegroups))
+
+    def test_a_refused_resize_takes_the_node_annotations_back(self):
+        for unannotate_fails in (False, True):
+            with self.subTest(unannotate_fails=unannotate_fails):
+                self.setUp()
+                c = self.created()
+                self.make_ready()
+                self.state["refuse_patch"] = ("WorkerPool", "spec.replicas: Invalid value")
+                real = fakes.FakeSeed.annotate_tenant_nodes
+
+                def annotate(self_, kc, nodes, ann):
+                    if unannotate_fails and None in ann.values():
+                        raise seed_mod.SeedError("tenant: no answer")
+                    return real(self_, kc, nodes, ann)
+                with mock.patch.object(fakes.FakeSeed, "annotate_tenant_nodes", annotate), \
+                        self.assertRaises(exception.InvalidParameterValue) as e:
+                    self.driver.resize_cluster(None, c, None, 1, [POOL + "-1"],
+                                               c.default_ng_worker)
+                self.assertIn("spec.replicas: Invalid value", str(e.exception))
+                want = [{mapping.DELETE_MACHINE_ANNOTATION: "true"}]
+                if not unannotate_fails:
+                    want.append({mapping.DELETE_MACHINE_ANNOTATION: None})
+                self.assertEqual([a[2] for a in self.state["annotated"]], want)
+                self.assertEqual([a[1] for a in self.state["annotated"]],
+                                 [[POOL + "-1"]] * len(want))
 
     # --- the rest ------------------------------------------------------------------
 

@@ -130,5 +130,78 @@ class SeedTest(unittest.TestCase):
                                                    "client-key-data": "S0VZ"})
 
 
+    def test_apply_never_takes_over_another_nodegroups_pool(self):
+        seed = seed_mod.Seed(conf())
+        ours = {"kind": "WorkerPool", "metadata": {
+            "name": "mc-1-gpu-abcd", "namespace": "ns", "annotations": {},
+            "labels": {mapping.CLUSTER_LABEL: "y", mapping.NODEGROUP_LABEL: "ng-2"}}, "spec": {}}
+        cases = [({mapping.CLUSTER_LABEL: "y", mapping.NODEGROUP_LABEL: "ng-1"}, "nodegroup ng-1"),
+                 ({mapping.CLUSTER_LABEL: "y"}, "nodegroup (none)")]
+        for labels, owner in cases:
+            with self.subTest(owner):
+                with mock.patch.object(seed, "get", return_value={
+                        "kind": "WorkerPool", "metadata": {"labels": labels}}), \
+                        mock.patch.object(seed, "patch") as patch:
+                    with self.assertRaises(seed_mod.SeedError) as e:
+                        seed.apply(ours)
+                patch.assert_not_called()
+                self.assertEqual(e.exception.status, 409)
+                self.assertIn("WorkerPool ns/mc-1-gpu-abcd exists and belongs to %s, not to "
+                              "nodegroup ng-2" % owner, str(e.exception))
+        with mock.patch.object(seed, "get", return_value={"kind": "WorkerPool", "metadata": {
+                "labels": dict(ours["metadata"]["labels"])}}), \
+                mock.patch.object(seed, "patch") as patch:
+            seed.apply(ours)  # a retried create of the same nodegroup
+        patch.assert_called_once()
+
+    def test_ensure_namespace_adopts_only_its_projects_namespace(self):
+        cases = [({mapping.PROJECT_LABEL: "p1"}, None),
+                 ({mapping.PROJECT_LABEL: "p2"}, "its label %s is 'p2'" % mapping.PROJECT_LABEL),
+                 (None, "its label %s is missing" % mapping.PROJECT_LABEL)]
+        for labels, refusal in cases:
+            with self.subTest(labels):
+                seed = seed_mod.Seed(conf())
+                core, rbac = mock.Mock(), mock.Mock()
+                core.read_namespace.return_value = types.SimpleNamespace(
+                    metadata=types.SimpleNamespace(deletion_timestamp=None, labels=labels))
+                with mock.patch.object(seed, "_core", return_value=core), \
+                        mock.patch.object(seed_mod.Seed, "api", new=object()), \
+                        mock.patch("kubernetes.client.RbacAuthorizationV1Api",
+                                   return_value=rbac):
+                    if refusal is None:
+                        seed.ensure_namespace("magnum-p1", "P1")
+                        continue
+                    with self.assertRaises(seed_mod.SeedError) as e:
+                        seed.ensure_namespace("magnum-p1", "P1")
+                self.assertIn("namespace magnum-p1 exists but is not OpenStack project P1's: "
+                              + refusal, str(e.exception))
+                rbac.create_namespaced_role_binding.assert_not_called()
+
+    def test_tenant_keys_go_to_a_private_directory_removed_after(self):
+        from kubernetes.config import kube_config
+        kc = ("apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+              "clusters: [{name: t, cluster: {server: 'https://127.0.0.1:1', "
+              "certificate-authority-data: Q0E=}}]\n"
+              "users: [{name: a, user: {client-certificate-data: Q1JU, "
+              "client-key-data: S0VZLXNlY3JldA==}}]\n"
+              "contexts: [{name: t, context: {cluster: t, user: a}}]\n")
+        seen = {}
+
+        def patch_node(*a, **kw):  # the client has written its files by now
+            for k, path in kube_config._temp_files.items():
+                if open(path, "rb").read() == b"KEY-secret":
+                    d = os.path.dirname(path)
+                    seen.update(dir=d, mode=os.stat(d).st_mode & 0o777, key=path)
+            return None
+        core = mock.Mock()
+        core.patch_node.side_effect = patch_node
+        with mock.patch("kubernetes.client.CoreV1Api", return_value=core):
+            seed_mod.Seed(conf()).annotate_tenant_nodes(kc, ["p-1"], {"a": "b"})
+        self.assertEqual(seen["mode"], 0o700)
+        self.assertNotEqual(seen["dir"], tempfile.gettempdir())
+        self.assertFalse(os.path.exists(seen["dir"]))
+        self.assertNotIn(seen["key"], kube_config._temp_files.values())
+
+
 if __name__ == "__main__":
     unittest.main()

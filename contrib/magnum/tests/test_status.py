@@ -29,7 +29,7 @@ def tc(ready=True, version="v1.36.3", spec_version="v1.36.3", generation=1, obse
                       "endpoint": "https://203.0.113.10:6443",
                       "conditions": conditions if conditions is not None else [
                           cond(t, ready, "Available" if ready else "Progressing")
-                          for t in status.TC_CONDITIONS]}}
+                          for t in status.TC_CONDITIONS + status.TC_WORKER_CONDITIONS]}}
     if deleting:
         obj["metadata"]["deletionTimestamp"] = "2026-01-01T12:30:00Z"
     return obj
@@ -142,7 +142,7 @@ class EvaluateTest(unittest.TestCase):
             ("timed out", pool(want=3, annotations=started), later + datetime.timedelta(
                 minutes=31), "UPDATE_FAILED", "not done 60 minutes after it began"),
             ("draining", pool(want=1, replicas=2, ready=2, annotations=started), later,
-             "UPDATE_IN_PROGRESS", "2 of 1 servers Ready"),
+             "UPDATE_IN_PROGRESS", "2 of 1 server Ready (2 exist"),
         ]
         for name, pool_, now, want, reason in cases:
             with self.subTest(name):
@@ -159,7 +159,7 @@ class EvaluateTest(unittest.TestCase):
                 cond("NodesReady", True), cond("Ready", False, "VersionSkew")]
         cases = [
             ("control plane rolls", tc(version="v1.35.4", conditions=[
-                cond(t, True) for t in status.TC_CONDITIONS] + [up]),
+                cond(t, True) for t in status.TC_CONDITIONS + status.TC_WORKER_CONDITIONS] + [up]),
              pool(version="v1.35.4", conditions=skew), "UpgradingAPIServers"),
             ("pool waits for it", tc(), pool(version="v1.35.4", conditions=skew),
              "ServersReady=False VersionSkew"),
@@ -223,6 +223,77 @@ class EvaluateTest(unittest.TestCase):
         got = self.run_case(magnum(), tc(deleting=True), {WORKER: pool()}, SOON)
         self.assertEqual(got["status"], "CREATE_FAILED")
         self.assertIn("is being deleted", got["status_reason"])
+
+
+class ReviewFixesTest(unittest.TestCase):
+
+    def test_a_complete_nodegroup_with_a_moving_pool_keeps_the_cluster_in_progress(self):
+        c = magnum("UPDATE_IN_PROGRESS", ng_status="CREATE_COMPLETE")  # status not saved yet
+        recent = {mapping.STARTED_ANNOTATION: "2026-01-01T12:04:00Z"}
+        cases = [
+            ("patch not observed", pool(generation=2, observed=1, annotations=recent),
+             "UPDATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "observe generation 2"),
+            ("scaling", pool(want=3, annotations=recent), "UPDATE_IN_PROGRESS",
+             "UPDATE_IN_PROGRESS", "2 of 3 servers Ready"),
+            ("done", pool(annotations=recent), "UPDATE_COMPLETE", "CREATE_COMPLETE", None),
+            # Not done since long before the deadline: the pool's health, not an operation.
+            ("old trouble", pool(ready=1), "UPDATE_COMPLETE", "CREATE_COMPLETE", None),
+        ]
+        for name, pool_, want, ng_want, reason in cases:
+            with self.subTest(name):
+                got = status.evaluate(c, tc(), {WORKER: pool_}, SOON + datetime.timedelta(
+                    minutes=56))
+                self.assertEqual((got["status"], got["nodegroups"][WORKER]["status"]),
+                                 (want, ng_want))
+                if reason:
+                    self.assertIn(reason, got["status_reason"])
+                else:
+                    self.assertIsNone(got["status_reason"])
+
+    def test_complete_needs_bootstrap_addons_and_tunnel_when_there_are_workers(self):
+        base = [cond(t, True) for t in status.TC_CONDITIONS]
+        cases = [
+            ("all true", base + [cond(t, True) for t in status.TC_WORKER_CONDITIONS], 2,
+             "CREATE_COMPLETE", None),
+            ("addons not ready", base + [cond("TenantBootstrapped", True), cond(
+                "AddonsReady", False, "Progressing", "coredns 0/2"), cond("TunnelReady", True)],
+             2, "CREATE_IN_PROGRESS", "AddonsReady=False Progressing: coredns 0/2"),
+            ("tunnel missing", base + [cond("TenantBootstrapped", True),
+                                       cond("AddonsReady", True)], 2, "CREATE_IN_PROGRESS",
+             "waiting for the TunnelReady condition"),
+            ("bootstrap first", base + [cond(t, False) for t in status.TC_WORKER_CONDITIONS],
+             2, "CREATE_IN_PROGRESS", "TenantBootstrapped=False"),
+            ("no workers wanted", base, 0, "CREATE_COMPLETE", None),
+        ]
+        for name, conds, want_replicas, want, reason in cases:
+            with self.subTest(name):
+                p = pool(want=want_replicas, replicas=want_replicas, ready=want_replicas)
+                got = status.evaluate(magnum(), tc(conditions=conds), {WORKER: p}, SOON)
+                self.assertEqual(got["status"], want)
+                if reason:
+                    self.assertIn("control plane (TenantCluster mc-1): " + reason,
+                                  got["status_reason"])
+
+    def test_server_counts_read_right(self):
+        cases = [
+            (dict(want=1, replicas=1, ready=0), "0 of 1 server Ready (1 exists, 1 of"),
+            (dict(want=2, replicas=1, ready=1), "1 of 2 servers Ready (1 exists, 2 of"),
+            (dict(want=1, replicas=2, ready=2), "2 of 1 server Ready (2 exist, 1 of"),
+            (dict(want=3, replicas=0, ready=0), "0 of 3 servers Ready (0 exist, 3 of"),
+        ]
+        for kw, reason in cases:
+            with self.subTest(reason):
+                self.assertIn(reason, status.pool_progress(pool(**kw))[1])
+
+    def test_a_vanished_default_pool_is_named_not_the_tenant_cluster(self):
+        c = magnum("UPDATE_IN_PROGRESS", ng_status="CREATE_COMPLETE",
+                   worker_status="UPDATE_IN_PROGRESS")
+        c["nodegroups"][1]["pool_name"] = None  # not found; stack_id is the TenantCluster's
+        got = status.evaluate(c, tc(), {}, SOON)
+        self.assertEqual(got["status"], "UPDATE_FAILED")
+        self.assertNotIn("WorkerPool mc-1)", got["status_reason"])
+        self.assertIn("nodegroup default-worker (WorkerPool of nodegroup w-uuid): does not "
+                      "exist in the seed", got["status_reason"])
 
 
 class DeletionTest(unittest.TestCase):
