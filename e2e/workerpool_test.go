@@ -174,10 +174,6 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 		}
 	})
 
-	t.Run("health checks replace a NotReady node, and hold when too many are", func(t *testing.T) {
-		testPoolHealth(t, ctx, host, pool, tenant, customer)
-	})
-
 	t.Run("scale to 1 drains the nodes it removes first", func(t *testing.T) {
 		before := poolNodes(t, ctx, tenant, pool.Name)
 		cordoned := map[string]bool{}
