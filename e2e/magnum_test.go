@@ -47,6 +47,11 @@ func (o osCLI) run(ctx context.Context, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/openstack", args...)
 	cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+o.clouds, "OS_CLOUD="+o.cloud)
+	// python3-magnumclient 4.0.0's `coe cluster config` reads os.environ['SHELL'] and fails
+	// with KeyError 'SHELL' when it is unset, as it is under CI.
+	if os.Getenv("SHELL") == "" {
+		cmd.Env = append(cmd.Env, "SHELL=/bin/sh")
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
