@@ -65,7 +65,8 @@ func TestEmbedsEveryFile(t *testing.T) {
 
 // TestLint runs Helm's linter on the embedded charts and fails on any warning or error:
 // tenant-control-plane with its own values.yaml and with values ValuesFor computes for an
-// HA tenant; kubeseed with its defaults and with every optional part switched on or off.
+// HA tenant with an autoscaler; kubeseed with its defaults and with every optional part
+// switched on or off.
 func TestLint(t *testing.T) {
 	tcpDir, kubeseedDir, addonsDir := t.TempDir(), t.TempDir(), t.TempDir()
 	if err := os.CopyFS(tcpDir, charts.TenantControlPlane); err != nil {
@@ -107,7 +108,8 @@ func TestLint(t *testing.T) {
 		t.Fatal(err)
 	}
 	addonsCustom := toMap(t, av)
-	v, err := controlplane.ValuesFor(tc, controlplane.Inputs{NodePort: 31443, PriorityClassName: "kubeseed-control-plane"})
+	// With the autoscaler, which only some tenants run, so that its templates are linted too.
+	v, err := controlplane.ValuesFor(tc, controlplane.Inputs{NodePort: 31443, PriorityClassName: "kubeseed-control-plane", Autoscaler: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,14 @@ var (
 		"serviceAccount": map[string]any{"annotations": map[string]any{"example.com/a": "b"}},
 		"magnum":         map[string]any{"enabled": true, "namespacePrefix": "coe-"},
 		// The seed's admin brings the class.
-		"controlPlane": map[string]any{"priorityClass": map[string]any{"name": "tenants-critical", "create": false}, "spread": "preferred", "maxConcurrentRollouts": 2},
+		"controlPlane": map[string]any{
+			"priorityClass": map[string]any{"name": "tenants-critical", "create": false}, "spread": "preferred", "maxConcurrentRollouts": 2,
+			// The e2e's short timings, and a seed apiserver at a known address.
+			"autoscaler": map[string]any{
+				"scanInterval": "2s", "scaleDownUnneededTime": "30s", "scaleDownDelayAfterAdd": "20s", "scaleDownDelayAfterDelete": "5s",
+				"scaleDownUtilizationThreshold": 0.6, "seedAPIServer": map[string]any{"cidrs": []any{"192.0.2.2/32"}, "ports": []any{6443}},
+			},
+		},
 		"dashboard": map[string]any{
 			"enabled": true, "labels": map[string]any{"release": "prometheus"}, "annotations": map[string]any{"grafana_folder": "kubeseed"},
 		},
@@ -107,6 +114,10 @@ func TestKubeseedRender(t *testing.T) {
 		"ValidatingAdmissionPolicy kubeseed-magnum", "ValidatingAdmissionPolicyBinding kubeseed-magnum",
 	}
 	leaderElection := []string{"Role kubeseed-manager-leader-election", "RoleBinding kubeseed-manager-leader-election"}
+	autoscaler := []string{
+		"--autoscaler-scan-interval=10s", "--autoscaler-scale-down-unneeded-time=10m", "--autoscaler-scale-down-delay-after-add=10m",
+		"--autoscaler-scale-down-delay-after-delete=0s", "--autoscaler-scale-down-utilization-threshold=0.5", "--autoscaler-seed-apiserver-ports=443,6443",
+	}
 	priorityClass := []string{"PriorityClass kubeseed-control-plane", "NetworkPolicy kubeseed-manager"}
 	for _, c := range []struct {
 		name       string
@@ -120,11 +131,12 @@ func TestKubeseedRender(t *testing.T) {
 		objects:    slices.Concat(always, leaderElection, priorityClass, []string{"Service kubeseed-manager-metrics"}),
 		image:      "kubeseed/manager:dev",
 		pullPolicy: corev1.PullIfNotPresent,
-		args: []string{
+		args: slices.Concat([]string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
 			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane", "--control-plane-spread=required", "--max-concurrent-tenant-rollouts=5",
+		}, autoscaler, []string{
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
-		},
+		}),
 	}, {
 		name:       "everything",
 		values:     everything,
@@ -134,6 +146,9 @@ func TestKubeseedRender(t *testing.T) {
 		args: []string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
 			"--namespace=kubeseed-system", "--control-plane-priority-class=tenants-critical", "--control-plane-spread=preferred", "--max-concurrent-tenant-rollouts=2",
+			"--autoscaler-scan-interval=2s", "--autoscaler-scale-down-unneeded-time=30s", "--autoscaler-scale-down-delay-after-add=20s",
+			"--autoscaler-scale-down-delay-after-delete=5s", "--autoscaler-scale-down-utilization-threshold=0.6",
+			"--autoscaler-seed-apiserver-cidrs=192.0.2.2/32", "--autoscaler-seed-apiserver-ports=6443",
 			"--image-registry=registry.example.com/k8s", "--nodeport-address=192.0.2.10",
 			"--worker-ignore-preflight-errors=FileExisting-crictl,SystemVerification",
 			"--allowed-auth-urls=https://keystone.example.com:5000/v3,https://identity.example.org/",
@@ -146,21 +161,23 @@ func TestKubeseedRender(t *testing.T) {
 		objects:    append(slices.Clone(always), "NetworkPolicy kubeseed-manager"),
 		image:      "kubeseed/manager:dev",
 		pullPolicy: corev1.PullIfNotPresent,
-		args: []string{
+		args: slices.Concat([]string{
 			"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false", "--namespace=kubeseed-system", "--control-plane-spread=required", "--max-concurrent-tenant-rollouts=5",
+		}, autoscaler, []string{
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
-		},
+		}),
 	}, {
 		name:       "empty tag means appVersion",
 		values:     map[string]any{"image": map[string]any{"tag": ""}},
 		objects:    slices.Concat(always, leaderElection, priorityClass, []string{"Service kubeseed-manager-metrics"}),
 		image:      "kubeseed/manager:dev",
 		pullPolicy: corev1.PullIfNotPresent,
-		args: []string{
+		args: slices.Concat([]string{
 			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect=true",
 			"--namespace=kubeseed-system", "--control-plane-priority-class=kubeseed-control-plane", "--control-plane-spread=required", "--max-concurrent-tenant-rollouts=5",
+		}, autoscaler, []string{
 			"--default-control-plane-size=small", "--tenantcluster-workers=4", "--workerpool-workers=4", "--zap-log-level=info",
-		},
+		}),
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			objs := renderKubeseed(t, c.values)

@@ -4,6 +4,7 @@ package charts_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,8 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/cmd/manager/app"
+	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/testenv"
 )
 
@@ -125,6 +128,46 @@ func TestCustomerAndMagnumRoles(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestManagerGrantsTheAutoscaler: RBAC lets a subject grant only what it holds itself; the
+// manager's ClusterRole, as the chart renders it, must let it make the autoscaler's
+// ServiceAccount, Role and RoleBinding.
+func TestManagerGrantsTheAutoscaler(t *testing.T) {
+	ctx := context.Background()
+	sd, err := testenv.StartSeed(filepath.Join(".."), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sd.Stop)
+	admin, err := client.New(sd.Config, client.Options{Scheme: app.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range renderKubeseed(t, nil) {
+		if id := o.GetKind() + " " + o.GetName(); id == "ClusterRole kubeseed-manager" || id == "ClusterRoleBinding kubeseed-manager" {
+			if err := admin.Create(ctx, o); err != nil {
+				t.Fatalf("create %s: %v", id, err)
+			}
+		}
+	}
+	tc := &v1alpha1.TenantCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "customer-a", Name: "acme"}}
+	cpns := controlplane.NamespaceOf(tc)
+	for _, ns := range []string{"customer-a", cpns} {
+		ensureNamespace(t, admin, ns)
+	}
+	manager := as(t, sd.Config, "system:serviceaccount:kubeseed-system:kubeseed-manager", "system:serviceaccounts", "system:serviceaccounts:kubeseed-system")
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: controlplane.AutoscalerServiceAccountName(tc.Name)}}
+	mustAllow(t, manager.Create(ctx, sa), "create the autoscaler's ServiceAccount")
+	for _, o := range tenantcluster.AutoscalerRBAC(tc, []string{"pool-a"}) {
+		mustAllow(t, manager.Create(ctx, o), "create the autoscaler's "+fmt.Sprintf("%T", o))
+	}
+	// The negative control: a right the manager does not hold, it cannot grant.
+	exec := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "customer-a", Name: "exec"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}}},
+	}
+	mustForbid(t, manager.Create(ctx, exec), "grant pods/exec, which it does not hold")
 }
 
 func ensureNamespace(t *testing.T, c client.Client, name string) {

@@ -105,7 +105,10 @@ func TestCLIBootstrapTwice(t *testing.T) {
 		out := mustCLI(t, ctx, "seed", "bootstrap", "--timeout", "5m", "--set", `podAnnotations.kubeseed\.io/image-id=`+imageID,
 			"--set", "manager.workerIgnorePreflightErrors={"+strings.Join(workerPreflightIgnores, ",")+"}",
 			"--set", "manager.allowedAuthURLs={"+strings.Join(allowedAuthURLs(), ",")+"}",
-			"--set", "controlPlane.spread=preferred", "--set", "magnum.enabled=true")
+			"--set", "controlPlane.spread=preferred", "--set", "magnum.enabled=true",
+			// installOperator's autoscaler timings, or the reinstall would change them.
+			"--set", "controlPlane.autoscaler.scanInterval=2s", "--set", "controlPlane.autoscaler.scaleDownUnneededTime="+autoscalerUnneededTime.String(),
+			"--set", "controlPlane.autoscaler.scaleDownDelayAfterAdd=20s")
 		t.Logf("run %d:\n%s", i, out)
 		for _, want := range []string{
 			"cert-manager " + seed.CertManagerVersion + ": unchanged (Deployment cert-manager/cert-manager is available, not installed by kubeseed)\n",

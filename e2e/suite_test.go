@@ -54,8 +54,10 @@ func installOperator(ctx context.Context, logf func(string, ...any)) error {
 	imageID := strings.TrimPrefix(strings.SplitN(string(stamp), "\n", 2)[0], "sha256:")
 	values := map[string]any{
 		"podAnnotations": map[string]any{"kubeseed.io/image-id": imageID},
-		// The local seed has one node.
-		"controlPlane": map[string]any{"spread": "preferred"},
+		// The local seed has one node; the autoscaler acts in seconds, not minutes
+		// (autoscaler_test.go).
+		"controlPlane": map[string]any{"spread": "preferred", "autoscaler": map[string]any{
+			"scanInterval": "2s", "scaleDownUnneededTime": autoscalerUnneededTime.String(), "scaleDownDelayAfterAdd": "20s"}},
 		// The test cloud's Magnum drives the seed as kubeseed-magnum (TestMagnumDrivesKubeseed).
 		"magnum": map[string]any{"enabled": true},
 		"manager": map[string]any{
@@ -136,8 +138,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	tunnelImage := filepath.Join(seed.ImagesDir(seed.CacheDir()), "kubeseed-tunnel.tar")
-	if err := provider.LoadImages(context.Background(), managerImage(), tunnelImage); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: load the manager and tunnel images (make manager-image tunnel-image): %v\n", err)
+	autoscalerImage := filepath.Join(seed.ImagesDir(seed.CacheDir()), "kubeseed-autoscaler.tar")
+	if err := provider.LoadImages(context.Background(), managerImage(), tunnelImage, autoscalerImage); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: load the manager, tunnel and autoscaler images (make manager-image tunnel-image autoscaler-image): %v\n", err)
 		return 1
 	}
 	if err := installOperator(context.Background(), logf); err != nil {

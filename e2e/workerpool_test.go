@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -42,9 +43,10 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	if !ok {
 		t.Skip("this seed provider cannot start extra machines (kind); see docs/seed.md")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	harness, customer := startDataPlane(t, ctx, cloud, host)
+	faults := &bootFaults{} // testPoolStartup's server that never joins
+	harness, customer := startDataPlane(t, ctx, cloud, host, faults.install)
 
 	ns := newNamespace(t)
 	secret := &corev1.Secret{
@@ -162,9 +164,11 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 		nodes = poolNodes(t, ctx, tenant, pool.Name)
 	})
 
-	t.Run("scale to 3 with the scale subresource", func(t *testing.T) {
-		scaleTo(t, ctx, pool, 3)
-		all := waitPool(t, ctx, pool, tenant, 3)
+	// The scale-up to 3 carries the health check's startup case: its new server's
+	// user_data fails, and the server is replaced after a shortened nodeStartupTimeout.
+	t.Run("scale to 3 with the scale subresource, a server that never joins replaced", func(t *testing.T) {
+		testPoolStartup(t, ctx, faults, pool, tenant, customer, 3)
+		all := poolNodes(t, ctx, tenant, pool.Name)
 		// The node that joined last reaches a pod on one that was there before, both ways:
 		// flanneld on every node follows nodes coming and going.
 		for _, n := range all {
@@ -172,6 +176,10 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 				checkCrossNode(t, ctx, host, tenant, n, nodes[0])
 			}
 		}
+	})
+
+	t.Run("health checks replace a NotReady node, and hold when too many are", func(t *testing.T) {
+		testPoolHealth(t, ctx, host, pool, tenant, customer)
 	})
 
 	t.Run("scale to 1 drains the nodes it removes first", func(t *testing.T) {
@@ -241,6 +249,10 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 		t.Logf("server replaced and its node Ready %.1fs after the deletion", time.Since(start).Seconds())
 	})
 
+	t.Run("an autoscaled pool grows for pending pods and shrinks when they go", func(t *testing.T) {
+		testAutoscaling(t, ctx, tenant, pool)
+	})
+
 	t.Run("deleting the pool removes its servers", func(t *testing.T) {
 		if err := kube.Delete(ctx, pool); err != nil {
 			t.Fatal(err)
@@ -259,8 +271,9 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 }
 
 // startDataPlane runs the data plane the test cloud lacks until the test ends: the
-// customer's worker servers run as machines, Octavia VIPs forward.
-func startDataPlane(t *testing.T, ctx context.Context, cloud testCloud, host seed.MachineHost) (*dataplane.Harness, *openstack.Clients) {
+// customer's worker servers run as machines, Octavia VIPs forward. opts adjust the harness
+// before it starts (bootFaults.install).
+func startDataPlane(t *testing.T, ctx context.Context, cloud testCloud, host seed.MachineHost, opts ...func(*dataplane.Harness)) (*dataplane.Harness, *openstack.Clients) {
 	t.Helper()
 	customer := cloud.asCustomer(t, ctx)
 	admin, err := openstack.NewFromCloudsYAML(ctx, cloud.cloudsYAML, "admin", openstack.Options{})
@@ -272,6 +285,9 @@ func startDataPlane(t *testing.T, ctx context.Context, cloud testCloud, host see
 		Customer: customer, Admin: admin, Host: host, KubernetesVersion: versions.Default,
 		ImagesFor: func(v string) []string { return dataplane.NodeImagesAt(seed.ImagesDir(seed.CacheDir()), v) },
 		ServerTag: openstack.RoleTag("worker"), Logf: t.Logf,
+	}
+	for _, o := range opts {
+		o(harness) // before Run reads the harness
 	}
 	hctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -290,15 +306,20 @@ func startDataPlane(t *testing.T, ctx context.Context, cloud testCloud, host see
 	return harness, customer
 }
 
-// scaleTo sets the pool's size through its scale subresource, as `kubectl scale` does.
+// scaleTo sets the pool's size through its scale subresource, as `kubectl scale` does,
+// again on a conflict: the controller's status writes move the resourceVersion (just after
+// a spec patch, testPoolStartup's, they are likely).
 func scaleTo(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPool, n int32) {
 	t.Helper()
-	scale := &autoscalingv1.Scale{}
-	if err := kube.SubResource("scale").Get(ctx, pool, scale); err != nil {
-		t.Fatalf("get scale: %v", err)
-	}
-	scale.Spec.Replicas = n
-	if err := kube.SubResource("scale").Update(ctx, pool, client.WithSubResourceBody(scale)); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		scale := &autoscalingv1.Scale{}
+		if err := kube.SubResource("scale").Get(ctx, pool, scale); err != nil {
+			return err
+		}
+		scale.Spec.Replicas = n
+		return kube.SubResource("scale").Update(ctx, pool, client.WithSubResourceBody(scale))
+	})
+	if err != nil {
 		t.Fatalf("scale to %d: %v", n, err)
 	}
 }

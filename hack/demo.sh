@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make demo, after `make seed-up manager-image tunnel-image`: install the operator from its
-# chart into the local seed (hack/operator-up.sh), apply a sample TenantCluster, show its
-# progress, and print how to use it.
+# make demo, after `make seed-up manager-image tunnel-image autoscaler-image`: install the
+# operator from its chart into the local seed (hack/operator-up.sh), apply a sample
+# TenantCluster, show its progress, and print how to use it.
 #
 # Environment (set by the Makefile): KUBESEED_CACHE, SEED (the seed tool), KUBECTL (the
 # seed's kubectl), KUBESEED (the kubeseed CLI).

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs (or upgrades, idempotently) the operator into the local seed, as `make demo` and
-# `make density` need it: loads the manager and tunnel images built by `make manager-image
-# tunnel-image` into the seed, then `kubeseed seed bootstrap` (cert-manager when missing, the
-# operator from charts/kubeseed).
+# `make density` need it: loads the manager, tunnel and autoscaler images built by `make
+# manager-image tunnel-image autoscaler-image` into the seed, then `kubeseed seed bootstrap`
+# (cert-manager when missing, the operator from charts/kubeseed).
 #
 # Environment (set by the Makefile): KUBESEED_CACHE, SEED (the seed tool), KUBESEED (the
 # kubeseed CLI).
@@ -11,8 +11,8 @@ set -euo pipefail
 cache=${KUBESEED_CACHE:?}
 kubeconfig=$("${SEED:?}" kubeconfig)
 
-echo "operator-up: loading the manager and tunnel images into the seed"
-"$SEED" load "$cache/images/kubeseed-manager.tar" "$cache/images/kubeseed-tunnel.tar"
+echo "operator-up: loading the manager, tunnel and autoscaler images into the seed"
+"$SEED" load "$cache/images/kubeseed-manager.tar" "$cache/images/kubeseed-tunnel.tar" "$cache/images/kubeseed-autoscaler.tar"
 echo "operator-up: installing the operator (charts/kubeseed) into kubeseed-system"
 # The image's tag stays "dev": its content digest as a pod annotation rolls the manager
 # when a rebuilt image was loaded.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -68,11 +69,38 @@ func main() {
 	})
 	flag.IntVar(&o.TenantClusterWorkers, "tenantcluster-workers", tenantcluster.MaxConcurrentReconciles, "How many TenantClusters are reconciled at once (at least 1).")
 	flag.IntVar(&o.WorkerPoolWorkers, "workerpool-workers", workerpool.MaxConcurrentReconciles, "How many WorkerPools are reconciled at once (at least 1).")
+	// Every tenant's autoscaler (docs/autoscaling.md#settings): cluster-autoscaler's timings.
+	as := controlplane.DefaultAutoscalerSettings()
+	o.Autoscaler = &as
+	flag.DurationVar(&as.ScanInterval, "autoscaler-scan-interval", as.ScanInterval, "Time between two passes of each tenant's autoscaler.")
+	flag.DurationVar(&as.ScaleDownUnneededTime, "autoscaler-scale-down-unneeded-time", as.ScaleDownUnneededTime, "How long a node must be unneeded before the autoscaler removes it.")
+	flag.DurationVar(&as.ScaleDownDelayAfterAdd, "autoscaler-scale-down-delay-after-add", as.ScaleDownDelayAfterAdd, "How long after a scale-up the autoscaler removes no node.")
+	flag.DurationVar(&as.ScaleDownDelayAfterDelete, "autoscaler-scale-down-delay-after-delete", as.ScaleDownDelayAfterDelete, "How long after a scale-down the autoscaler removes no other node.")
+	flag.Float64Var(&as.ScaleDownUtilizationThreshold, "autoscaler-scale-down-utilization-threshold", as.ScaleDownUtilizationThreshold, "A node whose pods request less than this fraction of its allocatable CPU and memory is a scale-down candidate; in (0, 1].")
+	flag.Func("autoscaler-seed-apiserver-cidrs", "Comma-separated CIDRs of the seed kube-apiserver's endpoints, the only addresses the autoscalers' NetworkPolicy lets them dial the seed at; empty allows any address (on the ports below).", func(v string) error {
+		as.SeedAPIServerCIDRs = splitList(v)
+		return nil
+	})
+	flag.Func("autoscaler-seed-apiserver-ports", "Comma-separated ports of the seed kube-apiserver's endpoints, after the kubernetes Service's translation (default 443,6443).", func(v string) error {
+		as.SeedAPIServerPorts = nil
+		for _, p := range splitList(v) {
+			n, err := strconv.ParseInt(p, 10, 32)
+			if err != nil {
+				return err
+			}
+			as.SeedAPIServerPorts = append(as.SeedAPIServerPorts, int32(n))
+		}
+		return nil
+	})
 	logOpts := zap.Options{}
 	logOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	if o.TenantClusterWorkers < 1 || o.WorkerPoolWorkers < 1 {
 		fmt.Fprintf(os.Stderr, "kubeseed-manager: --tenantcluster-workers and --workerpool-workers must be at least 1\n")
+		os.Exit(2)
+	}
+	if err := as.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "kubeseed-manager: --autoscaler-*: %v\n", err)
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&logOpts)))

@@ -81,6 +81,9 @@ type Reconciler struct {
 	// another release (or operator setting) renders them anew; 0 means no bound.
 	Release               string
 	MaxConcurrentRollouts int
+	// AutoscalerSettings are every tenant autoscaler's timings and seed egress; nil means
+	// controlplane.DefaultAutoscalerSettings.
+	AutoscalerSettings *controlplane.AutoscalerSettings
 
 	tenantMemory
 	cloud cloudMemory

@@ -92,7 +92,13 @@ func (r *Reconciler) reconcilePKI(ctx context.Context, s *scope) (bool, error) {
 	if err := r.Client.List(ctx, certs, client.InNamespace(s.namespace()), client.MatchingLabels{controlplane.LabelTenantCluster: tc.Name}); err != nil {
 		return true, fmt.Errorf("list certificates: %w", err)
 	}
-	certificates := certificatesCheck(certs.Items, desired)
+	// The autoscaler's certificate is issued for every tenant but counts only while the
+	// autoscaler runs: a kubeseed upgrade that adds it does not take Ready away.
+	var optional []string
+	if len(s.autoscaledPools) == 0 {
+		optional = append(optional, controlplane.AutoscalerClientSecret.Name(tc.Name))
+	}
+	certificates := certificatesCheck(certs.Items, desired, optional...)
 	if s.secrets, s.sums, err = r.issuedSecrets(ctx, s); err != nil {
 		return true, err
 	}
@@ -182,7 +188,8 @@ func (r *Reconciler) reconcileHolds(ctx context.Context, s *scope) (bool, error)
 }
 
 // reconcileApply renders the control-plane chart and applies it with the PKI in one
-// server-side apply, then publishes the admin kubeconfig in the customer's namespace.
+// server-side apply, then publishes the admin kubeconfig (and the autoscaler's Role) in the
+// customer's namespace.
 func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error) {
 	tc, m := s.tc, s.o.etcdMembership
 	values, err := controlplane.ValuesFor(tc, controlplane.Inputs{
@@ -202,6 +209,8 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		EtcdClusterExisting: m.existing,
 		EtcdClaimTemplate:   m.volumes.claim,
 		EtcdVolumeCapacity:  m.volumes.capacity,
+		Autoscaler:          len(s.autoscaledPools) > 0,
+		AutoscalerSettings:  r.AutoscalerSettings,
 	})
 	var invalid *controlplane.InvalidSpecError
 	if errors.As(err, &invalid) {
@@ -230,7 +239,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		return true, fmt.Errorf("apply control plane of %s: %w", tc.Name, err)
 	}
 	if s.adminKubeconfig != nil {
-		if err := r.publishKubeconfig(ctx, tc, s.adminKubeconfig, &s.o); err != nil {
+		if err := r.publish(ctx, tc, s.adminKubeconfig, s.autoscaledPools, &s.o); err != nil {
 			return true, err
 		}
 	}
@@ -242,6 +251,10 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 // words, an image that cannot be pulled, a crash loop) when they show one.
 func (r *Reconciler) observeComponents(ctx context.Context, s *scope) (bool, error) {
 	for _, c := range controlplane.Registry {
+		if !s.renders(c) {
+			s.o.absent[c.Condition] = true
+			continue
+		}
 		w, err := r.workload(ctx, s, c.Component)
 		if err != nil {
 			return true, err

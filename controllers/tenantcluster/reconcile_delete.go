@@ -49,6 +49,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantClu
 	var blocked check
 	defer func() { setDeletionStatus(tc, blocked) }()
 	r.forgetTenant(tc.UID)
+	if err := r.deleteAutoscalerRBAC(ctx, tc); err != nil {
+		return ctrl.Result{}, err
+	}
 	pools, err := r.deleteWorkerPools(ctx, tc)
 	if err != nil {
 		return ctrl.Result{}, err

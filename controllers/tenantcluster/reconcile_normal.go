@@ -3,6 +3,7 @@ package tenantcluster
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,9 +43,9 @@ func toCheck(ok bool, msg string) check {
 	return check{reason: v1alpha1.ProgressingReason, message: msg}
 }
 
-// certificatesCheck says whether every desired Certificate is issued, and names those that
-// are not.
-func certificatesCheck(live []cmv1.Certificate, desired []client.Object) check {
+// certificatesCheck says whether every desired Certificate but those named in optional is
+// issued, and names those that are not.
+func certificatesCheck(live []cmv1.Certificate, desired []client.Object, optional ...string) check {
 	byName := map[string]*cmv1.Certificate{}
 	for i := range live {
 		byName[live[i].Name] = &live[i]
@@ -52,7 +53,7 @@ func certificatesCheck(live []cmv1.Certificate, desired []client.Object) check {
 	want, ready := 0, 0
 	var waiting []string
 	for _, obj := range desired {
-		if _, isCert := obj.(*cmv1.Certificate); !isCert {
+		if _, isCert := obj.(*cmv1.Certificate); !isCert || slices.Contains(optional, obj.GetName()) {
 			continue
 		}
 		want++
@@ -110,17 +111,25 @@ func tunnelAgentOf(tc *v1alpha1.TenantCluster, ep pki.Endpoint, svc *corev1.Serv
 	return &tunnelAgent{host: ep.Host, port: port}
 }
 
-// publishKubeconfig writes the admin kubeconfig into the TenantCluster's own namespace, for
-// the customer and Magnum to read, owned by the TenantCluster. kubeseed never reads this copy
-// back: a customer may change it.
-func (r *Reconciler) publishKubeconfig(ctx context.Context, tc *v1alpha1.TenantCluster, kubeconfig []byte, o *observed) error {
+// publish writes what kubeseed keeps in the TenantCluster's own namespace, owned by the
+// TenantCluster: the admin kubeconfig, for the customer and Magnum to read (kubeseed never
+// reads this copy back: a customer may change it), and, while pools autoscale, the
+// autoscaler's Role and RoleBinding (autoscaler.go), pruned once none does.
+func (r *Reconciler) publish(ctx context.Context, tc *v1alpha1.TenantCluster, kubeconfig []byte, autoscaled []string, o *observed) error {
 	name := controlplane.AdminKubeconfigSecret.Name(tc.Name)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: tc.Namespace, Labels: pki.Labels(tc.Name)},
 		Type:       corev1.SecretTypeOpaque,
 		Data:       map[string][]byte{controlplane.KubeconfigKey: kubeconfig},
 	}
-	objs, err := r.toUnstructured([]client.Object{secret})
+	published := []client.Object{secret}
+	if len(autoscaled) > 0 {
+		if err := r.clearForeignRoleBinding(ctx, tc); err != nil {
+			return err
+		}
+		published = append(published, AutoscalerRBAC(tc, autoscaled)...)
+	}
+	objs, err := r.toUnstructured(published)
 	if err != nil {
 		return err
 	}

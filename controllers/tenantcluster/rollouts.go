@@ -168,6 +168,9 @@ func (r *Reconciler) releaseRolloutSlot(ctx context.Context, s *scope) error {
 	}
 	for _, c := range controlplane.Registry {
 		name := c.Component.ObjectName(s.tc.Name)
+		if _, rendered := s.stamps[name]; !rendered {
+			continue // an optional component left out: nothing of it rolls
+		}
 		var stamp string
 		var done bool
 		switch c.Workload {

@@ -55,6 +55,9 @@ type scope struct {
 	// extra are objects of the control-plane namespace applied by an earlier phase, which
 	// the apply of the whole set must keep (the credentials copy).
 	extra []client.Object
+	// autoscaledPools are the WorkerPools of the tenant with spec.autoscaling: the
+	// autoscaler runs while there is one, and may resize those only.
+	autoscaledPools []string
 
 	o observed
 	// requeue is the earliest time a phase wants to look again; 0: none asked.
@@ -73,6 +76,12 @@ func (s *scope) requeueAfter(d time.Duration) {
 // namespace is the control-plane namespace's name.
 func (s *scope) namespace() string { return s.ns.Name }
 
+// renders says whether this reconcile renders the component: every one but an optional
+// component the tenant does not need.
+func (s *scope) renders(c controlplane.ComponentSpec) bool {
+	return !c.Optional || (c.Component == controlplane.Autoscaler && len(s.autoscaledPools) > 0)
+}
+
 // reconcilePhase is one step of reconcileNormal. stop ends the reconcile after it (what follows cannot
 // run yet: its status is in the scope); an error ends it with that error.
 type reconcilePhase struct {
@@ -83,11 +92,12 @@ type reconcilePhase struct {
 // phases are the steps of a TenantCluster's reconcile, in order. Each reads what the phases
 // before it put in the scope:
 //
-//	namespace → cloud credentials → endpoint → PKI and kubeconfigs → encryption key → etcd
-//	membership → holds → upgrade → render and apply → observe → inside the tenant
+//	namespace → autoscaler → cloud credentials → endpoint → PKI and kubeconfigs → encryption
+//	key → etcd membership → holds → upgrade → render and apply → observe → inside the tenant
 func (r *Reconciler) phases() []reconcilePhase {
 	return []reconcilePhase{
 		{"namespace", r.reconcileNamespace},
+		{"autoscaler", r.reconcileAutoscaler},
 		{"cloud credentials", r.reconcileCloudCredentials},
 		{"endpoint", r.reconcileEndpoint},
 		{"certificate authorities", r.reconcileProvidedCAs},

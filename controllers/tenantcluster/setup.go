@@ -46,6 +46,15 @@ import (
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+//
+// The autoscaler's ServiceAccount in the control-plane namespace, and its Role and
+// RoleBinding in the customer's. RBAC lets the manager grant only what it holds itself:
+// workerpools/scale and core events, which it does not use, are for that Role.
+//
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;create;update;patch;delete
+// +kubebuilder:rbac:groups=kubeseed.io,resources=workerpools/scale,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // SetupWithManager registers the controller with MaxConcurrentReconciles workers; owned
 // objects wake it when they change.
@@ -102,6 +111,8 @@ func (r *Reconciler) SetupWithManagerWorkers(mgr ctrl.Manager, workers int) erro
 		// PKI Secrets in the control-plane namespace, the published kubeconfig (owned), and a
 		// fixed or rotated credentials Secret, which is tried at once.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
+		// A pool that starts or stops autoscaling starts or stops the tenant's autoscaler.
+		Watches(&v1alpha1.WorkerPool{}, handler.EnqueueRequestsFromMapFunc(tenantOfWorkerPool), builder.WithPredicates(autoscalingChanged())).
 		// Seed nodes are the members of Octavia pools and NodePort endpoints' addresses.
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeTenants), builder.WithPredicates(nodeMembershipChanged())).
 		Complete(r)
@@ -215,6 +226,7 @@ var pruneKinds = []schema.GroupVersionKind{
 	{Group: "apps", Version: "v1", Kind: "Deployment"},
 	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"},
 	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+	{Version: "v1", Kind: "ServiceAccount"},
 }
 
 // inventoryOf is the inventory of what kubeseed applies in tc's control-plane namespace.
@@ -223,7 +235,11 @@ func inventoryOf(tc *v1alpha1.TenantCluster) apply.Inventory {
 }
 
 // publishedInventory is the inventory of what kubeseed writes in the TenantCluster's own
-// namespace: the published admin kubeconfig.
+// namespace: the published admin kubeconfig, the autoscaler's Role and RoleBinding.
 func publishedInventory(tc *v1alpha1.TenantCluster) apply.Inventory {
-	return apply.Inventory{LabelKey: InventoryLabel, LabelValue: string(tc.UID), PruneKinds: []schema.GroupVersionKind{{Version: "v1", Kind: "Secret"}}}
+	return apply.Inventory{LabelKey: InventoryLabel, LabelValue: string(tc.UID), PruneKinds: []schema.GroupVersionKind{
+		{Version: "v1", Kind: "Secret"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
+	}}
 }

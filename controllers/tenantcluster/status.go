@@ -38,6 +38,8 @@ type observed struct {
 	// towards Ready and was not observed is Progressing; one that does not (the inside of
 	// the tenant) is left as it was when the reconcile did not get as far.
 	checks map[string]check
+	// absent are the conditions of optional components this render leaves out: removed.
+	absent map[string]bool
 
 	// etcdMembership is what growing etcd saw and did; held are the components rendered
 	// with no replica, waiting for what their registry row's Hold names.
@@ -54,7 +56,7 @@ type observed struct {
 }
 
 func newObserved() observed {
-	return observed{checks: map[string]check{}, held: map[controlplane.Component]bool{}}
+	return observed{checks: map[string]check{}, absent: map[string]bool{}, held: map[controlplane.Component]bool{}}
 }
 
 // setStatus writes conditions, phase, endpoint and version from what was observed. It only
@@ -80,6 +82,8 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 			// control plane serves (workers and addons are the customer's side).
 			if c.reason != "" {
 				set(spec.Type, c.ok, c.reason, c.message)
+			} else if o.absent[spec.Type] {
+				meta.RemoveStatusCondition(&tc.Status.Conditions, spec.Type)
 			}
 			continue
 		}

@@ -152,6 +152,7 @@ func finalizeNamespaces(ctx context.Context, c client.Client, cs kubernetes.Inte
 		{Group: "apps", Version: "v1", Kind: "Deployment"}, {Group: "apps", Version: "v1", Kind: "StatefulSet"},
 		{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}, {Group: "cert-manager.io", Version: "v1", Kind: "Issuer"},
 		{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, {Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+		{Version: "v1", Kind: "ServiceAccount"},
 	}
 	for ctx.Err() == nil {
 		time.Sleep(200 * time.Millisecond)

@@ -158,21 +158,9 @@ func resolveLaunch(ctx context.Context, cloud *openstack.Clients, wp *v1alpha1.W
 	if err != nil {
 		return nil, asInvalidSpec("spec.flavor", err)
 	}
-	if flavor.VCPUs <= 0 || flavor.RAMMiB <= 0 {
-		return nil, invalidSpec("spec.flavor", fmt.Errorf("flavor %s has %d vCPUs and %d MiB of RAM", flavor.Name, flavor.VCPUs, flavor.RAMMiB))
-	}
-	reserved, err := bootstrap.Reservations(*resource.NewQuantity(int64(flavor.VCPUs), resource.DecimalSI),
-		*resource.NewQuantity(int64(flavor.RAMMiB)<<20, resource.BinarySI), spec.Kubelet)
+	reserved, _, err := flavorAllocatable(flavor, spec.Kubelet)
 	if err != nil {
-		return nil, invalidSpec("spec.kubelet", err)
-	}
-	// The overrides must leave something for pods.
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewQuantity(int64(flavor.VCPUs), resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity(int64(flavor.RAMMiB)<<20, resource.BinarySI),
-	}
-	if _, err := bootstrap.Allocatable(capacity, reserved); err != nil {
-		return nil, invalidSpec("spec.kubelet", fmt.Errorf("with flavor %s: %w", flavor.Name, err))
+		return nil, err
 	}
 	image, err := cloud.Compute.GetImage(ctx, spec.Image)
 	if err != nil {
@@ -202,6 +190,53 @@ func resolveLaunch(ctx context.Context, cloud *openstack.Clients, wp *v1alpha1.W
 		return nil, err
 	}
 	return &launch{flavor: flavor, image: image, reserved: reserved, networkID: spec.NetworkID, subnetID: spec.SubnetID, serverGroupID: group.ID}, nil
+}
+
+// kubeletMaxPods is the kubelet's default --max-pods, which kubeseed keeps.
+const kubeletMaxPods = 110
+
+// flavorAllocatable computes the kubelet reservations of a server of the flavor and what
+// its Node will offer pods; reservations that leave nothing are an invalidSpecError.
+func flavorAllocatable(flavor *openstack.Flavor, kubelet v1alpha1.KubeletSpec) (bootstrap.Reserved, corev1.ResourceList, error) {
+	if flavor.VCPUs <= 0 || flavor.RAMMiB <= 0 {
+		return bootstrap.Reserved{}, nil, invalidSpec("spec.flavor", fmt.Errorf("flavor %s has %d vCPUs and %d MiB of RAM", flavor.Name, flavor.VCPUs, flavor.RAMMiB))
+	}
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewQuantity(int64(flavor.VCPUs), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(int64(flavor.RAMMiB)<<20, resource.BinarySI),
+		corev1.ResourcePods:   *resource.NewQuantity(kubeletMaxPods, resource.DecimalSI),
+	}
+	reserved, err := bootstrap.Reservations(capacity[corev1.ResourceCPU], capacity[corev1.ResourceMemory], kubelet)
+	if err != nil {
+		return bootstrap.Reserved{}, nil, invalidSpec("spec.kubelet", err)
+	}
+	// The overrides must leave something for pods.
+	allocatable, err := bootstrap.Allocatable(capacity, reserved)
+	if err != nil {
+		return bootstrap.Reserved{}, nil, invalidSpec("spec.kubelet", fmt.Errorf("with flavor %s: %w", flavor.Name, err))
+	}
+	return reserved, allocatable, nil
+}
+
+// nodeAllocatable is status.nodeAllocatable of an autoscaled pool: looked up once per
+// generation (the flavor and kubelet are spec), nil for a pool without autoscaling. A
+// lookup that fails keeps what the status had; scaling reports the flavor's problem.
+func nodeAllocatable(ctx context.Context, compute openstack.Compute, wp *v1alpha1.WorkerPool) corev1.ResourceList {
+	if wp.Spec.Autoscaling == nil {
+		return nil
+	}
+	if wp.Status.NodeAllocatable != nil && wp.Status.ObservedGeneration == wp.Generation {
+		return wp.Status.NodeAllocatable
+	}
+	flavor, err := compute.GetFlavor(ctx, wp.Spec.Flavor)
+	if err != nil {
+		return wp.Status.NodeAllocatable
+	}
+	_, allocatable, err := flavorAllocatable(flavor, wp.Spec.Kubelet)
+	if err != nil {
+		return wp.Status.NodeAllocatable
+	}
+	return allocatable
 }
 
 // ensureServerGroup finds the pool's server group by name, or creates it.

@@ -87,6 +87,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 		return ctrl.Result{RequeueAfter: r.CustomerProblemInterval}, err
 	}
 	p.cloud = clients
+	o.allocatable, o.allocatableKnown = nodeAllocatable(ctx, clients.Compute, wp), true
 	if p.members, err = r.inventory(ctx, clients.Compute, wp, p.now); err != nil {
 		c, requeue, err := cloudCheck(err, "list the pool's servers", r.CustomerProblemInterval)
 		o.servers = c

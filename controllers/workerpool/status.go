@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -34,6 +35,9 @@ type observed struct {
 	version string
 	updated int32
 	rollout *check
+	// allocatable is status.nodeAllocatable when allocatableKnown (nodeAllocatable).
+	allocatable      corev1.ResourceList
+	allocatableKnown bool
 	// requeue is when a deletion looks again.
 	requeue time.Duration
 }
@@ -72,6 +76,9 @@ func setStatus(wp *v1alpha1.WorkerPool, o observed) {
 	}
 	if o.version != "" {
 		wp.Status.Version = o.version
+	}
+	if o.allocatableKnown {
+		wp.Status.NodeAllocatable = o.allocatable
 	}
 	if o.rollout != nil {
 		wp.Status.UpdatedReplicas = o.updated

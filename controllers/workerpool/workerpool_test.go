@@ -453,3 +453,31 @@ func TestPoolActsWithTheClustersCloud(t *testing.T) {
 		t.Errorf("spec.cloud's Secret not released: %v %v", secret.Finalizers, err)
 	}
 }
+
+// TestAutoscaledPoolPublishesItsNodeAllocatable: an autoscaler scaling a pool from zero
+// has no Node to copy; the pool says what a new Node will offer (the flavor less the
+// kubelet's reservations), and stops saying it when it is no longer autoscaled.
+func TestAutoscaledPoolPublishesItsNodeAllocatable(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	wp := w.pool("zero", 0, func(wp *v1alpha1.WorkerPool) {
+		wp.Spec.Autoscaling = &v1alpha1.AutoscalingSpec{MinReplicas: 0, MaxReplicas: 3}
+	})
+	create(t, wp)
+	waitPool(t, wp, 30*time.Second, "status.nodeAllocatable", func(wp *v1alpha1.WorkerPool) bool { return wp.Status.NodeAllocatable != nil })
+	a := wp.Status.NodeAllocatable
+	cpu, mem, pods := a[corev1.ResourceCPU], a[corev1.ResourceMemory], a[corev1.ResourcePods]
+	// The flavor has 4 vCPUs and 8 GiB: something is reserved, most is left.
+	if cpu.MilliValue() <= 3000 || cpu.MilliValue() >= 4000 || mem.Value() <= 5<<30 || mem.Value() >= 8<<30 || pods.Value() != 110 {
+		t.Fatalf("status.nodeAllocatable %v, want a little under 4 cpu and 8Gi, and 110 pods", a)
+	}
+
+	patch := client.MergeFrom(wp.DeepCopy())
+	wp.Spec.Autoscaling = nil
+	if err := k8sClient.Patch(ctx, wp, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitPool(t, wp, 30*time.Second, "no status.nodeAllocatable without autoscaling", func(wp *v1alpha1.WorkerPool) bool {
+		return wp.Status.NodeAllocatable == nil && wp.Status.ObservedGeneration == wp.Generation
+	})
+}

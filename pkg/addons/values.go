@@ -44,7 +44,18 @@ type Values struct {
 	CoreDNS   CoreDNSValues   `json:"coreDNS"`
 	Tunnel    TunnelValues    `json:"tunnel"`
 	Network   NetworkValues   `json:"network"`
+	// Autoscaler is read by templates/autoscaler.yaml: the RBAC of kubeseed's autoscaler.
+	Autoscaler AutoscalerValues `json:"autoscaler"`
 }
+
+// AutoscalerValues name the autoscaler's user in the tenant, whom the chart grants what
+// the autoscaler reads and writes (in every tenant: only its certificate makes this user).
+type AutoscalerValues struct {
+	User string `json:"user"`
+}
+
+// DefaultAutoscalerUser is the autoscaler's user: pki.AutoscalerUser.
+const DefaultAutoscalerUser = "kubeseed:autoscaler"
 
 // KubeProxyValues render the kube-proxy DaemonSet, its ConfigMap and RBAC, as kubeadm names
 // them.
@@ -182,8 +193,9 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			Corefile:   corefile,
 			ConfigHash: checksum(map[string]string{"Corefile": corefile}),
 		},
-		Tunnel:  tunnel,
-		Network: network,
+		Tunnel:     tunnel,
+		Network:    network,
+		Autoscaler: AutoscalerValues{User: DefaultAutoscalerUser},
 	}, nil
 }
 

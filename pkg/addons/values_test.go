@@ -215,6 +215,8 @@ func TestRender(t *testing.T) {
 		"ConfigMap kube-system/kube-flannel-cfg", "DaemonSet kube-system/kube-flannel-ds",
 		"ServiceAccount kube-system/kube-router", "ClusterRole /kubeseed:kube-router", "ClusterRoleBinding /kubeseed:kube-router",
 		"DaemonSet kube-system/kube-router",
+		"ClusterRole /kubeseed:autoscaler", "ClusterRoleBinding /kubeseed:autoscaler",
+		"Role kube-system/kubeseed:autoscaler", "RoleBinding kube-system/kubeseed:autoscaler",
 	}
 	var got []string
 	for id := range byID {

@@ -75,6 +75,7 @@ type componentReport struct {
 	ready     int32
 	pods      []podReport
 	state     string
+	optional  bool // not part of Ready (the autoscaler): never the culprit of a tenant not Ready
 }
 
 // States of a component in a report.
@@ -130,7 +131,7 @@ func diagnose(s *tenantState, now time.Time) *report {
 	tc := s.tc
 	r := &report{conditions: sortConditions(tc.Status.Conditions)}
 	for _, ci := range controlplane.Registry {
-		cr := componentReport{component: ci.Component, condition: meta.FindStatusCondition(tc.Status.Conditions, ci.Condition)}
+		cr := componentReport{component: ci.Component, condition: meta.FindStatusCondition(tc.Status.Conditions, ci.Condition), optional: ci.Optional}
 		name := ci.Component.ObjectName(tc.Name)
 		cr.workload = string(ci.Workload) + "/" + name
 		switch ci.Workload {
@@ -149,12 +150,15 @@ func diagnose(s *tenantState, now time.Time) *report {
 				cr.pods = append(cr.pods, podDiagnosis(p, now))
 			}
 		}
+		if cr.optional && !cr.found && cr.condition == nil && len(cr.pods) == 0 {
+			continue // a component this tenant does not run
+		}
 		slices.SortFunc(cr.pods, func(a, b podReport) int { return strings.Compare(a.name, b.name) })
 		cr.state = componentState(cr)
 		r.components = append(r.components, cr)
 	}
 	for _, cr := range r.components {
-		if cr.state == stateFailing {
+		if cr.state == stateFailing && !cr.optional {
 			r.culprit = cr.component
 			break
 		}
@@ -163,7 +167,7 @@ func diagnose(s *tenantState, now time.Time) *report {
 	if r.culprit == "" && meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.EndpointReadyCondition) &&
 		meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.CertificatesReadyCondition) {
 		for _, cr := range r.components {
-			if cr.state == stateNotAvailable {
+			if cr.state == stateNotAvailable && !cr.optional {
 				r.culprit = cr.component
 				break
 			}

@@ -180,6 +180,14 @@ func TestDiagnose(t *testing.T) {
 		summary: "Ready (the old pods serve), but kube-scheduler is failing: pod acme-kube-scheduler-b: container kube-scheduler: CrashLoopBackOff",
 		states:  map[controlplane.Component]string{controlplane.Scheduler: stateFailing},
 	}, {
+		name: "the autoscaler crash-loops: the control plane still serves, and says so",
+		modify: func(s *tenantState) {
+			setCond(s, cond(v1alpha1.AutoscalerAvailableCondition, "False", "CrashLoopBackOff", ""))
+			s.pods = append(s.pods, componentPod(controlplane.Autoscaler, "b", false, 3, crashLooping, exited1))
+		},
+		summary: "Ready: the control plane serves.",
+		states:  map[controlplane.Component]string{controlplane.Autoscaler: stateFailing},
+	}, {
 		name: "the apiserver crash-loops; the controllers wait for it",
 		modify: func(s *tenantState) {
 			notReady(s)
@@ -249,6 +257,20 @@ func TestDiagnose(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiagnoseWithoutAutoscaler: a tenant no pool autoscales has no autoscaler to report.
+func TestDiagnoseWithoutAutoscaler(t *testing.T) {
+	s := healthyState()
+	delete(s.deployments, controlplane.Autoscaler.ObjectName("acme"))
+	s.pods = slices.DeleteFunc(s.pods, func(p corev1.Pod) bool {
+		return p.Labels[controlplane.LabelComponent] == string(controlplane.Autoscaler)
+	})
+	for _, cr := range diagnose(s, now).components {
+		if cr.component == controlplane.Autoscaler {
+			t.Errorf("reported the autoscaler of a tenant that runs none: %+v", cr)
+		}
 	}
 }
 

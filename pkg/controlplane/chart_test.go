@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -114,6 +115,25 @@ var goldenCases = []struct {
 			EtcdClusterExisting: true,
 		},
 	},
+	{
+		// A pool autoscales: the autoscaler with the e2e's short timings, and the seed's
+		// apiserver pinned to its address.
+		name: "autoscaler",
+		tc: tenant(func(tc *v1alpha1.TenantCluster) {
+			tc.Name, tc.Namespace = "scaled", "project-scaled"
+			tc.Spec.Endpoint.Type = v1alpha1.EndpointNodePort
+		}),
+		in: controlplane.Inputs{
+			EndpointHost:    "192.0.2.30",
+			NodePort:        31445,
+			SecretChecksums: checksums("scaled"),
+			Autoscaler:      true,
+			AutoscalerSettings: &controlplane.AutoscalerSettings{
+				ScanInterval: 2 * time.Second, ScaleDownUnneededTime: 30 * time.Second, ScaleDownDelayAfterAdd: 20 * time.Second,
+				ScaleDownUtilizationThreshold: 0.6, SeedAPIServerCIDRs: []string{"192.0.2.2/32"}, SeedAPIServerPorts: []int32{6443},
+			},
+		},
+	},
 }
 
 // checksums pretends every Secret of cluster was read with distinct data.
@@ -211,9 +231,14 @@ func TestRenderedObjects(t *testing.T) {
 				}
 			}
 			// 15, the egress selector ConfigMap of the tunnel, the audit policy and the
-			// controllers' egress policy.
-			if len(objs) != 18 {
-				t.Errorf("rendered %d objects, want 18", len(objs))
+			// controllers' egress policy; the autoscaler's ServiceAccount, kubeconfig,
+			// Deployment and NetworkPolicy when enabled.
+			want := 18
+			if c.in.Autoscaler {
+				want += 4
+			}
+			if len(objs) != want {
+				t.Errorf("rendered %d objects, want %d", len(objs), want)
 			}
 
 			pods := map[controlplane.Component]corev1.PodTemplateSpec{}
@@ -243,6 +268,13 @@ func TestRenderedObjects(t *testing.T) {
 					t.Errorf("%s has no PodDisruptionBudget", comp)
 				}
 				checkPod(t, comp, pods[comp], c.in.PriorityClassName)
+			}
+			if c.in.Autoscaler {
+				d, ok := byKey["Deployment/"+controlplane.Autoscaler.ObjectName(cluster)].(*appsv1.Deployment)
+				if !ok {
+					t.Fatal("no autoscaler Deployment")
+				}
+				checkPod(t, controlplane.Autoscaler, d.Spec.Template, c.in.PriorityClassName)
 			}
 			for _, svc := range []string{controlplane.Etcd.ObjectName(cluster), controlplane.EtcdClientServiceName(cluster), controlplane.APIServer.ObjectName(cluster)} {
 				if _, ok := byKey["Service/"+svc]; !ok {
@@ -290,8 +322,16 @@ func checkPod(t *testing.T, comp controlplane.Component, pod corev1.PodTemplateS
 		csc.Capabilities == nil || len(csc.Capabilities.Drop) != 1 || csc.Capabilities.Drop[0] != "ALL" {
 		t.Errorf("%s is not locked down: pod %+v, container %+v", comp, sc, csc)
 	}
-	if ptr.Deref(spec.AutomountServiceAccountToken, true) {
-		t.Errorf("%s mounts a seed service account token", comp)
+	// Only the autoscaler talks to the seed's API, as its own ServiceAccount.
+	if mounts := ptr.Deref(spec.AutomountServiceAccountToken, true); mounts != (comp == controlplane.Autoscaler) {
+		t.Errorf("%s: mounts a seed service account token: %v", comp, mounts)
+	}
+	wantSA := ""
+	if comp == controlplane.Autoscaler {
+		wantSA = controlplane.AutoscalerServiceAccountName(pod.Labels[controlplane.LabelTenantCluster])
+	}
+	if spec.ServiceAccountName != wantSA {
+		t.Errorf("%s: serviceAccountName %q, want %q", comp, spec.ServiceAccountName, wantSA)
 	}
 	if ctr.ImagePullPolicy != corev1.PullIfNotPresent {
 		t.Errorf("%s: imagePullPolicy %s", comp, ctr.ImagePullPolicy)
@@ -321,6 +361,8 @@ func typedFor(t *testing.T, kind string) runtime.Object {
 		return &policyv1.PodDisruptionBudget{}
 	case "NetworkPolicy":
 		return &networkingv1.NetworkPolicy{}
+	case "ServiceAccount":
+		return &corev1.ServiceAccount{}
 	}
 	t.Fatalf("unexpected kind %s", kind)
 	return nil

@@ -76,6 +76,8 @@ func secretMounts(cluster string) map[Component][]SecretMount {
 			m(ControllerManagerKubeconfigSecret, KubeconfigKey),
 		},
 		Scheduler: {caCert(), frontProxyCACert(), m(SchedulerKubeconfigSecret, KubeconfigKey)},
+		// The CA verifies the apiserver; the pair is the autoscaler's tenant identity.
+		Autoscaler: {withCA(AutoscalerClientSecret)},
 	}
 }
 

@@ -15,6 +15,9 @@ const (
 	APIServer         Component = "kube-apiserver"
 	ControllerManager Component = "kube-controller-manager"
 	Scheduler         Component = "kube-scheduler"
+	// Autoscaler is kubeseed's per-tenant autoscaler (cmd/kubeseed-autoscaler), rendered
+	// only while a WorkerPool of the tenant has spec.autoscaling (Inputs.Autoscaler).
+	Autoscaler Component = "autoscaler"
 )
 
 // ObjectName is the name of the component's workload, "<cluster>-<component>": the etcd
@@ -149,6 +152,10 @@ const (
 	// tls.crt verifies them (kube-apiserver accepts a certificate as a public key file). The
 	// key must survive renewal (cert-manager rotationPolicy Never), or every token breaks.
 	ServiceAccountSecret Secret = "sa"
+	// AutoscalerClientSecret is the autoscaler's client certificate (user
+	// pki.AutoscalerUser); the pod mounts it, and its kubeconfig (a ConfigMap, no secret in it)
+	// names the files, which the autoscaler reloads when cert-manager renews them.
+	AutoscalerClientSecret Secret = "autoscaler-client"
 	// ControllerManagerKubeconfigSecret is the kube-controller-manager's kubeconfig.
 	ControllerManagerKubeconfigSecret Secret = "controller-manager-kubeconfig"
 	// SchedulerKubeconfigSecret is the kube-scheduler's kubeconfig.
@@ -174,7 +181,7 @@ var Secrets = []Secret{
 	APIServerTLSSecret, APIServerKubeletClientSecret, APIServerEtcdClientSecret,
 	EtcdServerSecret, EtcdPeerSecret, FrontProxyClientSecret, ServiceAccountSecret,
 	ControllerManagerKubeconfigSecret, SchedulerKubeconfigSecret, AdminKubeconfigSecret,
-	TunnelServerSecret,
+	TunnelServerSecret, AutoscalerClientSecret,
 }
 
 // Name is the Secret's name for the named cluster, "<cluster>-<purpose>".

@@ -50,6 +50,7 @@ func TestSecretNames(t *testing.T) {
 		controlplane.SchedulerKubeconfigSecret:         "acme-scheduler-kubeconfig",
 		controlplane.AdminKubeconfigSecret:             "acme-kubeconfig",
 		controlplane.TunnelServerSecret:                "acme-tunnel-server",
+		controlplane.AutoscalerClientSecret:            "acme-autoscaler-client",
 	}
 	if len(controlplane.Secrets) != len(want) {
 		t.Errorf("Secrets lists %d Secrets, want %d", len(controlplane.Secrets), len(want))
@@ -78,9 +79,10 @@ func TestNamesFitTheLongestTenant(t *testing.T) {
 		}
 	}
 	var names []string
-	for _, c := range controlplane.Components() {
-		names = append(names, c.ObjectName(cluster))
+	for _, c := range controlplane.Registry {
+		names = append(names, c.Component.ObjectName(cluster))
 	}
+	names = append(names, controlplane.AutoscalerKubeconfigConfigMapName(cluster))
 	for _, s := range controlplane.Secrets {
 		names = append(names, s.Name(cluster))
 	}

@@ -49,6 +49,9 @@ type ComponentSpec struct {
 	Hold Hold
 	// Container is the component's main container: the one whose logs explain it.
 	Container string
+	// Optional components are rendered only when the tenant needs them (Inputs.Autoscaler):
+	// their condition is not part of Ready, and is removed while they are not rendered.
+	Optional bool
 }
 
 // Registry lists the components in the order a control plane comes up: the first failing
@@ -58,13 +61,17 @@ var Registry = []ComponentSpec{
 	{Component: APIServer, Workload: Deployment, Condition: v1alpha1.APIServerAvailableCondition, Hold: HoldForCertificates, Container: string(APIServer)},
 	{Component: ControllerManager, Workload: Deployment, Condition: v1alpha1.ControllerManagerAvailableCondition, Hold: HoldForAPIServer, Container: string(ControllerManager)},
 	{Component: Scheduler, Workload: Deployment, Condition: v1alpha1.SchedulerAvailableCondition, Hold: HoldForAPIServer, Container: string(Scheduler)},
+	{Component: Autoscaler, Workload: Deployment, Condition: v1alpha1.AutoscalerAvailableCondition, Hold: HoldForAPIServer, Container: string(Autoscaler), Optional: true},
 }
 
-// Components lists every component of the registry, in its order.
+// Components lists the components every control plane runs, in the registry's order: its
+// rows but the optional ones.
 func Components() []Component {
 	out := make([]Component, 0, len(Registry))
 	for _, c := range Registry {
-		out = append(out, c.Component)
+		if !c.Optional {
+			out = append(out, c.Component)
+		}
 	}
 	return out
 }
@@ -90,20 +97,27 @@ type ConditionSpec struct {
 }
 
 // Conditions lists every condition but Ready, in the order describe shows them and Ready's
-// message names them: the bring-up order, then the inside of the tenant. The components'
-// conditions come from the Registry, in its order.
+// message names them: the bring-up order, then the inside of the tenant, then the optional
+// components'. The components' conditions come from the Registry, in its order.
 func Conditions() []ConditionSpec {
 	out := []ConditionSpec{
 		{Type: v1alpha1.EndpointReadyCondition, Ready: true, Events: true},
 		{Type: v1alpha1.CertificatesReadyCondition, Ready: true},
 	}
+	var optional []ConditionSpec
 	for _, c := range Registry {
+		if c.Optional {
+			// Not Ready's business: the control plane serves without it.
+			optional = append(optional, ConditionSpec{Type: c.Condition, Events: true})
+			continue
+		}
 		out = append(out, ConditionSpec{Type: c.Condition, Ready: true})
 	}
-	return append(out,
+	out = append(out,
 		ConditionSpec{Type: v1alpha1.TenantBootstrappedCondition, Events: true},
 		ConditionSpec{Type: v1alpha1.AddonsReadyCondition, Events: true},
 		ConditionSpec{Type: v1alpha1.TunnelReadyCondition},
 		ConditionSpec{Type: v1alpha1.UpToDateCondition, Events: true},
 	)
+	return append(out, optional...)
 }

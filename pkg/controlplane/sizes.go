@@ -29,7 +29,9 @@ const legacySize = v1alpha1.ControlPlaneSizeMedium
 // a small cluster's load (docs/performance.md); both set no CPU limit: the apiserver's start is seconds of CPU,
 // which a small limit would stretch to minutes, and idle cores on a seed are otherwise
 // wasted. Their memory is limited, so one tenant cannot take the seed's memory. medium
-// and large are Guaranteed, the seed talk's advice for control planes that carry load.
+// and large are Guaranteed, the seed talk's advice for control planes that carry load. The
+// autoscaler's are estimates (informers on the tenant's pods and nodes, a simulation per
+// pass) until issue 20's benchmark measures them.
 var sizes = map[v1alpha1.ControlPlaneSize]map[Component]corev1.ResourceRequirements{
 	v1alpha1.ControlPlaneSizeTiny: {
 		Etcd:              burstable("10m", "48Mi", "256Mi"),
@@ -37,6 +39,7 @@ var sizes = map[v1alpha1.ControlPlaneSize]map[Component]corev1.ResourceRequireme
 		ControllerManager: burstable("5m", "48Mi", "256Mi"),
 		Scheduler:         burstable("2m", "24Mi", "128Mi"),
 		Tunnel:            burstable("2m", "12Mi", "64Mi"),
+		Autoscaler:        burstable("5m", "32Mi", "256Mi"),
 	},
 	v1alpha1.ControlPlaneSizeSmall: {
 		Etcd:              burstable("50m", "128Mi", "512Mi"),
@@ -44,6 +47,7 @@ var sizes = map[v1alpha1.ControlPlaneSize]map[Component]corev1.ResourceRequireme
 		ControllerManager: burstable("25m", "128Mi", "512Mi"),
 		Scheduler:         burstable("10m", "48Mi", "256Mi"),
 		Tunnel:            burstable("10m", "24Mi", "128Mi"),
+		Autoscaler:        burstable("10m", "64Mi", "512Mi"),
 	},
 	v1alpha1.ControlPlaneSizeMedium: {
 		Etcd:              guaranteed("250m", "1Gi"),
@@ -51,6 +55,7 @@ var sizes = map[v1alpha1.ControlPlaneSize]map[Component]corev1.ResourceRequireme
 		ControllerManager: guaranteed("200m", "256Mi"),
 		Scheduler:         guaranteed("100m", "128Mi"),
 		Tunnel:            guaranteed("50m", "64Mi"),
+		Autoscaler:        guaranteed("100m", "256Mi"),
 	},
 	v1alpha1.ControlPlaneSizeLarge: {
 		Etcd:              guaranteed("1", "4Gi"),
@@ -58,6 +63,7 @@ var sizes = map[v1alpha1.ControlPlaneSize]map[Component]corev1.ResourceRequireme
 		ControllerManager: guaranteed("500m", "1Gi"),
 		Scheduler:         guaranteed("250m", "512Mi"),
 		Tunnel:            guaranteed("100m", "128Mi"),
+		Autoscaler:        guaranteed("250m", "1Gi"),
 	},
 }
 

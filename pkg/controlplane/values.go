@@ -41,6 +41,8 @@ type Values struct {
 	ControllerManager ComponentValues `json:"controllerManager"`
 	Scheduler         ComponentValues `json:"scheduler"`
 	Tunnel            TunnelValues    `json:"tunnel"`
+	// Autoscaler is rendered only while Enabled (Inputs.Autoscaler).
+	Autoscaler AutoscalerValues `json:"autoscaler"`
 }
 
 // PodValues is what every component's pods are made of.
@@ -195,6 +197,11 @@ type Inputs struct {
 	// TunnelNodePort is the node port the seed allocated to the Service's tunnel port,
 	// pinned like NodePort.
 	TunnelNodePort int32
+	// Autoscaler renders the tenant's autoscaler: a WorkerPool of the tenant has
+	// spec.autoscaling (the controller decides). AutoscalerSettings are the operator's;
+	// nil means DefaultAutoscalerSettings.
+	Autoscaler         bool
+	AutoscalerSettings *AutoscalerSettings
 }
 
 // DefaultImageRegistry is where the upstream images live.
@@ -349,6 +356,11 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		return Values{}, err
 	}
 
+	autoscaler, err := autoscalerValues(tc, ns, in, size, mounts[Autoscaler])
+	if err != nil {
+		return Values{}, err
+	}
+
 	pod := func(c Component, image string, args []string) PodValues {
 		checksummed := mounts[c]
 		if c == APIServer && tunnel.Enabled {
@@ -399,7 +411,8 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			PodValues: pod(Scheduler, kubeImage(registry, Scheduler, controllersVersion), schedArgs),
 			Port:      SchedulerPort,
 		},
-		Tunnel: tunnel,
+		Tunnel:     tunnel,
+		Autoscaler: autoscaler,
 	}, nil
 }
 

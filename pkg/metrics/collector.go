@@ -94,6 +94,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counts[p]++
 		for _, comp := range controlplane.Registry {
+			if comp.Optional && meta.FindStatusCondition(tc.Status.Conditions, comp.Condition) == nil {
+				continue // not run by this tenant: no series, rather than a 0 that alerts
+			}
 			ready := 0.0
 			if meta.IsStatusConditionTrue(tc.Status.Conditions, comp.Condition) {
 				ready = 1

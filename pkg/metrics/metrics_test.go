@@ -158,6 +158,21 @@ func TestStateCollector(t *testing.T) {
 			componentSeries("p1", "acme", 1, 0, 0, 0),
 		},
 	}, {
+		name: "the autoscaler only of a tenant that runs one (its condition exists)",
+		objs: []client.Object{
+			tenant("p1", "acme", created, v1alpha1.TenantClusterReady, "v1.36.3", allConditions(metav1.ConditionTrue)),
+			tenant("p1", "scaled", created, v1alpha1.TenantClusterReady, "v1.36.3", func() map[string]metav1.ConditionStatus {
+				c := allConditions(metav1.ConditionTrue)
+				c[v1alpha1.AutoscalerAvailableCondition] = metav1.ConditionFalse
+				return c
+			}()),
+		},
+		want: []map[string]float64{
+			phaseSeries(map[v1alpha1.TenantClusterPhase]float64{v1alpha1.TenantClusterReady: 2}),
+			componentSeries("p1", "acme", 1, 1, 1, 1), componentSeries("p1", "scaled", 1, 1, 1, 1),
+			{`kubeseed_tenant_component_ready{component="autoscaler",name="scaled",namespace="p1"}`: 0},
+		},
+	}, {
 		name: "certificates in a tenant's control-plane namespace, once issued",
 		objs: []client.Object{
 			tenant("p1", "acme", created, v1alpha1.TenantClusterReady, "v1.36.3", allConditions(metav1.ConditionTrue)),

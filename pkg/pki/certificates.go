@@ -57,7 +57,7 @@ var IssuedSecrets = []controlplane.Secret{
 	controlplane.EtcdServerSecret, controlplane.EtcdPeerSecret, controlplane.FrontProxyClientSecret,
 	controlplane.ServiceAccountSecret,
 	ControllerManagerClientSecret, SchedulerClientSecret, AdminClientSecret,
-	controlplane.TunnelServerSecret,
+	controlplane.AutoscalerClientSecret, controlplane.TunnelServerSecret,
 }
 
 // Subjects of the client certificates: what the tenant's authorizers see.
@@ -81,6 +81,11 @@ const (
 	// SchedulerUser is the user the tenant's default RBAC grants the kube-scheduler's
 	// permissions to.
 	SchedulerUser = "system:kube-scheduler"
+	// AutoscalerUser is the autoscaler's user in the tenant: the tenant-addons chart's
+	// ClusterRole kubeseed:autoscaler grants it what the autoscaler reads and writes. Its
+	// certificate is issued for every tenant, autoscaled or not, so that a pool that starts
+	// autoscaling never has its tenant wait for certificates.
+	AutoscalerUser = "kubeseed:autoscaler"
 	// AdminCommonName is the admin kubeconfig's user. Its group is SystemMastersGroup, not
 	// kubeadm's kubeadm:cluster-admins (admin.conf since 1.29), which works only once a
 	// ClusterRoleBinding exists in the tenant: kubeseed bootstraps the tenant, RBAC
@@ -326,6 +331,7 @@ func objects(tc *v1alpha1.TenantCluster, endpoint Endpoint, o options) ([]client
 		leaf(ControllerManagerClientSecret, clusterCA, ControllerManagerUser, clientUsages),
 		leaf(SchedulerClientSecret, clusterCA, SchedulerUser, clientUsages),
 		admin,
+		leaf(controlplane.AutoscalerClientSecret, clusterCA, AutoscalerUser, clientUsages),
 	} {
 		objs = append(objs, certificate(name, ns, c))
 	}

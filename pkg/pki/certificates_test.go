@@ -91,6 +91,7 @@ func TestObjectsOrderAndKinds(t *testing.T) {
 		"Certificate/acme-controller-manager-client",
 		"Certificate/acme-scheduler-client",
 		"Certificate/acme-admin-client",
+		"Certificate/acme-autoscaler-client",
 		"Certificate/acme-tunnel-server",
 	}
 	if !slices.Equal(got, want) {
@@ -244,6 +245,8 @@ func TestCertificateSpecs(t *testing.T) {
 		{pki.ControllerManagerClientSecret, "acme-ca", "system:kube-controller-manager", nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 		{pki.SchedulerClientSecret, "acme-ca", "system:kube-scheduler", nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 		{pki.AdminClientSecret, "acme-ca", "kubernetes-admin", []string{"system:masters"}, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
+		// No group: the tenant's RBAC grants the user exactly what the autoscaler needs.
+		{controlplane.AutoscalerClientSecret, "acme-ca", "kubeseed:autoscaler", nil, clientUsages, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 		// A client too: it reads the Nodes agents claim to be.
 		{controlplane.TunnelServerSecret, "acme-ca", pki.TunnelServerCommonName, nil, both, false, cmv1.ECDSAKeyAlgorithm, 256, always, pki.LeafDuration},
 	}

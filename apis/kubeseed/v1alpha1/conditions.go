@@ -8,7 +8,10 @@ const (
 	APIServerAvailableCondition         = "APIServerAvailable"
 	ControllerManagerAvailableCondition = "ControllerManagerAvailable"
 	SchedulerAvailableCondition         = "SchedulerAvailable"
-	EndpointReadyCondition              = "EndpointReady"
+	// AutoscalerAvailableCondition reports the WorkerPool autoscaler while a pool of the
+	// tenant autoscales; absent otherwise. Not part of Ready.
+	AutoscalerAvailableCondition = "AutoscalerAvailable"
+	EndpointReadyCondition       = "EndpointReady"
 	// TenantBootstrappedCondition: what `kubeadm init` leaves behind is applied inside the
 	// tenant, so workers can `kubeadm join`. Not part of Ready.
 	TenantBootstrappedCondition = "TenantBootstrapped"

@@ -266,6 +266,13 @@ type WorkerPoolStatus struct {
 	// +optional
 	Version string `json:"version,omitempty"`
 
+	// NodeAllocatable is what a new Node of the pool offers pods: the flavor's vCPUs and
+	// RAM less the kubelet's reservations, and the kubelet's 110 pods. The autoscaler models
+	// a new node with it when the pool has no Node to copy (scale from zero). Set while
+	// spec.autoscaling is.
+	// +optional
+	NodeAllocatable corev1.ResourceList `json:"nodeAllocatable,omitempty"`
+
 	// Selector is the label selector of the pool's Nodes, for the scale subresource.
 	// +optional
 	Selector string `json:"selector,omitempty"`

@@ -46,13 +46,20 @@ labels:
 tcp.podSpec: what every control-plane pod shares. Call with (dict "root" $ "component"
 "kube-apiserver" "spreadByRevision" true). spreadByRevision spreads the pods of
 one Deployment revision, so a rollout does not pile the new pods where the old ones leave.
+"serviceAccountName" gives the pod that service account and its token: only a pod that
+talks to the seed's API (the autoscaler) may have one.
 */}}
 {{- define "tcp.podSpec" -}}
 {{- with .root.Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
-# Nothing in a control-plane pod talks to the seed's API.
+{{- with get . "serviceAccountName" }}
+serviceAccountName: {{ . }}
+automountServiceAccountToken: true
+{{- else }}
+# Nothing in this pod talks to the seed's API.
 automountServiceAccountToken: false
+{{- end }}
 enableServiceLinks: false
 securityContext:
   # A numeric runAsUser satisfies runAsNonRoot without an /etc/passwd in the image.
@@ -150,6 +157,19 @@ Call with (dict "path" "/livez" "period" 10 "timeout" 15 "failures" 8).
 httpGet:
   scheme: HTTPS
   port: https
+  path: {{ .path }}
+periodSeconds: {{ .period }}
+timeoutSeconds: {{ .timeout }}
+failureThreshold: {{ .failures }}
+{{- end -}}
+
+{{/*
+tcp.httpProbe: a plain HTTP GET on the container's "metrics" port (the autoscaler's).
+Call with (dict "path" "/healthz" "period" 10 "timeout" 5 "failures" 6).
+*/}}
+{{- define "tcp.httpProbe" -}}
+httpGet:
+  port: metrics
   path: {{ .path }}
 periodSeconds: {{ .period }}
 timeoutSeconds: {{ .timeout }}

@@ -19,6 +19,7 @@ import (
 	"github.com/kubeseed/kubeseed/controllers/tenantcluster"
 	"github.com/kubeseed/kubeseed/controllers/workerpool"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
@@ -57,6 +58,9 @@ type Options struct {
 	// TenantClusterWorkers and WorkerPoolWorkers are how many objects of each kind are
 	// reconciled at once; 0 means the controller's default (4). Negative is refused.
 	TenantClusterWorkers, WorkerPoolWorkers int
+	// Autoscaler are every tenant autoscaler's timings and seed egress; nil means
+	// controlplane.DefaultAutoscalerSettings.
+	Autoscaler *controlplane.AutoscalerSettings
 }
 
 // orDefault is n, or def when n is 0.
@@ -88,6 +92,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	wpWorkers := orDefault(o.WorkerPoolWorkers, workerpool.MaxConcurrentReconciles)
 	if tcWorkers < 1 || wpWorkers < 1 {
 		return fmt.Errorf("workers must be at least 1 (TenantCluster %d, WorkerPool %d)", tcWorkers, wpWorkers)
+	}
+	if o.Autoscaler != nil {
+		if err := o.Autoscaler.Validate(); err != nil {
+			return err
+		}
 	}
 	if allowed.IsZero() {
 		ctrl.Log.WithName("setup").Info("Customers' clouds.yaml may point at any auth_url: set --allowed-auth-urls on a seed customers share")
@@ -127,6 +136,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		PriorityClassName:     o.ControlPlanePriorityClass,
 		Spread:                o.ControlPlaneSpread,
 		MaxConcurrentRollouts: o.MaxConcurrentTenantRollouts,
+		AutoscalerSettings:    o.Autoscaler,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
 			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,

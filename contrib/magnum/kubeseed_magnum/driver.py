@@ -66,6 +66,15 @@ def _late(since, cluster):
     return since is not None and _now() - since > datetime.timedelta(minutes=_timeout(cluster))
 
 
+def _record_bounds(ng, spec):
+    """Keeps an autoscaled nodegroup's min_node_count and max_node_count as its pool's
+    spec.autoscaling: Magnum's API then refuses a resize outside them itself (it checks
+    max_node_count only when set, and a default nodegroup gets its maximum from a label)."""
+    scaling = spec.get("autoscaling")
+    if scaling:
+        _set(ng, min_node_count=scaling["minReplicas"], max_node_count=scaling["maxReplicas"])
+
+
 def _where(cluster):
     return (mapping.namespace_name(CONF.kubeseed.namespace_prefix, cluster.project_id),
             mapping.tenant_cluster_name(cluster.uuid))
@@ -152,6 +161,8 @@ class Driver(driver.Driver):
             _apply(seed, tc, osk.shown(values))
             for ng, pool in pools:
                 _apply(seed, pool, osk.shown(values, ng))
+        for ng, pool in pools:
+            _record_bounds(ng, pool["spec"])
         # Magnum's conductor copies stack_id to the default nodegroups.
         cluster.stack_id = tc_name
 
@@ -301,6 +312,9 @@ class Driver(driver.Driver):
         with _seed(cluster) as seed:
             pool = self._pool(seed, cluster, ng)
             ns, pool_name = pool["metadata"]["namespace"], pool["metadata"]["name"]
+            # Refused before a Node is marked: outside an autoscaled pool's bounds.
+            spec = dict(spec, replicas=_build(mapping.resize_replicas, pool, spec["replicas"],
+                                              ng.name))
             annotated, kubeconfig = [], None
             if nodes_to_remove:
                 nodes = osk.server_names(context, pool_name, nodes_to_remove)
@@ -428,14 +442,22 @@ class Driver(driver.Driver):
                  "subnet_id": tc["spec"]["cloud"]["subnetID"], "keypair": cluster.keypair}
             pool = _build(mapping.worker_pool_manifest, c, osk.nodegroup_values(nodegroup), _now())
             _apply(seed, pool, osk.shown(values, nodegroup))
+        _record_bounds(nodegroup, pool["spec"])
         nodegroup.stack_id = pool["metadata"]["name"]
 
     def update_nodegroup(self, context, cluster, nodegroup):
-        # Magnum changes min_node_count and max_node_count here.
+        # Magnum changes min_node_count and max_node_count here: the bounds move, the size
+        # stays as kubeseed's autoscaler left it (within them), never Magnum's node_count,
+        # which may lag behind it.
         _set(nodegroup, status=S.UPDATE_IN_PROGRESS, status_reason=None)
-        scaling = _build(mapping.autoscaling, osk.nodegroup_values(nodegroup))
-        self._scale(context, cluster, nodegroup,
-                    {"replicas": int(nodegroup.node_count), "autoscaling": scaling})
+        with _seed(cluster) as seed:
+            pool = self._pool(seed, cluster, nodegroup)
+            spec = _build(mapping.rebound, osk.nodegroup_values(nodegroup), pool)
+            _apply(seed, pool, osk.shown(osk.cluster_values(cluster), nodegroup),
+                   {"metadata": _stamp(cluster=cluster), "spec": spec})
+        if "replicas" in spec:
+            nodegroup.node_count = spec["replicas"]
+        _record_bounds(nodegroup, spec)
         nodegroup.save()
 
     def delete_nodegroup(self, context, cluster, nodegroup):

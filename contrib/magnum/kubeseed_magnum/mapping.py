@@ -266,24 +266,79 @@ def tenant_cluster_manifest(c, now):
     }
 
 
-def autoscaling(ng):
-    """spec.autoscaling from auto_scaling_enabled and the nodegroup's bounds, as Magnum's
-    Heat driver reads them (max defaults to node_count + 1), or None."""
+def autoscaling_bounds(ng, default_max=None):
+    """(min, max) of a nodegroup with label auto_scaling_enabled, else None: its
+    min_node_count and max_node_count, else the labels of those names, else for the
+    maximum default_max, else node_count + 1 (as Magnum's Heat driver reads them)."""
     labels = ng.get("labels") or {}
     if not parse_bool(labels.get("auto_scaling_enabled"), False, "label auto_scaling_enabled"):
         return None
-    count = int(ng.get("node_count") or 0)
     lo = ng.get("min_node_count")
     if lo is None:
         lo = _int(labels.get("min_node_count") or 0, "label min_node_count")
     hi = ng.get("max_node_count")
     if hi is None:
-        hi = (_int(labels["max_node_count"], "label max_node_count", 1)
-              if labels.get("max_node_count") else count + 1)
-    if not int(lo) <= count <= int(hi) or int(hi) < 1:
+        if labels.get("max_node_count"):
+            hi = _int(labels["max_node_count"], "label max_node_count", 1)
+        else:
+            hi = default_max if default_max is not None else int(ng.get("node_count") or 0) + 1
+    lo, hi = int(lo), int(hi)
+    if hi < 1 or lo > hi:
+        raise MappingError("nodegroup %s: min_node_count %d and max_node_count %d: the "
+                           "maximum must be at least 1 and not below the minimum"
+                           % (ng.get("name"), lo, hi))
+    return lo, hi
+
+
+def autoscaling(ng):
+    """spec.autoscaling from auto_scaling_enabled and the nodegroup's bounds, or None; the
+    nodegroup's node_count must lie within them."""
+    bounds = autoscaling_bounds(ng)
+    if bounds is None:
+        return None
+    lo, hi = bounds
+    count = int(ng.get("node_count") or 0)
+    if not lo <= count <= hi:
         raise MappingError("nodegroup %s: node_count %d must lie within min_node_count %s "
                            "and max_node_count %s" % (ng.get("name"), count, lo, hi))
-    return {"minReplicas": int(lo), "maxReplicas": int(hi)}
+    return {"minReplicas": lo, "maxReplicas": hi}
+
+
+def resize_replicas(pool, node_count, ng_name):
+    """spec.replicas for a resize (or cluster update) of the nodegroup behind pool to
+    node_count. An autoscaled pool (spec.autoscaling) is sized by kubeseed's autoscaler
+    within its bounds: a resize inside them sets the size (the autoscaler may move it again,
+    as cluster-autoscaler does on Heat's clusters); one outside them is refused, naming the
+    bounds, rather than left to the API's refusal or to a fight with the autoscaler."""
+    n = int(node_count)
+    scaling = (pool.get("spec") or {}).get("autoscaling")
+    if scaling and not int(scaling["minReplicas"]) <= n <= int(scaling["maxReplicas"]):
+        lo, hi = int(scaling["minReplicas"]), int(scaling["maxReplicas"])
+        raise MappingError(
+            "nodegroup %s is autoscaled (label auto_scaling_enabled): node_count %d lies outside "
+            "its min_node_count %d and max_node_count %d, within which kubeseed's autoscaler "
+            "sizes WorkerPool %s; resize within them, or change them first (openstack coe "
+            "nodegroup update <cluster> %s replace %s=%d)" % (
+                ng_name, n, lo, hi, pool["metadata"]["name"], ng_name,
+                "max_node_count" if n > hi else "min_node_count", n))
+    return n
+
+
+def rebound(ng, pool):
+    """The spec patch of a nodegroup update, where Magnum changes min_node_count and
+    max_node_count: spec.autoscaling from them (null when the nodegroup is not autoscaled,
+    and then spec.replicas stays), and spec.replicas as the autoscaler left it — not
+    Magnum's node_count, which may lag behind it — brought within the new bounds (the API
+    refuses a size outside them). A maximum given nowhere keeps the pool's."""
+    spec = pool.get("spec") or {}
+    current = int(spec.get("replicas", ng.get("node_count") or 0))
+    keep = (spec.get("autoscaling") or {}).get("maxReplicas")
+    bounds = autoscaling_bounds(dict(ng, node_count=current), keep)
+    if bounds is None:
+        return {"autoscaling": None}
+    lo, hi = bounds
+    return {"autoscaling": {"minReplicas": lo, "maxReplicas": hi},
+            "replicas": min(max(current, lo), hi)}
 
 
 def worker_pool_manifest(c, ng, now):

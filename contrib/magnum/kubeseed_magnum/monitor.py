@@ -4,6 +4,11 @@ Magnum's K8sMonitor dials the tenant's API from the conductor, which may not rea
 endpoint without a floating IP. kubeseed already watches every tenant from inside the
 seed, so health is read from its conditions instead: the control plane's Ready and each
 pool's Ready, with kubeseed's own words as the reasons.
+
+The health poll is also the only driver call Magnum makes for a cluster between its
+operations (update_cluster_status runs only while one is in progress): it reports each
+worker nodegroup's node_count as its pool's spec.replicas, which kubeseed's autoscaler
+changes without Magnum.
 """
 
 from oslo_config import cfg
@@ -13,6 +18,7 @@ from magnum.conductor import monitors
 
 from kubeseed_magnum import conf as ks_conf
 from kubeseed_magnum import mapping
+from kubeseed_magnum import openstack as osk
 from kubeseed_magnum import seed as seed_mod
 from kubeseed_magnum import status
 
@@ -51,3 +57,34 @@ class Monitor(monitors.MonitorBase):
         health, reasons = status.health(tc, pools)
         self.data["health_status"] = health
         self.data["health_status_reason"] = reasons
+        self._sync_node_counts(ns, pools)
+
+    def _sync_node_counts(self, ns, pools):
+        """node_count (and the addresses) of worker nodegroups as their pools' sizes; only
+        for a cluster *_COMPLETE: in progress, update_cluster_status does it every 10 s."""
+        if not (self.cluster.status or "").endswith("_COMPLETE"):
+            return
+        by_ng = {(p["metadata"].get("labels") or {}).get(mapping.NODEGROUP_LABEL): p
+                 for p in pools}
+        ngs = list(self.cluster.nodegroups)
+        counts = status.reported_node_counts(
+            [{"uuid": ng.uuid, "role": ng.role, "status": ng.status} for ng in ngs], by_ng)
+        for ng in ngs:
+            count = counts.get(ng.uuid)
+            if count is None:
+                continue
+            addresses = ng.node_addresses or []
+            if count == ng.node_count and len(addresses) == count:
+                continue
+            pool = by_ng[ng.uuid]["metadata"]["name"]
+            if count != ng.node_count:
+                LOG.info("cluster %s: nodegroup %s node_count %s -> %d, WorkerPool %s's "
+                         "spec.replicas (kubeseed's autoscaler, or a scale in the seed)",
+                         self.cluster.uuid, ng.name, ng.node_count, count, pool)
+                ng.node_count = count
+            # A server still building may have no address yet: looked up again next time.
+            found = osk.node_addresses(self.cluster, ns, pool)
+            if found is not None and found != addresses:
+                ng.node_addresses = found
+            if ng.obj_what_changed():
+                ng.save()

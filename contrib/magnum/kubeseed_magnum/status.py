@@ -248,6 +248,22 @@ def deletion_progress(remaining, now, timeout_minutes):
     return "DELETE_IN_PROGRESS", reason
 
 
+def reported_node_counts(nodegroups, pools):
+    """{nodegroup uuid: node_count} between Magnum's operations: a worker nodegroup's
+    node_count is its pool's spec.replicas, which kubeseed's autoscaler (or anyone scaling
+    the pool) changes without Magnum. nodegroups: uuid, role, status; pools: {nodegroup
+    uuid: WorkerPool}. A nodegroup in an operation (*_IN_PROGRESS) is left to the
+    operation's poll, and one whose pool is missing or being deleted to its deletion."""
+    out = {}
+    for ng in nodegroups:
+        pool = pools.get(ng["uuid"])
+        if (ng["role"] == "master" or pool is None or pool["metadata"].get("deletionTimestamp")
+                or (ng.get("status") or "").endswith(IN_PROGRESS)):
+            continue
+        out[ng["uuid"]] = int((pool.get("spec") or {}).get("replicas", 1))
+    return out
+
+
 def health(tc, pools):
     """(HEALTHY|UNHEALTHY|UNKNOWN, reason dict) from the seed: the control plane serves
     (Ready) and each pool is Ready. Keys as Magnum's monitor uses them: "api" and

@@ -234,6 +234,98 @@ class DriverTest(unittest.TestCase):
         self.driver.update_nodegroup(None, c, ng)
         self.assertNotIn("autoscaling", self.state["objects"][("WorkerPool", NS, POOL)]["spec"])
 
+    # --- autoscaled nodegroups (kubeseed's autoscaler sizes the pool) --------------
+
+    def autoscaled(self, replicas=None, status="UPDATE_COMPLETE"):
+        """A cluster whose default worker nodegroup (2 nodes) is autoscaled, 1 to 4, and
+        whose pool the autoscaler has since sized to replicas."""
+        c = fakes.cluster()
+        c.default_ng_worker.labels = {"auto_scaling_enabled": "true", "max_node_count": "4"}
+        c.default_ng_worker.min_node_count = 1
+        self.driver.create_cluster(None, c, 60)
+        self.make_ready()
+        c.status = status
+        for ng in c.nodegroups:
+            ng.stack_id, ng.status = c.stack_id, status
+            ng.save()
+        c.default_ng_worker.node_addresses = ["10.0.0.5", "10.0.0.6"]
+        c.default_ng_worker.save()
+        pool = self.state["objects"][("WorkerPool", NS, POOL)]
+        if replicas is not None:
+            pool["spec"]["replicas"] = replicas
+        return c, pool
+
+    def test_an_autoscaled_nodegroup_records_its_bounds(self):
+        c, pool = self.autoscaled()
+        self.assertEqual(pool["spec"]["autoscaling"], {"minReplicas": 1, "maxReplicas": 4})
+        # Magnum's API checks a resize against the fields: the label's maximum is kept there.
+        ng = c.default_ng_worker
+        self.assertEqual((ng.min_node_count, ng.max_node_count), (1, 4))
+        self.assertIsNone(c.default_ng_master.max_node_count)
+
+    def test_a_resize_of_an_autoscaled_nodegroup_stays_within_its_bounds(self):
+        c, pool = self.autoscaled(replicas=3)
+        self.driver.resize_cluster(None, c, None, 4, None, c.default_ng_worker)
+        self.assertEqual(pool["spec"]["replicas"], 4)
+        patches = len([x for x in self.state["calls"] if x[0] == "patch"])
+        with self.assertRaises(exception.InvalidParameterValue) as e:
+            self.driver.resize_cluster(None, c, None, 6, [POOL + "-1"], c.default_ng_worker)
+        self.assertIn("nodegroup default-worker is autoscaled (label auto_scaling_enabled): "
+                      "node_count 6 lies outside its min_node_count 1 and max_node_count 4",
+                      str(e.exception))
+        self.assertIn("replace max_node_count=6", str(e.exception))
+        # Refused before anything changed: no Node marked, the pool as it was.
+        self.assertEqual(self.state["annotated"], [])
+        self.assertEqual(len([x for x in self.state["calls"] if x[0] == "patch"]), patches)
+        self.assertEqual(pool["spec"]["replicas"], 4)
+        c.default_ng_worker.node_count = 0  # `openstack coe cluster update … node_count=0`
+        with self.assertRaises(exception.InvalidParameterValue) as e:
+            self.driver.update_cluster(None, c)
+        self.assertIn("replace min_node_count=0", str(e.exception))
+
+    def test_new_bounds_keep_the_autoscalers_size(self):
+        c, pool = self.autoscaled(replicas=3)  # Magnum still says 2
+        ng = c.default_ng_worker
+        ng.max_node_count = 6
+        self.driver.update_nodegroup(None, c, ng)
+        self.assertEqual((pool["spec"]["replicas"], pool["spec"]["autoscaling"]),
+                         (3, {"minReplicas": 1, "maxReplicas": 6}))
+        self.assertEqual((ng.node_count, ng.status), (3, "UPDATE_IN_PROGRESS"))
+        ng.max_node_count = 2
+        self.driver.update_nodegroup(None, c, ng)
+        self.assertEqual((pool["spec"]["replicas"], ng.node_count), (2, 2))
+
+    def test_node_count_follows_the_autoscaler(self):
+        c, pool = self.autoscaled()
+        ng = c.default_ng_worker
+        m = self.driver.get_monitor(None, c)
+        saves, addresses = ng.saves, ["10.0.0.5", "10.0.0.6", "10.0.0.7"]
+        # The new server has no address at first; Nova is asked again until it has.
+        nova = mock.Mock(side_effect=[addresses[:2], addresses])
+        with mock.patch("kubeseed_magnum.openstack.node_addresses", nova):
+            m.poll_health_status()  # nothing moved: nothing written, Nova not asked
+            self.assertEqual((ng.node_count, ng.saves, nova.call_count), (2, saves, 0))
+            pool["spec"]["replicas"] = 3
+            m.poll_health_status()
+            self.assertEqual((ng.node_count, ng.node_addresses, ng.saves),
+                             (3, addresses[:2], saves + 1))
+            nova.assert_called_with(c, NS, POOL)
+            self.assertEqual(m.data["health_status"], "HEALTHY")
+            m.poll_health_status()
+            self.assertEqual((ng.node_addresses, ng.saves), (addresses, saves + 2))
+            m.poll_health_status()
+            self.assertEqual((ng.saves, nova.call_count), (saves + 2, 2))
+            # During an operation its own poll reports it (update_cluster_status).
+            pool["spec"]["replicas"] = 4
+            for cluster_status, ng_status in (("UPDATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"),
+                                              ("UPDATE_COMPLETE", "UPDATE_IN_PROGRESS")):
+                c.status, ng.status = cluster_status, ng_status
+                m.poll_health_status()
+                self.assertEqual(ng.node_count, 3)
+            c.status = "UPDATE_IN_PROGRESS"
+            self.driver.update_cluster_status(None, c)
+            self.assertEqual(ng.node_count, 4)
+
     def test_nodegroup_create_and_delete(self):
         c = self.created()
         self.make_ready()

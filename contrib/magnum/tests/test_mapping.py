@@ -188,6 +188,58 @@ class ManifestTest(unittest.TestCase):
         self.assertIn("node_count 3 must lie within min_node_count 0 and max_node_count 2",
                       str(e.exception))
 
+    def test_autoscaling_bounds(self):
+        auto = {"auto_scaling_enabled": "true"}
+        cases = [
+            ("not autoscaled", nodegroup(max_node_count=5), None, None),
+            ("fields", nodegroup(labels=auto, min_node_count=1, max_node_count=5), None, (1, 5)),
+            ("labels", nodegroup(labels=dict(auto, min_node_count="2", max_node_count="7"),
+                                 min_node_count=None), None, (2, 7)),
+            ("no maximum: node_count + 1", nodegroup(labels=auto), None, (0, 4)),
+            ("no maximum: the one given", nodegroup(labels=auto), 9, (0, 9)),
+        ]
+        for name, ng, default_max, want in cases:
+            with self.subTest(name):
+                self.assertEqual(mapping.autoscaling_bounds(ng, default_max), want)
+        with self.assertRaises(mapping.MappingError) as e:
+            mapping.autoscaling_bounds(nodegroup(labels=auto, min_node_count=4, max_node_count=3))
+        self.assertIn("min_node_count 4 and max_node_count 3", str(e.exception))
+
+    def test_a_resize_of_an_autoscaled_pool_stays_within_its_bounds(self):
+        plain = {"metadata": {"name": "mc-1-w"}, "spec": {"replicas": 2}}
+        auto = {"metadata": {"name": "mc-1-w"},
+                "spec": {"replicas": 2, "autoscaling": {"minReplicas": 1, "maxReplicas": 4}}}
+        self.assertEqual(mapping.resize_replicas(plain, 9, "default-worker"), 9)
+        for n in (1, 3, 4):
+            self.assertEqual(mapping.resize_replicas(auto, n, "default-worker"), n)
+        for n, hint in ((5, "replace max_node_count=5"), (0, "replace min_node_count=0")):
+            with self.subTest(n=n), self.assertRaises(mapping.MappingError) as e:
+                mapping.resize_replicas(auto, n, "default-worker")
+            self.assertIn("nodegroup default-worker is autoscaled (label auto_scaling_enabled): "
+                          "node_count %d lies outside its min_node_count 1 and max_node_count 4, "
+                          "within which kubeseed's autoscaler sizes WorkerPool mc-1-w" % n,
+                          str(e.exception))
+            self.assertIn(hint, str(e.exception))
+
+    def test_new_bounds_keep_the_autoscalers_size(self):
+        auto = {"auto_scaling_enabled": "true"}
+        # The autoscaler made it 4; Magnum's node_count (3) lags behind.
+        pool = {"metadata": {"name": "mc-1-w"},
+                "spec": {"replicas": 4, "autoscaling": {"minReplicas": 1, "maxReplicas": 6}}}
+        cases = [
+            ("wider", dict(min_node_count=1, max_node_count=8), (1, 8, 4)),
+            ("a maximum below the size", dict(min_node_count=1, max_node_count=3), (1, 3, 3)),
+            ("a minimum above the size", dict(min_node_count=5, max_node_count=8), (5, 8, 5)),
+            ("no maximum: the pool's", dict(min_node_count=2, max_node_count=None), (2, 6, 4)),
+        ]
+        for name, fields, (lo, hi, replicas) in cases:
+            with self.subTest(name):
+                self.assertEqual(mapping.rebound(nodegroup(labels=auto, **fields), pool), {
+                    "autoscaling": {"minReplicas": lo, "maxReplicas": hi},
+                    "replicas": replicas})
+        # Not autoscaled: bounds off, the size as it is.
+        self.assertEqual(mapping.rebound(nodegroup(max_node_count=8), pool), {"autoscaling": None})
+
     @unittest.skipUnless(yaml and os.path.isdir(CRD_DIR), "needs PyYAML and the repo's CRDs")
     def test_manifests_fit_the_crds(self):
         labels = {"kube_tag": "v1.36.3", "etcd_volume_size": "5", "master_lb_allowed_cidrs":

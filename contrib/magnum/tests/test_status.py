@@ -327,6 +327,22 @@ class DeletionTest(unittest.TestCase):
                     self.assertIsNone(why)
 
 
+class NodeCountTest(unittest.TestCase):
+
+    def test_node_count_is_the_pools_size_between_operations(self):
+        ngs = [{"uuid": MASTER, "role": "master", "status": "UPDATE_COMPLETE"},
+               {"uuid": WORKER, "role": "worker", "status": "UPDATE_COMPLETE"},
+               {"uuid": EXTRA, "role": "worker", "status": "UPDATE_FAILED"},
+               {"uuid": "busy", "role": "worker", "status": "UPDATE_IN_PROGRESS"},
+               {"uuid": "gone", "role": "worker", "status": "CREATE_COMPLETE"},
+               {"uuid": "deleting", "role": "worker", "status": "CREATE_COMPLETE"}]
+        deleting = pool(want=1)
+        deleting["metadata"]["deletionTimestamp"] = "2026-01-01T12:30:00Z"
+        pools = {MASTER: pool(want=9), WORKER: pool(want=3), EXTRA: pool(want=0),
+                 "busy": pool(want=5), "deleting": deleting}
+        self.assertEqual(status.reported_node_counts(ngs, pools), {WORKER: 3, EXTRA: 0})
+
+
 class HealthTest(unittest.TestCase):
 
     def test_table(self):
