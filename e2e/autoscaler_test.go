@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -186,6 +187,12 @@ func testAutoscaling(t *testing.T, ctx context.Context, tenant kubernetes.Interf
 	})
 	if err != nil {
 		t.Errorf("the autoscaler still runs with no autoscaled pool: %v", err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		return apierrors.IsNotFound(kube.Get(ctx, client.ObjectKeyFromObject(auto), &v1alpha1.WorkerPool{})), nil
+	})
+	if err != nil {
+		t.Errorf("WorkerPool auto not gone within 3m: %v", err)
 	}
 }
 

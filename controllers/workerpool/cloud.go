@@ -129,13 +129,31 @@ func (r *Reconciler) usersOf(ctx context.Context, namespace, name string) ([]v1a
 	return users, nil
 }
 
-// releaseSecret drops CredentialsFinalizer from the Secret once no other WorkerPool uses it.
-func (r *Reconciler) releaseSecret(ctx context.Context, wp *v1alpha1.WorkerPool, ref cloud.Ref) error {
+// CloudReleasedAnnotation marks a WorkerPool being deleted whose servers are gone: it
+// needs its credentials no more. Pools deleted at once (their TenantCluster's deletion)
+// would otherwise each keep the shared Secret for the other, and neither release it.
+const CloudReleasedAnnotation = "kubeseed.io/cloud-released"
+
+// releaseSecret drops CredentialsFinalizer from the Secret once no other WorkerPool uses
+// it; a pool being deleted that has marked its servers gone uses it no more. wait is true
+// while another pool being deleted has not marked it yet: of pools deleted at once, the
+// last to look releases the Secret.
+func (r *Reconciler) releaseSecret(ctx context.Context, wp *v1alpha1.WorkerPool, ref cloud.Ref) (wait bool, err error) {
 	users, err := r.usersOf(ctx, wp.Namespace, ref.Name)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return r.credentials().Release(ctx, ref, wp.UID, &v1alpha1.WorkerPoolList{Items: users})
+	var holding []v1alpha1.WorkerPool
+	for _, u := range users {
+		if u.UID == wp.UID || u.DeletionTimestamp.IsZero() {
+			holding = append(holding, u)
+			continue
+		}
+		if _, done := u.Annotations[CloudReleasedAnnotation]; !done {
+			return true, nil
+		}
+	}
+	return false, r.credentials().Release(ctx, ref, wp.UID, &v1alpha1.WorkerPoolList{Items: holding})
 }
 
 // launch is what every new server of the pool is made of, looked up in the cloud once per
@@ -206,6 +224,9 @@ func flavorAllocatable(flavor *openstack.Flavor, kubelet v1alpha1.KubeletSpec) (
 		corev1.ResourceMemory: *resource.NewQuantity(int64(flavor.RAMMiB)<<20, resource.BinarySI),
 		corev1.ResourcePods:   *resource.NewQuantity(kubeletMaxPods, resource.DecimalSI),
 	}
+	if flavor.DiskGiB > 0 { // a root disk of the flavor's (not a boot volume): the kubelet's nodefs
+		capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(flavor.DiskGiB)<<30, resource.BinarySI)
+	}
 	reserved, err := bootstrap.Reservations(capacity[corev1.ResourceCPU], capacity[corev1.ResourceMemory], kubelet)
 	if err != nil {
 		return bootstrap.Reserved{}, nil, invalidSpec("spec.kubelet", err)
@@ -220,7 +241,8 @@ func flavorAllocatable(flavor *openstack.Flavor, kubelet v1alpha1.KubeletSpec) (
 
 // nodeAllocatable is status.nodeAllocatable of an autoscaled pool: looked up once per
 // generation (the flavor and kubelet are spec), nil for a pool without autoscaling. A
-// lookup that fails keeps what the status had; scaling reports the flavor's problem.
+// lookup that fails leaves it unset (looked up again next time) rather than describe a
+// flavor the spec no longer names; scaling reports the flavor's problem.
 func nodeAllocatable(ctx context.Context, compute openstack.Compute, wp *v1alpha1.WorkerPool) corev1.ResourceList {
 	if wp.Spec.Autoscaling == nil {
 		return nil
@@ -230,11 +252,11 @@ func nodeAllocatable(ctx context.Context, compute openstack.Compute, wp *v1alpha
 	}
 	flavor, err := compute.GetFlavor(ctx, wp.Spec.Flavor)
 	if err != nil {
-		return wp.Status.NodeAllocatable
+		return nil
 	}
 	_, allocatable, err := flavorAllocatable(flavor, wp.Spec.Kubelet)
 	if err != nil {
-		return wp.Status.NodeAllocatable
+		return nil
 	}
 	return allocatable
 }

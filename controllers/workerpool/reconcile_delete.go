@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -35,8 +37,15 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, wp *v1alpha1.WorkerPoo
 	}
 	r.deleteFromTenant(ctx, wp)
 	if ref.Name != "" {
-		if err := r.releaseSecret(ctx, wp, ref); err != nil {
+		if err := r.markCloudReleased(ctx, wp); err != nil {
 			return ctrl.Result{}, err
+		}
+		wait, err := r.releaseSecret(ctx, wp, ref)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if wait {
+			return ctrl.Result{RequeueAfter: releaseWaitInterval}, nil
 		}
 	}
 	if controllerutil.RemoveFinalizer(wp, v1alpha1.Finalizer) {
@@ -45,6 +54,25 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, wp *v1alpha1.WorkerPoo
 		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// releaseWaitInterval is how soon a pool being deleted looks again for the mark of
+// another being deleted with it.
+const releaseWaitInterval = 2 * time.Second
+
+// markCloudReleased sets CloudReleasedAnnotation on a pool whose servers are gone.
+func (r *Reconciler) markCloudReleased(ctx context.Context, wp *v1alpha1.WorkerPool) error {
+	if _, ok := wp.Annotations[CloudReleasedAnnotation]; ok {
+		return nil
+	}
+	patch := client.MergeFrom(wp.DeepCopy())
+	metav1.SetMetaDataAnnotation(&wp.ObjectMeta, CloudReleasedAnnotation, "true")
+	status := wp.Status.DeepCopy() // the patch answers with the stored status
+	if err := r.Client.Patch(ctx, wp, patch); err != nil {
+		return fmt.Errorf("mark the pool's servers gone: %w", err)
+	}
+	wp.Status = *status
+	return nil
 }
 
 // deleteCloud deletes the pool's servers, ports and server group; done is false while Nova

@@ -67,9 +67,8 @@ func TestRenderAutoscalerRBAC(t *testing.T) {
 	}
 	read := []string{"get", "list", "watch"}
 	want := map[string][]string{
-		"/pods": read, "/replicationcontrollers": read, "policy/poddisruptionbudgets": read,
-		"apps/daemonsets": read, "apps/replicasets": read, "apps/statefulsets": read, "batch/jobs": read,
-		"/nodes":  {"get", "list", "patch", "update", "watch"},
+		"/pods": read, "policy/poddisruptionbudgets": read, "apps/daemonsets": read,
+		"/nodes":  {"get", "list", "patch", "watch"},
 		"/events": {"create", "patch"}, "events.k8s.io/events": {"create", "patch"},
 	}
 	if got := grants(cr.Rules); !equalGrants(got, want) {

@@ -30,8 +30,10 @@ const legacySize = v1alpha1.ControlPlaneSizeMedium
 // which a small limit would stretch to minutes, and idle cores on a seed are otherwise
 // wasted. Their memory is limited, so one tenant cannot take the seed's memory. medium
 // and large are Guaranteed, the seed talk's advice for control planes that carry load. The
-// autoscaler's are estimates (informers on the tenant's pods and nodes, a simulation per
-// pass) until issue 20's benchmark measures them.
+// autoscaler's memory is an estimate (informers on the tenant's pods and nodes); its CPU
+// is limited at every size: a pass costs pending pods × nodes, both the customer's to
+// inflate, and a pass of 3 pools, 30 nodes and 100 pending pods takes ~5 ms
+// (make bench-autoscaler), so the limit only binds on an abuse.
 var sizes = map[v1alpha1.ControlPlaneSize]map[Component]corev1.ResourceRequirements{
 	v1alpha1.ControlPlaneSizeTiny: {
 		Etcd:              burstable("10m", "48Mi", "256Mi"),
@@ -39,7 +41,7 @@ var sizes = map[v1alpha1.ControlPlaneSize]map[Component]corev1.ResourceRequireme
 		ControllerManager: burstable("5m", "48Mi", "256Mi"),
 		Scheduler:         burstable("2m", "24Mi", "128Mi"),
 		Tunnel:            burstable("2m", "12Mi", "64Mi"),
-		Autoscaler:        burstable("5m", "32Mi", "256Mi"),
+		Autoscaler:        cpuLimited(burstable("5m", "32Mi", "256Mi"), "200m"),
 	},
 	v1alpha1.ControlPlaneSizeSmall: {
 		Etcd:              burstable("50m", "128Mi", "512Mi"),
@@ -47,7 +49,7 @@ var sizes = map[v1alpha1.ControlPlaneSize]map[Component]corev1.ResourceRequireme
 		ControllerManager: burstable("25m", "128Mi", "512Mi"),
 		Scheduler:         burstable("10m", "48Mi", "256Mi"),
 		Tunnel:            burstable("10m", "24Mi", "128Mi"),
-		Autoscaler:        burstable("10m", "64Mi", "512Mi"),
+		Autoscaler:        cpuLimited(burstable("10m", "64Mi", "512Mi"), "500m"),
 	},
 	v1alpha1.ControlPlaneSizeMedium: {
 		Etcd:              guaranteed("250m", "1Gi"),
@@ -72,6 +74,12 @@ func burstable(cpu, memory, memoryLimit string) corev1.ResourceRequirements {
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)},
 		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(memoryLimit)},
 	}
+}
+
+// cpuLimited adds a CPU limit to a burstable size.
+func cpuLimited(r corev1.ResourceRequirements, cpu string) corev1.ResourceRequirements {
+	r.Limits[corev1.ResourceCPU] = resource.MustParse(cpu)
+	return r
 }
 
 func guaranteed(cpu, memory string) corev1.ResourceRequirements {

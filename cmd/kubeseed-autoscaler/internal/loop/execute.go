@@ -67,7 +67,7 @@ func (a *Autoscaler) scaleUp(ctx context.Context, in plan.Input, up plan.ScaleUp
 	a.log.Info("scaled up", "pool", up.Pool, "from", up.From, "to", up.To, "pods", len(up.Pods), "reason", up.Reason)
 	verdict := fmt.Sprintf("pod triggered scale-up: %s %d->%d (max: %d)", up.Pool, up.From, up.To, poolMax(in, up.Pool))
 	for _, p := range up.Pods {
-		a.tellPod(in, p, corev1.EventTypeNormal, ReasonTriggeredScaleUp, verdict)
+		a.tellPod(p, corev1.EventTypeNormal, ReasonTriggeredScaleUp, verdict)
 	}
 	return nil
 }
@@ -87,7 +87,8 @@ func (a *Autoscaler) scaleDown(ctx context.Context, down plan.ScaleDown) error {
 		return fail(err)
 	}
 	if err := a.setReplicas(ctx, down.Pool, down.From, down.To); err != nil {
-		if uerr := a.annotateNode(ctx, down.Node, nil); uerr != nil {
+		// Taken back even when the resize failed because the autoscaler is stopping.
+		if uerr := a.annotateNode(context.WithoutCancel(ctx), down.Node, nil); uerr != nil {
 			a.log.Error("take back the delete-machine annotation", "node", down.Node, "err", uerr)
 		}
 		return fail(err)
@@ -116,9 +117,36 @@ func (a *Autoscaler) annotateNode(ctx context.Context, node string, value *strin
 	return nil
 }
 
+// clearStale takes DeleteMachineValue off the Nodes of pools that are not shrinking: a
+// removal whose resize failed, was undone (a scale-up) or was cut short by a restart would
+// otherwise leave the Node marked as the next to go. It reports whether it changed any.
+func (a *Autoscaler) clearStale(ctx context.Context, in plan.Input) (bool, error) {
+	nodes := map[string][]*corev1.Node{}
+	for _, n := range in.Nodes {
+		nodes[n.Labels[plan.PoolLabel]] = append(nodes[n.Labels[plan.PoolLabel]], n)
+	}
+	changed := false
+	for _, p := range in.Pools {
+		if len(nodes[p.Name]) > int(p.Replicas) {
+			continue // the WorkerPool controller is removing the marked Node
+		}
+		for _, n := range nodes[p.Name] {
+			if n.Annotations[plan.DeleteMachineAnnotation] != DeleteMachineValue {
+				continue
+			}
+			if err := a.annotateNode(ctx, n.Name, nil); err != nil {
+				return changed, err
+			}
+			a.log.Info("took back a removal that did not happen", "node", n.Name, "pool", p.Name)
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
 // tellPods sends NotTriggerScaleUp to pending pods no pool can help, once per verdict,
 // and forgets pods that are no longer pending.
-func (a *Autoscaler) tellPods(in plan.Input, res plan.Result) {
+func (a *Autoscaler) tellPods(res plan.Result) {
 	pending := map[types.NamespacedName]bool{}
 	for _, v := range res.NoScaleUp {
 		pending[v.Pod] = true
@@ -130,7 +158,7 @@ func (a *Autoscaler) tellPods(in plan.Input, res plan.Result) {
 		if len(parts) > 0 {
 			msg = "pod didn't trigger scale-up: " + strings.Join(parts, "; ")
 		}
-		a.tellPod(in, v.Pod, corev1.EventTypeNormal, ReasonNotTriggerScaleUp, msg)
+		a.tellPod(v.Pod, corev1.EventTypeNormal, ReasonNotTriggerScaleUp, msg)
 	}
 	for _, p := range res.WillFit {
 		pending[p] = true
@@ -147,16 +175,14 @@ func (a *Autoscaler) tellPods(in plan.Input, res plan.Result) {
 	}
 }
 
-func (a *Autoscaler) tellPod(in plan.Input, key types.NamespacedName, kind, reason, msg string) {
+func (a *Autoscaler) tellPod(key types.NamespacedName, kind, reason, msg string) {
 	if a.verdicts[key] == msg {
 		return
 	}
 	a.verdicts[key] = msg
-	for _, p := range in.Pods {
-		if p.Namespace == key.Namespace && p.Name == key.Name {
-			a.tenantEvents.Event(p, kind, reason, msg)
-			return
-		}
+	o, ok, err := a.pods.GetStore().GetByKey(key.String())
+	if p, isPod := o.(*corev1.Pod); err == nil && ok && isPod {
+		a.tenantEvents.Event(p, kind, reason, msg)
 	}
 }
 

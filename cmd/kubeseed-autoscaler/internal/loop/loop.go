@@ -146,12 +146,15 @@ func (a *Autoscaler) Scan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if changed, err := a.clearStale(ctx, in); changed || err != nil {
+		return err // the next scan plans with what the informers then see
+	}
 	res := plan.Plan(a.cfg.Plan, in)
 	// The plan starts cool-downs for what it decided; one that could not be done starts none.
 	prev := a.memory
 	a.memory = res.Memory
 	a.metrics.Unschedulable.Set(float64(res.Unschedulable))
-	a.tellPods(in, res)
+	a.tellPods(res)
 	var errs []error
 	if res.ScaleUp != nil {
 		if err := a.scaleUp(ctx, in, *res.ScaleUp); err != nil {

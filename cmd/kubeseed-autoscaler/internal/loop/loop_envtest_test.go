@@ -105,6 +105,23 @@ func TestScanResizesThroughTheAPI(t *testing.T) {
 	if n := replicas(t, ctx, pools, "auto"); n != 1 {
 		t.Errorf("auto went to %d replicas, below its min of 1", n)
 	}
+
+	// Someone scales the pool back up before the Node went: the Node is no longer
+	// leaving, and the mark that would make it the next to go is taken back.
+	scale, err := pools.Get(ctx, "auto", metav1.GetOptions{}, "scale")
+	must(t, err)
+	must(t, unstructured.SetNestedField(scale.Object, int64(2), "spec", "replicas"))
+	_, err = pools.Update(ctx, scale, metav1.UpdateOptions{}, "scale")
+	must(t, err)
+	scanUntil(t, ctx, a, "the delete-machine mark taken back", func() bool {
+		for _, n := range []string{"auto-0", "auto-1"} {
+			node, err := kube.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+			if err != nil || node.Annotations[plan.DeleteMachineAnnotation] != "" {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 type testWriter struct{ t *testing.T }

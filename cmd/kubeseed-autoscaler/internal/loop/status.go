@@ -50,7 +50,20 @@ const maxListed = 50
 func (a *Autoscaler) renderStatus(in plan.Input, res plan.Result) (string, error) {
 	doc := statusDoc{
 		Cluster: a.cfg.Namespace + "/" + a.cfg.Cluster, UnschedulablePods: res.Unschedulable,
-		PodsWaitingForNode: len(res.WillFit), LastDecision: a.lastDecision, UnneededNodes: res.Unneeded, ScaleDownHeld: res.Held,
+		PodsWaitingForNode: len(res.WillFit), LastDecision: a.lastDecision, ScaleDownHeld: res.Held,
+	}
+	if len(doc.ScaleDownHeld) > maxListed {
+		doc.ScaleDownHeld = append(doc.ScaleDownHeld[:maxListed:maxListed], fmt.Sprintf("and %d more", len(res.Held)-maxListed))
+	}
+	for i, n := range sortedKeys(res.Unneeded) {
+		if doc.UnneededNodes == nil {
+			doc.UnneededNodes = map[string]string{}
+		}
+		if i == maxListed {
+			doc.UnneededNodes["…"] = fmt.Sprintf("and %d more", len(res.Unneeded)-maxListed)
+			break
+		}
+		doc.UnneededNodes[n] = res.Unneeded[n]
 	}
 	for _, p := range in.Pools {
 		doc.Pools = append(doc.Pools, poolStatus{Name: p.Name, Autoscaled: p.Autoscaled, Replicas: p.Replicas, Min: p.Min, Max: p.Max, Nodes: nodesOf(in, p.Name)})

@@ -57,6 +57,7 @@ type cluster struct {
 	ready   map[string]bool  // Node name → Ready
 	dsPods  []*simulate.Pod  // one prepared pod per DaemonSet
 	pending []*pendingPod    // first-fit-decreasing order
+	gone    []string         // Nodes being removed (removing), by name
 }
 
 type poolState struct {
@@ -95,17 +96,27 @@ func newCluster(in Input, chk *simulate.Checker) *cluster {
 	sort.Slice(c.nodes, func(i, j int) bool { return c.nodes[i].Name < c.nodes[j].Name })
 	for _, n := range c.nodes {
 		c.ready[n.Name] = isReady(n)
-		ps := c.poolOf[n.Labels[PoolLabel]]
-		if ps != nil {
+		if ps := c.poolOf[n.Labels[PoolLabel]]; ps != nil {
 			ps.nodes = append(ps.nodes, n)
 		}
-		if leaving(n) != "" || c.starting(n) {
+	}
+	for _, n := range c.nodes {
+		ps := c.poolOf[n.Labels[PoolLabel]]
+		if c.starting(n) {
 			continue
 		}
+		if c.removing(n) {
+			c.gone = append(c.gone, n.Name)
+			continue
+		}
+		// A cordoned Node (a person's drain) still exists: it is no capacity on its
+		// way, only not a place for pods.
 		if ps != nil {
 			ps.active++
 		}
-		c.base = append(c.base, simulate.NewNode(n, c.podsOn[n.Name]))
+		if !n.Spec.Unschedulable {
+			c.base = append(c.base, simulate.NewNode(n, c.podsOn[n.Name]))
+		}
 	}
 	for _, ps := range c.pools {
 		ps.upcoming = max(0, int(ps.Replicas)-ps.active)
@@ -145,6 +156,18 @@ func newCluster(in Input, chk *simulate.Checker) *cluster {
 // taint against pending pods.
 func (c *cluster) starting(n *corev1.Node) bool {
 	return !isReady(n) && c.in.Now.Sub(n.CreationTimestamp.Time) < NodeStartupTime
+}
+
+// removing reports a Node the WorkerPool controller is taking away: drained, or asked to
+// go while its pool has more Nodes than replicas. A delete-machine annotation on a Node of
+// a pool that is not shrinking only says which goes first: that Node stays.
+func (c *cluster) removing(n *corev1.Node) bool {
+	if _, ok := n.Annotations[DrainStartedAnnotation]; ok {
+		return true
+	}
+	_, asked := n.Annotations[DeleteMachineAnnotation]
+	ps := c.poolOf[n.Labels[PoolLabel]]
+	return asked && ps != nil && len(ps.nodes) > int(ps.Replicas)
 }
 
 // leaving says why a Node is on its way out, or "".

@@ -122,6 +122,11 @@ func (c *cluster) holds(cfg Config, res *Result) []string {
 	}
 	// Only autoscaled pools' coming nodes hold: a fixed pool with a server that never
 	// joins would otherwise stop every scale-down of the tenant.
+	// Their pods are still to be placed: the free room the next removal would count on
+	// may be theirs.
+	if len(c.gone) > 0 {
+		out = append(out, fmt.Sprintf("no scale-down while %s %s being removed", plural(len(c.gone), "node", "nodes")+" ("+strings.Join(c.gone, ", ")+")", map[bool]string{true: "is", false: "are"}[len(c.gone) == 1]))
+	}
 	for _, ps := range c.pools {
 		if ps.upcoming > 0 && ps.Autoscaled {
 			out = append(out, fmt.Sprintf("no scale-down while pool %s waits for %s to join (%d replicas, %d usable)",
@@ -266,6 +271,9 @@ func (c *cluster) blocker(pods []*corev1.Pod) string {
 		if safe == "true" {
 			continue // the owner's word: movable whatever its controller or namespace
 		}
+		if why := unsimulated(p); why != "" {
+			return fmt.Sprintf("pod %s/%s has %s, which the simulation cannot place (annotate it %s=true to allow)", p.Namespace, p.Name, why, SafeToEvictAnnotation)
+		}
 		if metav1.GetControllerOf(p) == nil {
 			return fmt.Sprintf("pod %s/%s has no controller to recreate it (annotate it %s=true to allow)", p.Namespace, p.Name, SafeToEvictAnnotation)
 		}
@@ -328,4 +336,28 @@ func movedPhrase(pods int, moved map[string]int) string {
 		return "its 1 pod fits on " + names[0]
 	}
 	return fmt.Sprintf("its %d pods fit on other nodes (%s)", pods, strings.Join(names, ", "))
+}
+
+// unsimulated names what a pod asks for that the node-local filter plugins do not judge:
+// where such a pod could go is unknown, so its node stays.
+func unsimulated(p *corev1.Pod) string {
+	if a := p.Spec.Affinity; a != nil {
+		if a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+			return "required pod anti-affinity"
+		}
+		if a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+			return "required pod affinity"
+		}
+	}
+	for _, t := range p.Spec.TopologySpreadConstraints {
+		if t.WhenUnsatisfiable == corev1.DoNotSchedule {
+			return "a DoNotSchedule topology spread constraint"
+		}
+	}
+	for _, v := range p.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil || v.Ephemeral != nil {
+			return "a persistent volume (its zone is not simulated)"
+		}
+	}
+	return ""
 }

@@ -135,7 +135,26 @@ func TestScaleDown(t *testing.T) {
 		name: "leaving nodes are neither candidates nor destinations", pools: []Pool{pool("a", 2, 1, 5)},
 		nodes: []*corev1.Node{node("a-0", a, "4", "8Gi", annotated(DeleteMachineAnnotation, "autoscaler")), node("a-1", a, "4", "8Gi"), node("a-2", a, "4", "8Gi")},
 		pods:  []*corev1.Pod{small(), pod("web-2", "a-2", "3900m", "1Gi")}, memory: seen(time.Hour),
+		held: append([]string{"no scale-down while 1 node (a-0) is being removed"}, notRemovable("pod default/small fits on no other node: Insufficient cpu")...),
+	}, {
+		// A person's drain: the Node is no room for pods, and no capacity on its way either.
+		name: "a cordoned node is not a node coming", pools: []Pool{pool("a", 2, 1, 5)},
+		nodes: []*corev1.Node{node("a-0", a, "4", "8Gi", func(n *corev1.Node) { n.Spec.Unschedulable = true }), node("a-1", a, "4", "8Gi")},
+		pods:  []*corev1.Pod{small(), pod("web-0", "a-0", "3900m", "1Gi")}, memory: seen(time.Hour),
+		held: notRemovable("pod default/small fits on no other node: no nodes available to schedule pods"),
+	}, {
+		// delete-machine on a Node of a pool that is not shrinking only ranks it first.
+		name: "an annotated node of a pool at its size stays", pools: []Pool{pool("a", 2, 1, 5)},
+		nodes: []*corev1.Node{node("a-0", a, "4", "8Gi", annotated(DeleteMachineAnnotation, "true")), node("a-1", a, "4", "8Gi")},
+		pods:  []*corev1.Pod{small(), pod("web-0", "a-0", "3900m", "1Gi")}, memory: seen(time.Hour),
 		held: notRemovable("pod default/small fits on no other node: Insufficient cpu"),
+	}, {
+		name: "a pod with required anti-affinity pins its node", nodes: nodes(), memory: seen(time.Hour),
+		pods: with(small(func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: corev1.LabelHostname}}}}
+		})),
+		held: notRemovable("pod default/small has required pod anti-affinity, which the simulation cannot place (annotate it cluster-autoscaler.kubernetes.io/safe-to-evict=true to allow)"),
 	}, {
 		name:  "nodes of a pool without autoscaling are never candidates",
 		pools: []Pool{pool("fixed", 2, 0, 0, notAutoscaled)},
