@@ -96,13 +96,7 @@ func TestOctaviaEndpointInCustomerProject(t *testing.T) {
 	cloud := openStackCloud(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "customer-cloud"},
-		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: cloud.customerCloudsYAML(t)},
-	}
-	if err := kube.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
+	secret := cloud.customerSecret(t, ctx, ns)
 	tc := smallTenant(ns, "octavia")
 	tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
 		CredentialsSecretRef: corev1.LocalObjectReference{Name: secret.Name},
@@ -260,4 +254,18 @@ func sameStrings(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// customerSecret creates the credentials Secret "customer-cloud" of the test cloud's
+// customer in ns.
+func (c testCloud) customerSecret(t *testing.T, ctx context.Context, ns string) *corev1.Secret {
+	t.Helper()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "customer-cloud"},
+		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: c.customerCloudsYAML(t)},
+	}
+	if err := kube.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }

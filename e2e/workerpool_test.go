@@ -49,13 +49,7 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 	harness, customer := startDataPlane(t, ctx, cloud, host, faults.install)
 
 	ns := newNamespace(t)
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "customer-cloud"},
-		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: cloud.customerCloudsYAML(t)},
-	}
-	if err := kube.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
+	secret := cloud.customerSecret(t, ctx, ns)
 	tc := smallTenant(ns, "workers")
 	tc.Spec.Endpoint = v1alpha1.EndpointSpec{Type: v1alpha1.EndpointOctavia, Octavia: &v1alpha1.OctaviaEndpointSpec{
 		CredentialsSecretRef: corev1.LocalObjectReference{Name: secret.Name},

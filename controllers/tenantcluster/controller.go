@@ -19,6 +19,7 @@ import (
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/controllers/internal/reconcileutil"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/backup"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
@@ -84,6 +85,11 @@ type Reconciler struct {
 	// AutoscalerSettings are every tenant autoscaler's timings and seed egress; nil means
 	// controlplane.DefaultAutoscalerSettings.
 	AutoscalerSettings *controlplane.AutoscalerSettings
+	// Backups runs tenants' etcd backups off the reconcile; SetupWithManager makes one when
+	// nil. BackupSnapshotter streams their snapshots; nil dials the tenant's etcd, which
+	// needs the manager in the seed's pod network (envtest injects one).
+	Backups           *backup.Runner
+	BackupSnapshotter BackupSnapshotter
 
 	tenantMemory
 	cloud cloudMemory

@@ -39,7 +39,7 @@ func (r *Reconciler) deleteWorkerPools(ctx context.Context, tc *v1alpha1.TenantC
 }
 
 // reconcileDelete takes a tenant apart in the order that loses nothing the next step needs:
-// the WorkerPools (they drain and delete their servers through this control plane, with the
+// a final etcd backup when backups are configured, the WorkerPools (they drain and delete their servers through this control plane, with the
 // customer's credentials), the customer's load balancer, then the control-plane namespace
 // with everything in it (etcd's claims, cert-manager's Secrets, which carry no owner
 // reference). The finalizer goes once the namespace is gone, so a TenantCluster made again
@@ -48,6 +48,10 @@ func (r *Reconciler) deleteWorkerPools(ctx context.Context, tc *v1alpha1.TenantC
 func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantCluster) (ctrl.Result, error) {
 	var blocked check
 	defer func() { setDeletionStatus(tc, blocked) }()
+	// The final backup first, while etcd holds everything and serves.
+	if done, requeue, err := r.finalBackup(ctx, tc, &blocked); err != nil || !done {
+		return ctrl.Result{RequeueAfter: requeue}, err
+	}
 	r.forgetTenant(tc.UID)
 	if err := r.deleteAutoscalerRBAC(ctx, tc); err != nil {
 		return ctrl.Result{}, err
@@ -77,6 +81,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	if !gone {
 		return ctrl.Result{RequeueAfter: namespaceWait}, nil
+	}
+	if r.Backups != nil {
+		r.Backups.Forget(tc.Namespace + "/" + tc.Name)
 	}
 	if controllerutil.RemoveFinalizer(tc, v1alpha1.Finalizer) {
 		if err := r.Client.Update(ctx, tc); err != nil {

@@ -25,7 +25,8 @@ import (
 //   - status.version: the version the control plane runs, for the tenant bootstrap;
 //   - status.addons: the addon versions pinned when first applied;
 //   - status.conditions: EndpointReady, so that an Octavia update keeps a serving endpoint
-//     Ready.
+//     Ready;
+//   - status.backup: when the last backup was taken, which says when the next is due.
 type scope struct {
 	tc *v1alpha1.TenantCluster
 	// stamps are the rendered workloads' stamps (release, pod-template hash) by name, once
@@ -93,7 +94,8 @@ type reconcilePhase struct {
 // before it put in the scope:
 //
 //	namespace → autoscaler → cloud credentials → endpoint → PKI and kubeconfigs → encryption
-//	key → etcd membership → holds → upgrade → render and apply → observe → inside the tenant
+//	key → etcd membership → holds → upgrade → render and apply → observe → backup → inside
+//	the tenant
 func (r *Reconciler) phases() []reconcilePhase {
 	return []reconcilePhase{
 		{"namespace", r.reconcileNamespace},
@@ -108,6 +110,7 @@ func (r *Reconciler) phases() []reconcilePhase {
 		{"upgrade", r.reconcileUpgrade},
 		{"render and apply", r.reconcileApply},
 		{"observe", r.observeComponents},
+		{"backup", r.reconcileBackup},
 		{"inside the tenant", r.reconcileInside},
 	}
 }

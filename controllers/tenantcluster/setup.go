@@ -21,9 +21,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/apply"
+	"github.com/kubeseed/kubeseed/pkg/backup"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
@@ -93,7 +95,20 @@ func (r *Reconciler) SetupWithManagerWorkers(mgr ctrl.Manager, workers int) erro
 	// wakes the TenantCluster the namespace is computed from (an index, so nothing in the
 	// object, which only kubeseed writes anyway, is trusted for the mapping).
 	inControlPlane := handler.EnqueueRequestsFromMapFunc(r.tenantOfControlPlaneObject)
+	// A finished backup wakes its tenant, which records it.
+	if r.Backups == nil {
+		r.Backups = &backup.Runner{}
+	}
+	backupsDone := make(chan event.TypedGenericEvent[*v1alpha1.TenantCluster], 64)
+	r.Backups.Done = func(key string) {
+		ns, name, _ := strings.Cut(key, "/")
+		backupsDone <- event.TypedGenericEvent[*v1alpha1.TenantCluster]{Object: &v1alpha1.TenantCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}
+	}
+	if err := mgr.Add(r.Backups); err != nil {
+		return fmt.Errorf("add the backup runner: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
+		WatchesRawSource(source.Channel(backupsDone, &handler.TypedEnqueueRequestForObject[*v1alpha1.TenantCluster]{})).
 		// Tenants in parallel: a tenant or cloud that answers slowly holds one worker, not
 		// every other tenant's certificate rolls, etcd growth and CSR approvals.
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).

@@ -33,6 +33,8 @@ type observed struct {
 	kubeconfigSecret string
 	octavia          *v1alpha1.OctaviaEndpointStatus
 	addons           *v1alpha1.AddonVersions
+	// backup is a backup written since the status last recorded one.
+	backup *v1alpha1.EtcdBackupStatus
 
 	// checks are by condition type (controlplane.Conditions). A condition that counts
 	// towards Ready and was not observed is Progressing; one that does not (the inside of
@@ -125,6 +127,9 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	}
 	if o.addons != nil {
 		tc.Status.Addons = o.addons
+	}
+	if o.backup != nil {
+		tc.Status.Backup = o.backup
 	}
 	ready := len(notReady) == 0 && o.invalid == "" && o.blocked.reason == ""
 	// The version moves once every component runs it, not when the apiservers alone do.

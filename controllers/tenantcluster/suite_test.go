@@ -98,6 +98,8 @@ func run(m *testing.M) int {
 		EtcdDialer:   dialFakeEtcd,
 		TenantDialer: fakeTenant.Dial,
 		Clouds:       fakeClouds,
+		// No etcd pods either: backups snapshot a fixed database (backup_envtest_test.go).
+		BackupSnapshotter: snapshotFake,
 		// Every tenant here is rendered by this one release, so the bound only applies
 		// where a test makes a workload look rendered by another (rollouts_envtest_test.go).
 		Release: suiteRelease, MaxConcurrentRollouts: 1,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the OpenStack test cloud's services from Debian's packages (bookworm: Zed-era
-# Keystone 22, Nova 26, Neutron 21, Octavia 11, Magnum 15). Nothing is started or configured here:
-# hack/openstack/up.sh runs every service by hand with configs of its own.
+# Keystone 22, Nova 26, Neutron 21, Octavia 11, Magnum 15, Swift 2.30). Nothing is started or
+# configured here: hack/openstack/up.sh runs every service by hand with configs of its own.
 # Idempotent: exits at once when everything is installed.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "openstack install: must run as root (apt-get install)" >&2; exit 1; }
@@ -9,13 +9,16 @@ set -euo pipefail
 # Not installed: nova-compute (pulls libvirt/qemu; python3-nova has its code, up.sh runs it
 # through hack/openstack/nova_compute.py), Neutron agents and openvswitch (no data plane),
 # Cinder (the product does not use volumes), octavia-health-manager/housekeeping (the noop
-# amphora driver sends no heartbeats and needs no certificate rotation).
+# amphora driver sends no heartbeats and needs no certificate rotation). Swift's packages
+# bring its servers' console scripts (and pull rsyslog, which nothing starts); its proxy's
+# Keystone middleware, only recommended, is asked for by name.
 pkgs=(
   mariadb-server rabbitmq-server python3-pymysql
   keystone glance-api placement-api
   nova-api nova-conductor nova-scheduler python3-nova
   neutron-server octavia-api octavia-worker
   magnum-api magnum-conductor python3-magnumclient python3-kubernetes
+  swift swift-proxy swift-account swift-container swift-object python3-keystonemiddleware
   python3-openstackclient python3-keystoneclient python3-openstacksdk python3-octaviaclient
   uwsgi-core uwsgi-plugin-python3 openssl curl
 )

@@ -4,7 +4,8 @@
 
 # Everything the cloud writes lives under one directory, so that down.sh can remove it
 # whole: configs (etc/), PID files (run/), logs (log/), MariaDB's and RabbitMQ's data,
-# Glance's images, Octavia's CA, and the outputs (clouds.yaml, openstack.env, openstack.json).
+# Glance's images, Swift's rings and objects, Octavia's CA, and the outputs (clouds.yaml,
+# openstack.env, openstack.json).
 # It is root's: the services run as root (MariaDB as mysql) and bind 127.0.0.1 only.
 STATE=${KUBESEED_OPENSTACK_DIR:-/var/lib/kubeseed-openstack}
 export KUBESEED_OPENSTACK_DIR=$STATE
@@ -29,9 +30,12 @@ KEYSTONE_URL=http://$API_HOST:5000/v3
 REGION=RegionOne
 # Start order; down.sh stops in reverse.
 SERVICES=(mariadb epmd rabbitmq keystone glance placement neutron nova-api nova-conductor
-  nova-scheduler nova-compute1 nova-compute2 octavia-api octavia-worker magnum-api magnum-conductor)
+  nova-scheduler nova-compute1 nova-compute2 octavia-api octavia-worker magnum-api magnum-conductor
+  swift-account swift-container swift-object swift-proxy)
+# Swift's account, container and object servers listen on 127.0.0.1 only (the proxy calls them).
 declare -A PORT=([mariadb]=3306 [epmd]=4369 [rabbitmq]=5672 [keystone]=5000 [glance]=9292 [placement]=8778
-  [nova-api]=8774 [neutron]=9696 [octavia-api]=9876 [magnum-api]=9511)
+  [nova-api]=8774 [neutron]=9696 [octavia-api]=9876 [magnum-api]=9511
+  [swift-proxy]=8080 [swift-account]=6202 [swift-container]=6201 [swift-object]=6200)
 
 say() { echo "openstack: $*" >&2; }
 die() { echo "openstack: error: $*" >&2; exit 1; }

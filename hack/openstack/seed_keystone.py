@@ -17,8 +17,8 @@ from keystoneauth1 import session
 from keystoneauth1.identity import v3
 from keystoneclient.v3 import client
 
-SERVICE_USERS = ["glance", "placement", "nova", "neutron", "octavia", "magnum"]
-# type, name, path after host:port
+SERVICE_USERS = ["glance", "placement", "nova", "neutron", "octavia", "magnum", "swift"]
+# type, name, port, path after host:port (Keystone puts the token's project ID for %(project_id)s)
 CATALOG = [
     ("image", "glance", 9292, ""),
     ("placement", "placement", 8778, ""),
@@ -26,12 +26,14 @@ CATALOG = [
     ("network", "neutron", 9696, ""),
     ("load-balancer", "octavia", 9876, ""),
     ("container-infra", "magnum", 9511, "/v1"),
+    ("object-store", "swift", 8080, "/v1/AUTH_%(project_id)s"),
 ]
 # Magnum's conductor makes a trustee user per cluster in this domain, as its domain admin
 # (magnum.conf [trust], hack/openstack/magnum.sh).
 MAGNUM_DOMAIN, MAGNUM_DOMAIN_ADMIN = "magnum", "magnum_domain_admin"
-# What a customer needs: member for Nova/Neutron, load-balancer_member for Octavia's
-# default policy (member_and_owner = role:load-balancer_member and role:member).
+# What a customer needs: member for Nova/Neutron and Swift (an operator role of the proxy's
+# keystoneauth, hack/openstack/swift.sh), load-balancer_member for Octavia's default policy
+# (member_and_owner = role:load-balancer_member and role:member).
 CUSTOMER_ROLES = ["member", "load-balancer_member"]
 APP_CRED = "kubeseed-test"
 

@@ -2,15 +2,16 @@
 # Brings up kubeseed's OpenStack test cloud on this machine: MariaDB, RabbitMQ, Keystone,
 # Glance, Placement, Nova (fake driver, two fake hypervisors), Neutron (ML2, no agents),
 # Octavia (amphora provider, noop amphora driver, real VIP ports), Magnum (with kubeseed's
-# driver, magnum.sh), each started by hand (the APIs on every interface, see API_HOST in
-# lib.sh) with configs, data, PIDs and logs under $KUBESEED_OPENSTACK_DIR
-# (default /var/lib/kubeseed-openstack). Needs hack/openstack/install.sh first.
+# driver, magnum.sh), Swift (one node, swift.sh), each started by hand (the APIs on every
+# interface, see API_HOST in lib.sh) with configs, data, PIDs and logs under
+# $KUBESEED_OPENSTACK_DIR (default /var/lib/kubeseed-openstack). Needs hack/openstack/install.sh first.
 #
 # Idempotent: one-time steps (DB syncs, seeding) leave markers in done/, and a service is
 # started only when it is not running, so a second run only checks health. docs/test-cloud.md.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$HERE/magnum.sh" # Magnum and kubeseed's driver: magnum_configs, magnum_db, start_magnum
+. "$HERE/swift.sh"  # Swift: swift_configs, start_swift (builds the rings once), wait_swift
 [ "$(id -u)" = 0 ] || die "must run as root"
 command -v keystone-manage >/dev/null || die "OpenStack is not installed: run hack/openstack/install.sh (or make openstack-up)"
 
@@ -307,6 +308,7 @@ EOF
   } >"$ETC/octavia/octavia.conf"
   uwsgi_ini octavia-api 9876 /usr/bin/octavia-wsgi 1 "pyargv = --config-file $ETC/octavia/octavia.conf" >"$ETC/octavia/uwsgi.ini"
   magnum_configs
+  swift_configs
 }
 
 json_get() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$STATE/openstack.json" "$1"; }
@@ -518,10 +520,11 @@ start_keystone
 wait_http keystone 5000 60
 db_sync magnum magnum_db # later than the others: it takes a core the Keystone seed leaves idle
 phase "keystone: db, bootstrap, start"
-# "-2" since Magnum's pieces were added: a cloud seeded before seeds again (both seeds find before they create).
-if ! done_step keystone-seed-2; then
+# "-3" since Swift's pieces were added (-2: Magnum's): a cloud seeded before seeds again (both
+# seeds find before they create).
+if ! done_step keystone-seed-3; then
   seed_env "$PY" "$HERE/seed_keystone.py" 2>>"$LOG/seed.log" || { log_tail seed; die "seeding Keystone failed; log: $LOG/seed.log"; }
-  mark keystone-seed-2
+  mark keystone-seed-3
 fi
 phase "keystone seed: catalog, users, app cred"
 
@@ -539,6 +542,7 @@ wait_http nova-api 8774 90
 wait_alive nova-conductor nova-scheduler nova-compute1 nova-compute2
 wait_syncs magnum
 start_magnum # starts while the cloud is seeded; waited for at the end
+start_swift  # likewise
 phase "glance, placement, neutron, nova up"
 
 if ! done_step cloud-seed-2; then
@@ -558,6 +562,8 @@ wait_alive octavia-worker
 phase "octavia up"
 wait_magnum
 phase "magnum up"
+wait_swift
+phase "swift up"
 mark ready
 
 total=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')

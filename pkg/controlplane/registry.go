@@ -118,6 +118,7 @@ func Conditions() []ConditionSpec {
 		ConditionSpec{Type: v1alpha1.AddonsReadyCondition, Events: true},
 		ConditionSpec{Type: v1alpha1.TunnelReadyCondition},
 		ConditionSpec{Type: v1alpha1.UpToDateCondition, Events: true},
+		ConditionSpec{Type: v1alpha1.BackedUpCondition},
 	)
 	return append(out, optional...)
 }

@@ -33,6 +33,13 @@ var (
 		"Size of a tenant's etcd database in bytes, the largest of its members', as etcd's Status reports it "+
 			"(polled in the background). Absent while the tenant's etcd is not available or did not answer the last poll.",
 		[]string{"namespace", "name"}, nil)
+	etcdBackupAgeDesc = prometheus.NewDesc(EtcdBackupAgeName,
+		"Seconds since a tenant's last successful etcd backup started (status.backup.lastSuccessfulTime). "+
+			"Only tenants with spec.controlPlane.etcd.backup that have one backup at least.",
+		[]string{"namespace", "name"}, nil)
+	etcdBackupSizeDesc = prometheus.NewDesc(EtcdBackupSizeName,
+		"Stored (compressed, encrypted) size in bytes of a tenant's last successful etcd backup's snapshot.",
+		[]string{"namespace", "name"}, nil)
 )
 
 // phases are the phases kubeseed_tenant_clusters always exports.
@@ -61,6 +68,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- componentReadyDesc
 	ch <- certificateExpiresInDesc
 	ch <- etcdDBSizeDesc
+	ch <- etcdBackupAgeDesc
+	ch <- etcdBackupSizeDesc
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -93,6 +102,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			p = v1alpha1.TenantClusterProvisioning
 		}
 		counts[p]++
+		if b := tc.Status.Backup; b != nil && b.LastSuccessfulTime != nil && tc.Spec.ControlPlane.Etcd.Backup != nil {
+			ch <- prometheus.MustNewConstMetric(etcdBackupAgeDesc, prometheus.GaugeValue, c.now().Sub(b.LastSuccessfulTime.Time).Seconds(), tc.Namespace, tc.Name)
+			ch <- prometheus.MustNewConstMetric(etcdBackupSizeDesc, prometheus.GaugeValue, float64(b.SizeBytes), tc.Namespace, tc.Name)
+		}
 		for _, comp := range controlplane.Registry {
 			if comp.Optional && meta.FindStatusCondition(tc.Status.Conditions, comp.Condition) == nil {
 				continue // not run by this tenant: no series, rather than a 0 that alerts

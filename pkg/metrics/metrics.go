@@ -37,6 +37,10 @@ const (
 	CertificateExpiresInName = "kubeseed_tenant_certificate_expires_in_seconds"
 	// EtcdDBSizeName is the size of a tenant's etcd database in bytes.
 	EtcdDBSizeName = "kubeseed_tenant_etcd_db_size_bytes"
+	// EtcdBackupAgeName is the time since a tenant's last etcd backup was taken.
+	EtcdBackupAgeName = "kubeseed_tenant_etcd_backup_age_seconds"
+	// EtcdBackupSizeName is the stored size of a tenant's last etcd backup.
+	EtcdBackupSizeName = "kubeseed_tenant_etcd_backup_size_bytes"
 	// EtcdStatusErrorsName counts the polls of a tenant's etcd that failed.
 	EtcdStatusErrorsName = "kubeseed_tenant_etcd_status_errors_total"
 )

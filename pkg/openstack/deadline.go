@@ -88,7 +88,11 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		return nil, t.timeoutError(req, parent, bound)
 	}
-	ctx, cancel := context.WithTimeout(parent, t.timeout)
+	timeout := t.timeout
+	if d, ok := parent.Value(requestTimeoutKey{}).(time.Duration); ok {
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	stop := func() bool { return false }
 	if bound != nil {
 		stop = context.AfterFunc(bound, cancel)
@@ -103,9 +107,33 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		return nil, err
 	}
-	resp.Body = &releasingBody{ReadCloser: resp.Body, left: MaxResponseBytes, release: release, ctx: ctx,
+	left := int64(MaxResponseBytes)
+	if n, ok := parent.Value(responseLimitKey{}).(int64); ok {
+		left = n
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, left: left, release: release, ctx: ctx,
 		timeout: func() error { return t.timeoutError(req, parent, bound) }}
 	return resp, nil
+}
+
+type (
+	requestTimeoutKey struct{}
+	responseLimitKey  struct{}
+)
+
+// WithRequestTimeout gives the requests made with ctx timeout d each instead of the client's
+// request timeout: object transfers stream bodies far larger than an API answer.
+func WithRequestTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, requestTimeoutKey{}, d)
+}
+
+// withResponseLimit bounds response bodies of requests made with ctx by n bytes; a
+// negative n lifts the bound (an object download the caller streams, not buffers).
+func withResponseLimit(ctx context.Context, n int64) context.Context {
+	if n < 0 {
+		n = 1<<63 - 1
+	}
+	return context.WithValue(ctx, responseLimitKey{}, n)
 }
 
 // MaxResponseBytes bounds one response body: a cloud that streams without end would

@@ -56,6 +56,8 @@ type Fake struct {
 	pools    map[string]*Pool
 	members  map[string]*Member
 	monitors map[string]*Monitor
+
+	containers map[string]map[string]*fakeObject
 }
 
 type fakeServer struct {
@@ -101,12 +103,12 @@ func NewFake() *Fake {
 
 // Clients wraps the fake as the clients NewFromCloudsYAML would return.
 func (f *Fake) Clients() *Clients {
-	return &Clients{Identity: f, Compute: f, Network: f, LoadBalancer: f, Cloud: &CloudConfig{Name: "fake"}}
+	return &Clients{Identity: f, Compute: f, Network: f, LoadBalancer: f, ObjectStore: f, Cloud: &CloudConfig{Name: "fake"}}
 }
 
 var fakeOps = func() map[string]bool {
 	ops := map[string]bool{}
-	for _, t := range []reflect.Type{reflect.TypeFor[Identity](), reflect.TypeFor[Compute](), reflect.TypeFor[Network](), reflect.TypeFor[LoadBalancer]()} {
+	for _, t := range []reflect.Type{reflect.TypeFor[Identity](), reflect.TypeFor[Compute](), reflect.TypeFor[Network](), reflect.TypeFor[LoadBalancer](), reflect.TypeFor[ObjectStore]()} {
 		for i := range t.NumMethod() {
 			ops[t.Method(i).Name] = true
 		}

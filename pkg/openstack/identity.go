@@ -49,7 +49,8 @@ const (
 
 // Options tune NewFromCloudsYAML and Authenticate. The zero value is ready to use.
 type Options struct {
-	// Services to build clients for; all three when empty. A service asked for but
+	// Services to build clients for; when empty, compute, network and load-balancer, plus
+	// object-store when the catalog has it. A service asked for but
 	// missing from the catalog fails NewFromCloudsYAML with ErrNoEndpoint.
 	Services []Service
 	// CACert is a PEM bundle that replaces the system's roots: the credentials Secret's key
@@ -79,6 +80,8 @@ type Clients struct {
 	Compute      Compute
 	Network      Network
 	LoadBalancer LoadBalancer
+	// ObjectStore is Swift; nil when the cloud's catalog has none.
+	ObjectStore ObjectStore
 	// Provider is the authenticated gophercloud client, for calls this package does not
 	// wrap. Nil in a Fake's Clients.
 	Provider *gophercloud.ProviderClient
@@ -110,6 +113,10 @@ func NewFromCloudsYAML(ctx context.Context, cloudsYAML []byte, cloudName string,
 	services := opts.Services
 	if len(services) == 0 {
 		services = []Service{ServiceCompute, ServiceNetwork, ServiceLoadBalancer}
+		// Swift is optional: only backups use it, and they say so when it is missing.
+		if err := c.build(ctx, s, ServiceObjectStore, eo); err != nil && !errors.Is(err, ErrNoEndpoint) {
+			return nil, fmt.Errorf("cloud %q: %w", cloudName, err)
+		}
 	}
 	for _, svc := range services {
 		if err := c.build(ctx, s, svc, eo); err != nil {
@@ -164,6 +171,12 @@ func (c *Clients) build(ctx context.Context, s *session, svc Service, eo gopherc
 			return fmt.Errorf("discover load-balancer API version: %w", s.classify(err))
 		}
 		c.LoadBalancer = &loadBalancer{s: s, sc: sc, version: v}
+	case ServiceObjectStore:
+		sc, err := gcos.NewObjectStorageV1(s.provider, eo)
+		if err != nil {
+			return noEndpoint(err)
+		}
+		c.ObjectStore = &objectStore{s: s, sc: sc}
 	default:
 		return invalidInput("unknown service %q", svc)
 	}

@@ -26,6 +26,11 @@ const (
 	// False while an upgrade rolls (the reason names the stage) or when it cannot progress
 	// (the reason names why); the tenant keeps serving meanwhile. Not part of Ready.
 	UpToDateCondition = "UpToDate"
+	// BackedUpCondition: the last scheduled etcd backup was written to Swift and the next
+	// is not overdue. False names why (BackupFailed, BackupOverdue, a cloud reason).
+	// Present only with spec.controlPlane.etcd.backup; not part of Ready: a tenant whose
+	// backups fail still serves.
+	BackedUpCondition = "BackedUp"
 )
 
 // Condition types of a WorkerPool, besides Ready.
@@ -58,6 +63,15 @@ const Finalizer = "kubeseed.io/finalizer"
 
 // Reasons of TenantCluster conditions: one word a person can act on, the message says more.
 const (
+	// BackupSucceededReason: the last backup was written; the next is on schedule.
+	BackupSucceededReason = "BackupSucceeded"
+	// BackupFailedReason: the last backup attempt failed (the message has the error);
+	// kubeseed retries within a minute.
+	BackupFailedReason = "BackupFailed"
+	// BackupOverdueReason: no backup was written for more than twice spec...backup.every.
+	BackupOverdueReason = "BackupOverdue"
+	// BackupPendingReason: the first backup is being taken, or waits for etcd.
+	BackupPendingReason = "BackupPending"
 	// AvailableReason: the component serves.
 	AvailableReason = "Available"
 	// ProgressingReason: the component is starting or rolling out; wait.

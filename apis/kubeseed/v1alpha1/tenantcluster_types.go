@@ -21,6 +21,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.subnetID) ? self.endpoint.octavia.subnetID : (has(self.cloud) && has(self.cloud.subnetID) ? self.cloud.subnetID : \"\")) == (has(oldSelf.endpoint.octavia.subnetID) ? oldSelf.endpoint.octavia.subnetID : (has(oldSelf.cloud) && has(oldSelf.cloud.subnetID) ? oldSelf.cloud.subnetID : \"\"))",message="the Octavia endpoint's subnet (spec.endpoint.octavia.subnetID, else spec.cloud.subnetID) is immutable: the VIP is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.subnetID"
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.floatingNetworkID) ? self.endpoint.octavia.floatingNetworkID : (has(self.cloud) && has(self.cloud.floatingNetworkID) ? self.cloud.floatingNetworkID : \"\")) == (has(oldSelf.endpoint.octavia.floatingNetworkID) ? oldSelf.endpoint.octavia.floatingNetworkID : (has(oldSelf.cloud) && has(oldSelf.cloud.floatingNetworkID) ? oldSelf.cloud.floatingNetworkID : \"\"))",message="the Octavia endpoint's floating network (spec.endpoint.octavia.floatingNetworkID, else spec.cloud.floatingNetworkID) is immutable: the published address is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.floatingNetworkID"
 // +kubebuilder:validation:XValidation:rule="has(self.certificateAuthorities) == has(oldSelf.certificateAuthorities)",message="spec.certificateAuthorities may not be added or removed: the tenant's certificates and joined workers trust its CAs",fieldPath=".certificateAuthorities"
+// +kubebuilder:validation:XValidation:rule="!has(self.controlPlane) || !has(self.controlPlane.etcd) || !has(self.controlPlane.etcd.backup) || has(self.cloud)",message="spec.controlPlane.etcd.backup needs spec.cloud: backups are written to Swift in the customer's project",fieldPath=".controlPlane.etcd.backup"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cloud) || has(self.cloud)",message="spec.cloud may not be removed: what kubeseed made in the customer's project is managed with its credentials",fieldPath=".cloud"
 type TenantClusterSpec struct {
 	// Version is the Kubernetes version of the control plane, vX.Y.Z. It must be one of the
@@ -254,11 +255,73 @@ type EtcdSpec struct {
 	// +optional
 	Storage EtcdStorageSpec `json:"storage,omitempty"`
 
+	// Backup takes scheduled, encrypted full snapshots of etcd into a Swift container of
+	// the customer's project (spec.cloud), with the keys a restore needs (docs/backups.md).
+	// Unset, no backup is taken.
+	// +optional
+	Backup *EtcdBackupSpec `json:"backup,omitempty"`
+
 	// Resources override the size's requests and limits of each etcd member, as for the
 	// other components. A resource given in both may not request more than its limit;
 	// claims are refused.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// EtcdBackupSpec schedules etcd backups into Swift.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.maxAge) || !has(self.every) || duration(self.maxAge) >= duration(self.every)",message="spec.controlPlane.etcd.backup.maxAge must be at least spec.controlPlane.etcd.backup.every: a backup must not expire before the next is taken",fieldPath=".maxAge"
+type EtcdBackupSpec struct {
+	// Every is the time between two backups, at least 1m; the first is taken as soon as
+	// etcd serves. A backup that fails is retried within a minute.
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="spec.controlPlane.etcd.backup.every must be at least 1m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('720h')",message="spec.controlPlane.etcd.backup.every must be at most 720h (30 days)"
+	// +optional
+	Every *metav1.Duration `json:"every,omitempty"`
+
+	// Container is the Swift container, in spec.cloud's project, backups are written to;
+	// kubeseed creates it when missing. Objects are named
+	// <namespace>/<name>/<backup>/{manifest.json,snapshot.enc,keys.enc}.
+	// +kubebuilder:default="kubeseed-backups"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="!self.contains('/')",message="spec.controlPlane.etcd.backup.container must not contain '/'"
+	// +optional
+	Container string `json:"container,omitempty"`
+
+	// Keep is how many backups are kept; older ones are deleted after a new one is
+	// written.
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Keep *int32 `json:"keep,omitempty"`
+
+	// MaxAge, when set, has Swift itself delete each backup this long after it was started
+	// (X-Delete-At on each of its objects), so backups expire even when the seed is gone.
+	// At least 1h, and at least Every.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="spec.controlPlane.etcd.backup.maxAge must be at least 1h"
+	// +optional
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+}
+
+// EtcdBackupStatus is the last backup kubeseed wrote.
+type EtcdBackupStatus struct {
+	// LastSuccessfulTime is when the last backup that was written completely started.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+	// LastBackup names it: the object prefix <namespace>/<name>/<backup> in the container.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	LastBackup string `json:"lastBackup,omitempty"`
+	// Revision is the etcd revision the last backup holds (at least).
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+	// SizeBytes is the size of the last backup's snapshot as stored (compressed and
+	// encrypted).
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
 }
 
 // EtcdStorageSpec is the volume of one etcd member.
@@ -424,10 +487,14 @@ type TenantClusterStatus struct {
 	// +optional
 	Addons *AddonVersions `json:"addons,omitempty"`
 
+	// Backup is the last etcd backup written, when spec.controlPlane.etcd.backup is set.
+	// +optional
+	Backup *EtcdBackupStatus `json:"backup,omitempty"`
+
 	// Conditions: CertificatesReady, EtcdAvailable, APIServerAvailable,
 	// ControllerManagerAvailable, SchedulerAvailable, EndpointReady and the summary Ready,
 	// which means the control plane serves. TenantBootstrapped, AddonsReady and TunnelReady
-	// describe the inside of the tenant, UpToDate where an upgrade is; none is part of Ready.
+	// describe the inside of the tenant, UpToDate where an upgrade is, BackedUp when backups are configured; none is part of Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -148,6 +149,30 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 				AllowedCIDRs: []string{"192.0.2.0/24"},
 			}}
 		}},
+		{name: "etcd backups to the customer's Swift", mutate: func(tc *v1alpha1.TenantCluster) {
+			tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+			tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{Every: &metav1.Duration{Duration: time.Hour}, MaxAge: &metav1.Duration{Duration: 720 * time.Hour}}
+		}},
+		{
+			name: "etcd backups without a cloud", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{}
+			},
+			field: "spec.controlPlane.etcd.backup", msg: "needs spec.cloud",
+		},
+		{
+			name: "etcd backups every few seconds", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{Every: &metav1.Duration{Duration: 10 * time.Second}}
+			},
+			field: "spec.controlPlane.etcd.backup.every", msg: "at least 1m",
+		},
+		{
+			name: "etcd backups into a container path", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{Container: "a/b"}
+			},
+			field: "spec.controlPlane.etcd.backup.container", msg: "must not contain '/'",
+		},
 		{
 			name: "version without v", mutate: func(tc *v1alpha1.TenantCluster) { tc.Spec.Version = "1.36.3" },
 			field: "spec.version", msg: "must look like vX.Y.Z",
