@@ -58,7 +58,9 @@ func TestEtcdBackupToSwift(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTenantReady(t, ctx, tc)
-	tenant := kubernetes.NewForConfigOrDie(tenantConfig(t, ctx, tc))
+	cfg := tenantConfig(t, ctx, tc)
+	cfg.QPS, cfg.Burst = 200, 400 // client-go's default 5 QPS would make this a 200 s write
+	tenant := kubernetes.NewForConfigOrDie(cfg)
 
 	// 1,000 ConfigMaps and a Secret, as a customer's cluster holds them.
 	createNamespaceIn(t, ctx, tenant, "drill")
@@ -176,7 +178,7 @@ func TestEtcdBackupToSwift(t *testing.T) {
 	// Restored with etcdutl, as a restore does, into an etcd of our own.
 	restored := restoreSnapshot(t, ctx, bin, db)
 	defer restored.Close()
-	cms, err := restored.Get(ctx, "/registry/configmaps/drill/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	cms, err := restored.Get(ctx, "/registry/configmaps/drill/cm-", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
