@@ -1,5 +1,6 @@
 // Package openstack is kubeseed's layer over gophercloud v2: one small interface per
-// OpenStack service the product uses (Identity, Compute, Network, LoadBalancer), built
+// OpenStack service the product uses (Identity, Compute, Network, LoadBalancer, and
+// ObjectStore where the cloud has Swift), built
 // from a customer's clouds.yaml by NewFromCloudsYAML, with errors mapped to kinds a
 // controller can act on (ErrNotFound, ErrConflict, ErrInvalidInput, ErrTransient,
 // *QuotaExceededError...) and transient failures retried inside the client with bounded,
