@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -53,6 +54,10 @@ func (l *Local) Down(ctx context.Context) error {
 	if err := unmountUnder(l.state, "/run/netns/cni-", "/var/run/netns/cni-"); err != nil {
 		errs = append(errs, err.Error())
 	}
+	// A sandbox CRI could not remove leaves its namespace's (now unmounted) file behind.
+	if err := removeGlob("/run/netns/cni-*"); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if err := removeCgroups("kubepods"); err != nil {
 		errs = append(errs, err.Error())
 	}
@@ -85,13 +90,19 @@ func (l *Local) removeSandboxes(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list sandboxes: %w", err)
 	}
+	// One sandbox that cannot be stopped must not keep the others' namespaces and IPs.
+	var failed []string
 	for _, sb := range list.Items {
 		if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
-			return fmt.Errorf("stop sandbox %s: %w", sb.Metadata.GetName(), err)
+			failed = append(failed, fmt.Sprintf("stop %s: %v", sb.Metadata.GetName(), err))
+			continue
 		}
 		if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
-			return fmt.Errorf("remove sandbox %s: %w", sb.Metadata.GetName(), err)
+			failed = append(failed, fmt.Sprintf("remove %s: %v", sb.Metadata.GetName(), err))
 		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("sandboxes: %s", strings.Join(failed, "; "))
 	}
 	return nil
 }
@@ -142,6 +153,24 @@ func cleanIPTables() error {
 				return fmt.Errorf("delete chain %s/%s: %w", table, c, err)
 			}
 		}
+	}
+	return nil
+}
+
+// removeGlob removes the files matching pattern.
+func removeGlob(pattern string) error {
+	paths, err := filepath.Glob(pattern)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			failed = append(failed, err.Error())
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("remove: %s", strings.Join(failed, ", "))
 	}
 	return nil
 }

@@ -190,6 +190,7 @@ class Driver(driver.Driver):
         by_ng = {(p["metadata"].get("labels") or {}).get(mapping.NODEGROUP_LABEL): p
                  for p in pools}
         ngs = list(cluster.nodegroups)
+        seen = {ng.uuid: ng.status for ng in ngs}
         view = {"status": cluster.status, "tc_name": tc_name,
                 "created_at": mapping.parse_time(cluster.created_at),
                 "timeout_minutes": _timeout(cluster),
@@ -201,6 +202,13 @@ class Driver(driver.Driver):
                     "pool_name": by_ng.get(ng.uuid, {}).get("metadata", {}).get("name")}
                     for ng in ngs]}
         res = st.evaluate(view, tc, by_ng, _now())
+        # An operation may have begun on a nodegroup since it was read (the conductor saves
+        # its status without a lock): a cluster written COMPLETE now would never be polled
+        # again and that nodegroup would stay in progress. The next poll sees it.
+        if {ng.uuid: ng.status for ng in cluster.nodegroups} != seen:
+            LOG.info("cluster %s: a nodegroup changed during the poll; polled again",
+                     cluster.uuid)
+            return
         for ng in ngs:
             r = res["nodegroups"][ng.uuid]
             if r["destroy"]:

@@ -57,7 +57,23 @@ class Monitor(monitors.MonitorBase):
         health, reasons = status.health(tc, pools)
         self.data["health_status"] = health
         self.data["health_status_reason"] = reasons
+        self._resume_polling()
         self._sync_node_counts(ns, pools)
+
+    def _resume_polling(self):
+        """A cluster at rest with a nodegroup still in an operation lost a race between
+        that operation's start and the poll that found the cluster done: back in progress,
+        so that update_cluster_status finishes the operation (a delete would never end)."""
+        if not (self.cluster.status or "").endswith("_COMPLETE"):
+            return
+        busy = [ng.name for ng in self.cluster.nodegroups
+                if (ng.status or "").endswith("_IN_PROGRESS")]
+        if busy:
+            LOG.warning("cluster %s is %s while nodegroups %s are in progress: polled again",
+                        self.cluster.uuid, self.cluster.status, ", ".join(busy))
+            self.cluster.status = "UPDATE_IN_PROGRESS"
+            self.cluster.status_reason = "nodegroup %s in progress" % ", ".join(busy)
+            self.cluster.save()
 
     def _sync_node_counts(self, ns, pools):
         """node_count (and the addresses) of worker nodegroups as their pools' sizes; only

@@ -16,6 +16,7 @@ try:
     from kubeseed_magnum import monitor
     from kubeseed_magnum import openstack as osk
     from kubeseed_magnum import seed as seed_mod
+    from kubeseed_magnum import status as st
     import fakes
 except ImportError as e:  # pragma: no cover - only where Magnum is not installed
     raise unittest.SkipTest("needs python3-magnum: %s" % e)
@@ -342,6 +343,41 @@ class DriverTest(unittest.TestCase):
         self.assertFalse(ng.destroyed)
         del self.state["objects"][("WorkerPool", NS, ng.stack_id)]
         self.driver.delete_nodegroup(None, c, ng)  # gone already: destroyed at once
+        self.assertTrue(ng.destroyed)
+
+    def test_a_nodegroup_delete_racing_the_poll_still_ends(self):
+        c = self.created()
+        self.make_ready()
+        ng = fakes.Obj(uuid="g-uuid", name="gpu", role="worker", is_default=False,
+                       node_count=1, flavor_id="g1", image_id="img-135", labels={},
+                       min_node_count=0, max_node_count=None, stack_id=None,
+                       status="CREATE_IN_PROGRESS", status_reason=None, node_addresses=[],
+                       created_at=None)
+        c.nodegroups.append(ng)
+        c.status = "UPDATE_IN_PROGRESS"
+        self.driver.create_nodegroup(None, c, ng)
+        self.make_ready()
+        self.state["objects"][("WorkerPool", NS, ng.stack_id)]["status"].update(
+            replicas=1, readyReplicas=1, updatedReplicas=1)
+        self.driver.update_cluster_status(None, c)
+        self.assertEqual((c.status, ng.status), ("UPDATE_COMPLETE", "CREATE_COMPLETE"))
+        c.status = "UPDATE_IN_PROGRESS"
+        # The conductor starts the delete while a poll is between its read and its write.
+        real = st.evaluate
+
+        def racing(*a):
+            out = real(*a)
+            ng.status = "DELETE_IN_PROGRESS"
+            return out
+        with mock.patch.object(st, "evaluate", racing):
+            self.driver.update_cluster_status(None, c)
+        self.assertEqual(c.status, "UPDATE_IN_PROGRESS")
+        # A poll that lost the race anyway: the health poll puts the cluster back in progress.
+        c.status = "UPDATE_COMPLETE"
+        self.driver.get_monitor(None, c).poll_health_status()
+        self.assertEqual(c.status, "UPDATE_IN_PROGRESS")
+        del self.state["objects"][("WorkerPool", NS, ng.stack_id)]
+        self.driver.update_cluster_status(None, c)
         self.assertTrue(ng.destroyed)
 
     # --- delete --------------------------------------------------------------------
