@@ -175,6 +175,20 @@ func TestEtcdBackupToSwift(t *testing.T) {
 		t.Error("the backup's keys are not the tenant's CA and encryption key")
 	}
 
+	// The admin's command gives the same snapshot and keys, from the real Swift.
+	list := mustCLI(t, ctx, "backup", "list", tc.Name, "-n", tc.Namespace)
+	if !strings.Contains(list, m.Name) {
+		t.Errorf("kubeseed backup list does not show backup %s:\n%s", m.Name, list)
+	}
+	dir := filepath.Join(t.TempDir(), "download")
+	mustCLI(t, ctx, "backup", "download", tc.Name, "-n", tc.Namespace, "--dir", dir)
+	if got, err := os.ReadFile(filepath.Join(dir, "snapshot.db")); err != nil || !bytes.Equal(got, db) {
+		t.Errorf("kubeseed backup download's snapshot.db differs from the backup's snapshot (%d bytes, %v)", len(got), err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys", ca.Name+".yaml")); err != nil {
+		t.Errorf("kubeseed backup download wrote no key Secret %s: %v", ca.Name, err)
+	}
+
 	// Restored with etcdutl, as a restore does, into an etcd of our own.
 	restored := restoreSnapshot(t, ctx, bin, db)
 	defer restored.Close()

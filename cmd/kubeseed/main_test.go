@@ -36,6 +36,9 @@ func TestExitCodes(t *testing.T) {
 		{args: []string{"get", "-o", "table"}, code: 2, stderrPart: `output format "table"`},
 		{args: []string{"seed", "bootstrap", "--image", "kubeseed/manager"}, code: 2, stderrPart: "has no tag"},
 		{args: []string{"get", "--kubeconfig", "/nonexistent/kubeconfig"}, code: 1, stderrPart: "error: "},
+		{args: []string{"backup"}, code: 2, stderrPart: "want a subcommand: list, download"},
+		{args: []string{"backup", "download", "acme"}, code: 2, stderrPart: "--dir is required"},
+		{args: []string{"backup", "list", "acme", "-o", "name"}, code: 2, stderrPart: `output format "name"`},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			cmd := exec.Command(exe, c.args...)

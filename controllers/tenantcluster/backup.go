@@ -26,13 +26,6 @@ const (
 	backupRetryAfter = time.Minute
 	// backupPoll looks at a running backup: the runner also wakes the tenant when it ends.
 	backupPoll = 15 * time.Second
-	// backupKeyLabel marks the backup keys in the manager's namespace (docs/backups.md
-	// shows how an admin exports them).
-	backupKeyLabel = "kubeseed.io/backup-key"
-	// backupKeyField is the key's field in its Secret; backupKeyTenantUID the annotation
-	// that says whose it is.
-	backupKeyField     = "key"
-	backupKeyTenantUID = "kubeseed.io/tenant-uid"
 )
 
 // backupKeySecrets are the Secrets of the control-plane namespace a restore needs besides
@@ -78,7 +71,8 @@ func (r *Reconciler) reconcileBackup(ctx context.Context, s *scope) (bool, error
 		}
 	}
 
-	due := lastTime.IsZero() || !now.Before(lastTime.Add(every))
+	// An upgrade waiting for its backup does not wait for the schedule.
+	due := lastTime.IsZero() || !now.Before(lastTime.Add(every)) || s.o.upgrade.Stage == controlplane.UpgradeWaitingForBackup
 	if failed && now.Before(res.Started.Add(res.Duration+backupRetryAfter)) {
 		due = false
 		s.requeueAfter(time.Until(res.Started.Add(res.Duration + backupRetryAfter)))
@@ -141,6 +135,7 @@ func backupStatus(tc *v1alpha1.TenantCluster, res backup.Result) *v1alpha1.EtcdB
 		LastBackup:         backupPrefix(tc) + res.Manifest.Name,
 		Revision:           res.Manifest.Revision,
 		SizeBytes:          res.Manifest.StoredBytes,
+		Generation:         res.Generation,
 	}
 }
 
@@ -199,7 +194,7 @@ func (r *Reconciler) startBackup(ctx context.Context, s *scope, key string, spec
 		Store: clients.ObjectStore, Container: backupContainer(spec), Prefix: backupPrefix(tc),
 		Key: bkey, KeyID: keyID, Keys: keys,
 		Tenant: key, TenantUID: string(tc.UID), KubernetesVersion: tc.Status.Version,
-		Keep: int(ptr.Deref(spec.Keep, 7)),
+		Keep: int(ptr.Deref(spec.Keep, 7)), Generation: tc.Generation,
 	}
 	if spec.MaxAge != nil {
 		job.DeleteAfter = spec.MaxAge.Duration
@@ -218,13 +213,13 @@ func (r *Reconciler) backupKey(ctx context.Context, tc *v1alpha1.TenantCluster) 
 	err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sec)
 	switch {
 	case err == nil:
-		if sec.Annotations[backupKeyTenantUID] != string(tc.UID) {
-			return nil, "", &check{reason: v1alpha1.BackupFailedReason, message: fmt.Sprintf("the backup key Secret %s/%s is not this tenant's (annotation %s): an admin must repair it", ns, name, backupKeyTenantUID)}, nil
+		if sec.Annotations[backup.KeyTenantUIDAnnotation] != string(tc.UID) {
+			return nil, "", &check{reason: v1alpha1.BackupFailedReason, message: fmt.Sprintf("the backup key Secret %s/%s is not this tenant's (annotation %s): an admin must repair it", ns, name, backup.KeyTenantUIDAnnotation)}, nil
 		}
-		if k := sec.Data[backupKeyField]; len(k) == backup.KeySize {
+		if k := sec.Data[backup.KeyField]; len(k) == backup.KeySize {
 			return k, name, nil, nil
 		}
-		return nil, "", &check{reason: v1alpha1.BackupFailedReason, message: fmt.Sprintf("the backup key Secret %s/%s holds no %d-byte key %q: an admin must restore it from the export (docs/backups.md)", ns, name, backup.KeySize, backupKeyField)}, nil
+		return nil, "", &check{reason: v1alpha1.BackupFailedReason, message: fmt.Sprintf("the backup key Secret %s/%s holds no %d-byte key %q: an admin must restore it from the export (docs/backups.md)", ns, name, backup.KeySize, backup.KeyField)}, nil
 	case !apierrors.IsNotFound(err):
 		return nil, "", nil, fmt.Errorf("read backup key %s/%s: %w", ns, name, err)
 	}
@@ -234,10 +229,10 @@ func (r *Reconciler) backupKey(ctx context.Context, tc *v1alpha1.TenantCluster) 
 	}
 	sec = &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
-			Labels:      map[string]string{backupKeyLabel: "true"},
-			Annotations: map[string]string{"kubeseed.io/tenant": tc.Namespace + "/" + tc.Name, backupKeyTenantUID: string(tc.UID)}},
+			Labels:      map[string]string{backup.KeyLabel: "true"},
+			Annotations: map[string]string{backup.KeyTenantAnnotation: tc.Namespace + "/" + tc.Name, backup.KeyTenantUIDAnnotation: string(tc.UID)}},
 		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{backupKeyField: k},
+		Data: map[string][]byte{backup.KeyField: k},
 	}
 	if err := r.Client.Create(ctx, sec); err != nil {
 		return nil, "", nil, fmt.Errorf("create backup key %s/%s: %w", ns, name, err)
@@ -248,7 +243,7 @@ func (r *Reconciler) backupKey(ctx context.Context, tc *v1alpha1.TenantCluster) 
 // BackupKeySecretName names a tenant's backup key in the manager's namespace: by UID, which
 // no two tenants share (namespace-name joins can collide).
 func BackupKeySecretName(tc *v1alpha1.TenantCluster) string {
-	return "backup-key-" + string(tc.UID)
+	return backup.KeySecretName(string(tc.UID))
 }
 
 func (r *Reconciler) managerNamespace() string {
@@ -269,7 +264,7 @@ func backupContainer(spec *v1alpha1.EtcdBackupSpec) string {
 	if spec.Container != "" {
 		return spec.Container
 	}
-	return "kubeseed-backups"
+	return backup.DefaultContainer
 }
 
 // backupPrefix is where a tenant's backups live in the container.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,15 +39,28 @@ var (
 	fakeSnapshotRevs atomic.Int64
 )
 
-type fakeSnapshotter struct{}
+// snapshotGates holds, by etcd client URL, a channel a tenant's snapshots wait on until it
+// is closed: a test sees what happens while a backup is being taken.
+var snapshotGates sync.Map
 
-func (fakeSnapshotter) Snapshot(context.Context) (io.ReadCloser, etcd.SnapshotInfo, error) {
+type fakeSnapshotter struct{ endpoint string }
+
+func (f fakeSnapshotter) Snapshot(ctx context.Context) (io.ReadCloser, etcd.SnapshotInfo, error) {
+	if gate, ok := snapshotGates.Load(f.endpoint); ok {
+		select {
+		case <-gate.(chan struct{}):
+		case <-ctx.Done():
+			return nil, etcd.SnapshotInfo{}, ctx.Err()
+		}
+	}
 	sum := sha256.Sum256(fakeSnapshotDB)
 	body := append(append([]byte{}, fakeSnapshotDB...), sum[:]...)
 	return io.NopCloser(bytes.NewReader(body)), etcd.SnapshotInfo{Revision: 1000 + fakeSnapshotRevs.Add(1), Version: "3.6.16"}, nil
 }
 
-func snapshotFake(etcd.Config) backup.Snapshotter { return fakeSnapshotter{} }
+func snapshotFake(cfg etcd.Config) backup.Snapshotter {
+	return fakeSnapshotter{endpoint: cfg.Endpoints[0]}
+}
 
 // backupTenant is a TenantCluster with spec.cloud on a fake cloud and backups every hour,
 // its etcd made ready.
@@ -56,7 +70,7 @@ func backupTenant(t *testing.T, name string) (*v1alpha1.TenantCluster, *openstac
 }
 
 // backupTenantWith lets prepare set the fake cloud up before the tenant exists.
-func backupTenantWith(t *testing.T, name string, prepare func(*openstack.Fake)) (*v1alpha1.TenantCluster, *openstack.Fake) {
+func backupTenantWith(t *testing.T, name string, prepare func(*openstack.Fake), mutate ...func(*v1alpha1.TenantCluster)) (*v1alpha1.TenantCluster, *openstack.Fake) {
 	t.Helper()
 	ctx := context.Background()
 	if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.DefaultManagerNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -77,6 +91,9 @@ func backupTenantWith(t *testing.T, name string, prepare func(*openstack.Fake)) 
 	tc := small(ns, name)
 	tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "customer-cloud"}}
 	tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{Every: &metav1.Duration{Duration: time.Hour}, Container: "backups"}
+	for _, m := range mutate {
+		m(tc)
+	}
 	if err := k8sClient.Create(ctx, tc); err != nil {
 		t.Fatal(err)
 	}

@@ -141,6 +141,7 @@ var warningReasons = map[string]bool{
 
 // upgradeReasons take UpToDate from True on purpose: an upgrade starting is no warning.
 var upgradeReasons = map[string]bool{
+	v1alpha1.WaitingForBackupReason:     true,
 	v1alpha1.UpgradingAPIServersReason:  true,
 	v1alpha1.UpgradingControllersReason: true,
 	v1alpha1.UpgradingAddonsReason:      true,

@@ -204,6 +204,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		Size:                tc.Status.ControlPlaneSize,
 		Held:                s.o.held,
 		ControllersVersion:  s.o.upgrade.ControllersVersion,
+		APIServerVersion:    s.o.upgrade.APIServerVersion,
 		EtcdReplicas:        m.replicas,
 		EtcdMembers:         m.members,
 		EtcdClusterExisting: m.existing,

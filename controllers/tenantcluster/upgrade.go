@@ -30,6 +30,10 @@ func (r *Reconciler) reconcileUpgrade(ctx context.Context, s *scope) (bool, erro
 		rollouts[i] = ro
 	}
 	plan := controlplane.PlanUpgrade(s.tc.Status.Version, s.tc.Spec.Version, rollouts[0], rollouts[1], rollouts[2])
+	if r.awaitsPreUpgradeBackup(s.tc) {
+		plan = plan.WaitForBackup(s.tc.Status.Version, s.tc.Spec.Version, rollouts[0],
+			"condition BackedUp says how it goes; annotation "+SkipPreUpgradeBackupAnnotation+"=true upgrades without it")
+	}
 	if plan.Stage == controlplane.UpgradeDone {
 		r.removedAPIs.Delete(s.tc.UID)
 	} else if plan.ControllersVersion != s.tc.Spec.Version {
@@ -39,13 +43,32 @@ func (r *Reconciler) reconcileUpgrade(ctx context.Context, s *scope) (bool, erro
 		}
 	}
 	s.o.upgrade = plan
-	if plan.Stage != controlplane.UpgradeDone {
+	if plan.Stage != controlplane.UpgradeDone && plan.Rolling != "" {
 		// Only while a rollout is under way: a live list of the component's pods.
 		if reason, msg, ok := r.podsCause(ctx, s, plan.Rolling); !ok {
 			s.o.upgradeStalled = check{reason: reason, message: fmt.Sprintf("the upgrade to %s cannot progress: %s %s; the tenant keeps serving on what runs", s.tc.Spec.Version, plan.Rolling, msg)}
 		}
 	}
 	return false, nil
+}
+
+// SkipPreUpgradeBackupAnnotation set to "true" on a TenantCluster lets an upgrade begin
+// without the backup spec.controlPlane.etcd.backup otherwise takes first.
+const SkipPreUpgradeBackupAnnotation = "kubeseed.io/skip-pre-upgrade-backup"
+
+// awaitsPreUpgradeBackup says whether an upgrade must wait for a backup: with backups
+// configured, none was written since the TenantCluster's spec last changed (the change that
+// asked for the upgrade, or a later one). A backup that just ended counts before its status
+// is written.
+func (r *Reconciler) awaitsPreUpgradeBackup(tc *v1alpha1.TenantCluster) bool {
+	if tc.Spec.ControlPlane.Etcd.Backup == nil || r.Backups == nil || tc.Annotations[SkipPreUpgradeBackupAnnotation] == "true" {
+		return false
+	}
+	if b := tc.Status.Backup; b != nil && b.LastSuccessfulTime != nil && b.Generation >= tc.Generation {
+		return false
+	}
+	res, finished, _ := r.Backups.State(tc.Namespace + "/" + tc.Name)
+	return !finished || res.Err != nil || res.Manifest.TenantUID != string(tc.UID) || res.Generation < tc.Generation
 }
 
 // removedAPIsCheck is what checkRemovedAPIs found for an upgrade to target.

@@ -74,6 +74,9 @@ type Job struct {
 	Keys map[string]map[string][]byte
 	// Tenant, TenantUID and KubernetesVersion go into the manifest.
 	Tenant, TenantUID, KubernetesVersion string
+	// Generation is the owner's generation when the backup was asked for, handed back in
+	// Result.
+	Generation int64
 	// Keep is how many complete backups to keep; DeleteAfter, when set, has Swift expire
 	// the backup's objects this long after it started.
 	Keep        int
@@ -85,6 +88,8 @@ type Job struct {
 // Result is what one Run did.
 type Result struct {
 	Manifest Manifest
+	// Generation is the Job's.
+	Generation int64
 	// Started and Duration time the whole backup.
 	Started  time.Time
 	Duration time.Duration
@@ -102,7 +107,7 @@ func Run(ctx context.Context, job Job) Result {
 	if job.Now != nil {
 		now = job.Now
 	}
-	res := Result{Started: now()}
+	res := Result{Started: now(), Generation: job.Generation}
 	m, err := write(ctx, job, res.Started)
 	res.Manifest, res.Err = m, err
 	if err == nil {
@@ -200,6 +205,9 @@ func Open(r io.Reader, key, aad []byte) (io.Reader, error) {
 	}
 	zr, err := gzip.NewReader(dr)
 	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err // the first chunk did not decrypt: said once
+		}
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return zr, nil

@@ -5,7 +5,9 @@
 // so a backup exists only once all of it is stored. Older backups are pruned by count.
 //
 // Run does the I/O of one backup; Runner runs them off the reconcile (a snapshot of a large
-// etcd streams for minutes) and hands results back. docs/backups.md describes the format.
+// etcd streams for minutes) and hands results back. ReadManifest, ReadKeys and ReadSnapshot
+// read a backup back, confirming the manifest's claims (kubeseed backup download).
+// docs/backups.md describes the format.
 //
 // This package is internal to kubeseed: no compatibility guarantee.
 package backup

@@ -1,5 +1,6 @@
 // Package cli is the kubeseed command line: the cobra commands behind cmd/kubeseed, for seed
-// admins (seed bootstrap) and for whoever runs tenants (get, describe, wait, kubeconfig).
+// admins (seed bootstrap, backup download) and for whoever runs tenants (get, describe, wait,
+// kubeconfig, backup list).
 // It follows kubectl's conventions: the same --kubeconfig, --context and -n/--namespace
 // flags (k8s.io/cli-runtime), -o yaml|json|wide|name, -A, and the exit codes below.
 package cli
@@ -11,6 +12,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
 // Exit codes of every command.
@@ -45,7 +48,11 @@ func usageErrorf(format string, args ...any) error {
 
 // Run executes the command line args (without the program name) and returns the exit code.
 func Run(ctx context.Context, args []string, streams genericiooptions.IOStreams) int {
-	root := NewRootCommand(streams)
+	return execute(ctx, NewRootCommand(streams), args, streams)
+}
+
+// execute runs root with args as Run does: tests give a root whose global they tuned.
+func execute(ctx context.Context, root *cobra.Command, args []string, streams genericiooptions.IOStreams) int {
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
@@ -78,11 +85,17 @@ func printError(w io.Writer, err error) {
 type global struct {
 	config  *genericclioptions.ConfigFlags
 	streams genericiooptions.IOStreams
+	// objectStore reaches the Swift of a customer's credentials Secret; tests give a fake.
+	objectStore func(ctx context.Context, secret *corev1.Secret) (openstack.ObjectStore, error)
 }
 
 // NewRootCommand builds the kubeseed command tree, printing to streams.
 func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	g := &global{config: genericclioptions.NewConfigFlags(true), streams: streams}
+	return newRootCommand(&global{config: genericclioptions.NewConfigFlags(true), streams: streams, objectStore: swiftStore})
+}
+
+func newRootCommand(g *global) *cobra.Command {
+	streams := g.streams
 	root := &cobra.Command{
 		Use:   "kubeseed",
 		Short: "kubeseed manages Kubernetes control planes hosted in a seed cluster",
@@ -118,6 +131,7 @@ Exit codes: 0 success, 1 error (including a wait that timed out), 2 wrong usage.
 		newDescribeCommand(g),
 		newWaitCommand(g),
 		newKubeconfigCommand(g),
+		newBackupCommand(g),
 		newSeedCommand(g),
 		newVersionsCommand(g),
 	)

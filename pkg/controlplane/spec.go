@@ -31,14 +31,16 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// controllersVersion checks the version skew policy: kube-controller-manager and
-// kube-scheduler are never newer than kube-apiserver, and at most one minor older.
-func controllersVersion(apiServer, controllers string) (string, error) {
+// heldVersion checks a component held back during an upgrade (what names it) against the
+// version skew policy: never newer than the one it follows, at most one minor older.
+// Empty held means newer.
+func heldVersion(what, newer, held string) (string, error) {
+	apiServer, controllers := newer, held
 	if controllers == "" || controllers == apiServer {
 		return apiServer, nil
 	}
 	if !versions.IsSupported(controllers) {
-		return "", fmt.Errorf("controllers version %s is not supported", controllers)
+		return "", fmt.Errorf("%s version %s is not supported", what, controllers)
 	}
 	a, err := versions.Parse(apiServer)
 	if err != nil {
@@ -50,7 +52,7 @@ func controllersVersion(apiServer, controllers string) (string, error) {
 	}
 	older := c.Major == a.Major && (c.Minor == a.Minor-1 || (c.Minor == a.Minor && c.Patch <= a.Patch))
 	if !older {
-		return "", fmt.Errorf("controllers version %s breaks the skew policy with kube-apiserver %s", controllers, apiServer)
+		return "", fmt.Errorf("%s version %s breaks the skew policy with %s", what, controllers, apiServer)
 	}
 	return controllers, nil
 }

@@ -26,6 +26,9 @@ const (
 	UpgradeAPIServers UpgradeStage = "APIServers"
 	// UpgradeControllers means every apiserver runs the target; the controllers roll to it.
 	UpgradeControllers UpgradeStage = "Controllers"
+	// UpgradeWaitingForBackup means nothing has moved yet: every component stays at the
+	// version it runs until a backup taken at that version is written.
+	UpgradeWaitingForBackup UpgradeStage = "WaitingForBackup"
 )
 
 // UpgradePlan is what PlanUpgrade decides.
@@ -34,6 +37,9 @@ type UpgradePlan struct {
 	// ControllersVersion is Inputs.ControllersVersion: the version kube-controller-manager
 	// and kube-scheduler are rendered at.
 	ControllersVersion string
+	// APIServerVersion is Inputs.APIServerVersion: empty renders kube-apiserver at the
+	// target.
+	APIServerVersion string
 	// Rolling is the component whose rollout the stage waits for; empty when Done.
 	Rolling Component
 	// Message says where the upgrade is, for the UpToDate condition.
@@ -80,6 +86,17 @@ func PlanUpgrade(current, target string, apiServer, controllerManager, scheduler
 	return UpgradePlan{Stage: UpgradeDone, ControllersVersion: target, Message: "every control-plane component runs " + target}
 }
 
+// WaitForBackup holds an upgrade that has not begun (no apiserver rolled to target yet) at
+// current until a pre-upgrade backup is written; one under way goes on. why says what the
+// backup waits for.
+func (p UpgradePlan) WaitForBackup(current, target string, apiServer Rollout, why string) UpgradePlan {
+	if p.Stage != UpgradeAPIServers || apiServer.Version == target {
+		return p
+	}
+	return UpgradePlan{Stage: UpgradeWaitingForBackup, APIServerVersion: current, ControllersVersion: current,
+		Message: fmt.Sprintf("the upgrade to %s waits for a backup of etcd at %s (spec.controlPlane.etcd.backup): %s", target, current, why)}
+}
+
 // Reason is the UpToDate condition's reason for the stage.
 func (s UpgradeStage) Reason() string {
 	switch s {
@@ -87,6 +104,8 @@ func (s UpgradeStage) Reason() string {
 		return v1alpha1.UpgradingAPIServersReason
 	case UpgradeControllers:
 		return v1alpha1.UpgradingControllersReason
+	case UpgradeWaitingForBackup:
+		return v1alpha1.WaitingForBackupReason
 	default:
 		return v1alpha1.UpToDateReason
 	}

@@ -1,8 +1,10 @@
 package controlplane_test
 
 import (
+	"strings"
 	"testing"
 
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 )
 
@@ -36,6 +38,38 @@ func TestPlanUpgrade(t *testing.T) {
 			p := controlplane.PlanUpgrade(tc.current, target, tc.api, tc.cm, tc.sched)
 			if p.Stage != tc.stage || p.ControllersVersion != tc.controllers || p.Rolling != tc.rolling || p.Message == "" {
 				t.Errorf("plan %+v, want stage %s, controllers at %s, waiting for %q", p, tc.stage, tc.controllers, tc.rolling)
+			}
+		})
+	}
+}
+
+func TestWaitForBackup(t *testing.T) {
+	const old, target = "v1.35.4", "v1.36.3"
+	at := func(v string, done bool) controlplane.Rollout {
+		return controlplane.Rollout{Version: v, RolledOut: done}
+	}
+	for _, tc := range []struct {
+		name        string
+		current     string
+		api, cm     controlplane.Rollout
+		held        bool
+		stage       controlplane.UpgradeStage
+		apiVersion  string
+		controllers string
+	}{
+		{"no upgrade: nothing to wait for", "", at(target, true), at(target, true), false, controlplane.UpgradeDone, "", target},
+		{"settled", target, at(target, true), at(target, true), false, controlplane.UpgradeDone, "", target},
+		{"spec raised, nothing moved: everything stays", old, at(old, true), at(old, true), true, controlplane.UpgradeWaitingForBackup, old, old},
+		{"the apiservers already roll: the upgrade goes on", old, at(target, false), at(old, true), false, controlplane.UpgradeAPIServers, "", old},
+		{"the controllers roll: the upgrade goes on", old, at(target, true), at(old, true), false, controlplane.UpgradeControllers, "", target},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := controlplane.PlanUpgrade(tc.current, target, tc.api, tc.cm, tc.cm).WaitForBackup(tc.current, target, tc.api, "the backup runs")
+			if p.Stage != tc.stage || p.APIServerVersion != tc.apiVersion || p.ControllersVersion != tc.controllers || p.Rolling != "" != (p.Stage == controlplane.UpgradeAPIServers || p.Stage == controlplane.UpgradeControllers) {
+				t.Errorf("plan %+v, want stage %s, apiserver at %q, controllers at %s", p, tc.stage, tc.apiVersion, tc.controllers)
+			}
+			if tc.held && (!strings.Contains(p.Message, "the backup runs") || p.Stage.Reason() != v1alpha1.WaitingForBackupReason) {
+				t.Errorf("held plan %+v: reason %s, message without the cause", p, p.Stage.Reason())
 			}
 		})
 	}

@@ -157,6 +157,9 @@ type Inputs struct {
 	// version while an upgrade waits for every kube-apiserver to run spec.version: they
 	// must never be newer than an apiserver they talk to. Empty means spec.version.
 	ControllersVersion string
+	// APIServerVersion holds kube-apiserver at the version it runs while an upgrade waits
+	// for its pre-upgrade backup. Empty means spec.version.
+	APIServerVersion string
 	// Held components are rendered with no replica: they wait for what their registry
 	// row's Hold names (the controller decides; see Registry).
 	Held map[Component]bool
@@ -267,7 +270,12 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 	if !versions.IsSupported(version) {
 		return Values{}, invalid("spec.version", "%s is not one of the supported versions %v", version, versions.Supported)
 	}
-	controllersVersion, err := controllersVersion(version, in.ControllersVersion)
+	// An upgrade waiting for its backup keeps the apiservers at the version they run.
+	apiServerVersion, err := heldVersion("kube-apiserver", version, in.APIServerVersion)
+	if err != nil {
+		return Values{}, err
+	}
+	controllersVersion, err := heldVersion("controllers", apiServerVersion, in.ControllersVersion)
 	if err != nil {
 		return Values{}, err
 	}
@@ -397,7 +405,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 		},
 		APIServer: APIServerValues{
 			ComponentValues: ComponentValues{
-				PodValues: pod(APIServer, kubeImage(registry, APIServer, version), apiArgs),
+				PodValues: pod(APIServer, kubeImage(registry, APIServer, apiServerVersion), apiArgs),
 				Port:      APIServerPort,
 			},
 			Service: ServiceValues{Type: serviceType, NodePort: in.NodePort},

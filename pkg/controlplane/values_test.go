@@ -113,12 +113,14 @@ func TestValuesForRefusesInvalidSpecs(t *testing.T) {
 
 func TestValuesForRefusesBadInputs(t *testing.T) {
 	cases := map[string]controlplane.Inputs{
-		"node port out of range":           {NodePort: 70000},
-		"controllers newer than apiserver": {ControllersVersion: "v1.37.0"},
-		"controllers two minors older":     {ControllersVersion: "v1.34.4"},
-		"fewer etcd members than pods":     {EtcdReplicas: 3, EtcdMembers: 2},
-		"more than five etcd pods":         {EtcdReplicas: 6},
-		"negative etcd pods":               {EtcdReplicas: -1},
+		"node port out of range":                  {NodePort: 70000},
+		"controllers newer than apiserver":        {ControllersVersion: "v1.37.0"},
+		"controllers two minors older":            {ControllersVersion: "v1.34.4"},
+		"apiserver held at a newer version":       {APIServerVersion: "v1.37.0"},
+		"controllers newer than a held apiserver": {APIServerVersion: "v1.34.4", ControllersVersion: "v1.35.4"},
+		"fewer etcd members than pods":            {EtcdReplicas: 3, EtcdMembers: 2},
+		"more than five etcd pods":                {EtcdReplicas: 6},
+		"negative etcd pods":                      {EtcdReplicas: -1},
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -179,6 +181,16 @@ func TestImages(t *testing.T) {
 			want: map[string]string{
 				"etcd":      "registry.k8s.io/etcd:3.6.16-0",
 				"apiserver": "registry.k8s.io/kube-apiserver:v1.35.4",
+				"kcm":       "registry.k8s.io/kube-controller-manager:v1.34.4",
+				"scheduler": "registry.k8s.io/kube-scheduler:v1.34.4",
+			},
+		},
+		{
+			name: "everything held back while the upgrade waits for its backup",
+			in:   controlplane.Inputs{APIServerVersion: "v1.34.4", ControllersVersion: "v1.34.4"},
+			want: map[string]string{
+				"etcd":      "registry.k8s.io/etcd:3.6.16-0",
+				"apiserver": "registry.k8s.io/kube-apiserver:v1.34.4",
 				"kcm":       "registry.k8s.io/kube-controller-manager:v1.34.4",
 				"scheduler": "registry.k8s.io/kube-scheduler:v1.34.4",
 			},

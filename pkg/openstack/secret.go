@@ -61,6 +61,24 @@ func (c *ClientCache) ForSecret(ctx context.Context, secret *corev1.Secret) (*Cl
 	if ok && e.uid == string(secret.UID) && e.version == secret.ResourceVersion {
 		return e.clients, nil
 	}
+	clients, err := NewForSecret(ctx, secret, c.Options)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[string]cacheEntry{}
+	}
+	c.entries[key] = cacheEntry{uid: string(secret.UID), version: secret.ResourceVersion, clients: clients}
+	return clients, nil
+}
+
+// NewForSecret builds the clients of a credentials Secret (keys clouds.yaml, cloud and
+// cacert), authenticating once. opts.CACert is taken from the Secret. A Secret that lacks
+// what it must hold, or whose cloud refuses it as invalid, is ErrCredentialsSecret.
+func NewForSecret(ctx context.Context, secret *corev1.Secret, opts Options) (*Clients, error) {
+	key := secret.Namespace + "/" + secret.Name
 	data := secret.Data[SecretKeyCloudsYAML]
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: Secret %s has no key %q holding a clouds.yaml", ErrCredentialsSecret, key, SecretKeyCloudsYAML)
@@ -69,7 +87,6 @@ func (c *ClientCache) ForSecret(ctx context.Context, secret *corev1.Secret) (*Cl
 	if cloud == "" {
 		cloud = DefaultCloudName
 	}
-	opts := c.Options
 	if ca := secret.Data[SecretKeyCACert]; len(ca) > 0 {
 		opts.CACert = ca
 	}
@@ -80,12 +97,6 @@ func (c *ClientCache) ForSecret(ctx context.Context, secret *corev1.Secret) (*Cl
 		}
 		return nil, fmt.Errorf("%w: cloud %q of Secret %s: %w", ErrCredentialsSecret, cloud, key, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = map[string]cacheEntry{}
-	}
-	c.entries[key] = cacheEntry{uid: string(secret.UID), version: secret.ResourceVersion, clients: clients}
 	return clients, nil
 }
 

@@ -159,6 +159,9 @@ const (
 	// the controller-manager and scheduler stay at the version they run until every
 	// apiserver runs the new one (the version skew policy).
 	UpgradingAPIServersReason = "UpgradingAPIServers"
+	// WaitingForBackupReason (UpToDate): with spec.controlPlane.etcd.backup, an upgrade
+	// begins only once a backup taken at the version it leaves is written.
+	WaitingForBackupReason = "WaitingForBackup"
 	// UpgradingControllersReason (UpToDate): every apiserver runs spec.version; the
 	// controller-manager and scheduler roll to it now.
 	UpgradingControllersReason = "UpgradingControllers"

@@ -88,6 +88,10 @@ type EtcdBackupStatus struct {
 	// encrypted).
 	// +optional
 	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// Generation is the TenantCluster's metadata.generation when the last backup started:
+	// an upgrade waits for a backup started at the generation that asked for it.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
 }
 
 // EtcdStorageSpec is the volume of one etcd member.

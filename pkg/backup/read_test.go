@@ -1,0 +1,107 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubeseed/kubeseed/pkg/backup"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
+)
+
+// TestReadConfirmsTheManifest: what Run wrote reads back, and a manifest that claims what
+// the encrypted objects do not confirm is refused, naming the object.
+func TestReadConfirmsTheManifest(t *testing.T) {
+	db := bytes.Repeat([]byte("page"), 50000)
+	sum := sha256.Sum256(db)
+	for _, tc := range []struct {
+		name string
+		// edit changes the stored manifest; raw replaces it.
+		edit    func(m *backup.Manifest)
+		raw     string
+		readErr string // from ReadManifest
+		snapErr string // from ReadSnapshot
+		keysErr string // from ReadKeys
+	}{
+		{name: "as written"},
+		{name: "another format", edit: func(m *backup.Manifest) { m.Format = 2 }, readErr: "has format 2; this kubeseed reads format 1"},
+		{name: "another backup's name", edit: func(m *backup.Manifest) { m.Name = "20250101T000000Z" }, readErr: `names backup "20250101T000000Z"`},
+		{name: "not JSON", raw: "<html>", readErr: "manifest.json is not a backup manifest"},
+		{name: "too large", raw: strings.Repeat(" ", 1<<20+1), readErr: "is larger than 1048576 bytes"},
+		{
+			name: "another tenant's UID", edit: func(m *backup.Manifest) { m.TenantUID = "uid-2" },
+			snapErr: "decrypt ns/acme/20261206T040000Z/snapshot.enc: " + backup.ErrCorrupt.Error(),
+			keysErr: "decrypt ns/acme/20261206T040000Z/keys.enc: " + backup.ErrCorrupt.Error(),
+		},
+		{name: "another SHA-256", edit: func(m *backup.Manifest) { m.SnapshotSHA256 = strings.Repeat("0", 64) }, snapErr: "snapshot.enc: the database's SHA-256 is "},
+		{name: "another size", edit: func(m *backup.Manifest) { m.SnapshotBytes++ }, snapErr: "snapshot.enc: 200032 bytes, the manifest says 200033"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := openstack.NewFake()
+			res := backup.Run(ctx, job(f, snap{db: db, rev: 7}, time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)))
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			obj := "ns/acme/" + res.Manifest.Name + "/" + backup.ManifestObject
+			if tc.edit != nil || tc.raw != "" {
+				m := res.Manifest
+				raw := []byte(tc.raw)
+				if tc.edit != nil {
+					tc.edit(&m)
+					raw, _ = json.Marshal(m)
+				}
+				if _, err := f.PutObject(ctx, "b", obj, bytes.NewReader(raw), openstack.PutOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m, err := backup.ReadManifest(ctx, f, "b", "ns/acme/", res.Manifest.Name)
+			if !matches(err, tc.readErr) {
+				t.Fatalf("ReadManifest: %v, want %q", err, tc.readErr)
+			}
+			if err != nil {
+				return
+			}
+			var out bytes.Buffer
+			n, err := backup.ReadSnapshot(ctx, f, "b", "ns/acme/", m, key, &out)
+			if !matches(err, tc.snapErr) {
+				t.Errorf("ReadSnapshot: %v, want %q", err, tc.snapErr)
+			}
+			if err == nil && (n != int64(out.Len()) || !bytes.Equal(out.Bytes(), append(append([]byte{}, db...), sum[:]...))) {
+				t.Errorf("ReadSnapshot gave %d bytes (%d said), not the database and its trailer", out.Len(), n)
+			}
+			keys, err := backup.ReadKeys(ctx, f, "b", "ns/acme/", m, key)
+			if !matches(err, tc.keysErr) {
+				t.Errorf("ReadKeys: %v, want %q", err, tc.keysErr)
+			}
+			if err == nil && string(keys["acme-ca"]["tls.key"]) != "secret" {
+				t.Errorf("keys %v", keys)
+			}
+		})
+	}
+}
+
+// matches says err is nil when want is empty, else that it contains want.
+func matches(err error, want string) bool {
+	if want == "" {
+		return err == nil
+	}
+	return err != nil && strings.Contains(err.Error(), want)
+}
+
+func TestOpenSaysAWrongKeyOnce(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := backup.NewEncryptWriter(&buf, key, aad)
+	_, _ = io.WriteString(w, "not even gzip")
+	_ = w.Close()
+	_, err := backup.Open(&buf, bytes.Repeat([]byte{2}, backup.KeySize), aad)
+	if !errors.Is(err, backup.ErrCorrupt) || strings.Count(err.Error(), "wrong key") != 1 {
+		t.Errorf("got %v", err)
+	}
+}
