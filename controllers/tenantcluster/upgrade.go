@@ -31,8 +31,8 @@ func (r *Reconciler) reconcileUpgrade(ctx context.Context, s *scope) (bool, erro
 	}
 	plan := controlplane.PlanUpgrade(s.tc.Status.Version, s.tc.Spec.Version, rollouts[0], rollouts[1], rollouts[2])
 	if r.awaitsPreUpgradeBackup(s.tc) {
-		plan = plan.WaitForBackup(s.tc.Status.Version, s.tc.Spec.Version, rollouts[0],
-			"condition BackedUp says how it goes; annotation "+SkipPreUpgradeBackupAnnotation+"=true upgrades without it")
+		plan = plan.WaitForBackup(s.tc.Status.Version, s.tc.Spec.Version,
+			"condition BackedUp says how it goes; annotation "+SkipPreUpgradeBackupAnnotation+"=true upgrades without it", rollouts[:]...)
 	}
 	if plan.Stage == controlplane.UpgradeDone {
 		r.removedAPIs.Delete(s.tc.UID)

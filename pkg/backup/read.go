@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
@@ -30,8 +31,16 @@ const DefaultContainer = "kubeseed-backups"
 // KeySecretName names a tenant's backup key Secret: by UID, which no two tenants share.
 func KeySecretName(tenantUID string) string { return "backup-key-" + tenantUID }
 
-// maxManifest bounds a manifest read: it lives in the customer's container.
-const maxManifest = 1 << 20
+// maxManifest bounds a manifest read: it lives in the customer's container. The
+// controller's are under 1 KiB.
+const maxManifest = 16 << 10
+
+// IsBackupName says whether name is one the controller gives a backup (the UTC time it
+// started): anything else in the container was not written by kubeseed.
+func IsBackupName(name string) bool {
+	_, err := time.Parse(nameLayout, name)
+	return err == nil
+}
 
 // ReadManifest reads and checks the manifest of backup name below prefix. It is the
 // backup's claim, confirmed only by what decrypts (ReadKeys, ReadSnapshot).

@@ -33,7 +33,7 @@ func TestReadConfirmsTheManifest(t *testing.T) {
 		{name: "another format", edit: func(m *backup.Manifest) { m.Format = 2 }, readErr: "has format 2; this kubeseed reads format 1"},
 		{name: "another backup's name", edit: func(m *backup.Manifest) { m.Name = "20250101T000000Z" }, readErr: `names backup "20250101T000000Z"`},
 		{name: "not JSON", raw: "<html>", readErr: "manifest.json is not a backup manifest"},
-		{name: "too large", raw: strings.Repeat(" ", 1<<20+1), readErr: "is larger than 1048576 bytes"},
+		{name: "too large", raw: strings.Repeat(" ", 16<<10+1), readErr: "is larger than 16384 bytes"},
 		{
 			name: "another tenant's UID", edit: func(m *backup.Manifest) { m.TenantUID = "uid-2" },
 			snapErr: "decrypt ns/acme/20261206T040000Z/snapshot.enc: " + backup.ErrCorrupt.Error(),

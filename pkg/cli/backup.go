@@ -190,7 +190,12 @@ type backupListing struct {
 	Complete []listedBackup `json:"backups"`
 	// Skipped have no manifest or an unreadable one, newest first.
 	Skipped []skippedBackup `json:"skipped,omitempty"`
+	// Ignored counts the names below the tenant's prefix that are no backup's.
+	Ignored int `json:"ignored,omitempty"`
 }
+
+// maxManifestsRead is spec.controlPlane.etcd.backup.keep's maximum.
+const maxManifestsRead = 1000
 
 // listBackups lists the tenant's backups and reads each manifest. Only a backup with a
 // readable manifest is complete: the controller writes it last.
@@ -204,12 +209,24 @@ func listBackups(ctx context.Context, src *backupSource) (*backupListing, error)
 		last = b.LastBackup
 	}
 	out := &backupListing{}
+	read := 0
 	for i := len(all) - 1; i >= 0; i-- {
 		b := all[i]
+		// Names come from the customer's container: only kubeseed's (times) are shown
+		// or read, and at most as many manifests as a tenant may keep backups.
+		if !backup.IsBackupName(b.Name) {
+			out.Ignored++
+			continue
+		}
+		if read >= maxManifestsRead {
+			out.Skipped = append(out.Skipped, skippedBackup{Name: b.Name, Reason: fmt.Sprintf("not read: more than %d backups, the most spec.controlPlane.etcd.backup.keep keeps", maxManifestsRead)})
+			continue
+		}
 		if !b.Complete {
 			out.Skipped = append(out.Skipped, skippedBackup{Name: b.Name, Reason: "incomplete: no " + backup.ManifestObject + " (being written, or it failed)"})
 			continue
 		}
+		read++
 		m, err := backup.ReadManifest(ctx, src.store, src.container, src.prefix, b.Name)
 		if err != nil {
 			out.Skipped = append(out.Skipped, skippedBackup{Name: b.Name, Reason: "unreadable manifest: " + err.Error()})
@@ -259,7 +276,11 @@ func printBackupList(out, errOut io.Writer, o *backupListOptions, src *backupSou
 		return err
 	}
 	for _, s := range l.Skipped {
-		fmt.Fprintf(errOut, "%s: %s\n", s.Name, s.Reason)
+		// The reason may quote what the customer's container holds.
+		fmt.Fprintf(errOut, "%s: %s\n", s.Name, printers.EscapeTerminal(s.Reason))
+	}
+	if l.Ignored > 0 {
+		fmt.Fprintf(errOut, "%d objects below %s in Swift container %s are no backup kubeseed wrote: ignored\n", l.Ignored, src.prefix, src.container)
 	}
 	if len(l.Complete) == 0 {
 		fmt.Fprintf(errOut, "No complete backups of TenantCluster %s in Swift container %s.\n", src.tenant(), src.container)
@@ -299,12 +320,12 @@ type seedKeys struct {
 	ns string
 }
 
-// key is the backup key of the tenant with UID uid, which must have lived in namespace: the
-// UID comes from a manifest in the customer's container, and a customer must not have
-// another namespace's backup (copied into its container) decrypted with its owner's key.
-// Its errors name the Secret and say what to do: reading it is what makes downloading an
-// admin command.
-func (k seedKeys) key(ctx context.Context, uid, namespace string) ([]byte, error) {
+// key is the backup key of the tenant with UID uid, which must have been tenant
+// (namespace/name: this one, or an earlier one of the same name): the UID comes from a
+// manifest in the customer's container, and another tenant's backup copied there must not
+// be decrypted with its owner's key. Its errors name the Secret and say what to do:
+// reading it is what makes downloading an admin command.
+func (k seedKeys) key(ctx context.Context, uid, tenant string) ([]byte, error) {
 	name := backup.KeySecretName(uid)
 	sec := &corev1.Secret{}
 	if err := k.c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: name}, sec); err != nil {
@@ -320,8 +341,8 @@ func (k seedKeys) key(ctx context.Context, uid, namespace string) ([]byte, error
 	if got := sec.Annotations[backup.KeyTenantUIDAnnotation]; got != uid {
 		return nil, fmt.Errorf("the backup key Secret %s/%s is not the key of tenant UID %s: its annotation %s is %q", k.ns, name, uid, backup.KeyTenantUIDAnnotation, got)
 	}
-	if owner := sec.Annotations[backup.KeyTenantAnnotation]; !strings.HasPrefix(owner, namespace+"/") {
-		return nil, fmt.Errorf("the backup key Secret %s/%s is the key of tenant %q, not of a tenant of namespace %s: a backup in this tenant's container names another namespace's tenant, and is not decrypted", k.ns, name, owner, namespace)
+	if owner := sec.Annotations[backup.KeyTenantAnnotation]; owner != tenant {
+		return nil, fmt.Errorf("the backup key Secret %s/%s is the key of tenant %q, not of %s: a backup below %s names another tenant, and is not decrypted", k.ns, name, owner, tenant, tenant)
 	}
 	key := sec.Data[backup.KeyField]
 	if len(key) != backup.KeySize {

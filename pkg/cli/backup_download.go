@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubeseed/kubeseed/pkg/backup"
@@ -88,7 +89,7 @@ func (o *backupDownloadOptions) run(ctx context.Context, g *global, name string)
 		return err
 	}
 	keys := seedKeys{c: c, ns: o.managerNamespace}
-	key, err := keys.key(ctx, b.TenantUID, src.tc.Namespace)
+	key, err := keys.key(ctx, b.TenantUID, src.tenant())
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func chooseBackup(src *backupSource, l *backupListing, want string) (listedBacku
 	}
 	for _, s := range l.Skipped {
 		if s.Name == want {
-			return listedBackup{}, fmt.Errorf("backup %s of TenantCluster %s cannot be downloaded: %s", want, src.tenant(), s.Reason)
+			return listedBackup{}, fmt.Errorf("backup %s of TenantCluster %s cannot be downloaded: %s", want, src.tenant(), printers.EscapeTerminal(s.Reason))
 		}
 	}
 	names := make([]string, 0, len(l.Complete))
@@ -181,6 +182,11 @@ func downloadBackup(ctx context.Context, src *backupSource, b listedBackup, key 
 	if err := os.MkdirAll(filepath.Join(dir, keysDir), 0o700); err != nil {
 		return nil, err
 	}
+	for _, d := range []string{dir, filepath.Join(dir, keysDir)} {
+		if err := privateDir(d); err != nil {
+			return nil, err
+		}
+	}
 	if res.snapshotBytes, err = writeSnapshot(ctx, src, b, key, res.snapshot); err != nil {
 		return nil, keyError(err, b)
 	}
@@ -197,6 +203,23 @@ func downloadBackup(ctx context.Context, src *backupSource, b listedBackup, key 
 		}
 	}
 	return res, nil
+}
+
+// privateDir refuses a directory others could redirect or read the keys through: a
+// symbolic link, or one writable by group or others.
+func privateDir(d string) error {
+	fi, err := os.Lstat(d)
+	switch {
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link: give a directory of your own", d)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", d)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s is writable by others (mode %v): the keys need a directory of your own", d, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // keyError adds which key failed to an object that does not decrypt.

@@ -310,6 +310,10 @@ func TestBackupList(t *testing.T) {
 	if _, err := f.PutObject(ctx, "kubeseed-backups", "ns/acme/20261206T070000Z/snapshot.enc", strings.NewReader("x"), openstack.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// What kubeseed never names a backup (here with a terminal escape): ignored, not read.
+	if _, err := f.PutObject(ctx, "kubeseed-backups", "ns/acme/\x1b]0;pwned\x07/manifest.json", strings.NewReader("{}"), openstack.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// Another tenant whose name starts the same: not listed.
 	if _, err := f.PutObject(ctx, "kubeseed-backups", "ns/acmex/20261206T070000Z/manifest.json", strings.NewReader("{}"), openstack.PutOptions{}); err != nil {
 		t.Fatal(err)
@@ -333,8 +337,9 @@ func TestBackupList(t *testing.T) {
 					"*      20261206T050000Z   2026-12-06T05:00:00Z   3h     101        129 B\n" +
 					"       20261206T040000Z   2026-12-06T04:00:00Z   4h     100        130 B\n",
 			},
-			stderr:      []string{"20261206T070000Z: incomplete: no manifest.json (being written, or it failed)\n"},
-			notInStdout: []string{"20261206T070000Z", "ETCD"},
+			stderr: []string{"20261206T070000Z: incomplete: no manifest.json (being written, or it failed)\n",
+				"1 objects below ns/acme/ in Swift container kubeseed-backups are no backup kubeseed wrote: ignored\n"},
+			notInStdout: []string{"20261206T070000Z", "ETCD", "pwned"},
 		},
 		{
 			output: "wide",
@@ -357,6 +362,9 @@ func TestBackupList(t *testing.T) {
 				if strings.Contains(out.String(), nope) {
 					t.Errorf("stdout has %q:\n%s", nope, out.String())
 				}
+			}
+			if strings.Contains(errOut.String(), "pwned") {
+				t.Errorf("stderr shows a name kubeseed never writes:\n%s", errOut.String())
 			}
 			for _, want := range tc.stderr {
 				if !strings.Contains(errOut.String(), want) {
@@ -422,10 +430,10 @@ func TestSeedKeys(t *testing.T) {
 		{uid: "uid-2", errPart: `the backup key Secret kubeseed-system/backup-key-uid-2 is not the key of tenant UID uid-2: its annotation kubeseed.io/tenant-uid is "uid-9"`},
 		{uid: "uid-3", errPart: `the backup key Secret kubeseed-system/backup-key-uid-3 holds no 32-byte key "key"`},
 		{uid: "uid-4", errPart: "the backup key Secret kubeseed-system/backup-key-uid-4 does not exist"},
-		{uid: "uid-5", errPart: `the backup key Secret kubeseed-system/backup-key-uid-5 is the key of tenant "other/acme", not of a tenant of namespace ns`},
+		{uid: "uid-5", errPart: `the backup key Secret kubeseed-system/backup-key-uid-5 is the key of tenant "other/acme", not of ns/acme`},
 	} {
 		t.Run(tc.uid, func(t *testing.T) {
-			got, err := k.key(context.Background(), tc.uid, "ns")
+			got, err := k.key(context.Background(), tc.uid, "ns/acme")
 			if tc.errPart == "" {
 				if err != nil || !bytes.Equal(got, testBackupKey) {
 					t.Fatalf("key %x, %v", got, err)
@@ -443,5 +451,30 @@ func TestRestoreCommandQuotes(t *testing.T) {
 	if got, want := restoreCommand("/tmp/my backups/snapshot.db"),
 		"etcdutl snapshot restore '/tmp/my backups/snapshot.db' --bump-revision 1000000000 --mark-compacted --data-dir '/tmp/my backups/etcd-data'"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestPrivateDir(t *testing.T) {
+	base := t.TempDir()
+	mk := func(name string, mode os.FileMode) string {
+		p := filepath.Join(base, name)
+		if err := os.Mkdir(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	own, shared := mk("own", 0o700), mk("shared", 0o777)
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(own, link); err != nil {
+		t.Fatal(err)
+	}
+	for path, errPart := range map[string]string{own: "", shared: "is writable by others", link: "is a symbolic link"} {
+		err := privateDir(path)
+		if (errPart == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), errPart)) {
+			t.Errorf("privateDir(%s) = %v, want %q", filepath.Base(path), err, errPart)
+		}
 	}
 }

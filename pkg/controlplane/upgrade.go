@@ -86,12 +86,18 @@ func PlanUpgrade(current, target string, apiServer, controllerManager, scheduler
 	return UpgradePlan{Stage: UpgradeDone, ControllersVersion: target, Message: "every control-plane component runs " + target}
 }
 
-// WaitForBackup holds an upgrade that has not begun (no apiserver rolled to target yet) at
-// current until a pre-upgrade backup is written; one under way goes on. why says what the
-// backup waits for.
-func (p UpgradePlan) WaitForBackup(current, target string, apiServer Rollout, why string) UpgradePlan {
-	if p.Stage != UpgradeAPIServers || apiServer.Version == target {
+// WaitForBackup holds an upgrade that has not begun (every component still rendered at
+// current) at current until a pre-upgrade backup is written. One under way goes on, even
+// towards a target raised since: holding it at current would roll components back.
+// why says what the backup waits for.
+func (p UpgradePlan) WaitForBackup(current, target string, why string, components ...Rollout) UpgradePlan {
+	if p.Stage != UpgradeAPIServers {
 		return p
+	}
+	for _, c := range components {
+		if c.Version != "" && c.Version != current {
+			return p
+		}
 	}
 	return UpgradePlan{Stage: UpgradeWaitingForBackup, APIServerVersion: current, ControllersVersion: current,
 		Message: fmt.Sprintf("the upgrade to %s waits for a backup of etcd at %s (spec.controlPlane.etcd.backup): %s", target, current, why)}

@@ -62,9 +62,13 @@ func TestWaitForBackup(t *testing.T) {
 		{"spec raised, nothing moved: everything stays", old, at(old, true), at(old, true), true, controlplane.UpgradeWaitingForBackup, old, old},
 		{"the apiservers already roll: the upgrade goes on", old, at(target, false), at(old, true), false, controlplane.UpgradeAPIServers, "", old},
 		{"the controllers roll: the upgrade goes on", old, at(target, true), at(old, true), false, controlplane.UpgradeControllers, "", target},
+		// status.version is still old while everything runs 1.36.3; the target was raised
+		// to 1.36.4 since: holding at status.version would roll a 1.36 apiserver back.
+		{"a target raised during an upgrade: it goes on", old, at("v1.36.2", true), at("v1.36.2", true), false, controlplane.UpgradeAPIServers, "", "v1.36.2"},
+		{"the controllers alone moved (an apiserver rolling again): it goes on", old, at(old, false), at(target, true), false, controlplane.UpgradeAPIServers, "", target},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := controlplane.PlanUpgrade(tc.current, target, tc.api, tc.cm, tc.cm).WaitForBackup(tc.current, target, tc.api, "the backup runs")
+			p := controlplane.PlanUpgrade(tc.current, target, tc.api, tc.cm, tc.cm).WaitForBackup(tc.current, target, "the backup runs", tc.api, tc.cm, tc.cm)
 			if p.Stage != tc.stage || p.APIServerVersion != tc.apiVersion || p.ControllersVersion != tc.controllers || p.Rolling != "" != (p.Stage == controlplane.UpgradeAPIServers || p.Stage == controlplane.UpgradeControllers) {
 				t.Errorf("plan %+v, want stage %s, apiserver at %q, controllers at %s", p, tc.stage, tc.apiVersion, tc.controllers)
 			}

@@ -11,6 +11,8 @@ worker nodegroup's node_count as its pool's spec.replicas, which kubeseed's auto
 changes without Magnum.
 """
 
+import datetime
+
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -25,6 +27,17 @@ from kubeseed_magnum import status
 ks_conf.register_opts()  # [kubeseed] exists before anything reads it
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
+
+
+# RESUME_AFTER: how long a nodegroup stays in progress under a cluster at rest before the
+# health poll takes it for a lost race (several 10 s status polls).
+RESUME_AFTER = datetime.timedelta(seconds=60)
+
+
+def _since(ng, now):
+    """How long ago the nodegroup was last saved (created, if never updated)."""
+    when = mapping.parse_time(getattr(ng, "updated_at", None) or getattr(ng, "created_at", None))
+    return datetime.timedelta.max if when is None else now - when
 
 
 class Monitor(monitors.MonitorBase):
@@ -63,11 +76,19 @@ class Monitor(monitors.MonitorBase):
     def _resume_polling(self):
         """A cluster at rest with a nodegroup still in an operation lost a race between
         that operation's start and the poll that found the cluster done: back in progress,
-        so that update_cluster_status finishes the operation (a delete would never end)."""
+        so that update_cluster_status finishes the operation (a delete would never end).
+        The cluster is read again first (the periodic task listed it earlier: a cluster
+        delete may have begun since), and only a nodegroup in progress for longer than
+        RESUME_AFTER counts (the conductor saves the cluster's status after the
+        nodegroups')."""
         if not (self.cluster.status or "").endswith("_COMPLETE"):
             return
+        self.cluster.refresh()
+        if not (self.cluster.status or "").endswith("_COMPLETE"):
+            return
+        now = datetime.datetime.now(datetime.timezone.utc)
         busy = [ng.name for ng in self.cluster.nodegroups
-                if (ng.status or "").endswith("_IN_PROGRESS")]
+                if (ng.status or "").endswith("_IN_PROGRESS") and _since(ng, now) > RESUME_AFTER]
         if busy:
             LOG.warning("cluster %s is %s while nodegroups %s are in progress: polled again",
                         self.cluster.uuid, self.cluster.status, ", ".join(busy))

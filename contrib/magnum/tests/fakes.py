@@ -33,6 +33,9 @@ class Obj(object):
     def destroy(self):
         object.__setattr__(self, "destroyed", True)
 
+    def refresh(self, context=None):
+        """The fake's objects are the database: nothing to load."""
+
 
 def template(**over):
     kw = dict(name="k8s", uuid="tpl-1", fixed_network="private", fixed_subnet="private-subnet",

@@ -372,7 +372,20 @@ class DriverTest(unittest.TestCase):
         with mock.patch.object(st, "evaluate", racing):
             self.driver.update_cluster_status(None, c)
         self.assertEqual(c.status, "UPDATE_IN_PROGRESS")
-        # A poll that lost the race anyway: the health poll puts the cluster back in progress.
+        # A poll that lost the race anyway: the health poll puts the cluster back in
+        # progress, once the nodegroup has been in progress for a while (a delete the
+        # conductor has just begun saves the nodegroups before the cluster).
+        c.status = "UPDATE_COMPLETE"
+        ng.updated_at = datetime.datetime.now(UTC)
+        self.driver.get_monitor(None, c).poll_health_status()
+        self.assertEqual(c.status, "UPDATE_COMPLETE")
+        ng.updated_at -= datetime.timedelta(minutes=2)
+        # The health poll's cluster was listed before a cluster delete began: read again,
+        # it is left to the delete.
+        m = self.driver.get_monitor(None, c)
+        with mock.patch.object(c, "refresh", lambda *a: object.__setattr__(c, "status", "DELETE_IN_PROGRESS")):
+            m.poll_health_status()
+        self.assertEqual(c.status, "DELETE_IN_PROGRESS")
         c.status = "UPDATE_COMPLETE"
         self.driver.get_monitor(None, c).poll_health_status()
         self.assertEqual(c.status, "UPDATE_IN_PROGRESS")
