@@ -174,7 +174,7 @@ test-e2e: seed-up manager-image tunnel-image autoscaler-image openstack-up ## Ru
 	@status=0; \
 	clouds=$$(hack/openstack/clouds.sh) && set -a && . "$$(dirname "$$clouds")/openstack.env" && set +a && \
 	$(GO) test ./pkg/openstack/ -run Integration -count=1 -timeout 20m || status=1; \
-	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 55m || status=1; \
+	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 65m || status=1; \
 	$(MAKE) --no-print-directory density DENSITY_MAX=3 || status=1; \
 	$(SEED) down || status=1; \
 	hack/openstack/down.sh || status=1; \

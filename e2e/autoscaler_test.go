@@ -6,6 +6,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,22 +131,31 @@ func testAutoscaling(t *testing.T, ctx context.Context, tenant kubernetes.Interf
 
 	// One pod fewer: its node is unneeded, drained and removed; the other pod stays put.
 	before := poolNodes(t, ctx, tenant, auto.Name)
+	// A watch sees every update of the pool's Nodes: a node with nothing to drain may be
+	// cordoned and gone within any polling interval.
+	var mu sync.Mutex
 	cordoned := map[string]bool{}
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
+	watched := make(chan struct{})
 	go func() {
+		defer close(watched)
 		for watchCtx.Err() == nil {
-			list, err := tenant.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{LabelSelector: "kubeseed.io/worker-pool=auto"})
-			if err == nil {
-				for _, n := range list.Items {
-					if n.Spec.Unschedulable {
-						cordoned[n.Name] = true
-					}
+			w, err := tenant.CoreV1().Nodes().Watch(watchCtx, metav1.ListOptions{LabelSelector: "kubeseed.io/worker-pool=auto"})
+			if err != nil {
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			for ev := range w.ResultChan() {
+				if n, ok := ev.Object.(*corev1.Node); ok && n.Spec.Unschedulable {
+					mu.Lock()
+					cordoned[n.Name] = true
+					mu.Unlock()
 				}
 			}
-			time.Sleep(200 * time.Millisecond)
+			w.Stop()
 		}
 	}()
+	defer func() { stopWatch(); <-watched }()
 	start = time.Now()
 	scale := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: dep.Name, Namespace: "default"}, Spec: autoscalingv1.ScaleSpec{Replicas: 1}}
 	if _, err := tenant.AppsV1().Deployments("default").UpdateScale(ctx, dep.Name, scale, metav1.UpdateOptions{}); err != nil {
@@ -158,6 +168,7 @@ func testAutoscaling(t *testing.T, ctx context.Context, tenant kubernetes.Interf
 		return *auto.Spec.Replicas == 1 && len(poolNodes(t, ctx, tenant, auto.Name)) == 1, nil
 	})
 	stopWatch()
+	<-watched
 	if err != nil {
 		dumpAutoscaler(t, ctx, tenant, auto)
 		t.Fatalf("the pool did not shrink back to 1 within 4m: %v", err)
