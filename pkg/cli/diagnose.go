@@ -157,10 +157,14 @@ func diagnose(s *tenantState, now time.Time) *report {
 		cr.state = componentState(cr)
 		r.components = append(r.components, cr)
 	}
-	for _, cr := range r.components {
-		if cr.state == stateFailing && !cr.optional {
-			r.culprit = cr.component
-			break
+	// A failing component whose condition is not True first: one that serves with a past
+	// restart is less likely the cause than one the controller reports down.
+	for _, serving := range []bool{false, true} {
+		for _, cr := range r.components {
+			up := cr.condition != nil && cr.condition.Status == metav1.ConditionTrue
+			if r.culprit == "" && cr.state == stateFailing && !cr.optional && up == serving {
+				r.culprit = cr.component
+			}
 		}
 	}
 	// Before the endpoint and the certificates, every component waits for them.

@@ -172,6 +172,16 @@ func TestDiagnose(t *testing.T) {
 		summary: "kube-scheduler is failing: pod acme-kube-scheduler-b: container kube-scheduler: CrashLoopBackOff",
 		states:  map[controlplane.Component]string{controlplane.Scheduler: stateFailing, controlplane.APIServer: stateOK},
 	}, {
+		name: "the apiserver restarted once and serves; the scheduler crash-loops: the scheduler is the cause",
+		modify: func(s *tenantState) {
+			notReady(s)
+			setCond(s, cond("SchedulerAvailable", "False", "CrashLooping", ""))
+			s.pods[1] = componentPod(controlplane.APIServer, "a", true, 1, running, exited1)
+			s.pods = append(s.pods, componentPod(controlplane.Scheduler, "b", false, 3, crashLooping, exited1))
+		},
+		culprit: controlplane.Scheduler,
+		summary: "kube-scheduler is failing: pod acme-kube-scheduler-b: container kube-scheduler: CrashLoopBackOff",
+	}, {
 		name: "a scheduler rollout that cannot finish: still Ready",
 		modify: func(s *tenantState) {
 			s.pods = append(s.pods, componentPod(controlplane.Scheduler, "b", false, 3, crashLooping, exited1))
