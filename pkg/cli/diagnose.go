@@ -89,7 +89,7 @@ const (
 
 func componentState(cr componentReport) string {
 	for _, p := range cr.pods {
-		if len(p.problems) > 0 {
+		if len(p.problems) > 0 && !p.terminating {
 			return stateFailing
 		}
 	}
@@ -119,6 +119,9 @@ type podReport struct {
 	// describe: no container of the pod ever started (not scheduled, image pulls, config
 	// errors); its events say why.
 	describe bool
+	// terminating: the pod is being deleted (the old pod of a finished rollout); what is
+	// wrong with it goes with it, so it does not make its component failing.
+	terminating bool
 }
 
 type logRef struct {
@@ -244,7 +247,7 @@ func summarize(s *tenantState, r *report) string {
 // componentWhy says in a few words what is wrong with a failing component.
 func componentWhy(cr componentReport) string {
 	for _, p := range cr.pods {
-		if len(p.problems) > 0 {
+		if len(p.problems) > 0 && !p.terminating {
 			return fmt.Sprintf("pod %s: %s", p.name, p.problems[0])
 		}
 	}
@@ -257,7 +260,8 @@ func componentWhy(cr componentReport) string {
 // podDiagnosis looks at one pod (pkg/health, which the controller's conditions use too).
 func podDiagnosis(p *corev1.Pod, now time.Time) podReport {
 	h := health.Pod(p, now)
-	r := podReport{name: h.Name, phase: h.Phase, ready: h.Ready, total: h.Total, restarts: h.Restarts, problems: h.Problems, describe: h.Describe}
+	r := podReport{name: h.Name, phase: h.Phase, ready: h.Ready, total: h.Total, restarts: h.Restarts, problems: h.Problems, describe: h.Describe,
+		terminating: p.DeletionTimestamp != nil}
 	for _, l := range h.Logs {
 		r.logs = append(r.logs, logRef{container: l.Container, previous: l.Previous})
 	}

@@ -190,6 +190,15 @@ func TestDiagnose(t *testing.T) {
 		summary: "Ready (the old pods serve), but kube-scheduler is failing: pod acme-kube-scheduler-b: container kube-scheduler: CrashLoopBackOff",
 		states:  map[controlplane.Component]string{controlplane.Scheduler: stateFailing},
 	}, {
+		name: "repaired: the crash-looping pod of the failed rollout is being deleted",
+		modify: func(s *tenantState) {
+			old := componentPod(controlplane.Scheduler, "b", false, 3, crashLooping, exited1)
+			old.DeletionTimestamp = &metav1.Time{Time: now}
+			s.pods = append(s.pods, old)
+		},
+		summary: "Ready: the control plane serves.",
+		states:  map[controlplane.Component]string{controlplane.Scheduler: stateOK},
+	}, {
 		name: "the autoscaler crash-loops: the control plane still serves, and says so",
 		modify: func(s *tenantState) {
 			setCond(s, cond(v1alpha1.AutoscalerAvailableCondition, "False", "CrashLoopBackOff", ""))
