@@ -247,6 +247,10 @@ func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
 		testAutoscaling(t, ctx, tenant, pool)
 	})
 
+	t.Run("the tenant hibernates, workers first, and wakes with its objects", func(t *testing.T) {
+		testHibernation(t, ctx, tc, pool, tenant)
+	})
+
 	t.Run("deleting the pool removes its servers", func(t *testing.T) {
 		if err := kube.Delete(ctx, pool); err != nil {
 			t.Fatal(err)

@@ -141,7 +141,8 @@ func tenantOfWorkerPool(_ context.Context, obj client.Object) []reconcile.Reques
 }
 
 // autoscalingChanged passes the WorkerPool events that can change whether, or which pools,
-// the autoscaler scales; a pool's replicas and status changing (every scale) do not.
+// the autoscaler scales, and a pool's last server going (hibernate.go); a pool's replicas
+// and status changing otherwise (every scale) do not.
 func autoscalingChanged() predicate.Predicate {
 	pool := func(o client.Object) *v1alpha1.WorkerPool {
 		p, _ := o.(*v1alpha1.WorkerPool)
@@ -154,7 +155,7 @@ func autoscalingChanged() predicate.Predicate {
 		CreateFunc: func(e event.CreateEvent) bool { return autoscales(pool(e.Object)) },
 		DeleteFunc: func(e event.DeleteEvent) bool { return pool(e.Object).Spec.Autoscaling != nil },
 		UpdateFunc: func(e event.UpdateEvent) bool {
-			return autoscales(pool(e.ObjectOld)) != autoscales(pool(e.ObjectNew))
+			return autoscales(pool(e.ObjectOld)) != autoscales(pool(e.ObjectNew)) || poolEmptied(pool(e.ObjectOld), pool(e.ObjectNew))
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}

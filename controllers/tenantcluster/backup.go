@@ -55,6 +55,16 @@ func (r *Reconciler) reconcileBackup(ctx context.Context, s *scope) (bool, error
 	if last != nil && last.LastSuccessfulTime != nil {
 		lastTime = last.LastSuccessfulTime.Time
 	}
+	if !s.o.hibernation.serving() {
+		// etcd stops or has stopped: nothing to back up until the tenant wakes.
+		msg := "no backup is taken while the tenant hibernates"
+		if last != nil && !lastTime.IsZero() {
+			msg += fmt.Sprintf("; the last, %s, was written at %s", last.LastBackup, lastTime.UTC().Format(time.RFC3339))
+		}
+		s.o.checks[v1alpha1.BackedUpCondition] = check{ok: true, reason: v1alpha1.HibernatedReason, message: msg}
+		return false, nil
+	}
+	defer func() { s.o.hibernation.noteFinalBackup(s.o.checks[v1alpha1.BackedUpCondition]) }()
 	res, finished, running := r.Backups.State(key)
 	// A result of this tenant (not of a predecessor of the same name) newer than the status;
 	// the status keeps whole seconds.
@@ -71,8 +81,10 @@ func (r *Reconciler) reconcileBackup(ctx context.Context, s *scope) (bool, error
 		}
 	}
 
-	// An upgrade waiting for its backup does not wait for the schedule.
-	due := lastTime.IsZero() || !now.Before(lastTime.Add(every)) || s.o.upgrade.Stage == controlplane.UpgradeWaitingForBackup
+	// An upgrade waiting for its backup, and a hibernation for its final one, do not wait
+	// for the schedule.
+	due := lastTime.IsZero() || !now.Before(lastTime.Add(every)) || s.o.upgrade.Stage == controlplane.UpgradeWaitingForBackup ||
+		s.o.hibernation.stage == finalBackup
 	if failed && now.Before(res.Started.Add(res.Duration+backupRetryAfter)) {
 		due = false
 		s.requeueAfter(time.Until(res.Started.Add(res.Duration + backupRetryAfter)))
@@ -283,6 +295,9 @@ func (r *Reconciler) finalBackup(ctx context.Context, tc *v1alpha1.TenantCluster
 	spec := tc.Spec.ControlPlane.Etcd.Backup
 	if spec == nil || r.Backups == nil || tc.Annotations[SkipFinalBackupAnnotation] == "true" {
 		return true, 0, nil
+	}
+	if tc.Spec.Hibernated && meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.HibernatedCondition) {
+		return true, 0, nil // etcd is stopped: the backup taken as it went down is the last
 	}
 	key := tc.Namespace + "/" + tc.Name
 	since := tc.DeletionTimestamp.Time

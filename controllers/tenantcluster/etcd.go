@@ -66,6 +66,11 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 	current := int32(0)
 	if sts != nil {
 		current = ptr.Deref(sts.Spec.Replicas, 1)
+		if current == 0 {
+			// Scaled to zero (hibernated, or held for its certificates): the size it has is
+			// the members its cluster ConfigMap lists, which wake with their data.
+			current = listedMembers(cm)
+		}
 	}
 	if err != nil || current == 0 {
 		// ValuesFor reports an invalid spec; a new cluster, or one whose first members are
@@ -79,7 +84,8 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 		growing:  current < desired,
 	}
 	learnerMayWait := m.existing && sts.Status.ReadyReplicas < current
-	if !m.growing && !learnerMayWait {
+	if !m.growing && !learnerMayWait || sts.Status.ReadyReplicas == 0 {
+		// Nothing to do, or no member up to ask (a cluster starting, or waking).
 		return m
 	}
 

@@ -137,6 +137,9 @@ func (r *Reconciler) reconcileEtcdMembership(ctx context.Context, s *scope) (boo
 		return true, err
 	}
 	s.o.etcdMembership = r.reconcileEtcdMembers(ctx, tc, sts, cm, s.secrets)
+	if s.o.hibernation.down[controlplane.Etcd] {
+		s.o.etcdMembership.growing = false // no member to grow while it hibernates
+	}
 	if s.o.etcdMembership.volumes, err = r.reconcileEtcdVolumes(ctx, s, sts); err != nil {
 		return true, err
 	}
@@ -202,7 +205,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		PriorityClassName:   r.PriorityClassName,
 		Spread:              r.Spread,
 		Size:                tc.Status.ControlPlaneSize,
-		Held:                s.o.held,
+		Held:                s.o.hibernation.held(s.o.held),
 		ControllersVersion:  s.o.upgrade.ControllersVersion,
 		APIServerVersion:    s.o.upgrade.APIServerVersion,
 		EtcdReplicas:        m.replicas,
@@ -265,6 +268,8 @@ func (r *Reconciler) observeComponents(ctx context.Context, s *scope) (bool, err
 			chk = etcdCheck(chk, s.o.etcdMembership) // etcd's own view while it grows
 		}
 		switch {
+		case s.o.hibernation.down[c.Component] && !s.o.hibernation.serving():
+			chk = check{reason: v1alpha1.HibernatedReason, message: "scaled to zero: the tenant hibernates"}
 		case s.o.held[c.Component] && c.Hold != controlplane.HoldForAPIServer:
 			chk = check{reason: v1alpha1.WaitingForCertificatesReason, message: "waiting for its certificates to be issued"}
 		case s.o.held[c.Component]:
@@ -276,14 +281,21 @@ func (r *Reconciler) observeComponents(ctx context.Context, s *scope) (bool, err
 		}
 		s.o.checks[c.Condition] = chk
 	}
+	if !s.o.hibernation.serving() {
+		s.o.blocked = check{reason: v1alpha1.HibernatedReason, message: hibernatingMessage}
+	}
 	if err := r.releaseRolloutSlot(ctx, s); err != nil {
 		return true, err
 	}
 	return false, nil
 }
 
-// reconcileInside works inside the tenant once its apiserver serves.
+// reconcileInside works inside the tenant once its apiserver serves; a hibernating tenant's
+// conditions inside stay as they were last seen.
 func (r *Reconciler) reconcileInside(ctx context.Context, s *scope) (bool, error) {
+	if !s.o.hibernation.serving() {
+		return false, nil
+	}
 	var caPEM []byte
 	if ca := s.secrets[controlplane.CASecret.Name(s.tc.Name)]; ca != nil {
 		caPEM = ca.Data[corev1.TLSCertKey]
@@ -300,6 +312,7 @@ func (r *Reconciler) reconcileInside(ctx context.Context, s *scope) (bool, error
 type workloadState struct {
 	exists              bool
 	replicas, available int32
+	pods                int32  // status.replicas: the pods that are not terminating
 	ok                  bool   // health's verdict
 	message             string // health's words
 }
@@ -316,7 +329,7 @@ func (r *Reconciler) workload(ctx context.Context, s *scope, c controlplane.Comp
 			return w, err
 		}
 		if sts != nil {
-			w.exists, w.replicas, w.available = true, ptr.Deref(sts.Spec.Replicas, 1), sts.Status.AvailableReplicas
+			w.exists, w.replicas, w.available, w.pods = true, ptr.Deref(sts.Spec.Replicas, 1), sts.Status.AvailableReplicas, sts.Status.Replicas
 		}
 		w.ok, w.message = health.StatefulSet(sts)
 	default:
@@ -325,7 +338,7 @@ func (r *Reconciler) workload(ctx context.Context, s *scope, c controlplane.Comp
 			return w, err
 		}
 		if d != nil {
-			w.exists, w.replicas, w.available = true, ptr.Deref(d.Spec.Replicas, 1), d.Status.AvailableReplicas
+			w.exists, w.replicas, w.available, w.pods = true, ptr.Deref(d.Spec.Replicas, 1), d.Status.AvailableReplicas, d.Status.Replicas
 		}
 		w.ok, w.message = health.Deployment(d)
 	}

@@ -132,7 +132,7 @@ func (p *deploymentPlayer) pass(ctx context.Context, namespaces []string) {
 		}
 		for _, d := range list.Items {
 			n := ptr.Deref(d.Spec.Replicas, 1)
-			if p.held[d.Name] || n == 0 || (d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == n && d.Status.UpdatedReplicas == n) {
+			if p.held[d.Name] || (d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == n && d.Status.UpdatedReplicas == n && d.Status.Replicas == n) {
 				continue
 			}
 			_ = setDeploymentAvailable(ctx, ns, d.Name, n)

@@ -93,13 +93,14 @@ type reconcilePhase struct {
 // phases are the steps of a TenantCluster's reconcile, in order. Each reads what the phases
 // before it put in the scope:
 //
-//	namespace → autoscaler → cloud credentials → endpoint → PKI and kubeconfigs → encryption
+//	namespace → autoscaler → hibernation → cloud credentials → endpoint → PKI and kubeconfigs → encryption
 //	key → etcd membership → holds → upgrade → render and apply → observe → backup → inside
 //	the tenant
 func (r *Reconciler) phases() []reconcilePhase {
 	return []reconcilePhase{
 		{"namespace", r.reconcileNamespace},
 		{"autoscaler", r.reconcileAutoscaler},
+		{"hibernation", r.reconcileHibernation},
 		{"cloud credentials", r.reconcileCloudCredentials},
 		{"endpoint", r.reconcileEndpoint},
 		{"certificate authorities", r.reconcileProvidedCAs},
@@ -131,7 +132,8 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 		}
 	}
 	for _, c := range controlplane.Conditions() {
-		if c.Ready && !s.o.checks[c.Type].ok {
+		// A hibernated tenant is not Ready on purpose: nothing to poll for.
+		if c.Ready && !s.o.checks[c.Type].ok && s.o.hibernation.stage != stopped {
 			s.requeueAfter(requeueWhileProgressing)
 		}
 	}

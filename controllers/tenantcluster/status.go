@@ -55,6 +55,8 @@ type observed struct {
 	// rolloutWait, when set, is why this render was not applied: it waits for a rollout
 	// slot (rollouts.go).
 	rolloutWait check
+	// hibernation is where spec.hibernated has the tenant (hibernate.go).
+	hibernation hibernation
 }
 
 func newObserved() observed {
@@ -75,6 +77,11 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 		meta.SetStatusCondition(&tc.Status.Conditions, metav1.Condition{
 			Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen,
 		})
+	}
+	if h := o.hibernation; h.condition.reason != "" {
+		o.checks[v1alpha1.HibernatedCondition] = h.condition
+	} else if h.decided {
+		o.absent[v1alpha1.HibernatedCondition] = true
 	}
 	var notReady []string
 	for _, spec := range controlplane.Conditions() {
@@ -143,14 +150,23 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 		// tenant's: Magnum would read Upgrading as UPDATE_IN_PROGRESS.
 		upgrading = !c.ok && c.reason != v1alpha1.WaitingForRolloutReason
 	}
-	tc.Status.Phase = phase(tc, ready, upgrading)
+	if ready && o.hibernation.stage == waking {
+		meta.RemoveStatusCondition(&tc.Status.Conditions, v1alpha1.HibernatedCondition) // awake
+	}
+	tc.Status.Phase = phase(tc, ready, upgrading, o.hibernation.stage)
 }
 
 // phase is the one-word summary Magnum maps to its cluster status.
-func phase(tc *v1alpha1.TenantCluster, ready, upgrading bool) v1alpha1.TenantClusterPhase {
+func phase(tc *v1alpha1.TenantCluster, ready, upgrading bool, hibernation hibernateStage) v1alpha1.TenantClusterPhase {
 	switch {
 	case !tc.DeletionTimestamp.IsZero():
 		return v1alpha1.TenantClusterDeleting
+	case hibernation == stopped:
+		return v1alpha1.TenantClusterHibernated
+	case tc.Spec.Hibernated:
+		return v1alpha1.TenantClusterHibernating
+	case hibernation == waking && !ready:
+		return v1alpha1.TenantClusterWaking
 	case ready && upgrading:
 		// Serving, on the way to spec.version: Magnum's UPDATE_IN_PROGRESS until done.
 		return v1alpha1.TenantClusterUpgrading

@@ -77,6 +77,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 		return ctrl.Result{}, err
 	}
 	p.tc = tc
+	hibernated := tc != nil && tc.Spec.Hibernated && tc.DeletionTimestamp.IsZero()
+	if hibernated {
+		// A hibernating tenant's pools count as zero: drained and deleted while the control
+		// plane serves; spec.replicas is kept for the wake.
+		p.desired = 0
+	}
 	// From here on the reconcile talks to the customer's cloud: a cloud that hangs holds
 	// this worker for cloud.Deadline at most.
 	ctx, cancel := cloud.WithDeadline(ctx)
@@ -94,6 +100,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 		return ctrl.Result{RequeueAfter: requeue}, err
 	}
 	o.counted, o.replicas = true, int32(len(p.members))
+	if hibernated && !clusterOK.ok {
+		return r.hibernated(ctx, p, &o)
+	}
 	if !clusterOK.ok {
 		// Nothing can join, drain or be told apart from a lost server: wait. The
 		// TenantCluster's watch wakes the pool when it changes.
@@ -127,7 +136,8 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 		return ctrl.Result{RequeueAfter: r.NodePollInterval}, nil
 	}
 	err = r.cleanupTenant(ctx, p)
-	if err == nil {
+	if err == nil && !hibernated {
+		// Health checks leave a hibernating pool alone: its servers are on their way out.
 		p.healthHold, err = r.checkHealth(ctx, p)
 	}
 	if err == nil && p.versionCheck.ok {

@@ -194,6 +194,14 @@ func summarize(s *tenantState, r *report) string {
 		return "Being deleted: kubeseed removes its certificates, then the rest goes with it."
 	case tc.Spec.Paused:
 		return "Paused: spec.paused is true, kubeseed leaves this control plane as it is (conditions may be stale)."
+	case tc.Status.Phase == v1alpha1.TenantClusterHibernated:
+		return "Hibernated: no control-plane pod and no worker runs; etcd's volumes, the certificates and the endpoint are kept. Set spec.hibernated to false to wake it."
+	case tc.Spec.Hibernated:
+		msg := "the controller has not acted on it yet"
+		if c := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.HibernatedCondition); c != nil {
+			msg = c.Reason + ": " + c.Message
+		}
+		return "Hibernating (spec.hibernated): " + msg
 	case ready != nil && ready.Reason == v1alpha1.InvalidSpecReason:
 		return "The spec cannot be realised, change it: " + ready.Message
 	}

@@ -248,6 +248,24 @@ func TestDiagnose(t *testing.T) {
 		},
 		summary: "The spec cannot be realised, change it: spec.controlPlane.scheduler.extraArgs: --kubeconfig is set by kubeseed",
 	}, {
+		name: "hibernating: the pools drain first",
+		modify: func(s *tenantState) {
+			s.tc.Spec.Hibernated = true
+			s.tc.Status.Phase = v1alpha1.TenantClusterHibernating
+			setCond(s, cond("Hibernated", "False", "WaitingForWorkers", "draining the nodes and deleting the servers of WorkerPools workers (2) before the control plane stops"))
+		},
+		summary: "Hibernating (spec.hibernated): WaitingForWorkers: draining the nodes",
+	}, {
+		name: "hibernated",
+		modify: func(s *tenantState) {
+			s.tc.Spec.Hibernated = true
+			s.tc.Status.Phase = v1alpha1.TenantClusterHibernated
+			setCond(s, cond("Ready", "False", "Hibernated", "the tenant hibernates"))
+			setCond(s, cond("Hibernated", "True", "Hibernated", "no control-plane pod and no worker runs"))
+			s.pods, s.deployments, s.statefulSets = nil, nil, nil
+		},
+		summary: "Hibernated: no control-plane pod and no worker runs",
+	}, {
 		name:    "paused",
 		modify:  func(s *tenantState) { s.tc.Spec.Paused = true },
 		summary: "Paused: spec.paused is true",

@@ -119,6 +119,7 @@ func Conditions() []ConditionSpec {
 		ConditionSpec{Type: v1alpha1.TunnelReadyCondition},
 		ConditionSpec{Type: v1alpha1.UpToDateCondition, Events: true},
 		ConditionSpec{Type: v1alpha1.BackedUpCondition},
+		ConditionSpec{Type: v1alpha1.HibernatedCondition, Events: true},
 	)
 	return append(out, optional...)
 }

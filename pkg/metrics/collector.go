@@ -46,6 +46,7 @@ var (
 var phases = []v1alpha1.TenantClusterPhase{
 	v1alpha1.TenantClusterProvisioning, v1alpha1.TenantClusterReady, v1alpha1.TenantClusterUpgrading,
 	v1alpha1.TenantClusterDegraded, v1alpha1.TenantClusterDeleting,
+	v1alpha1.TenantClusterHibernating, v1alpha1.TenantClusterHibernated, v1alpha1.TenantClusterWaking,
 }
 
 // stateCollector reads TenantClusters and Certificates from the manager's cache each time

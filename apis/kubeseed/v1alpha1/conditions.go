@@ -31,6 +31,11 @@ const (
 	// Present only with spec.controlPlane.etcd.backup; not part of Ready: a tenant whose
 	// backups fail still serves.
 	BackedUpCondition = "BackedUp"
+	// HibernatedCondition: with spec.hibernated, True once no control-plane pod and no
+	// worker runs, False with the step it waits for (WaitingForWorkers, WaitingForBackup,
+	// ScalingDown, or the backup's failure); False with Waking while a woken tenant is not
+	// Ready yet. Absent otherwise. Not part of Ready.
+	HibernatedCondition = "Hibernated"
 )
 
 // Condition types of a WorkerPool, besides Ready.
@@ -159,8 +164,20 @@ const (
 	// the controller-manager and scheduler stay at the version they run until every
 	// apiserver runs the new one (the version skew policy).
 	UpgradingAPIServersReason = "UpgradingAPIServers"
-	// WaitingForBackupReason (UpToDate): with spec.controlPlane.etcd.backup, an upgrade
-	// begins only once a backup taken at the version it leaves is written.
+	// HibernatedReason: spec.hibernated is true and the tenant is scaled to zero (on Ready
+	// and every component's condition, and on Hibernated).
+	HibernatedReason = "Hibernated"
+	// WaitingForWorkersReason (Hibernated): the tenant's WorkerPools are being drained and
+	// their servers deleted before the control plane stops.
+	WaitingForWorkersReason = "WaitingForWorkers"
+	// ScalingDownReason (Hibernated): the controllers and apiservers are stopping; etcd
+	// stops after them.
+	ScalingDownReason = "ScalingDown"
+	// WakingReason (Hibernated): spec.hibernated was cleared; the control plane starts.
+	WakingReason = "Waking"
+	// WaitingForBackupReason (UpToDate, Hibernated): with spec.controlPlane.etcd.backup, an
+	// upgrade begins only once a backup taken at the version it leaves is written, and a
+	// hibernating control plane stops only once its final backup is.
 	WaitingForBackupReason = "WaitingForBackup"
 	// UpgradingControllersReason (UpToDate): every apiserver runs spec.version; the
 	// controller-manager and scheduler roll to it now.

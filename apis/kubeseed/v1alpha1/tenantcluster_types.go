@@ -21,6 +21,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.floatingNetworkID) ? self.endpoint.octavia.floatingNetworkID : (has(self.cloud) && has(self.cloud.floatingNetworkID) ? self.cloud.floatingNetworkID : \"\")) == (has(oldSelf.endpoint.octavia.floatingNetworkID) ? oldSelf.endpoint.octavia.floatingNetworkID : (has(oldSelf.cloud) && has(oldSelf.cloud.floatingNetworkID) ? oldSelf.cloud.floatingNetworkID : \"\"))",message="the Octavia endpoint's floating network (spec.endpoint.octavia.floatingNetworkID, else spec.cloud.floatingNetworkID) is immutable: the published address is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.floatingNetworkID"
 // +kubebuilder:validation:XValidation:rule="has(self.certificateAuthorities) == has(oldSelf.certificateAuthorities)",message="spec.certificateAuthorities may not be added or removed: the tenant's certificates and joined workers trust its CAs",fieldPath=".certificateAuthorities"
 // +kubebuilder:validation:XValidation:rule="!has(self.controlPlane) || !has(self.controlPlane.etcd) || !has(self.controlPlane.etcd.backup) || has(self.cloud)",message="spec.controlPlane.etcd.backup needs spec.cloud: backups are written to Swift in the customer's project",fieldPath=".controlPlane.etcd.backup"
+// +kubebuilder:validation:XValidation:rule="!((has(self.hibernated) && self.hibernated) || (has(oldSelf.hibernated) && oldSelf.hibernated)) || self.version == oldSelf.version",message="spec.version cannot change while the tenant hibernates, nor together with spec.hibernated: wake it (spec.hibernated: false) first, then upgrade",fieldPath=".version"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cloud) || has(self.cloud)",message="spec.cloud may not be removed: what kubeseed made in the customer's project is managed with its credentials",fieldPath=".cloud"
 type TenantClusterSpec struct {
 	// Version is the Kubernetes version of the control plane, vX.Y.Z. It must be one of the
@@ -74,6 +75,16 @@ type TenantClusterSpec struct {
 	// as it is. Useful during manual maintenance.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// Hibernated scales the tenant to nothing while keeping its data (docs/hibernation.md):
+	// its WorkerPools count as zero (nodes drained, servers deleted; their spec.replicas
+	// is kept), a final etcd backup is taken when backups are configured, then the
+	// controllers and apiservers and, after them, etcd are scaled to zero. etcd's volumes,
+	// the certificates and the endpoint stay. Setting it back to false wakes the tenant:
+	// etcd, the apiservers, the controllers, the addons, then the pools' servers, which
+	// join with fresh tokens. spec.version cannot change while the tenant hibernates.
+	// +optional
+	Hibernated bool `json:"hibernated,omitempty"`
 }
 
 // CertificateAuthoritiesSpec names the Secrets of provided CAs; a CA left unset is made by
@@ -241,7 +252,7 @@ type APIServerSpec struct {
 
 // TenantClusterPhase is a one-word summary of the TenantCluster's state, for people and for
 // Magnum's cluster status. Conditions carry the detail.
-// +kubebuilder:validation:Enum=Provisioning;Ready;Upgrading;Degraded;Deleting
+// +kubebuilder:validation:Enum=Provisioning;Ready;Upgrading;Degraded;Deleting;Hibernating;Hibernated;Waking
 type TenantClusterPhase string
 
 // Phases of a TenantCluster.
@@ -251,6 +262,13 @@ const (
 	TenantClusterUpgrading    TenantClusterPhase = "Upgrading"
 	TenantClusterDegraded     TenantClusterPhase = "Degraded"
 	TenantClusterDeleting     TenantClusterPhase = "Deleting"
+	// TenantClusterHibernating: spec.hibernated is set and the tenant is on its way down
+	// (the Hibernated condition says which step it waits for).
+	TenantClusterHibernating TenantClusterPhase = "Hibernating"
+	// TenantClusterHibernated: no control-plane pod and no worker runs; the data is kept.
+	TenantClusterHibernated TenantClusterPhase = "Hibernated"
+	// TenantClusterWaking: spec.hibernated was cleared and the control plane is starting.
+	TenantClusterWaking TenantClusterPhase = "Waking"
 )
 
 // TenantClusterStatus is what the controller observed.
