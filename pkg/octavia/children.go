@@ -57,11 +57,9 @@ func ensurePort(ctx context.Context, lbs openstack.LoadBalancer, d Desired, lb *
 	name := d.Name + "-" + p.Name
 	i := slices.IndexFunc(listeners, func(l openstack.Listener) bool { return l.Port == p.Port })
 	if i < 0 {
-		timeout := listenerTimeoutMS
-		l, err := lbs.CreateListener(ctx, openstack.ListenerSpec{
-			Name: name, LoadBalancerID: lb.ID, Protocol: "TCP", Port: p.Port,
-			AllowedCIDRs: canonicalCIDRs(d.AllowedCIDRs), TimeoutClientData: &timeout, TimeoutMemberData: &timeout, Tags: tags(d),
-		})
+		spec := listenerSpec(d, p)
+		spec.LoadBalancerID = lb.ID
+		l, err := lbs.CreateListener(ctx, spec)
 		if err != nil {
 			return "", fmt.Errorf("create listener %s on port %d: %w", name, p.Port, err)
 		}
@@ -89,9 +87,9 @@ func ensurePort(ctx context.Context, lbs openstack.LoadBalancer, d Desired, lb *
 	}
 	j := slices.IndexFunc(pools, func(pl openstack.Pool) bool { return pl.ID == l.DefaultPoolID })
 	if j < 0 {
-		pl, err := lbs.CreatePool(ctx, openstack.PoolSpec{
-			Name: name, ListenerID: l.ID, Protocol: "TCP", Method: "ROUND_ROBIN", Tags: tags(d),
-		})
+		spec := poolSpec(d, p)
+		spec.ListenerID = l.ID
+		pl, err := lbs.CreatePool(ctx, spec)
 		if err != nil {
 			return "", fmt.Errorf("create pool %s: %w", name, err)
 		}
@@ -119,11 +117,9 @@ func ensurePort(ctx context.Context, lbs openstack.LoadBalancer, d Desired, lb *
 		}
 	}
 	if pool.MonitorID == "" {
-		if _, err := lbs.CreateMonitor(ctx, openstack.MonitorSpec{
-			Name: name, PoolID: pool.ID, Type: "TCP",
-			Delay: monitorDelay, Timeout: monitorTimeout, MaxRetries: monitorMaxRetries, MaxRetriesDown: monitorMaxRetries,
-			Tags: tags(d),
-		}); err != nil {
+		spec := monitorSpec(d, p)
+		spec.PoolID = pool.ID
+		if _, err := lbs.CreateMonitor(ctx, spec); err != nil {
 			return "", fmt.Errorf("create health monitor of pool %s: %w", pool.Name, err)
 		}
 		return fmt.Sprintf("creating the health monitor of pool %s", pool.Name), nil
@@ -154,9 +150,7 @@ func ensureMembers(ctx context.Context, lbs openstack.LoadBalancer, d Desired, p
 		if _, ok := have[key]; ok {
 			continue
 		}
-		if _, err := lbs.CreateMember(ctx, pool.ID, openstack.MemberSpec{
-			Name: key, Address: b, Port: int(p.NodePort), Tags: tags(d),
-		}); err != nil {
+		if _, err := lbs.CreateMember(ctx, pool.ID, memberSpec(d, p, b)); err != nil {
 			return "", fmt.Errorf("add %s to pool %s: %w", key, pool.Name, err)
 		}
 		return fmt.Sprintf("adding seed node %s to pool %s", key, pool.Name), nil
@@ -191,4 +185,47 @@ func canonicalCIDRs(in []string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// listenerSpec, poolSpec, monitorSpec and memberSpec are what one published port is made
+// of, whether made one at a time or all with the load balancer (populated).
+func listenerSpec(d Desired, p Port) openstack.ListenerSpec {
+	timeout := listenerTimeoutMS
+	return openstack.ListenerSpec{
+		Name: d.Name + "-" + p.Name, Protocol: "TCP", Port: p.Port,
+		AllowedCIDRs: canonicalCIDRs(d.AllowedCIDRs), TimeoutClientData: &timeout, TimeoutMemberData: &timeout, Tags: tags(d),
+	}
+}
+
+func poolSpec(d Desired, p Port) openstack.PoolSpec {
+	return openstack.PoolSpec{Name: d.Name + "-" + p.Name, Protocol: "TCP", Method: "ROUND_ROBIN", Tags: tags(d)}
+}
+
+func monitorSpec(d Desired, p Port) openstack.MonitorSpec {
+	return openstack.MonitorSpec{
+		Name: d.Name + "-" + p.Name, Type: "TCP",
+		Delay: monitorDelay, Timeout: monitorTimeout, MaxRetries: monitorMaxRetries, MaxRetriesDown: monitorMaxRetries,
+		Tags: tags(d),
+	}
+}
+
+func memberSpec(d Desired, p Port, backend string) openstack.MemberSpec {
+	return openstack.MemberSpec{
+		Name: net.JoinHostPort(backend, strconv.Itoa(int(p.NodePort))), Address: backend, Port: int(p.NodePort), Tags: tags(d),
+	}
+}
+
+// populated is every port's listener, pool, monitor and members, for a load balancer
+// created with them in one call.
+func populated(d Desired) []openstack.LBListenerSpec {
+	out := make([]openstack.LBListenerSpec, 0, len(d.Ports))
+	for _, p := range d.Ports {
+		mon := monitorSpec(d, p)
+		pool := &openstack.LBPoolSpec{PoolSpec: poolSpec(d, p), Monitor: &mon}
+		for _, b := range d.Backends {
+			pool.Members = append(pool.Members, memberSpec(d, p, b))
+		}
+		out = append(out, openstack.LBListenerSpec{ListenerSpec: listenerSpec(d, p), Pool: pool})
+	}
+	return out
 }

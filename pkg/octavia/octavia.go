@@ -6,6 +6,8 @@
 //
 // Ensure converges one step per call and never waits: Octavia locks a load balancer in
 // PENDING_UPDATE after every change, so a caller polls (requeues) until Ensure says Ready.
+// A new load balancer is created with all its children in one call (a fully populated
+// create); later changes (ports, seed nodes, CIDRs, a child in ERROR) are made one at a time.
 // The cloud is the only record: everything is found again by its tags, so nothing is
 // lost when a status write fails, and Delete and Sweep need nothing else either.
 package octavia
@@ -234,9 +236,11 @@ func create(ctx context.Context, c Clients, d Desired) (State, error) {
 			return State{}, fmt.Errorf("look up network %s: %w", d.FloatingNetworkID, err)
 		}
 	}
+	// Everything in one call: Octavia provisions the load balancer and its children once,
+	// where one child at a time waits for PENDING_UPDATE to end after each.
 	spec := openstack.LBSpec{
 		Name: d.Name, Description: "kube-apiserver of a kubeseed TenantCluster",
-		VIPSubnetID: d.SubnetID, VIPAddress: d.VIPAddress, Tags: tags(d),
+		VIPSubnetID: d.SubnetID, VIPAddress: d.VIPAddress, Tags: tags(d), Listeners: populated(d),
 	}
 	lb, err := c.LoadBalancer.CreateLoadBalancer(ctx, spec)
 	if err != nil && d.VIPAddress != "" && (openstack.IsConflict(err) || openstack.IsInvalidInput(err)) {

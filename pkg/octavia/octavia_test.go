@@ -100,6 +100,7 @@ func TestEnsureConverges(t *testing.T) {
 			if tc.floating {
 				d.FloatingNetworkID = c.publicID
 			}
+			setup := len(c.fake.Calls()) // the test's networks
 			first, err := Ensure(context.Background(), c.clients(), d)
 			if err != nil {
 				t.Fatal(err)
@@ -110,6 +111,14 @@ func TestEnsureConverges(t *testing.T) {
 				t.Fatalf("no address after the create: %+v", first)
 			}
 			st := converge(t, c.clients(), d, 40)
+			// One provisioning: the children came with the load balancer (fully populated).
+			want := []string{"CreateLoadBalancer"}
+			if tc.floating {
+				want = append(want, "CreateFloatingIP")
+			}
+			if m := mutations(c.fake.Calls()[setup:]); !slices.Equal(m, want) {
+				t.Errorf("changes made to create the endpoint: %v, want %v", m, want)
+			}
 			if tc.floating {
 				if !strings.HasPrefix(st.Address, "203.0.113.") || st.Address != st.FloatingIP {
 					t.Errorf("published %q, want the floating IP %q", st.Address, st.FloatingIP)
@@ -280,6 +289,11 @@ func TestEnsureConflictMidway(t *testing.T) {
 	// (the client retried already); the next pass carries on where it stopped.
 	c := newCloud(t)
 	d := c.desired()
+	// Made with one port, then given another: the second is added a child at a time.
+	ports := d.Ports
+	d.Ports = ports[:1]
+	converge(t, c.clients(), d, 40)
+	d.Ports = ports
 	for i := 0; ; i++ {
 		st, err := Ensure(context.Background(), c.clients(), d)
 		if err != nil {

@@ -59,7 +59,10 @@ func (f *Fake) CreateLoadBalancer(ctx context.Context, spec LBSpec) (*LB, error)
 	if err := f.begin(ctx, "CreateLoadBalancer"); err != nil {
 		return nil, wrap(err)
 	}
-	if err := validateTags(spec.Tags); err != nil {
+	if err := validateTags(spec.populatedTags()); err != nil {
+		return nil, wrap(err)
+	}
+	if err := f.checkPopulated(spec.Listeners); err != nil {
 		return nil, wrap(err)
 	}
 	netID := spec.VIPNetworkID
@@ -99,6 +102,7 @@ func (f *Fake) CreateLoadBalancer(ctx context.Context, spec LBSpec) (*LB, error)
 		lb.VIPPortID, lb.ownsVIPPort = vip.ID, true
 	}
 	f.lbs[lb.ID] = lb
+	f.populate(lb, spec.Listeners)
 	f.pending(lb, StatusPendingCreate, StatusActive)
 	out := f.lb(lb)
 	return &out, nil

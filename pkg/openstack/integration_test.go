@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -238,6 +239,43 @@ func TestIntegrationRealCloud(t *testing.T) {
 	}
 	if members, err := lbs.ListMembers(ctx, pool.ID); err != nil || len(members) != 1 || !HasTag(members[0].Tags, tag) {
 		t.Errorf("members: %+v, %v", members, err)
+	}
+
+	// The same in one call (a fully populated create): one provisioning for all of it.
+	start := time.Now()
+	full, err := lbs.CreateLoadBalancer(ctx, LBSpec{Name: name + "-full", VIPSubnetID: subnet.ID, Tags: tags, Listeners: []LBListenerSpec{{
+		ListenerSpec: ListenerSpec{Name: name + "-full", Protocol: "TCP", Port: 6443, AllowedCIDRs: []string{"10.250.0.0/24"},
+			TimeoutClientData: &timeout, TimeoutMemberData: &timeout, Tags: tags},
+		Pool: &LBPoolSpec{
+			PoolSpec: PoolSpec{Name: name + "-full", Protocol: "TCP", Method: "ROUND_ROBIN", Tags: tags},
+			Members:  []MemberSpec{{Name: name + "-full", Address: port.FixedIPs[0].IPAddress, Port: 6443, SubnetID: subnet.ID, Tags: tags}},
+			Monitor:  &MonitorSpec{Name: name + "-full", Type: "TCP", Delay: 10, Timeout: 5, MaxRetries: 3, Tags: tags},
+		},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup.add("populated load balancer", func(ctx context.Context) error {
+		if err := IgnoreNotFound(lbs.DeleteLoadBalancer(ctx, full.ID, true)); err != nil {
+			return err
+		}
+		return WaitForLoadBalancerDeleted(ctx, lbs, full.ID, time.Second)
+	})
+	if _, err := WaitForLoadBalancer(ctx, lbs, full.ID, time.Second); err != nil {
+		t.Fatalf("populated load balancer: %v", err)
+	}
+	t.Logf("populated load balancer ACTIVE in %.1fs", time.Since(start).Seconds())
+	fullListeners, err := lbs.ListListeners(ctx, tag)
+	fullListeners = slices.DeleteFunc(fullListeners, func(l Listener) bool { return l.LoadBalancerID != full.ID })
+	if err != nil || len(fullListeners) != 1 || fullListeners[0].DefaultPoolID == "" || fullListeners[0].Port != 6443 {
+		t.Fatalf("listeners of the populated load balancer: %+v, %v", fullListeners, err)
+	}
+	fullPool, err := lbs.GetPool(ctx, fullListeners[0].DefaultPoolID)
+	if err != nil || fullPool.MonitorID == "" || !HasTag(fullPool.Tags, tag) {
+		t.Errorf("pool of the populated load balancer: %+v, %v", fullPool, err)
+	}
+	if members, err := lbs.ListMembers(ctx, fullListeners[0].DefaultPoolID); err != nil || len(members) != 1 || !HasTag(members[0].Tags, tag) {
+		t.Errorf("members of the populated load balancer: %+v, %v", members, err)
 	}
 
 	// Delete everything, then look for leftovers.

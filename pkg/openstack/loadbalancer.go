@@ -3,6 +3,7 @@ package openstack
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -70,6 +71,43 @@ type LBSpec struct {
 	// Provider is the Octavia provider driver (amphora, ovn); the cloud's default if "".
 	Provider string
 	Tags     []string
+	// Listeners are created with the load balancer in one call (Octavia's fully populated
+	// create), each with its default pool, the pool's members and health monitor: one
+	// provisioning instead of one per child. Empty creates the load balancer alone.
+	Listeners []LBListenerSpec
+}
+
+// LBListenerSpec is a listener made with its load balancer (LoadBalancerID and
+// DefaultPoolID are not used) and its default pool.
+type LBListenerSpec struct {
+	ListenerSpec
+	Pool *LBPoolSpec
+}
+
+// LBPoolSpec is a pool made with its listener (LoadBalancerID and ListenerID are not used),
+// with its members and health monitor (whose PoolID is not used).
+type LBPoolSpec struct {
+	PoolSpec
+	Members []MemberSpec
+	Monitor *MonitorSpec
+}
+
+// populatedTags are every tag of a fully populated create, children's too.
+func (s LBSpec) populatedTags() []string {
+	out := slices.Clone(s.Tags)
+	for _, l := range s.Listeners {
+		out = append(out, l.Tags...)
+		if p := l.Pool; p != nil {
+			out = append(out, p.Tags...)
+			for _, m := range p.Members {
+				out = append(out, m.Tags...)
+			}
+			if p.Monitor != nil {
+				out = append(out, p.Monitor.Tags...)
+			}
+		}
+	}
+	return out
 }
 
 // LB is an Octavia load balancer.
@@ -131,13 +169,14 @@ func (l *loadBalancer) checkTags(tags []string) error {
 }
 
 func (l *loadBalancer) CreateLoadBalancer(ctx context.Context, spec LBSpec) (*LB, error) {
-	if err := l.checkTags(spec.Tags); err != nil {
+	if err := l.checkTags(spec.populatedTags()); err != nil {
 		return nil, fmt.Errorf("create load balancer %s: %w", spec.Name, err)
 	}
 	lb, err := loadbalancers.Create(ctx, l.sc, loadbalancers.CreateOpts{
 		Name: spec.Name, Description: spec.Description,
 		VipSubnetID: spec.VIPSubnetID, VipNetworkID: spec.VIPNetworkID, VipPortID: spec.VIPPortID, VipAddress: spec.VIPAddress,
 		FlavorID: spec.FlavorID, AvailabilityZone: spec.AvailabilityZone, Provider: spec.Provider, Tags: spec.Tags,
+		Listeners: populatedListeners(spec.Listeners),
 	}).Extract()
 	if err != nil {
 		return nil, l.s.wrap(err, "create load balancer %s", spec.Name)

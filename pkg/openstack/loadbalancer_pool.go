@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 )
@@ -217,6 +218,36 @@ func toMonitor(m monitors.Monitor) Monitor {
 		MaxRetriesDown: m.MaxRetriesDown, ProvisioningStatus: m.ProvisioningStatus, OperatingStatus: m.OperatingStatus, Tags: m.Tags}
 	if len(m.Pools) > 0 {
 		out.PoolID = m.Pools[0].ID
+	}
+	return out
+}
+
+// populatedListeners are the listeners of a fully populated load balancer create.
+func populatedListeners(specs []LBListenerSpec) []listeners.CreateOpts {
+	var out []listeners.CreateOpts
+	for _, spec := range specs {
+		lo := listeners.CreateOpts{
+			Name: spec.Name, Protocol: listeners.Protocol(spec.Protocol), ProtocolPort: spec.Port,
+			AllowedCIDRs: spec.AllowedCIDRs, TimeoutClientData: spec.TimeoutClientData, TimeoutMemberData: spec.TimeoutMemberData,
+			Tags: spec.Tags,
+		}
+		if p := spec.Pool; p != nil {
+			po := &pools.CreateOpts{Name: p.Name, Protocol: pools.Protocol(p.Protocol), LBMethod: pools.LBMethod(p.Method), Tags: p.Tags}
+			for _, m := range p.Members {
+				po.Members = append(po.Members, pools.CreateMemberOpts{
+					Name: m.Name, Address: m.Address, ProtocolPort: m.Port, SubnetID: m.SubnetID, Weight: m.Weight, Tags: m.Tags,
+				})
+			}
+			if mon := p.Monitor; mon != nil {
+				po.Monitor = monitors.CreateOpts{
+					Name: mon.Name, Type: mon.Type, Delay: mon.Delay, Timeout: mon.Timeout,
+					MaxRetries: mon.MaxRetries, MaxRetriesDown: mon.MaxRetriesDown,
+					URLPath: mon.URLPath, HTTPMethod: mon.HTTPMethod, ExpectedCodes: mon.ExpectedCodes, Tags: mon.Tags,
+				}
+			}
+			lo.DefaultPool = po
+		}
+		out = append(out, lo)
 	}
 	return out
 }
