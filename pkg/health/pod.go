@@ -117,6 +117,12 @@ func Pod(p *corev1.Pod, now time.Time) PodHealth {
 			if text == "" {
 				text, reason = fmt.Sprintf("container %s: restarted %d times", cs.Name, cs.RestartCount), v1alpha1.CrashLoopingReason
 				cause = fmt.Sprintf("container %s: restarting", cs.Name)
+				if cs.RestartCount == 1 && cs.State.Running != nil {
+					// One exit, running again: a start that raced what it needs (an
+					// apiserver before etcd answers), not a crash loop. Shown, but no
+					// condition names it (Pods): the second restart does.
+					reason = v1alpha1.ProgressingReason
+				}
 			} else {
 				text += fmt.Sprintf(" (restarted %d times)", cs.RestartCount)
 			}

@@ -34,6 +34,14 @@ func TestPods(t *testing.T) {
 			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "details"}}
 		}
 	}
+	restarted := func(n int32) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Status.ContainerStatuses[0].RestartCount = n
+			p.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: 1, Reason: "Error", FinishedAt: metav1.NewTime(now.Add(-time.Minute)),
+			}}
+		}
+	}
 	for _, c := range []struct {
 		name       string
 		pods       []corev1.Pod
@@ -52,6 +60,8 @@ func TestPods(t *testing.T) {
 		{name: "crash loop", pods: []corev1.Pod{pod("a", waiting("CrashLoopBackOff"))}, wantReason: v1alpha1.CrashLoopingReason, wantIn: "CrashLoopBackOff"},
 		{name: "config error", pods: []corev1.Pod{pod("a", waiting("CreateContainerConfigError"))}, wantReason: v1alpha1.ContainerFailingReason, wantIn: "CreateContainerConfigError"},
 		{name: "still creating is no problem", pods: []corev1.Pod{pod("a", waiting("ContainerCreating"))}, wantOK: true},
+		{name: "one restart, running again, is no crash loop", pods: []corev1.Pod{pod("a", restarted(1))}, wantOK: true},
+		{name: "a second restart is", pods: []corev1.Pod{pod("a", restarted(2))}, wantReason: v1alpha1.CrashLoopingReason, wantIn: "pod a: container c: restarting; last exited with code 1 (Error)"},
 		{name: "first pod by name decides", pods: []corev1.Pod{pod("b", waiting("CrashLoopBackOff")), pod("a", waiting("ImagePullBackOff"))},
 			wantReason: v1alpha1.ImagePullFailedReason, wantIn: "pod a:"},
 		{name: "a terminating pod alone is no cause", pods: []corev1.Pod{pod("a", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: now} })}, wantOK: true},
