@@ -73,9 +73,7 @@ func (r *Reconciler) reconcileBackup(ctx context.Context, s *scope) (bool, error
 	if newer && res.Err == nil {
 		last = backupStatus(tc, res)
 		lastTime = last.LastSuccessfulTime.Time
-		s.o.backup = last
-		r.Recorder.Eventf(tc, nil, corev1.EventTypeNormal, "BackupWritten", "Backup",
-			"etcd backup %s written to Swift container %s in %s: revision %d, %d bytes stored", last.LastBackup, backupContainer(spec), res.Duration.Round(100*time.Millisecond), last.Revision, last.SizeBytes)
+		s.o.backup = last // BackupWritten is told once the status says so (recordTransitions)
 		if res.PruneErr != nil {
 			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "BackupPruneFailed", "Backup", "deleting backups beyond spec.controlPlane.etcd.backup.keep: %s", openstack.CleanMessage(res.PruneErr.Error(), cloud.MaxMessage))
 		}

@@ -114,7 +114,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			tc.Status.ObservedGeneration = tc.Generation
 		}
 		unchanged := equality.Semantic.DeepEqual(before.Status, tc.Status)
-		reterr = reconcileutil.PatchStatus(ctx, r.Client, before, tc, unchanged, reterr, func() { r.recordTransitions(before, tc) })
+		// Optimistic: a reconcile that read a cached copy older than the last status write
+		// (a requeue racing the watch) must not put older conditions and backups back.
+		reterr = reconcileutil.PatchStatus(ctx, r.Client, before, tc, unchanged, reterr, func() { r.recordTransitions(before, tc) },
+			client.MergeFromWithOptimisticLock{})
 	}()
 	if !tc.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, tc)
@@ -173,6 +176,12 @@ func (r *Reconciler) recordTransitions(before, after *v1alpha1.TenantCluster) {
 	if a := after.Status.Addons; a != nil && !equality.Semantic.DeepEqual(before.Status.Addons, a) {
 		r.Recorder.Eventf(after, nil, "Normal", "AddonsPinned", "Reconcile",
 			"addons pinned for Kubernetes %s: kube-proxy %s, CoreDNS %s", a.KubernetesVersion, a.KubeProxy, a.CoreDNS)
+	}
+	if b := after.Status.Backup; b != nil && b.LastBackup != "" && (before.Status.Backup == nil || before.Status.Backup.LastBackup != b.LastBackup) {
+		// After the write: a reconcile on a stale copy, which sees the same backup as new,
+		// is refused its write and tells nothing.
+		r.Recorder.Eventf(after, nil, "Normal", "BackupWritten", "Backup",
+			"etcd backup %s written to Swift: revision %d, %d bytes stored", b.LastBackup, b.Revision, b.SizeBytes)
 	}
 	if before.Status.Phase != after.Status.Phase && after.Status.Phase != "" {
 		r.Recorder.Eventf(after, nil, "Normal", "Phase", "Reconcile", "Phase %s", after.Status.Phase)
