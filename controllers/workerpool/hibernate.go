@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
@@ -21,18 +22,10 @@ func (r *Reconciler) hibernated(ctx context.Context, p *pass, o *observed) (ctrl
 			return ctrl.Result{RequeueAfter: requeue}, err
 		}
 	}
-	msg := fmt.Sprintf("TenantCluster %s hibernates: the pool has no server until it wakes (spec.replicas %d is kept)", p.tc.Name, p.replicasSpec())
+	msg := fmt.Sprintf("TenantCluster %s hibernates: the pool has no server until it wakes (spec.replicas %d is kept)", p.tc.Name, ptr.Deref(p.wp.Spec.Replicas, 1))
 	o.replicas, o.nodesCounted, o.ready = 0, true, 0
 	o.servers = check{ok: true, reason: v1alpha1.HibernatedReason, message: msg}
 	o.nodes = check{ok: true, reason: v1alpha1.HibernatedReason, message: msg}
 	// The TenantCluster's watch wakes the pool; nothing here changes by itself.
 	return ctrl.Result{}, nil
-}
-
-// replicasSpec is the pool's spec.replicas (1 when unset).
-func (p *pass) replicasSpec() int32 {
-	if p.wp.Spec.Replicas == nil {
-		return 1
-	}
-	return *p.wp.Spec.Replicas
 }
