@@ -72,9 +72,10 @@ func controlPlaneIsolation(t *testing.T, ctx context.Context, a, b *v1alpha1.Ten
 		// Positive control: etcd accepts the connection and closes it on a plain HTTP
 		// request to its TLS port (the probe relays EOF). So etcd listens, and a refused or
 		// dropped connection is the policy's doing (kube-router rejects).
-		if _, err := reach("probe-manager"); err == nil || !strings.Contains(err.Error(), "EOF") {
-			t.Fatalf("a pod with the manager's labels in %s does not reach etcd: %v", install.DefaultNamespace, err)
-		}
+		reachedThroughNetwork(t, ctx, fmt.Sprintf("a pod with the manager's labels in %s reaching etcd", install.DefaultNamespace), "EOF", func() error {
+			_, err := reach("probe-manager")
+			return err
+		})
 		for _, from := range []string{"probe-customer", "probe-other-tenant"} {
 			refusedByNetwork(t, ctx, fmt.Sprintf("%s/%s reaching %s's etcd", probes[from].Namespace, from, a.Name), func() error {
 				_, err := reach(from)
@@ -106,9 +107,10 @@ func testControlPlaneEgress(t *testing.T, ctx context.Context, a, b *v1alpha1.Te
 	via := func(target string) (string, error) {
 		return httpDo("GET", fmt.Sprintf("http://%s:8080/fetch?url=%s", probe.Status.PodIP, url.QueryEscape(target)), "")
 	}
-	if _, err := via(fmt.Sprintf("http://%s:%d/", ownAPI, controlplane.APIServerPort)); err == nil || !strings.Contains(err.Error(), "status 400") {
-		t.Fatalf("a controller-manager pod does not reach its apiserver: %v", err)
-	}
+	reachedThroughNetwork(t, ctx, "a controller-manager pod reaching its apiserver", "status 400", func() error {
+		_, err := via(fmt.Sprintf("http://%s:%d/", ownAPI, controlplane.APIServerPort))
+		return err
+	})
 	if _, err := via("http://127.0.0.1:8080/resolve?name=kubernetes.default.svc.cluster.local"); err != nil {
 		t.Errorf("a controller-manager pod cannot use DNS: %v", err)
 	}
@@ -116,6 +118,24 @@ func testControlPlaneEgress(t *testing.T, ctx context.Context, a, b *v1alpha1.Te
 		_, err := via(fmt.Sprintf("http://%s:%d/", otherAPI, controlplane.APIServerPort))
 		return err
 	})
+}
+
+// reachedThroughNetwork is refusedByNetwork's positive control: it waits up to a minute for
+// try to get through to the server, which answers with an error containing want. An allowed
+// path is refused too until kube-router has added the new probe pod to the allowing rule's
+// ipset, so one early refusal is not a failure; a minute of them is.
+func reachedThroughNetwork(t *testing.T, ctx context.Context, what, want string, try func() error) {
+	t.Helper()
+	start := time.Now()
+	var err error
+	_ = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(context.Context) (bool, error) {
+		err = try()
+		return err != nil && strings.Contains(err.Error(), want), nil
+	})
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%s: not let through within a minute (want an answer containing %q); last: %v", what, want, err)
+	}
+	t.Logf("%s: let through after %.1fs", what, time.Since(start).Seconds())
 }
 
 // refusedByNetwork waits until try fails because the network refuses it (connection refused,
