@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -466,4 +467,42 @@ func TestKubeseedNotes(t *testing.T) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
 		}
 	}
+}
+
+// TestKubeseedImageFollowsTheRelease: the manager image's tag defaults to the chart's
+// appVersion, which a release sets to its own tag. A tag written in values.yaml would win
+// over it, and a released chart would run a local build's manager.
+func TestKubeseedImageFollowsTheRelease(t *testing.T) {
+	released := fstest.MapFS{}
+	err := fs.WalkDir(charts.Kubeseed, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(charts.Kubeseed, path)
+		if path == "Chart.yaml" {
+			data = []byte(strings.Replace(string(data), "\nappVersion: dev\n", "\nappVersion: v9.8.7\n", 1))
+		}
+		released[path] = &fstest.MapFile{Data: data}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(released["Chart.yaml"].Data), "appVersion: v9.8.7") {
+		t.Fatal("Chart.yaml has no line appVersion: dev to release")
+	}
+	objs, err := render.Render(released, "kubeseed", "kubeseed-system", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Deployment" {
+			d := convert[appsv1.Deployment](t, o)
+			if got := d.Spec.Template.Spec.Containers[0].Image; got != "kubeseed/manager:v9.8.7" {
+				t.Errorf("a chart released as v9.8.7 runs the manager image %q (is image.tag set in values.yaml?)", got)
+			}
+			return
+		}
+	}
+	t.Fatal("the chart renders no Deployment")
 }
