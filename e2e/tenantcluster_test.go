@@ -190,6 +190,7 @@ func TestTenantClustersSideBySide(t *testing.T) {
 	t.Run("Secrets are encrypted in the tenant's etcd", func(t *testing.T) { testSecretsEncryptedAtRest(t, ctx, a, cfgA) })
 	t.Run("the audit log records a request", func(t *testing.T) { testAuditLog(t, ctx, a, cfgA) })
 	t.Run("the encryption key rotates as the docs say", func(t *testing.T) { testEncryptionKeyRotation(t, ctx, a, cfgA) })
+	t.Run("renewed certificates are read again with no failed request", func(t *testing.T) { testLeafRenewal(t, ctx, b, cfgB) })
 
 	t.Run("deleting one tenant deletes its control-plane namespace and leaves the other alone", func(t *testing.T) {
 		secretsOfB := countSecrets(t, ctx, controlplane.NamespaceOf(b))

@@ -200,6 +200,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		NodePort:            nodePortOf(s.svc),
 		TunnelNodePort:      tunnelNodePortOf(s.svc),
 		SecretChecksums:     s.sums,
+		SecretCAChecksums:   caChecksums(s.secrets),
 		ImageRegistry:       r.ImageRegistry,
 		ManagerNamespace:    r.ManagerNamespace,
 		PriorityClassName:   r.PriorityClassName,

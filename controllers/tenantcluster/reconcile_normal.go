@@ -36,6 +36,16 @@ func (r *Reconciler) issuedSecrets(ctx context.Context, s *scope) (map[string]*c
 	return secrets, sums, nil
 }
 
+// caChecksums digests the CA of each PKI Secret: what a component that reloads the
+// Secret's renewed certificate restarts for.
+func caChecksums(secrets map[string]*corev1.Secret) map[string]string {
+	sums := make(map[string]string, len(secrets))
+	for name, s := range secrets {
+		sums[name] = controlplane.SecretCAChecksum(s.Data)
+	}
+	return sums
+}
+
 func toCheck(ok bool, msg string) check {
 	if ok {
 		return check{ok: true, reason: v1alpha1.AvailableReason, message: msg}

@@ -180,7 +180,7 @@ func autoscalerValues(tc *v1alpha1.TenantCluster, ns string, in Inputs, size v1a
 			Resources:   res,
 			GoMemLimit:  goMemLimit(res),
 			Secrets:     mounts,
-			PKIChecksum: pkiChecksum(mounts, in.SecretChecksums),
+			PKIChecksum: pkiChecksum(mounts, in),
 		},
 		MetricsPort:   AutoscalerMetricsPort,
 		Kubeconfig:    kubeconfig,

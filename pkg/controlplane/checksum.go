@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // SecretDataChecksum digests a Secret's data, keys included, independently of map order.
@@ -22,18 +23,30 @@ func SecretDataChecksum(data map[string][]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// pkiChecksum digests the checksums of the Secrets a component mounts, and only those: a
-// renewed etcd peer certificate rolls etcd, not the scheduler.
-func pkiChecksum(mounts []SecretMount, checksums map[string]string) string {
-	h := sha256.New()
-	names := make([]string, 0, len(mounts))
-	for _, m := range mounts {
-		names = append(names, m.SecretName)
+// SecretCAChecksum digests only the CA a Secret carries (ca.crt): cert-manager's renewal of
+// the Secret's certificate leaves it alone, a CA rotation does not.
+func SecretCAChecksum(data map[string][]byte) string {
+	ca := map[string][]byte{}
+	if v, ok := data[CACertKey]; ok {
+		ca[CACertKey] = v
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		writeField(h, []byte(name))
-		writeField(h, []byte(checksums[name]))
+	return SecretDataChecksum(ca)
+}
+
+// pkiChecksum digests the checksums of the Secrets a component mounts, and only those: a
+// new etcd CA rolls etcd, not the scheduler. A mount the component reloads counts only
+// with its CA, so a renewed leaf is picked up by the running pods and no request fails
+// on a restart.
+func pkiChecksum(mounts []SecretMount, in Inputs) string {
+	h := sha256.New()
+	sorted := slices.SortedFunc(slices.Values(mounts), func(a, b SecretMount) int { return strings.Compare(a.SecretName, b.SecretName) })
+	for _, m := range sorted {
+		sum := in.SecretChecksums[m.SecretName]
+		if m.Reloads {
+			sum = "ca:" + in.SecretCAChecksums[m.SecretName]
+		}
+		writeField(h, []byte(m.SecretName))
+		writeField(h, []byte(sum))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -60,8 +60,19 @@ func secretMounts(cluster string) map[Component][]SecretMount {
 	}
 	caCert := func() SecretMount { return m(CASecret, TLSCertKey) }
 	frontProxyCACert := func() SecretMount { return m(FrontProxyCASecret, TLSCertKey) }
-	leaf := func(s Secret) SecretMount { return m(s, TLSCertKey, TLSKeyKey) }
-	withCA := func(s Secret) SecretMount { return m(s, CACertKey, TLSCertKey, TLSKeyKey) }
+	// Renewed leaves are read again without a restart (docs/operations.md#certificates):
+	// etcd loads its serving, peer and client pairs on each handshake (client/pkg
+	// transport.TLSInfo, which the apiserver's etcd client uses too); the apiserver
+	// watches its serving and front-proxy pairs (dynamiccertificates) and its kubelet
+	// client pair (client-go ReloadTLSFiles); the autoscaler's kubeconfig names its pair's
+	// files. The controllers' kubeconfigs embed theirs, so a renewal rolls them (their
+	// clients are the apiserver's, not the tenant's users).
+	leaf := func(s Secret) SecretMount { sm := m(s, TLSCertKey, TLSKeyKey); sm.Reloads = true; return sm }
+	withCA := func(s Secret) SecretMount {
+		sm := m(s, CACertKey, TLSCertKey, TLSKeyKey)
+		sm.Reloads = true
+		return sm
+	}
 	return map[Component][]SecretMount{
 		Etcd: {withCA(EtcdServerSecret), withCA(EtcdPeerSecret)},
 		APIServer: {

@@ -139,6 +139,9 @@ func tunnelValues(cluster string, in Inputs, nw network, apiServerReplicas int32
 	mount := SecretMount{
 		Volume: string(TunnelServerSecret), SecretName: TunnelServerSecret.Name(cluster),
 		MountPath: mountPath(TunnelServerSecret), Keys: []string{CACertKey, TLSCertKey, TLSKeyKey},
+		// kubeseed's server loads its pair on each handshake (pkg/tunnel); konnectivity's
+		// is restarted to be sure.
+		Reloads: orDefault(in.TunnelServer, TunnelServerKubeseed) == TunnelServerKubeseed,
 	}
 	v := TunnelValues{
 		Enabled:    !in.TunnelDisabled,

@@ -75,13 +75,27 @@ func TestTunnelValues(t *testing.T) {
 		t.Errorf("egress selector config:\n%s", tun.EgressSelectorConfig)
 	}
 
-	// The tunnel's Secret rolls the apiserver, and only it.
-	base := controlplane.Inputs{SecretChecksums: map[string]string{}}
-	renewed := controlplane.Inputs{SecretChecksums: map[string]string{controlplane.TunnelServerSecret.Name("acme"): "new"}}
-	a, b := mustValues(t, tenant(), base), mustValues(t, tenant(), renewed)
-	if a.APIServer.PKIChecksum == b.APIServer.PKIChecksum || a.Scheduler.PKIChecksum != b.Scheduler.PKIChecksum {
-		t.Errorf("renewing the tunnel certificate: apiserver checksum changed %v, scheduler changed %v",
-			a.APIServer.PKIChecksum != b.APIServer.PKIChecksum, a.Scheduler.PKIChecksum != b.Scheduler.PKIChecksum)
+	// kubeseed's tunnel server reloads its renewed pair, so only a new CA in its Secret
+	// rolls the apiserver (and only it); konnectivity's server is rolled for a renewal too.
+	name := controlplane.TunnelServerSecret.Name("acme")
+	konnectivity := controlplane.Inputs{TunnelServer: controlplane.TunnelServerKonnectivity, TunnelImage: "registry.k8s.io/kas-network-proxy/proxy-server:v0.33.0"}
+	for _, c := range []struct {
+		name        string
+		in          controlplane.Inputs
+		full, ca    string
+		wantRollAPI bool
+	}{
+		{"kubeseed server, renewed", controlplane.Inputs{}, "new", "", false},
+		{"kubeseed server, new CA", controlplane.Inputs{}, "new", "new", true},
+		{"konnectivity, renewed", konnectivity, "new", "", true},
+	} {
+		base, changed := c.in, c.in
+		base.SecretChecksums, base.SecretCAChecksums = map[string]string{}, map[string]string{}
+		changed.SecretChecksums, changed.SecretCAChecksums = map[string]string{name: c.full}, map[string]string{name: c.ca}
+		a, b := mustValues(t, tenant(), base), mustValues(t, tenant(), changed)
+		if rolled := a.APIServer.PKIChecksum != b.APIServer.PKIChecksum; rolled != c.wantRollAPI || a.Scheduler.PKIChecksum != b.Scheduler.PKIChecksum {
+			t.Errorf("%s: apiserver rolled %v (want %v), scheduler rolled %v", c.name, rolled, c.wantRollAPI, a.Scheduler.PKIChecksum != b.Scheduler.PKIChecksum)
+		}
 	}
 }
 

@@ -73,6 +73,10 @@ type SecretMount struct {
 	// Keys are the only keys projected, each as a file of the same name. Listing them keeps
 	// CA private keys out of pods that only verify, and holds the pod until they exist.
 	Keys []string `json:"keys"`
+	// Reloads says the component reads this Secret's certificate and key again when the
+	// files change (on each TLS handshake, or by watching them), so a renewal, which keeps
+	// the CA, does not restart its pods: only a change of the Secret's ca.crt does.
+	Reloads bool `json:"-"`
 }
 
 // ComponentValues configures the kube-controller-manager or the kube-scheduler Deployment.
@@ -144,6 +148,9 @@ type Inputs struct {
 	// SecretChecksums maps each PKI Secret's name to SecretDataChecksum of its data. A
 	// Secret not (yet) in the map counts as empty.
 	SecretChecksums map[string]string
+	// SecretCAChecksums maps each PKI Secret's name to SecretCAChecksum of its data: all
+	// that a component which reloads the Secret's leaf restarts for.
+	SecretCAChecksums map[string]string
 	// ImageRegistry prefixes every image; empty means DefaultImageRegistry.
 	ImageRegistry string
 	// PriorityClassName of the control-plane pods; empty leaves it unset.
@@ -382,7 +389,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			Resources:   res[c],
 			GoMemLimit:  goMemLimit(res[c]),
 			Secrets:     mounts[c],
-			PKIChecksum: pkiChecksum(checksummed, in.SecretChecksums),
+			PKIChecksum: pkiChecksum(checksummed, in),
 		}
 	}
 
