@@ -207,6 +207,9 @@ func triggerRenewal(t *testing.T, ctx context.Context, ns, name string) {
 			return nil // already issuing
 		}
 		now := metav1.Now()
+		cert.Status.Conditions = slices.DeleteFunc(cert.Status.Conditions, func(c cmv1.CertificateCondition) bool {
+			return c.Type == cmv1.CertificateConditionIssuing
+		})
 		cert.Status.Conditions = append(cert.Status.Conditions, cmv1.CertificateCondition{
 			Type: cmv1.CertificateConditionIssuing, Status: cmmeta.ConditionTrue, LastTransitionTime: &now,
 			Reason: "ManuallyTriggered", Message: "renewal triggered by the e2e", ObservedGeneration: cert.Generation,
