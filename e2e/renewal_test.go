@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -75,23 +76,48 @@ func testLeafRenewal(t *testing.T, ctx context.Context, tc *v1alpha1.TenantClust
 		}
 		return out
 	}
-	before, podsBefore := serials(), steady()
+	// What the renewal must not change: the pod templates' checksum/pki (a change would
+	// roll the pods, maybe after this test looked at them).
+	templates := func() string {
+		d, err := clients.AppsV1().Deployments(cpns).Get(ctx, controlplane.APIServer.ObjectName(tc.Name), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts, err := clients.AppsV1().StatefulSets(cpns).Get(ctx, controlplane.Etcd.ObjectName(tc.Name), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("apiserver %s, etcd %s", d.Spec.Template.Annotations["checksum/pki"], sts.Spec.Template.Annotations["checksum/pki"])
+	}
+	before, podsBefore, templatesBefore := serials(), steady(), templates()
 	if len(podsBefore) < 2 {
 		t.Fatalf("etcd and apiserver pods of %s: %v", tc.Name, podsBefore)
 	}
 
-	// The steady client: one request every 100 ms, each on a new connection, so each
-	// handshake meets whatever certificate the apiserver serves at that moment.
-	fresh := rest.CopyConfig(cfg)
-	fresh.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-		if tr, ok := rt.(*http.Transport); ok {
-			tr = tr.Clone()
-			tr.DisableKeepAlives = true
-			return tr
-		}
-		return rt
+	// The steady client: one request every 100 ms, each on a new TLS connection over
+	// HTTP/1.1 without keep-alives (client-go would keep one HTTP/2 connection for all), so
+	// each handshake meets whatever certificate the apiserver serves at that moment.
+	tlsCfg, err := rest.TLSConfigFor(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	tenant := kubernetes.NewForConfigOrDie(fresh)
+	var handshakes, onRenewed atomic.Int64
+	var renewedServing atomic.Value // the serial of the renewed serving certificate, once known
+	renewedServing.Store("")
+	tlsCfg = tlsCfg.Clone()
+	tlsCfg.NextProtos = []string{"http/1.1"}
+	tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		handshakes.Add(1)
+		if len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0].SerialNumber.String() == renewedServing.Load().(string) {
+			onRenewed.Add(1)
+		}
+		return nil
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: tlsCfg, DisableKeepAlives: true, ForceAttemptHTTP2: false,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}}
+	probe := cfg.Host + "/api/v1/namespaces/default"
 	var total, failed atomic.Int64
 	var mu sync.Mutex
 	var failures []string
@@ -107,9 +133,7 @@ func testLeafRenewal(t *testing.T, ctx context.Context, tc *v1alpha1.TenantClust
 				return
 			case <-tick.C:
 			}
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := tenant.CoreV1().Namespaces().Get(rctx, "default", metav1.GetOptions{})
-			cancel()
+			err := getOK(ctx, hc, probe)
 			total.Add(1)
 			if err != nil {
 				failed.Add(1)
@@ -136,7 +160,7 @@ func testLeafRenewal(t *testing.T, ctx context.Context, tc *v1alpha1.TenantClust
 		triggerRenewal(t, ctx, cpns, s.Name(tc.Name))
 	}
 	var after map[controlplane.Secret]string
-	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 2*time.Minute, true, func(context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 2*time.Minute, true, func(context.Context) (bool, error) {
 		after = serials()
 		for _, s := range renewed {
 			if after[s] == before[s] {
@@ -162,12 +186,15 @@ func testLeafRenewal(t *testing.T, ctx context.Context, tc *v1alpha1.TenantClust
 	}
 	etcdAddr := net.JoinHostPort(etcdPod.Status.PodIP, fmt.Sprint(controlplane.EtcdClientPort))
 	var servedAPI, servedEtcd string
+	var live map[controlplane.Secret]string
 	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 4*time.Minute, true, func(context.Context) (bool, error) {
+		live = serials() // the Secrets now: a trigger that raced an issuance may have renewed twice
+		renewedServing.Store(live[controlplane.APIServerTLSSecret])
 		servedAPI, servedEtcd = servedSerial(apiserverAddr), servedSerial(etcdAddr)
-		return servedAPI == after[controlplane.APIServerTLSSecret] && servedEtcd == after[controlplane.EtcdServerSecret], nil
+		return servedAPI == live[controlplane.APIServerTLSSecret] && servedEtcd == live[controlplane.EtcdServerSecret], nil
 	})
 	if err != nil {
-		t.Errorf("within 4m the apiserver serves %s (renewed: %s), etcd %s (renewed: %s)", servedAPI, after[controlplane.APIServerTLSSecret], servedEtcd, after[controlplane.EtcdServerSecret])
+		t.Errorf("within 4m the apiserver serves %s (renewed: %s), etcd %s (renewed: %s)", servedAPI, live[controlplane.APIServerTLSSecret], servedEtcd, live[controlplane.EtcdServerSecret])
 	} else {
 		t.Logf("the apiserver and etcd serve the renewed certificates %.1fs after the trigger", time.Since(start).Seconds())
 	}
@@ -177,9 +204,16 @@ func testLeafRenewal(t *testing.T, ctx context.Context, tc *v1alpha1.TenantClust
 	stopClient()
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("renewal under a steady client: %d of %d requests failed", failed.Load(), total.Load())
+	t.Logf("renewal under a steady client: %d of %d requests failed; %d handshakes, %d of them with the renewed serving certificate",
+		failed.Load(), total.Load(), handshakes.Load(), onRenewed.Load())
 	if failed.Load() != 0 || total.Load() < 100 {
 		t.Errorf("%d of %d requests failed during the renewal, first: %v", failed.Load(), total.Load(), failures)
+	}
+	if handshakes.Load() < total.Load() || onRenewed.Load() == 0 {
+		t.Errorf("the steady client made %d handshakes for %d requests, %d with the renewed certificate: want one per request, some renewed", handshakes.Load(), total.Load(), onRenewed.Load())
+	}
+	if got := templates(); got != templatesBefore {
+		t.Errorf("the renewal changed the pod templates' checksum/pki: %s, was %s", got, templatesBefore)
 	}
 	podsAfter := steady()
 	for pod, restarts := range podsBefore {
@@ -261,4 +295,22 @@ func hostOf(t *testing.T, server string) string {
 		t.Fatalf("server %q: %v", server, err)
 	}
 	return u.Host
+}
+
+// getOK GETs url with hc and wants 200 OK.
+func getOK(ctx context.Context, hc *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	return nil
 }

@@ -42,8 +42,13 @@ func pkiChecksum(mounts []SecretMount, in Inputs) string {
 	sorted := slices.SortedFunc(slices.Values(mounts), func(a, b SecretMount) int { return strings.Compare(a.SecretName, b.SecretName) })
 	for _, m := range sorted {
 		sum := in.SecretChecksums[m.SecretName]
-		if m.Reloads {
+		switch {
+		case m.Reloads && slices.Contains(m.Keys, CACertKey):
 			sum = "ca:" + in.SecretCAChecksums[m.SecretName]
+		case m.Reloads:
+			// The pod does not get this Secret's ca.crt: the CA it trusts is counted
+			// through the CA's own mount.
+			sum = "ca:"
 		}
 		writeField(h, []byte(m.SecretName))
 		writeField(h, []byte(sum))

@@ -30,6 +30,8 @@ func TestPKIChecksum(t *testing.T) {
 		{"acme-front-proxy-client", false, nil},
 		{"acme-etcd-peer", true, []string{"etcd"}},
 		{"acme-apiserver-etcd-client", true, []string{"apiserver"}},
+		// A leaf mounted without its ca.crt: the CA is counted through acme-ca's mount.
+		{"acme-apiserver-tls", true, nil},
 		// CAs, keys and embedded kubeconfigs are read once.
 		{"acme-ca", false, []string{"apiserver", "controller-manager", "scheduler"}},
 		{"acme-sa", false, []string{"apiserver", "controller-manager"}},
