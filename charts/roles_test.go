@@ -162,12 +162,13 @@ func TestManagerGrantsTheAutoscaler(t *testing.T) {
 	for _, o := range tenantcluster.AutoscalerRBAC(tc, []string{"pool-a"}) {
 		mustAllow(t, manager.Create(ctx, o), "create the autoscaler's "+fmt.Sprintf("%T", o))
 	}
-	// The negative control: a right the manager does not hold, it cannot grant.
-	exec := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "customer-a", Name: "exec"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}}},
+	// The negative control: a right the manager does not hold, it cannot grant (it holds
+	// pods/exec, which a restore streams its snapshot through).
+	attach := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "customer-a", Name: "attach"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/attach"}, Verbs: []string{"create"}}},
 	}
-	mustForbid(t, manager.Create(ctx, exec), "grant pods/exec, which it does not hold")
+	mustForbid(t, manager.Create(ctx, attach), "grant pods/attach, which it does not hold")
 }
 
 func ensureNamespace(t *testing.T, c client.Client, name string) {

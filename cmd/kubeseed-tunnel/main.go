@@ -6,9 +6,13 @@
 //	    --agent-cidrs 10.96.0.0/12,10.244.0.0/16 [--server-id $(POD_NAME) --server-count 2]
 //	kubeseed-tunnel agent --server host:8132 --cert kubelet-client-current.pem --key kubelet-client-current.pem \
 //	    --ca ca.crt --node-ip $(HOST_IP) --id $(NODE_NAME)
+//	kubeseed-tunnel receive --file /snapshot/snapshot.db --wipe /var/lib/etcd/data
+//	kubeseed-tunnel receive --file /snapshot/snapshot.db --write --size N --sha256 H < snapshot
 //
 // The server runs beside the kube-apiserver, which dials its Unix socket through its egress
-// selector (HTTPConnect); agents run on every tenant node and dial the server out.
+// selector (HTTPConnect); agents run on every tenant node and dial the server out. receive
+// carries a snapshot into the pod that restores a tenant's etcd (receive.go): kubeseed's
+// one image in the control plane is this one.
 package main
 
 import (
@@ -43,7 +47,7 @@ func main() {
 	}
 }
 
-const usage = "usage: kubeseed-tunnel server|agent [flags] (-h for the flags)"
+const usage = "usage: kubeseed-tunnel server|agent|receive [flags] (-h for the flags)"
 
 func run(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
@@ -63,6 +67,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger)
 			return err
 		}
 		return runAgent(ctx, cfg, o, log)
+	case "receive":
+		o, err := parseReceive(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return runReceive(ctx, o, os.Stdin, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return flag.ErrHelp

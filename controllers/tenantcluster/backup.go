@@ -297,6 +297,9 @@ func (r *Reconciler) finalBackup(ctx context.Context, tc *v1alpha1.TenantCluster
 	if tc.Spec.Hibernated && meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.HibernatedCondition) {
 		return true, 0, nil // etcd is stopped: the backup taken as it went down is the last
 	}
+	if tc.Spec.Restore != nil && tc.Status.Restore == nil {
+		return true, 0, nil // never restored: its data is still the backup it was to be made from
+	}
 	key := tc.Namespace + "/" + tc.Name
 	since := tc.DeletionTimestamp.Time
 	if b := tc.Status.Backup; b != nil && b.LastSuccessfulTime != nil && !b.LastSuccessfulTime.Before(tc.DeletionTimestamp) {

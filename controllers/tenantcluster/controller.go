@@ -88,7 +88,11 @@ type Reconciler struct {
 	// Backups runs tenants' etcd backups off the reconcile; SetupWithManager makes one when
 	// nil. BackupSnapshotter streams their snapshots; nil dials the tenant's etcd, which
 	// needs the manager in the seed's pod network (envtest injects one).
-	Backups           *backup.Runner
+	Backups *backup.Runner
+	// PodExec streams a restore's snapshot into its pod (spec.restore); nil refuses
+	// restores with a message saying so.
+	PodExec           PodExec
+	restoreStreams    restoreStreams
 	BackupSnapshotter BackupSnapshotter
 
 	tenantMemory

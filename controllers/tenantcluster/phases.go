@@ -137,6 +137,13 @@ func (r *Reconciler) reconcileEtcdMembership(ctx context.Context, s *scope) (boo
 		return true, err
 	}
 	s.o.etcdMembership = r.reconcileEtcdMembers(ctx, tc, sts, cm, s.secrets)
+	if s.o.restore.fresh || s.o.restore.active {
+		// The snapshot is restored into member 0 alone: it starts on that data, and the
+		// cluster grows from it as any cluster grows. The membership says so from the
+		// start, so no cluster ConfigMap ever lists members that were never added.
+		desired, _ := controlplane.DesiredEtcdMembers(tc)
+		s.o.etcdMembership = etcdMembership{replicas: 1, members: 1, existing: true, growing: desired > 1}
+	}
 	if s.o.hibernation.down[controlplane.Etcd] {
 		s.o.etcdMembership.growing = false // no member to grow while it hibernates
 	}
@@ -172,6 +179,10 @@ func (r *Reconciler) reconcileHolds(ctx context.Context, s *scope) (bool, error)
 		}
 	}
 	for _, c := range controlplane.Registry {
+		if s.o.restore.active && c.Component != controlplane.Etcd {
+			s.o.held[c.Component] = true // nothing starts before etcd holds the backup
+			continue
+		}
 		switch c.Hold {
 		case controlplane.HoldForAPIServer:
 			s.o.held[c.Component] = !apiServerAnswered
@@ -212,6 +223,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		EtcdReplicas:        m.replicas,
 		EtcdMembers:         m.members,
 		EtcdClusterExisting: m.existing,
+		EtcdRestore:         etcdRestoreInput(tc, s.o.restore),
 		EtcdClaimTemplate:   m.volumes.claim,
 		EtcdVolumeCapacity:  m.volumes.capacity,
 		Autoscaler:          len(s.autoscaledPools) > 0,
@@ -228,6 +240,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 	if err != nil {
 		return true, fmt.Errorf("render control plane of %s: %w", tc.Name, err)
 	}
+	rendered, s.restoreObjs = splitRestoreObjects(rendered)
 	stamps, err := controlplane.StampWorkloads(rendered, r.release())
 	if err != nil {
 		return true, err
@@ -269,6 +282,8 @@ func (r *Reconciler) observeComponents(ctx context.Context, s *scope) (bool, err
 			chk = etcdCheck(chk, s.o.etcdMembership) // etcd's own view while it grows
 		}
 		switch {
+		case s.o.restore.active && c.Component != controlplane.Etcd:
+			chk = check{reason: v1alpha1.WaitingForDependencyReason, message: "waiting for etcd to be restored from backup " + s.o.restore.src.manifest.Name}
 		case s.o.hibernation.down[c.Component] && !s.o.hibernation.serving():
 			chk = check{reason: v1alpha1.HibernatedReason, message: "scaled to zero: the tenant hibernates"}
 		case s.o.held[c.Component] && c.Hold != controlplane.HoldForAPIServer:

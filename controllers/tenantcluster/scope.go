@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -26,7 +27,8 @@ import (
 //   - status.addons: the addon versions pinned when first applied;
 //   - status.conditions: EndpointReady, so that an Octavia update keeps a serving endpoint
 //     Ready;
-//   - status.backup: when the last backup was taken, which says when the next is due.
+//   - status.backup: when the last backup was taken, which says when the next is due;
+//   - status.restore: spec.restore's backup is in etcd (restore.go), so it is not read again.
 type scope struct {
 	tc *v1alpha1.TenantCluster
 	// stamps are the rendered workloads' stamps (release, pod-template hash) by name, once
@@ -56,6 +58,9 @@ type scope struct {
 	// extra are objects of the control-plane namespace applied by an earlier phase, which
 	// the apply of the whole set must keep (the credentials copy).
 	extra []client.Object
+	// restoreObjs are the restore pod and the first etcd member's claim, rendered while
+	// etcd is restored and made by the restore, not the applier (restore.go).
+	restoreObjs []*unstructured.Unstructured
 	// autoscaledPools are the WorkerPools of the tenant with spec.autoscaling: the
 	// autoscaler runs while there is one, and may resize those only.
 	autoscaledPools []string
@@ -93,15 +98,16 @@ type reconcilePhase struct {
 // phases are the steps of a TenantCluster's reconcile, in order. Each reads what the phases
 // before it put in the scope:
 //
-//	namespace → autoscaler → hibernation → cloud credentials → endpoint → PKI and kubeconfigs → encryption
-//	key → etcd membership → holds → upgrade → render and apply → observe → backup → inside
-//	the tenant
+//	namespace → autoscaler → hibernation → cloud credentials → restore (its keys) → endpoint
+//	→ PKI and kubeconfigs → encryption key → etcd membership → holds → upgrade → render and
+//	apply → observe → etcd restore → backup → inside the tenant
 func (r *Reconciler) phases() []reconcilePhase {
 	return []reconcilePhase{
 		{"namespace", r.reconcileNamespace},
 		{"autoscaler", r.reconcileAutoscaler},
 		{"hibernation", r.reconcileHibernation},
 		{"cloud credentials", r.reconcileCloudCredentials},
+		{"restore", r.reconcileRestore},
 		{"endpoint", r.reconcileEndpoint},
 		{"certificate authorities", r.reconcileProvidedCAs},
 		{"pki", r.reconcilePKI},
@@ -111,6 +117,7 @@ func (r *Reconciler) phases() []reconcilePhase {
 		{"upgrade", r.reconcileUpgrade},
 		{"render and apply", r.reconcileApply},
 		{"observe", r.observeComponents},
+		{"etcd restore", r.reconcileEtcdRestore},
 		{"backup", r.reconcileBackup},
 		{"inside the tenant", r.reconcileInside},
 	}

@@ -101,7 +101,7 @@ func (r *Reconciler) SetupWithManagerWorkers(mgr ctrl.Manager, workers int) erro
 	}
 	backupsDone := make(chan event.TypedGenericEvent[*v1alpha1.TenantCluster], 64)
 	r.Backups.Done = func(key string) {
-		ns, name, _ := strings.Cut(key, "/")
+		ns, name, _ := strings.Cut(strings.TrimPrefix(key, restoreKeyPrefix), "/")
 		backupsDone <- event.TypedGenericEvent[*v1alpha1.TenantCluster]{Object: &v1alpha1.TenantCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}
 	}
 	if err := mgr.Add(r.Backups); err != nil {

@@ -57,6 +57,8 @@ type observed struct {
 	rolloutWait check
 	// hibernation is where spec.hibernated has the tenant (hibernate.go).
 	hibernation hibernation
+	// restore is where spec.restore has the tenant (restore.go).
+	restore restoration
 }
 
 func newObserved() observed {
@@ -137,6 +139,9 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	}
 	if o.backup != nil {
 		tc.Status.Backup = o.backup
+	}
+	if o.restore.status != nil {
+		tc.Status.Restore = o.restore.status
 	}
 	ready := len(notReady) == 0 && o.invalid == "" && o.blocked.reason == ""
 	// The version moves once every component runs it, not when the apiservers alone do.

@@ -100,6 +100,8 @@ func run(m *testing.M) int {
 		Clouds:       fakeClouds,
 		// No etcd pods either: backups snapshot a fixed database (backup_envtest_test.go).
 		BackupSnapshotter: snapshotFake,
+		// No kubelet either: a restore's snapshot stream is recorded (restore_envtest_test.go).
+		PodExec: fakeExec,
 		// Every tenant here is rendered by this one release, so the bound only applies
 		// where a test makes a workload look rendered by another (rollouts_envtest_test.go).
 		Release: suiteRelease, MaxConcurrentRollouts: 1,
@@ -146,13 +148,15 @@ func setNodeStatus(ctx context.Context, node *corev1.Node, ip string, ready bool
 
 // finalizeNamespaces stands in for kube-controller-manager's namespace controller, which
 // envtest does not run (without it a deleted namespace stays Terminating for ever): it
-// empties terminating control-plane namespaces of the kinds kubeseed puts there, then
-// finalizes them. The e2e tier deletes them with the real controller.
+// empties terminating control-plane namespaces of the kinds kubeseed and cert-manager put
+// there, then finalizes them (what is left would reappear in a namespace of the same name:
+// a TenantCluster made again, restore_envtest_test.go). The e2e tier deletes them with the real controller.
 func finalizeNamespaces(ctx context.Context, c client.Client, cs kubernetes.Interface) {
 	kinds := []schema.GroupVersionKind{
 		{Version: "v1", Kind: "Secret"}, {Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "Service"},
 		{Group: "apps", Version: "v1", Kind: "Deployment"}, {Group: "apps", Version: "v1", Kind: "StatefulSet"},
 		{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}, {Group: "cert-manager.io", Version: "v1", Kind: "Issuer"},
+		{Group: "cert-manager.io", Version: "v1", Kind: "CertificateRequest"}, {Version: "v1", Kind: "Pod"}, {Version: "v1", Kind: "PersistentVolumeClaim"},
 		{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, {Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
 		{Version: "v1", Kind: "ServiceAccount"},
 	}

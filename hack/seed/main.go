@@ -131,9 +131,11 @@ func buildImages(cache, dir string) error {
 	if err := podNetworkImages(cache, bins["kubeseed-cni"], images); err != nil {
 		return err
 	}
+	// etcdutl beside etcd, as upstream's image has it: a restore runs it (docs/backups.md).
 	images["etcd-"+versions.Etcd+".tar"] = seed.Image{
 		Ref:    "registry.k8s.io/etcd:" + strings.TrimPrefix(versions.Etcd, "v") + "-0",
 		Binary: filepath.Join(cache, "etcd", versions.Etcd, "etcd"), Path: "/usr/local/bin/etcd",
+		Copies: map[string]string{"/usr/local/bin/etcdutl": filepath.Join(cache, "etcd", versions.Etcd, "etcdutl")},
 	}
 	for file, img := range images {
 		if err := img.Build(filepath.Join(dir, file)); err != nil {

@@ -41,6 +41,22 @@ func (r *Runner) NeedLeaderElection() bool { return true }
 // Submit starts job for key unless one is running; it says whether it started one. The
 // result replaces key's previous one when it ends.
 func (r *Runner) Submit(key string, job Job) bool {
+	return r.submit(key, func(ctx context.Context) Result { return Run(ctx, job) })
+}
+
+// SubmitFunc runs f for key as Submit runs a backup, sharing its slots and timeout: the
+// restore's snapshot stream, which reads Swift as a backup writes it. The result has
+// Started, Duration and f's error.
+func (r *Runner) SubmitFunc(key string, f func(ctx context.Context) error) bool {
+	return r.submit(key, func(ctx context.Context) Result {
+		res := Result{Started: time.Now()}
+		res.Err = f(ctx)
+		res.Duration = time.Since(res.Started)
+		return res
+	})
+}
+
+func (r *Runner) submit(key string, run func(ctx context.Context) Result) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.running == nil {
@@ -80,7 +96,7 @@ func (r *Runner) Submit(key string, job Job) bool {
 			}
 			ctx, cancel := context.WithTimeout(base, timeout)
 			defer cancel()
-			res = Run(ctx, job)
+			res = run(ctx)
 		}()
 		r.mu.Lock()
 		delete(r.running, key)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -440,4 +441,61 @@ func envOf(c corev1.Container) map[string]string {
 		m[e.Name] = e.Value
 	}
 	return m
+}
+
+// TestRestoreRendersThePodNotTheStatefulSet: while etcd is restored, the first member's
+// claim (under the name the StatefulSet's template gives it) and the restore pod are
+// rendered instead of the StatefulSet, with etcdutl told to restore member 0 with a new
+// token and the revision bump; once restored, the StatefulSet is back and the pod gone.
+func TestRestoreRendersThePodNotTheStatefulSet(t *testing.T) {
+	tc := tenant()
+	ns := controlplane.NamespaceOf(tc)
+	kinds := func(objs []*unstructured.Unstructured) map[string]*unstructured.Unstructured {
+		m := map[string]*unstructured.Unstructured{}
+		for _, o := range objs {
+			m[o.GetKind()+"/"+o.GetName()] = o
+		}
+		return m
+	}
+	restoring := kinds(renderCase(t, tc, controlplane.Inputs{EtcdRestore: &controlplane.EtcdRestore{Token: "tok-1"}}))
+	if _, ok := restoring["StatefulSet/acme-etcd"]; ok {
+		t.Error("the etcd StatefulSet is rendered while etcd is restored")
+	}
+	claim := restoring["PersistentVolumeClaim/"+controlplane.EtcdDataClaimName("acme", 0)]
+	podObj := restoring["Pod/"+controlplane.EtcdRestorePodName("acme")]
+	if claim == nil || podObj == nil {
+		t.Fatalf("rendered %v: want the first member's claim and the restore pod", slices.Sorted(maps.Keys(restoring)))
+	}
+	var pod corev1.Pod
+	fromUnstructured(t, podObj, &pod)
+	if pod.Spec.RestartPolicy != corev1.RestartPolicyNever || len(pod.Spec.InitContainers) != 1 || len(pod.Spec.Containers) != 1 {
+		t.Fatalf("restore pod: restartPolicy %s, %d init containers, %d containers; want Never, 1, 1", pod.Spec.RestartPolicy, len(pod.Spec.InitContainers), len(pod.Spec.Containers))
+	}
+	recv, restore := pod.Spec.InitContainers[0], pod.Spec.Containers[0]
+	if recv.Name != controlplane.EtcdRestoreReceiver || recv.Image != controlplane.TunnelImage("") {
+		t.Errorf("receiver %s runs %s, want %s running the tunnel image", recv.Name, recv.Image, controlplane.EtcdRestoreReceiver)
+	}
+	wantArgs := []string{
+		"snapshot", "restore", controlplane.EtcdRestoreSnapshot, "--name=acme-etcd-0",
+		"--initial-cluster=acme-etcd-0=" + controlplane.EtcdPeerURL("acme", ns, 0),
+		"--initial-advertise-peer-urls=" + controlplane.EtcdPeerURL("acme", ns, 0),
+		"--initial-cluster-token=tok-1", "--data-dir=/var/lib/etcd/data", "--bump-revision=1000000000", "--mark-compacted",
+	}
+	if !slices.Equal(restore.Command, []string{"etcdutl"}) || !slices.Equal(restore.Args, wantArgs) {
+		t.Errorf("restore runs %q %q, want etcdutl %q", restore.Command, restore.Args, wantArgs)
+	}
+	if v := pod.Spec.Volumes[0]; v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != claim.GetName() {
+		t.Errorf("restore pod's data volume %+v, want claim %s", v, claim.GetName())
+	}
+	if pod.Labels["app.kubernetes.io/component"] == string(controlplane.Etcd) {
+		t.Error("the restore pod carries etcd's component label: etcd's Services and budget would select it")
+	}
+
+	restored := kinds(renderCase(t, tc, controlplane.Inputs{}))
+	if _, ok := restored["StatefulSet/acme-etcd"]; !ok {
+		t.Error("no etcd StatefulSet once restored")
+	}
+	if _, ok := restored["Pod/"+controlplane.EtcdRestorePodName("acme")]; ok {
+		t.Error("the restore pod is rendered once restored")
+	}
 }

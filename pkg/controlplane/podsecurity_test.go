@@ -138,6 +138,8 @@ func TestPodSecurityRestricted(t *testing.T) {
 			TunnelImage:  "registry.k8s.io/kas-network-proxy/proxy-server:v0.33.0",
 		}},
 		{"held-controllers", tenant(), controlplane.Inputs{Held: map[controlplane.Component]bool{controlplane.ControllerManager: true, controlplane.Scheduler: true}}},
+		// etcd restored from a backup: its restore pod in place of the StatefulSet.
+		{"etcd-restore", tenant(), controlplane.Inputs{EtcdRestore: &controlplane.EtcdRestore{Token: "uid"}}},
 	}
 	for _, g := range goldenCases {
 		cases = append(cases, struct {
@@ -160,7 +162,11 @@ func TestPodSecurityRestricted(t *testing.T) {
 				}
 			}
 			for _, comp := range controlplane.Components() {
-				if !seen[comp.ObjectName(c.tc.Name)] {
+				name := comp.ObjectName(c.tc.Name)
+				if comp == controlplane.Etcd && c.in.EtcdRestore != nil {
+					name = controlplane.EtcdRestorePodName(c.tc.Name)
+				}
+				if !seen[name] {
 					t.Errorf("no pod template for %s (%s)", comp, comp.ObjectName(c.tc.Name))
 				}
 			}

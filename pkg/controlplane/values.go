@@ -128,6 +128,22 @@ type EtcdValues struct {
 	// quorum kept; 1 for a single member (see etcdMaxUnavailable).
 	MaxUnavailable int32            `json:"maxUnavailable"`
 	Storage        EtcdStorageValue `json:"storage"`
+	// Restore, while Enabled, renders the pod that restores the first member's volume from a
+	// backup in place of the StatefulSet (Inputs.EtcdRestore).
+	Restore EtcdRestoreValues `json:"restore"`
+}
+
+// EtcdRestoreValues are the restore pod's: the first member's claim, made before its
+// StatefulSet (which adopts it by name), and a pod whose first container waits for the
+// manager to stream the snapshot in (`kubeseed-tunnel receive`, ReceiverImage) and whose
+// second restores it into the claim with etcd's own etcdutl (Args).
+type EtcdRestoreValues struct {
+	Enabled bool `json:"enabled"`
+	// ReceiverImage is kubeseed's tunnel image, which carries `receive`.
+	ReceiverImage string `json:"receiverImage"`
+	// Args follow `etcdutl`: snapshot restore of member 0 with a new cluster token and the
+	// revision bump (EtcdRestoreArgs).
+	Args []string `json:"args"`
 }
 
 // EtcdStorageValue is each member's PersistentVolumeClaim.
@@ -179,6 +195,9 @@ type Inputs struct {
 	// EtcdClusterExisting says members starting now join a running cluster
 	// (ETCD_INITIAL_CLUSTER_STATE=existing) instead of bootstrapping it.
 	EtcdClusterExisting bool
+	// EtcdRestore, when set, renders the pod that restores etcd's first member from a
+	// backup instead of the StatefulSet (controllers/tenantcluster/restore.go).
+	EtcdRestore *EtcdRestore
 	// EtcdClaimTemplate is the size and class the live etcd StatefulSet's claim template
 	// has; nil means the spec's (no StatefulSet yet). A StatefulSet's volumeClaimTemplates
 	// are immutable, so it is rendered with the claim template it was created with, for
@@ -409,6 +428,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			MetricsPort:           EtcdMetricsPort,
 			MaxUnavailable:        etcdMaxUnavailable(count[Etcd]),
 			Storage:               storage,
+			Restore:               etcdRestoreValues(name, ns, in),
 		},
 		APIServer: APIServerValues{
 			ComponentValues: ComponentValues{

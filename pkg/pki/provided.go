@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,8 +49,12 @@ func ProvidedCAs(tc *v1alpha1.TenantCluster) []ProvidedCA {
 	return out
 }
 
-// provides says whether tc brings the CA of secret s.
+// provides says whether tc brings the CA of secret s: one of spec.certificateAuthorities,
+// or any CA of a restored tenant, which come from its backup (RestoredSecret).
 func provides(tc *v1alpha1.TenantCluster, s controlplane.Secret) bool {
+	if tc.Spec.Restore != nil && slices.Contains(RestoredCAs, s) {
+		return true
+	}
 	for _, p := range ProvidedCAs(tc) {
 		if p.Secret == s {
 			return true

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -46,8 +48,10 @@ type Image struct {
 }
 
 // Build writes img as a docker-archive tarball to out (skipped when out is newer than the
-// binary and every copied file).
+// binary and every copied file, and was built from the same definition: out.spec holds a
+// digest of it, so an image given one more file is repacked).
 func (img Image) Build(out string) error {
+	spec := img.specDigest()
 	bin, err := os.Stat(img.Binary)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Ref, err)
@@ -64,7 +68,9 @@ func (img Image) Build(out string) error {
 		}
 	}
 	if st, err := os.Stat(out); err == nil && st.ModTime().After(newest) {
-		return nil
+		if built, err := os.ReadFile(out + ".spec"); err == nil && string(built) == spec {
+			return nil
+		}
 	}
 	ref, err := name.ParseReference(img.Ref)
 	if err != nil {
@@ -102,7 +108,17 @@ func (img Image) Build(out string) error {
 	if err := tarball.WriteToFile(tmp, ref, image); err != nil {
 		return fmt.Errorf("write image %s: %w", img.Ref, err)
 	}
-	return os.Rename(tmp, out)
+	if err := os.Rename(tmp, out); err != nil {
+		return err
+	}
+	return os.WriteFile(out+".spec", []byte(spec), 0o644)
+}
+
+// specDigest is a digest of img's definition (not of its files' contents, which their
+// times stand for).
+func (img Image) specDigest() string {
+	raw, _ := json.Marshal(img) // plain strings, slices and maps: never fails
+	return fmt.Sprintf("%x", sha256.Sum256(raw))
 }
 
 // layer is the image's one layer: the executable, /tmp and the CA bundle dir that Go

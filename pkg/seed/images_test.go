@@ -89,6 +89,18 @@ func TestImageCopies(t *testing.T) {
 	if e := entries(t, out, img.Ref)["opt/cni/bin/bridge"]; e.content != "bridge plugin v2" {
 		t.Errorf("after the copy changed the image holds %q", e.content)
 	}
+
+	// One more file, older than the tarball, repacks it too: the definition changed.
+	img.Copies["/usr/local/bin/helper"] = write("helper", "helper", 0o755)
+	if err := os.Chtimes(img.Copies["/usr/local/bin/helper"], old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Build(out); err != nil {
+		t.Fatal(err)
+	}
+	if e := entries(t, out, img.Ref)["usr/local/bin/helper"]; e.content != "helper" {
+		t.Errorf("an image given one more file was not repacked: it holds %q there", e.content)
+	}
 }
 
 type entry struct {

@@ -77,6 +77,12 @@ const (
 	BackupOverdueReason = "BackupOverdue"
 	// BackupPendingReason: the first backup is being taken, or waits for etcd.
 	BackupPendingReason = "BackupPending"
+	// RestoringReason (EtcdAvailable, Ready): etcd is being restored from spec.restore's
+	// backup; the message says which step.
+	RestoringReason = "Restoring"
+	// RestoreFailedReason (EtcdAvailable, Ready): the backup spec.restore names cannot be
+	// restored; the message says why (missing, its key missing, another tenant's).
+	RestoreFailedReason = "RestoreFailed"
 	// AvailableReason: the component serves.
 	AvailableReason = "Available"
 	// ProgressingReason: the component is starting or rolling out; wait.

@@ -22,6 +22,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.certificateAuthorities) == has(oldSelf.certificateAuthorities)",message="spec.certificateAuthorities may not be added or removed: the tenant's certificates and joined workers trust its CAs",fieldPath=".certificateAuthorities"
 // +kubebuilder:validation:XValidation:rule="!has(self.controlPlane) || !has(self.controlPlane.etcd) || !has(self.controlPlane.etcd.backup) || has(self.cloud)",message="spec.controlPlane.etcd.backup needs spec.cloud: backups are written to Swift in the customer's project",fieldPath=".controlPlane.etcd.backup"
 // +kubebuilder:validation:XValidation:rule="!((has(self.hibernated) && self.hibernated) || (has(oldSelf.hibernated) && oldSelf.hibernated)) || self.version == oldSelf.version",message="spec.version cannot change while the tenant hibernates, nor together with spec.hibernated: wake it (spec.hibernated: false) first, then upgrade",fieldPath=".version"
+// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore)",message="spec.restore may not be added or removed: a tenant is restored once, when it is made",fieldPath=".restore"
+// +kubebuilder:validation:XValidation:rule="!has(self.restore) || has(self.cloud)",message="spec.restore needs spec.cloud: backups are read from Swift in the customer's project",fieldPath=".restore"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cloud) || has(self.cloud)",message="spec.cloud may not be removed: what kubeseed made in the customer's project is managed with its credentials",fieldPath=".cloud"
 type TenantClusterSpec struct {
 	// Version is the Kubernetes version of the control plane, vX.Y.Z. It must be one of the
@@ -85,6 +87,47 @@ type TenantClusterSpec struct {
 	// join with fresh tokens. spec.version cannot change while the tenant hibernates.
 	// +optional
 	Hibernated bool `json:"hibernated,omitempty"`
+
+	// Restore makes this new TenantCluster from a backup of an earlier one of the same
+	// namespace and name (docs/backups.md#restoring-a-tenant): its etcd data and the keys
+	// its data and clients depend on (its CAs, service-account key and encryption-at-rest
+	// key), so that kubeconfigs, tokens and joined workers of the old tenant keep working.
+	// The backup is read from Swift with spec.cloud's credentials and opened with the old
+	// tenant's backup key, which must still be in the manager's namespace. Set when the
+	// tenant is made; immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.restore is immutable: a tenant is restored once, when it is made"
+	// +optional
+	Restore *RestoreSpec `json:"restore,omitempty"`
+}
+
+// RestoreSpec names the backup a new TenantCluster is made from.
+type RestoreSpec struct {
+	// Backup is the backup's name, the UTC time it started, as `kubeseed backup list` and
+	// status.backup.lastBackup show it (20261206T041500Z).
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{8}T[0-9]{6}Z$')",message="spec.restore.backup must be a backup's name, the UTC time it started, for example 20261206T041500Z (kubeseed backup list)"
+	Backup string `json:"backup"`
+
+	// Container is the Swift container the backup is in; default
+	// spec.controlPlane.etcd.backup.container, else kubeseed-backups.
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="!self.contains('/')",message="spec.restore.container must be a Swift container name, without /"
+	// +optional
+	Container string `json:"container,omitempty"`
+}
+
+// RestoreStatus is the backup the tenant was made from, once its etcd holds it.
+type RestoreStatus struct {
+	// Backup is the backup's name.
+	Backup string `json:"backup"`
+	// TenantUID is the UID of the TenantCluster the backup was taken of.
+	TenantUID string `json:"tenantUID"`
+	// Revision is the etcd revision the backup holds (at least); the restored etcd's
+	// revisions start a billion above it, so no watcher sees one go back.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+	// CompletedTime is when etcd's data was restored.
+	// +optional
+	CompletedTime *metav1.Time `json:"completedTime,omitempty"`
 }
 
 // CertificateAuthoritiesSpec names the Secrets of provided CAs; a CA left unset is made by
@@ -318,6 +361,10 @@ type TenantClusterStatus struct {
 	// Backup is the last etcd backup written, when spec.controlPlane.etcd.backup is set.
 	// +optional
 	Backup *EtcdBackupStatus `json:"backup,omitempty"`
+
+	// Restore is the backup the tenant was made from (spec.restore), once restored.
+	// +optional
+	Restore *RestoreStatus `json:"restore,omitempty"`
 
 	// Conditions: CertificatesReady, EtcdAvailable, APIServerAvailable,
 	// ControllerManagerAvailable, SchedulerAvailable, EndpointReady and the summary Ready,

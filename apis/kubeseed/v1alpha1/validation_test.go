@@ -173,6 +173,30 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 			},
 			field: "spec.controlPlane.etcd.backup.container", msg: "must not contain '/'",
 		},
+		{name: "restored from a backup", mutate: func(tc *v1alpha1.TenantCluster) {
+			tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+			tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z", Container: "old-backups"}
+		}},
+		{
+			name: "restored without a cloud", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"}
+			},
+			field: "spec.restore", msg: "needs spec.cloud",
+		},
+		{
+			name: "restored from a backup that is not a backup's name", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "latest"}
+			},
+			field: "spec.restore.backup", msg: "must be a backup's name",
+		},
+		{
+			name: "restored from a container path", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z", Container: "a/b"}
+			},
+			field: "spec.restore.container", msg: "without /",
+		},
 		{
 			name: "version without v", mutate: func(tc *v1alpha1.TenantCluster) { tc.Spec.Version = "1.36.3" },
 			field: "spec.version", msg: "must look like vX.Y.Z",
@@ -304,6 +328,23 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 			start:  func(tc *v1alpha1.TenantCluster) { tc.Spec.Version = "v1.34.4" },
 			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Version = "v1.36.3" },
 			field:  "spec.version", msg: "may not skip a minor",
+		},
+		{
+			name: "a restore added later",
+			start: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+			},
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"} },
+			field:  "spec.restore", msg: "may not be added or removed",
+		},
+		{
+			name: "a restore pointed at another backup",
+			start: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"}
+			},
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Restore.Backup = "20261207T041500Z" },
+			field:  "spec.restore", msg: "is immutable",
 		},
 		{
 			name:   "a provided CA added later",

@@ -22,6 +22,7 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/podexec"
 	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
 
@@ -120,6 +121,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	// One cache of tenant clients for both controllers; deleting a TenantCluster evicts its.
 	tenants := &tenantaccess.Cache{}
+	execer, err := podexec.New(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("pod executor: %w", err)
+	}
 	r := &tenantcluster.Reconciler{
 		Tenants:   tenants,
 		Client:    mgr.GetClient(),
@@ -137,6 +142,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Spread:                o.ControlPlaneSpread,
 		MaxConcurrentRollouts: o.MaxConcurrentTenantRollouts,
 		AutoscalerSettings:    o.Autoscaler,
+		PodExec:               execer.Exec,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
 			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,

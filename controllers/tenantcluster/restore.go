@@ -1,0 +1,479 @@
+package tenantcluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/controllers/internal/cloud"
+	"github.com/kubeseed/kubeseed/pkg/backup"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
+	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/pki"
+	"github.com/kubeseed/kubeseed/pkg/versions"
+)
+
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;create;delete
+// +kubebuilder:rbac:groups="",resources=pods/exec,verbs=create
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=create
+
+// PodExec runs command in container of a seed pod with stdin and returns once it exits: how
+// the restore's snapshot reaches its pod (pkg/podexec is the real one).
+type PodExec func(ctx context.Context, namespace, pod, container string, command []string, stdin io.Reader) error
+
+const (
+	// restorePoll looks at the restore pod again: nothing watches pods.
+	restorePoll = 2 * time.Second
+	// restoreRetry waits before a failed step of a restore is tried again.
+	restoreRetry = 30 * time.Second
+)
+
+// restoration is where spec.restore has the tenant in this reconcile.
+type restoration struct {
+	// active: etcd's data is being restored. Its StatefulSet is not rendered, the restore
+	// pod is (its objects are restoreObjs, made by the restore, never applied: the applier
+	// would prune the claim once it is the StatefulSet's), every other component is held.
+	active bool
+	// fresh: restored, and etcd's StatefulSet not made yet: it starts with the one member
+	// the snapshot was restored into, and grows as any cluster grows.
+	fresh bool
+	src   *restoreSource
+	// status is recorded once etcd's data is restored.
+	status *v1alpha1.RestoreStatus
+	// check is EtcdAvailable's while the restore runs or waits.
+	check check
+}
+
+// restoreSource is the backup a tenant is restored from, opened.
+type restoreSource struct {
+	store             openstack.ObjectStore
+	container, prefix string
+	manifest          backup.Manifest
+	key               []byte
+}
+
+// restoreKey is the backup runner's key of a tenant's snapshot stream.
+func restoreKey(tc *v1alpha1.TenantCluster) string {
+	return restoreKeyPrefix + tc.Namespace + "/" + tc.Name
+}
+
+const restoreKeyPrefix = "restore:"
+
+// reconcileRestore makes a new tenant from spec.restore's backup: the keys first (its CAs,
+// service-account key and encryption configuration, before the PKI phase would make new
+// ones), then etcd's data (reconcileEtcdRestore). Once etcd's StatefulSet exists the backup
+// is not read again.
+func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, error) {
+	tc := s.tc
+	if tc.Spec.Restore == nil {
+		return false, nil
+	}
+	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), controlplane.Etcd.ObjectName(tc.Name))
+	if err != nil || sts != nil {
+		return err != nil, err // etcd runs on the restored data
+	}
+	if tc.Status.Restore != nil {
+		// Restored: etcd starts once no restore pod is left that could write its volume.
+		gone, err := r.removeRestorePod(ctx, s)
+		if err != nil {
+			return true, err
+		}
+		if !gone {
+			s.o.blocked = check{reason: v1alpha1.RestoringReason, message: "etcd's data is restored; waiting for the restore pod to go before etcd starts on it"}
+			s.requeueAfter(time.Second)
+			return true, nil
+		}
+		s.o.restore.fresh = true
+		return false, nil
+	}
+	src, c, err := r.openRestoreSource(ctx, s)
+	if err == nil && c == nil {
+		c, err = r.restoreKeys(ctx, s, src)
+	}
+	if err != nil {
+		return true, err
+	}
+	if c != nil {
+		if prev := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.ReadyCondition); prev == nil || prev.Message != c.message {
+			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, c.reason, "Restore", "%s", c.message)
+		}
+		s.o.blocked = *c
+		s.requeueAfter(restoreRetry)
+		return true, nil
+	}
+	s.o.restore.active, s.o.restore.src = true, src
+	s.o.restore.check = check{reason: v1alpha1.RestoringReason, message: "restoring etcd from backup " + src.manifest.Name}
+	return false, nil
+}
+
+// openRestoreSource reads the manifest of spec.restore's backup and the backup key it names.
+// The manifest is the customer's (their container): its tenant UID is trusted only through
+// the key Secret, which must be a key of a tenant of this namespace and name.
+func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope) (*restoreSource, *check, error) {
+	tc := s.tc
+	failed := func(format string, args ...any) (*restoreSource, *check, error) {
+		return nil, &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf(format, args...)}, nil
+	}
+	cctx, cancel := cloud.WithDeadline(ctx)
+	defer cancel()
+	clients, v, err := r.copiedCloudClients(cctx, s, cloud.Ref{Namespace: tc.Namespace, Name: tc.Spec.Cloud.CredentialsSecretRef.Name})
+	if clients == nil {
+		if v.Reason == "" {
+			return nil, nil, err
+		}
+		return nil, &check{reason: v.Reason, message: "reading the backup to restore: " + v.Message}, nil
+	}
+	if clients.ObjectStore == nil {
+		return failed("the customer's cloud has no object-store (Swift) endpoint in its catalog: spec.restore cannot read the backup")
+	}
+	src := &restoreSource{store: clients.ObjectStore, container: restoreContainer(tc), prefix: backupPrefix(tc)}
+	name := tc.Spec.Restore.Backup
+	src.manifest, err = backup.ReadManifest(cctx, src.store, src.container, src.prefix, name)
+	switch {
+	case openstack.IsNotFound(err):
+		return failed("backup %s of %s/%s is not in Swift container %s (no %s%s/%s): spec.restore.backup must name a complete backup (kubeseed backup list %s -n %s)",
+			name, tc.Namespace, tc.Name, src.container, src.prefix, name, backup.ManifestObject, tc.Name, tc.Namespace)
+	case err != nil:
+		return failed("read backup %s from Swift container %s: %s", name, src.container, openstack.CleanMessage(err.Error(), cloud.MaxMessage))
+	}
+	if msg := restoreVersionSkew(src.manifest.KubernetesVersion, tc.Spec.Version); msg != "" {
+		return failed("backup %s: %s", name, msg)
+	}
+	keyName := backup.KeySecretName(src.manifest.TenantUID)
+	ns := r.managerNamespace()
+	sec := &corev1.Secret{}
+	switch err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: ns, Name: keyName}, sec); {
+	case apierrors.IsNotFound(err):
+		return failed("the key of backup %s, Secret %s/%s, does not exist: an admin restores it from the export of the backup keys (docs/backups.md)", name, ns, keyName)
+	case err != nil:
+		return nil, nil, fmt.Errorf("read backup key %s/%s: %w", ns, keyName, err)
+	}
+	tenant := tc.Namespace + "/" + tc.Name
+	switch {
+	case sec.Annotations[backup.KeyTenantUIDAnnotation] != src.manifest.TenantUID:
+		return failed("the backup key Secret %s/%s is not the key of tenant UID %s (annotation %s): an admin must repair it", ns, keyName, src.manifest.TenantUID, backup.KeyTenantUIDAnnotation)
+	case sec.Annotations[backup.KeyTenantAnnotation] != tenant:
+		return failed("backup %s was not taken of a TenantCluster %s: its key belongs to %q; only a backup of an earlier TenantCluster of this namespace and name is restored", name, tenant, sec.Annotations[backup.KeyTenantAnnotation])
+	case len(sec.Data[backup.KeyField]) != backup.KeySize:
+		return failed("the backup key Secret %s/%s holds no %d-byte key %q: an admin restores it from the export (docs/backups.md)", ns, keyName, backup.KeySize, backup.KeyField)
+	}
+	src.key = sec.Data[backup.KeyField]
+	return src, nil, nil
+}
+
+// restoreContainer is where spec.restore's backup is: its container, else the backups'.
+func restoreContainer(tc *v1alpha1.TenantCluster) string {
+	if c := tc.Spec.Restore.Container; c != "" {
+		return c
+	}
+	if b := tc.Spec.ControlPlane.Etcd.Backup; b != nil {
+		return backupContainer(b)
+	}
+	return backup.DefaultContainer
+}
+
+// restoreKeys creates the control-plane Secrets a backup keeps (backupKeySecrets) from it,
+// those that do not exist yet. One that exists with other data is refused: the tenant made
+// it before its restore, and its data would not open the backup's.
+func (r *Reconciler) restoreKeys(ctx context.Context, s *scope, src *restoreSource) (*check, error) {
+	tc := s.tc
+	live := map[string]*corev1.Secret{}
+	for _, sec := range backupKeySecrets {
+		name := sec.Name(tc.Name)
+		got := &corev1.Secret{}
+		switch err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: name}, got); {
+		case err == nil:
+			live[name] = got
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("read Secret %s: %w", name, err)
+		}
+	}
+	if len(live) == len(backupKeySecrets) {
+		return nil, nil
+	}
+	cctx, cancel := cloud.WithDeadline(ctx)
+	defer cancel()
+	keys, err := backup.ReadKeys(cctx, src.store, src.container, src.prefix, src.manifest, src.key)
+	if err != nil {
+		return &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("read the keys of backup %s: %s", src.manifest.Name, openstack.CleanMessage(err.Error(), cloud.MaxMessage))}, nil
+	}
+	for _, sec := range backupKeySecrets {
+		name := sec.Name(tc.Name)
+		want, err := pki.RestoredSecret(tc, sec, keys[name], time.Now())
+		if err != nil {
+			return &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("backup %s: %v", src.manifest.Name, err)}, nil
+		}
+		if got := live[name]; got != nil {
+			for k, v := range want.Data {
+				if !bytes.Equal(got.Data[k], v) {
+					return &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("Secret %s/%s exists with another %s than backup %s's: the tenant made its own before its restore; delete the TenantCluster and create it again with spec.restore", s.namespace(), name, k, src.manifest.Name)}, nil
+				}
+			}
+			continue
+		}
+		if err := r.Client.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("create Secret %s from backup %s: %w", name, src.manifest.Name, err)
+		}
+	}
+	r.Recorder.Eventf(tc, nil, corev1.EventTypeNormal, "KeysRestored", "Restore",
+		"restored the CAs, service-account key and encryption key of backup %s (tenant UID %s)", src.manifest.Name, src.manifest.TenantUID)
+	return nil, nil
+}
+
+// reconcileEtcdRestore runs the restore pod the apply rendered: it makes the first member's
+// claim and the pod, streams the backup's snapshot into the pod's receiver (off the
+// reconcile, on the backup runner), and records the restore once etcdutl has succeeded. A
+// failed pod is replaced; its receiver wipes what the failed attempt left.
+func (r *Reconciler) reconcileEtcdRestore(ctx context.Context, s *scope) (bool, error) {
+	ro := &s.o.restore
+	if !ro.active {
+		return false, nil
+	}
+	tc := s.tc
+	defer func() { s.o.checks[v1alpha1.EtcdAvailableCondition] = ro.check }()
+	s.requeueAfter(restorePoll)
+	pod := &corev1.Pod{}
+	err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: controlplane.EtcdRestorePodName(tc.Name)}, pod)
+	if apierrors.IsNotFound(err) {
+		if err := r.createRestoreObjects(ctx, s); err != nil {
+			return true, err
+		}
+		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: starting the restore pod", ro.src.manifest.Name)
+		return false, nil
+	} else if err != nil {
+		return true, fmt.Errorf("read the restore pod: %w", err)
+	}
+	m := ro.src.manifest
+	key := restoreKey(tc)
+	switch pod.Status.Phase {
+	case corev1.PodSucceeded:
+		ro.status = &v1alpha1.RestoreStatus{Backup: m.Name, TenantUID: m.TenantUID, Revision: m.Revision, CompletedTime: &metav1.Time{Time: time.Now().Truncate(time.Second)}}
+		ro.check.message = fmt.Sprintf("etcd's data is restored from backup %s (revision %d); etcd starts", m.Name, m.Revision)
+		r.Backups.Forget(key)
+		return false, nil
+	case corev1.PodFailed:
+		// Kept restoreRetry after it failed, so the cause stays in the condition and a
+		// failure that recurs does not pull the snapshot from Swift again at once.
+		retryIn := restoreRetry - time.Since(podFailedAt(pod))
+		ro.check = check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("the restore pod %s failed (%s); a new one is made within %s", pod.Name, podFailure(pod), restoreRetry)}
+		if retryIn > 0 {
+			s.requeueAfter(retryIn)
+			return false, nil
+		}
+		r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "RestoreFailed", "Restore", "%s", ro.check.message)
+		if err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); client.IgnoreNotFound(err) != nil {
+			return true, fmt.Errorf("delete the failed restore pod: %w", err)
+		}
+		return false, nil
+	}
+	if !receiverRunning(pod) {
+		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: %s", m.Name, restorePodProgress(pod))
+		return false, nil
+	}
+	res, finished, running := r.Backups.State(key)
+	streamed := finished && res.Err == nil && r.restoreStreams.pod(key) == pod.UID
+	switch {
+	case running:
+		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: streaming its snapshot (%d bytes) into pod %s", m.Name, m.SnapshotBytes, pod.Name)
+	case streamed:
+		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: the snapshot is in pod %s", m.Name, pod.Name)
+	case finished && res.Err != nil && time.Since(res.Started.Add(res.Duration)) < restoreRetry:
+		ro.check = check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("streaming the snapshot of backup %s into pod %s failed, retrying: %s", m.Name, pod.Name, openstack.CleanMessage(res.Err.Error(), cloud.MaxMessage))}
+	default:
+		r.streamSnapshot(s, key, pod)
+		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: streaming its snapshot (%d bytes) into pod %s", m.Name, m.SnapshotBytes, pod.Name)
+	}
+	return false, nil
+}
+
+// streamSnapshot starts streaming the snapshot into pod's receiver: decrypted and checked
+// while read from Swift (backup.ReadSnapshot), checked again by the receiver, which keeps
+// it only whole. The pod it goes into is noted, so a stream into an earlier pod never
+// counts for a new one.
+func (r *Reconciler) streamSnapshot(s *scope, key string, pod *corev1.Pod) {
+	src, ns, name := s.o.restore.src, pod.Namespace, pod.Name
+	exec := r.PodExec
+	r.restoreStreams.note(key, pod.UID)
+	r.Backups.SubmitFunc(key, func(ctx context.Context) error {
+		if exec == nil {
+			return fmt.Errorf("the manager was started without a pod executor")
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := backup.ReadSnapshot(ctx, src.store, src.container, src.prefix, src.manifest, src.key, pw)
+			pw.CloseWithError(err)
+		}()
+		err := exec(ctx, ns, name, controlplane.EtcdRestoreReceiver,
+			controlplane.EtcdRestoreReceiveCommand(src.manifest.SnapshotBytes, src.manifest.SnapshotSHA256), pr)
+		_ = pr.CloseWithError(io.ErrClosedPipe) // ends ReadSnapshot if the exec ended first
+		if err != nil {
+			return fmt.Errorf("stream into pod %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// createRestoreObjects makes the first member's claim and the restore pod as rendered.
+func (r *Reconciler) createRestoreObjects(ctx context.Context, s *scope) error {
+	for _, o := range s.restoreObjs {
+		if err := r.Client.Create(ctx, o.DeepCopy()); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %s %s of the restore: %w", o.GetKind(), o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// removeRestorePod deletes the restore pod if it is left and says whether it is gone.
+func (r *Reconciler) removeRestorePod(ctx context.Context, s *scope) (bool, error) {
+	pod := &corev1.Pod{}
+	err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: controlplane.EtcdRestorePodName(s.tc.Name)}, pod)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("read the restore pod: %w", err)
+	}
+	if pod.DeletionTimestamp.IsZero() {
+		if err := r.Client.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
+			return false, fmt.Errorf("delete the restore pod: %w", err)
+		}
+	}
+	return false, nil
+}
+
+// splitRestoreObjects takes the restore's objects (its pod and claim) out of rendered: the
+// restore makes them, the applier never sees them.
+func splitRestoreObjects(rendered []*unstructured.Unstructured) (rest, restore []*unstructured.Unstructured) {
+	for _, o := range rendered {
+		if k := o.GetKind(); o.GetAPIVersion() == "v1" && (k == "Pod" || k == "PersistentVolumeClaim") {
+			restore = append(restore, o)
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return rest, restore
+}
+
+// receiverRunning says whether the restore pod's receiver runs: the snapshot can go in.
+func receiverRunning(pod *corev1.Pod) bool {
+	for _, st := range pod.Status.InitContainerStatuses {
+		if st.Name == controlplane.EtcdRestoreReceiver {
+			return st.State.Running != nil
+		}
+	}
+	return false
+}
+
+// restorePodProgress says what the restore pod is at, when its receiver does not run.
+func restorePodProgress(pod *corev1.Pod) string {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message != "" {
+			return "the restore pod cannot be scheduled: " + c.Message
+		}
+	}
+	for _, st := range pod.Status.InitContainerStatuses {
+		if st.Name == controlplane.EtcdRestoreReceiver && st.State.Terminated != nil && st.State.Terminated.ExitCode == 0 {
+			return "etcdutl restores the snapshot"
+		}
+	}
+	for _, st := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
+		if w := st.State.Waiting; w != nil && w.Reason != "" && w.Reason != "PodInitializing" && w.Reason != "ContainerCreating" {
+			return fmt.Sprintf("container %s of the restore pod waits: %s %s", st.Name, w.Reason, w.Message)
+		}
+	}
+	return "the restore pod is starting"
+}
+
+// podFailedAt is when the restore pod's last container ended (its start when none says).
+func podFailedAt(pod *corev1.Pod) time.Time {
+	at := pod.CreationTimestamp.Time
+	for _, st := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
+		if t := st.State.Terminated; t != nil && t.FinishedAt.After(at) {
+			at = t.FinishedAt.Time
+		}
+	}
+	return at
+}
+
+// podFailure says why a restore pod failed, from its containers' ends.
+func podFailure(pod *corev1.Pod) string {
+	var out []string
+	for _, st := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
+		if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
+			msg := fmt.Sprintf("%s exited %d", st.Name, t.ExitCode)
+			if m := strings.TrimSpace(t.Message); m != "" {
+				msg += ": " + openstack.CleanMessage(m, 512)
+			}
+			out = append(out, msg)
+		}
+	}
+	if len(out) == 0 {
+		return pod.Status.Reason + " " + pod.Status.Message
+	}
+	return strings.Join(out, "; ")
+}
+
+// restoreStreams remembers which pod each tenant's stream went into.
+type restoreStreams struct {
+	mu   sync.Mutex
+	pods map[string]types.UID
+}
+
+func (rs *restoreStreams) note(key string, uid types.UID) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.pods == nil {
+		rs.pods = map[string]types.UID{}
+	}
+	rs.pods[key] = uid
+}
+
+func (rs *restoreStreams) pod(key string) types.UID {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.pods[key]
+}
+
+// etcdRestoreInput renders the restore pod while etcd is restored. The token is the new
+// tenant's UID: the restored cluster's ID is its own, never the backed-up one's.
+func etcdRestoreInput(tc *v1alpha1.TenantCluster, ro restoration) *controlplane.EtcdRestore {
+	if !ro.active {
+		return nil
+	}
+	return &controlplane.EtcdRestore{Token: string(tc.UID)}
+}
+
+// restoreVersionSkew says why a backup taken at Kubernetes version from cannot be restored
+// under spec.version to: an apiserver older than the data's, or more than one minor newer
+// (what an upgrade allows), would read objects stored in versions it does not know, or
+// skip the storage migrations of a minor. Empty when it can.
+func restoreVersionSkew(from, to string) string {
+	f, err := versions.Parse(from)
+	if err != nil {
+		return "" // an older backup without the version: the apiserver says what it cannot read
+	}
+	t, err := versions.Parse(to)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case t.Major != f.Major || t.Minor < f.Minor:
+		return fmt.Sprintf("it was taken at Kubernetes %s; spec.version %s would run an older kube-apiserver on its data: set spec.version to at least v%d.%d", from, to, f.Major, f.Minor)
+	case t.Minor > f.Minor+1:
+		return fmt.Sprintf("it was taken at Kubernetes %s; spec.version %s skips a minor version: restore at v%d.%d or v%d.%d, then upgrade", from, to, f.Major, f.Minor, f.Major, f.Minor+1)
+	}
+	return ""
+}
