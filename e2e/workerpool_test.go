@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -341,9 +343,12 @@ func waitPool(t *testing.T, ctx context.Context, pool *v1alpha1.WorkerPool, tena
 		return pool.Status.ReadyReplicas == n && pool.Status.Replicas == n && len(names) == int(n) && ready == int(n), nil
 	})
 	if err != nil {
-		dumpManagerLogs(t)
+		// The verdict first: a CI report that keeps only the head of the output keeps it.
+		t.Errorf("WorkerPool %s not at %d Ready nodes within 6m: status %+v, nodes %v", pool.Name, n, pool.Status, names)
 		dumpNodes(t, tenant, names)
-		t.Fatalf("WorkerPool %s not at %d Ready nodes within 6m: status %+v, nodes %v", pool.Name, n, pool.Status, names)
+		dumpMachines(t, pool.Name+"-")
+		dumpManagerLogs(t)
+		t.FailNow()
 	}
 	return names
 }
@@ -376,6 +381,29 @@ func dumpNodes(t *testing.T, tenant kubernetes.Interface, names []string) {
 			if len(p.Status.ContainerStatuses) == 0 {
 				t.Logf("node %s: pod %s %s %v", name, p.Name, p.Status.Phase, p.Status.Conditions)
 			}
+		}
+	}
+}
+
+// dumpMachines logs the tail of the bootstrap (kubeadm join) and kubelet logs of every
+// machine whose name starts with prefix: a server that booted but never became a Ready
+// node says why only there.
+func dumpMachines(t *testing.T, prefix string) {
+	host, ok := provider.(interface{ MachineLogDir(string) string })
+	if !ok {
+		return
+	}
+	dirs, _ := filepath.Glob(host.MachineLogDir(prefix + "*"))
+	for _, dir := range dirs {
+		machine := filepath.Base(filepath.Dir(dir))
+		for _, name := range []string{"bootstrap.log", "kubelet.log"} {
+			raw, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Logf("machine %s: %v", machine, err)
+				continue
+			}
+			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+			t.Logf("machine %s: %s, last lines:\n%s", machine, name, strings.Join(lines[max(0, len(lines)-25):], "\n"))
 		}
 	}
 }

@@ -345,6 +345,12 @@ func (l *Local) SetMachineConnected(ctx context.Context, name string, connected 
 	return nil
 }
 
+// MachineLogDir is where a machine's bootstrap, kubelet and containerd logs are while it
+// exists: what a test shows when a machine never became a Ready node.
+func (l *Local) MachineLogDir(name string) string {
+	return filepath.Join(l.machineDir(name), "logs")
+}
+
 // RemoveMachine kills everything the machine runs and removes what it made. The last
 // machine to go takes the router and the host directories created for mount points with it.
 func (l *Local) RemoveMachine(_ context.Context, name string) error {

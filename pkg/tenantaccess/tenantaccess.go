@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
@@ -37,6 +38,10 @@ type Dialer func(ctx context.Context, cfg *rest.Config) (client.Client, error)
 // Service name. Typed objects use client-go's scheme; kubeseed's own objects in a tenant are
 // applied as unstructured.
 func Dial(_ context.Context, cfg *rest.Config) (client.Client, error) {
+	cfg = rest.CopyConfig(cfg)
+	// Each warning once per tenant client: kubeseed writes the legacy Endpoints on purpose,
+	// and the apiserver's deprecation warning on every apply would bury the manager's log.
+	cfg.WarningHandlerWithContext = ctrllog.NewKubeAPIWarningLogger(ctrllog.KubeAPIWarningLoggerOptions{Deduplicate: true})
 	c, err := client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("client for tenant %s: %w", cfg.Host, err)
