@@ -402,8 +402,7 @@ func dumpMachines(t *testing.T, prefix string) {
 				t.Logf("machine %s: %v", machine, err)
 				continue
 			}
-			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-			t.Logf("machine %s: %s, last lines:\n%s", machine, name, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+			t.Logf("machine %s: %s, last lines:\n%s", machine, name, lastLines(string(raw), 25))
 		}
 	}
 }
