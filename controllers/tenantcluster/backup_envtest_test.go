@@ -69,6 +69,18 @@ func backupTenant(t *testing.T, name string) (*v1alpha1.TenantCluster, *openstac
 	return backupTenantWith(t, name, nil)
 }
 
+// customerCloudSecret makes the customer's cloud credentials Secret "customer-cloud" in
+// ns; fakeClouds says which fake cloud it opens.
+func customerCloudSecret(t *testing.T, ns string) {
+	t.Helper()
+	if err := k8sClient.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "customer-cloud"},
+		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: []byte("clouds: {openstack: {}}")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // backupTenantWith lets prepare set the fake cloud up before the tenant exists.
 func backupTenantWith(t *testing.T, name string, prepare func(*openstack.Fake), mutate ...func(*v1alpha1.TenantCluster)) (*v1alpha1.TenantCluster, *openstack.Fake) {
 	t.Helper()
@@ -78,12 +90,7 @@ func backupTenantWith(t *testing.T, name string, prepare func(*openstack.Fake), 
 	}
 	ns := newNamespace(t)
 	f := openstack.NewFake()
-	if err := k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "customer-cloud"},
-		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: []byte("clouds: {openstack: {}}")},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	customerCloudSecret(t, ns)
 	if prepare != nil {
 		prepare(f)
 	}

@@ -92,7 +92,7 @@ type Reconciler struct {
 	// PodExec streams a restore's snapshot into its pod (spec.restore); nil refuses
 	// restores with a message saying so.
 	PodExec           PodExec
-	restoreStreams    restoreStreams
+	restores          restoreMemory
 	BackupSnapshotter BackupSnapshotter
 
 	tenantMemory

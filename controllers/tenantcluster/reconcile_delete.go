@@ -84,7 +84,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	if r.Backups != nil {
 		r.Backups.Forget(tc.Namespace + "/" + tc.Name)
+		r.Backups.Forget(restoreKey(tc))
 	}
+	r.restores.forget(restoreKey(tc))
 	if controllerutil.RemoveFinalizer(tc, v1alpha1.Finalizer) {
 		if err := r.Client.Update(ctx, tc); err != nil {
 			return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)

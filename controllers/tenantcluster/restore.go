@@ -5,10 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,6 +59,9 @@ type restoration struct {
 
 // restoreSource is the backup a tenant is restored from, opened.
 type restoreSource struct {
+	// tenant and spec are what it was opened for: the TenantCluster's UID and spec.restore.
+	tenant            types.UID
+	spec              v1alpha1.RestoreSpec
 	store             openstack.ObjectStore
 	container, prefix string
 	manifest          backup.Manifest
@@ -86,8 +88,10 @@ func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, erro
 	if err != nil || sts != nil {
 		return err != nil, err // etcd runs on the restored data
 	}
+	key := restoreKey(tc)
 	if tc.Status.Restore != nil {
 		// Restored: etcd starts once no restore pod is left that could write its volume.
+		r.restores.forget(key)
 		gone, err := r.removeRestorePod(ctx, s)
 		if err != nil {
 			return true, err
@@ -97,10 +101,22 @@ func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, erro
 			s.requeueAfter(time.Second)
 			return true, nil
 		}
-		s.o.restore.fresh = true
+		// Its StatefulSet starts with the one member restored, unless etcd ran and grew
+		// since (its cluster ConfigMap lists more): a StatefulSet deleted later comes back
+		// as large as it was, its members on their own data.
+		cm, err := getOptional[corev1.ConfigMap](ctx, r.Client, s.namespace(), controlplane.EtcdClusterConfigMapName(tc.Name))
+		if err != nil {
+			return true, err
+		}
+		s.o.restore.fresh = listedMembers(cm) <= 1
 		return false, nil
 	}
-	src, c, err := r.openRestoreSource(ctx, s)
+	src, c, err := r.restores.source(key, tc), (*check)(nil), error(nil)
+	if src == nil {
+		if src, c, err = r.openRestoreSource(ctx, s); src != nil {
+			r.restores.keep(key, src)
+		}
+	}
 	if err == nil && c == nil {
 		c, err = r.restoreKeys(ctx, s, src)
 	}
@@ -140,38 +156,50 @@ func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope) (*restoreS
 	if clients.ObjectStore == nil {
 		return failed("the customer's cloud has no object-store (Swift) endpoint in its catalog: spec.restore cannot read the backup")
 	}
-	src := &restoreSource{store: clients.ObjectStore, container: restoreContainer(tc), prefix: backupPrefix(tc)}
+	src := &restoreSource{tenant: tc.UID, spec: *tc.Spec.Restore, store: clients.ObjectStore, container: restoreContainer(tc), prefix: backupPrefix(tc)}
 	name := tc.Spec.Restore.Backup
 	src.manifest, err = backup.ReadManifest(cctx, src.store, src.container, src.prefix, name)
 	switch {
 	case openstack.IsNotFound(err):
 		return failed("backup %s of %s/%s is not in Swift container %s (no %s%s/%s): spec.restore.backup must name a complete backup (kubeseed backup list %s -n %s)",
 			name, tc.Namespace, tc.Name, src.container, src.prefix, name, backup.ManifestObject, tc.Name, tc.Namespace)
+	case openstack.IsTransient(err):
+		return nil, &check{reason: v1alpha1.CloudUnavailableReason, message: fmt.Sprintf("read backup %s from Swift container %s, retrying: %s", name, src.container, openstack.CleanMessage(err.Error(), cloud.MaxMessage))}, nil
 	case err != nil:
 		return failed("read backup %s from Swift container %s: %s", name, src.container, openstack.CleanMessage(err.Error(), cloud.MaxMessage))
 	}
-	if msg := restoreVersionSkew(src.manifest.KubernetesVersion, tc.Spec.Version); msg != "" {
-		return failed("backup %s: %s", name, msg)
+	// The manifest is the customer's until its key's MAC says otherwise: its tenant UID
+	// only names which key to try, and must be a UID (it becomes a Secret's name).
+	if uuid.Validate(src.manifest.TenantUID) != nil {
+		return failed("backup %s's manifest names no tenant UID: it is not a manifest kubeseed wrote", name)
 	}
 	keyName := backup.KeySecretName(src.manifest.TenantUID)
 	ns := r.managerNamespace()
 	sec := &corev1.Secret{}
-	switch err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: ns, Name: keyName}, sec); {
-	case apierrors.IsNotFound(err):
-		return failed("the key of backup %s, Secret %s/%s, does not exist: an admin restores it from the export of the backup keys (docs/backups.md)", name, ns, keyName)
-	case err != nil:
+	err = r.apiReader().Get(ctx, client.ObjectKey{Namespace: ns, Name: keyName}, sec)
+	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, nil, fmt.Errorf("read backup key %s/%s: %w", ns, keyName, err)
 	}
+	// One answer for a missing key and another tenant's: the customer learns nothing of
+	// the seed's other tenants from a manifest they wrote.
 	tenant := tc.Namespace + "/" + tc.Name
-	switch {
-	case sec.Annotations[backup.KeyTenantUIDAnnotation] != src.manifest.TenantUID:
-		return failed("the backup key Secret %s/%s is not the key of tenant UID %s (annotation %s): an admin must repair it", ns, keyName, src.manifest.TenantUID, backup.KeyTenantUIDAnnotation)
-	case sec.Annotations[backup.KeyTenantAnnotation] != tenant:
-		return failed("backup %s was not taken of a TenantCluster %s: its key belongs to %q; only a backup of an earlier TenantCluster of this namespace and name is restored", name, tenant, sec.Annotations[backup.KeyTenantAnnotation])
-	case len(sec.Data[backup.KeyField]) != backup.KeySize:
+	if err != nil || sec.Annotations[backup.KeyTenantUIDAnnotation] != src.manifest.TenantUID || sec.Annotations[backup.KeyTenantAnnotation] != tenant {
+		return failed("no backup key of a TenantCluster %s with UID %s, which backup %s names, is in the manager's namespace: only a backup of an earlier TenantCluster of this namespace and name is restored; if it is one, an admin restores its key (Secret %s) from the export of the backup keys (docs/backups.md)",
+			tenant, src.manifest.TenantUID, name, keyName)
+	}
+	if len(sec.Data[backup.KeyField]) != backup.KeySize {
 		return failed("the backup key Secret %s/%s holds no %d-byte key %q: an admin restores it from the export (docs/backups.md)", ns, keyName, backup.KeySize, backup.KeyField)
 	}
 	src.key = sec.Data[backup.KeyField]
+	if err := src.manifest.Verify(src.key); err != nil {
+		return failed("backup %s: %v", name, err)
+	}
+	if msg := restoreVersionSkew(src.manifest.KubernetesVersion, tc.Spec.Version); msg != "" {
+		return failed("backup %s: %s", name, msg)
+	}
+	if msg := controlplane.EtcdRestoreFits(tc, src.manifest.SnapshotBytes); msg != "" {
+		return failed("backup %s: %s", name, msg)
+	}
 	return src, nil, nil
 }
 
@@ -259,6 +287,15 @@ func (r *Reconciler) reconcileEtcdRestore(ctx context.Context, s *scope) (bool, 
 	}
 	m := ro.src.manifest
 	key := restoreKey(tc)
+	if lost, err := r.restoreNodeLost(ctx, pod); err != nil || lost != "" {
+		if err != nil {
+			return true, err
+		}
+		// Its status is the kubelet's last word and stays so: nothing would end it.
+		ro.check = check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("the restore pod %s was on node %s, which %s; a new one is made", pod.Name, pod.Spec.NodeName, lost)}
+		r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "RestoreFailed", "Restore", "%s", ro.check.message)
+		return false, r.forceDeletePod(ctx, pod)
+	}
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
 		ro.status = &v1alpha1.RestoreStatus{Backup: m.Name, TenantUID: m.TenantUID, Revision: m.Revision, CompletedTime: &metav1.Time{Time: time.Now().Truncate(time.Second)}}
@@ -285,7 +322,7 @@ func (r *Reconciler) reconcileEtcdRestore(ctx context.Context, s *scope) (bool, 
 		return false, nil
 	}
 	res, finished, running := r.Backups.State(key)
-	streamed := finished && res.Err == nil && r.restoreStreams.pod(key) == pod.UID
+	streamed := finished && res.Err == nil && r.restores.pod(key) == pod.UID
 	switch {
 	case running:
 		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: streaming its snapshot (%d bytes) into pod %s", m.Name, m.SnapshotBytes, pod.Name)
@@ -307,7 +344,7 @@ func (r *Reconciler) reconcileEtcdRestore(ctx context.Context, s *scope) (bool, 
 func (r *Reconciler) streamSnapshot(s *scope, key string, pod *corev1.Pod) {
 	src, ns, name := s.o.restore.src, pod.Namespace, pod.Name
 	exec := r.PodExec
-	r.restoreStreams.note(key, pod.UID)
+	r.restores.note(key, pod.UID)
 	r.Backups.SubmitFunc(key, func(ctx context.Context) error {
 		if exec == nil {
 			return fmt.Errorf("the manager was started without a pod executor")
@@ -350,8 +387,13 @@ func (r *Reconciler) removeRestorePod(ctx context.Context, s *scope) (bool, erro
 		if err := r.Client.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
 			return false, fmt.Errorf("delete the restore pod: %w", err)
 		}
+		return false, nil
 	}
-	return false, nil
+	// A pod on a lost node is never confirmed gone by its kubelet.
+	if lost, err := r.restoreNodeLost(ctx, pod); err != nil || lost == "" {
+		return false, err
+	}
+	return false, r.forceDeletePod(ctx, pod)
 }
 
 // splitRestoreObjects takes the restore's objects (its pod and claim) out of rendered: the
@@ -367,93 +409,13 @@ func splitRestoreObjects(rendered []*unstructured.Unstructured) (rest, restore [
 	return rest, restore
 }
 
-// receiverRunning says whether the restore pod's receiver runs: the snapshot can go in.
-func receiverRunning(pod *corev1.Pod) bool {
-	for _, st := range pod.Status.InitContainerStatuses {
-		if st.Name == controlplane.EtcdRestoreReceiver {
-			return st.State.Running != nil
-		}
-	}
-	return false
-}
-
-// restorePodProgress says what the restore pod is at, when its receiver does not run.
-func restorePodProgress(pod *corev1.Pod) string {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message != "" {
-			return "the restore pod cannot be scheduled: " + c.Message
-		}
-	}
-	for _, st := range pod.Status.InitContainerStatuses {
-		if st.Name == controlplane.EtcdRestoreReceiver && st.State.Terminated != nil && st.State.Terminated.ExitCode == 0 {
-			return "etcdutl restores the snapshot"
-		}
-	}
-	for _, st := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
-		if w := st.State.Waiting; w != nil && w.Reason != "" && w.Reason != "PodInitializing" && w.Reason != "ContainerCreating" {
-			return fmt.Sprintf("container %s of the restore pod waits: %s %s", st.Name, w.Reason, w.Message)
-		}
-	}
-	return "the restore pod is starting"
-}
-
-// podFailedAt is when the restore pod's last container ended (its start when none says).
-func podFailedAt(pod *corev1.Pod) time.Time {
-	at := pod.CreationTimestamp.Time
-	for _, st := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
-		if t := st.State.Terminated; t != nil && t.FinishedAt.After(at) {
-			at = t.FinishedAt.Time
-		}
-	}
-	return at
-}
-
-// podFailure says why a restore pod failed, from its containers' ends.
-func podFailure(pod *corev1.Pod) string {
-	var out []string
-	for _, st := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
-		if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
-			msg := fmt.Sprintf("%s exited %d", st.Name, t.ExitCode)
-			if m := strings.TrimSpace(t.Message); m != "" {
-				msg += ": " + openstack.CleanMessage(m, 512)
-			}
-			out = append(out, msg)
-		}
-	}
-	if len(out) == 0 {
-		return pod.Status.Reason + " " + pod.Status.Message
-	}
-	return strings.Join(out, "; ")
-}
-
-// restoreStreams remembers which pod each tenant's stream went into.
-type restoreStreams struct {
-	mu   sync.Mutex
-	pods map[string]types.UID
-}
-
-func (rs *restoreStreams) note(key string, uid types.UID) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.pods == nil {
-		rs.pods = map[string]types.UID{}
-	}
-	rs.pods[key] = uid
-}
-
-func (rs *restoreStreams) pod(key string) types.UID {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.pods[key]
-}
-
 // etcdRestoreInput renders the restore pod while etcd is restored. The token is the new
 // tenant's UID: the restored cluster's ID is its own, never the backed-up one's.
 func etcdRestoreInput(tc *v1alpha1.TenantCluster, ro restoration) *controlplane.EtcdRestore {
 	if !ro.active {
 		return nil
 	}
-	return &controlplane.EtcdRestore{Token: string(tc.UID)}
+	return &controlplane.EtcdRestore{Token: string(tc.UID), SnapshotBytes: ro.src.manifest.SnapshotBytes}
 }
 
 // restoreVersionSkew says why a backup taken at Kubernetes version from cannot be restored

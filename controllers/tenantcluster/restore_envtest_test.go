@@ -53,34 +53,9 @@ func fakeExec(_ context.Context, namespace, pod, container string, command []str
 // status.restore says so, the pod goes, and etcd starts with that one member, "existing".
 func TestRestoreMakesANewTenantFromABackup(t *testing.T) {
 	ctx := context.Background()
-	old, _ := backupTenant(t, "phoenix")
-	waitFor(t, old, "first backup recorded", func(tc *v1alpha1.TenantCluster) bool {
-		return tc.Status.Backup != nil && tc.Status.Backup.LastSuccessfulTime != nil
-	})
+	old, oldKeys, _, last := backedUpAndDeleted(t, "phoenix")
 	cpns := controlplane.NamespaceOf(old)
-	oldKeys := map[string]map[string][]byte{}
-	for _, s := range []controlplane.Secret{controlplane.CASecret, controlplane.EtcdCASecret, controlplane.FrontProxyCASecret, controlplane.ServiceAccountSecret, controlplane.EncryptionConfigSecret} {
-		sec := &corev1.Secret{}
-		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: cpns, Name: s.Name(old.Name)}, sec); err != nil {
-			t.Fatal(err)
-		}
-		oldKeys[sec.Name] = sec.Data
-	}
-	if err := k8sClient.Delete(ctx, old); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "old tenant gone", time.Minute, func(ctx context.Context) bool {
-		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(old), &v1alpha1.TenantCluster{}))
-	})
-	last := old.Status.Backup.LastBackup[strings.LastIndex(old.Status.Backup.LastBackup, "/")+1:]
-
-	tc := small(old.Namespace, old.Name)
-	tc.Spec.Cloud = old.Spec.Cloud
-	tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: last, Container: "backups"}
-	if err := k8sClient.Create(ctx, tc); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), tc) })
+	tc := restoreOf(t, old, last)
 
 	pod := &corev1.Pod{}
 	eventually(t, "restore pod made", 2*time.Minute, func(ctx context.Context) bool {
@@ -180,12 +155,7 @@ func TestRestoreMakesANewTenantFromABackup(t *testing.T) {
 func TestRestoreOfAMissingBackupSaysSo(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	if err := k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "customer-cloud"},
-		Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: []byte("clouds: {openstack: {}}")},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	customerCloudSecret(t, ns)
 	fakeClouds.Register(ns, "customer-cloud", openstack.NewFake())
 	tc := small(ns, "nothing")
 	tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "customer-cloud"}}
@@ -211,6 +181,47 @@ func TestRestoreOfAMissingBackupSaysSo(t *testing.T) {
 			t.Errorf("Secret %s was made though the backup to restore it from is missing", s.Name)
 		}
 	}
+}
+
+// backedUpAndDeleted makes a tenant with backups, waits for its first, and deletes it: what
+// a restore starts from. It returns the tenant as it was, its key Secrets' data by name, its
+// cloud and the backup's name.
+func backedUpAndDeleted(t *testing.T, name string) (*v1alpha1.TenantCluster, map[string]map[string][]byte, *openstack.Fake, string) {
+	t.Helper()
+	ctx := context.Background()
+	old, f := backupTenant(t, name)
+	waitFor(t, old, "first backup recorded", func(tc *v1alpha1.TenantCluster) bool {
+		return tc.Status.Backup != nil && tc.Status.Backup.LastSuccessfulTime != nil
+	})
+	cpns := controlplane.NamespaceOf(old)
+	keys := map[string]map[string][]byte{}
+	for _, s := range []controlplane.Secret{controlplane.CASecret, controlplane.EtcdCASecret, controlplane.FrontProxyCASecret, controlplane.ServiceAccountSecret, controlplane.EncryptionConfigSecret} {
+		sec := &corev1.Secret{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: cpns, Name: s.Name(old.Name)}, sec); err != nil {
+			t.Fatal(err)
+		}
+		keys[sec.Name] = sec.Data
+	}
+	if err := k8sClient.Delete(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "old tenant gone", time.Minute, func(ctx context.Context) bool {
+		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(old), &v1alpha1.TenantCluster{}))
+	})
+	return old, keys, f, old.Status.Backup.LastBackup[strings.LastIndex(old.Status.Backup.LastBackup, "/")+1:]
+}
+
+// restoreOf creates the TenantCluster that restores old's backup.
+func restoreOf(t *testing.T, old *v1alpha1.TenantCluster, backupName string) *v1alpha1.TenantCluster {
+	t.Helper()
+	tc := small(old.Namespace, old.Name)
+	tc.Spec.Cloud = old.Spec.Cloud
+	tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: backupName, Container: "backups"}
+	if err := k8sClient.Create(context.Background(), tc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), tc) })
+	return tc
 }
 
 func apiServerReplicas(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster) int32 {

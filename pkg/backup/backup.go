@@ -22,8 +22,9 @@ const (
 	ManifestObject = "manifest.json"
 	SnapshotObject = "snapshot.enc"
 	KeysObject     = "keys.enc"
-	// FormatVersion is the manifest's format.
-	FormatVersion = 1
+	// FormatVersion is the manifest's format. Format 2 added the MAC: a manifest of format 1
+	// (kubeseed before restores could trust one) is not read.
+	FormatVersion = 2
 	// nameLayout names a backup by the time it started, so names sort by age.
 	nameLayout = "20060102T150405Z"
 )
@@ -53,6 +54,9 @@ type Manifest struct {
 	// Encryption and Compression say how snapshot.enc and keys.enc are made.
 	Encryption  string `json:"encryption"`
 	Compression string `json:"compression"`
+	// MAC authenticates the rest with the backup key (Sign, Verify): the manifest lies in
+	// the customer's container, and a restore sizes and checks what it does by it.
+	MAC string `json:"mac"`
 }
 
 // Snapshotter streams a snapshot of a tenant's etcd (*etcd.Conn).
@@ -165,6 +169,9 @@ func write(ctx context.Context, job Job, started time.Time) (Manifest, error) {
 	}
 	if _, err := job.Store.PutObject(ctx, job.Container, dir+KeysObject, &sealed, put); err != nil {
 		return m, fmt.Errorf("store keys: %w", err)
+	}
+	if err := m.Sign(job.Key); err != nil {
+		return m, err
 	}
 	body, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

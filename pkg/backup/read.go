@@ -43,7 +43,8 @@ func IsBackupName(name string) bool {
 }
 
 // ReadManifest reads and checks the manifest of backup name below prefix. It is the
-// backup's claim, confirmed only by what decrypts (ReadKeys, ReadSnapshot).
+// backup's claim until Manifest.Verify confirms it with the backup key (ReadKeys and
+// ReadSnapshot verify it before they read).
 func ReadManifest(ctx context.Context, store openstack.ObjectStore, container, prefix, name string) (Manifest, error) {
 	obj := prefix + name + "/" + ManifestObject
 	var m Manifest
@@ -120,6 +121,9 @@ func ReadSnapshot(ctx context.Context, store openstack.ObjectStore, container, p
 
 // openObject opens an encrypted object of a backup; a wrong key fails here, naming obj.
 func openObject(ctx context.Context, store openstack.ObjectStore, container, obj string, m Manifest, name string, key []byte) (io.Reader, io.Closer, error) {
+	if err := m.Verify(key); err != nil {
+		return nil, nil, fmt.Errorf("backup %s: %w", m.Name, err)
+	}
 	rc, err := store.GetObject(ctx, container, obj)
 	if err != nil {
 		return nil, nil, err

@@ -22,25 +22,31 @@ func TestReadConfirmsTheManifest(t *testing.T) {
 	sum := sha256.Sum256(db)
 	for _, tc := range []struct {
 		name string
-		// edit changes the stored manifest; raw replaces it.
+		// edit changes the stored manifest (signed again with the key when resign: a
+		// writer holding the key that lied); raw replaces it.
 		edit    func(m *backup.Manifest)
+		resign  bool
 		raw     string
 		readErr string // from ReadManifest
 		snapErr string // from ReadSnapshot
 		keysErr string // from ReadKeys
 	}{
 		{name: "as written"},
-		{name: "another format", edit: func(m *backup.Manifest) { m.Format = 2 }, readErr: "has format 2; this kubeseed reads format 1"},
+		{name: "another format", edit: func(m *backup.Manifest) { m.Format = 1 }, readErr: "has format 1; this kubeseed reads format 2"},
 		{name: "another backup's name", edit: func(m *backup.Manifest) { m.Name = "20250101T000000Z" }, readErr: `names backup "20250101T000000Z"`},
 		{name: "not JSON", raw: "<html>", readErr: "manifest.json is not a backup manifest"},
 		{name: "too large", raw: strings.Repeat(" ", 16<<10+1), readErr: "is larger than 16384 bytes"},
 		{
-			name: "another tenant's UID", edit: func(m *backup.Manifest) { m.TenantUID = "uid-2" },
+			name: "another tenant's UID, signed", edit: func(m *backup.Manifest) { m.TenantUID = "uid-2" }, resign: true,
 			snapErr: "decrypt ns/acme/20261206T040000Z/snapshot.enc: " + backup.ErrCorrupt.Error(),
 			keysErr: "decrypt ns/acme/20261206T040000Z/keys.enc: " + backup.ErrCorrupt.Error(),
 		},
-		{name: "another SHA-256", edit: func(m *backup.Manifest) { m.SnapshotSHA256 = strings.Repeat("0", 64) }, snapErr: "snapshot.enc: the database's SHA-256 is "},
-		{name: "another size", edit: func(m *backup.Manifest) { m.SnapshotBytes++ }, snapErr: "snapshot.enc: 200032 bytes, the manifest says 200033"},
+		{name: "another SHA-256, signed", edit: func(m *backup.Manifest) { m.SnapshotSHA256 = strings.Repeat("0", 64) }, resign: true, snapErr: "snapshot.enc: the database's SHA-256 is "},
+		{name: "another size, signed", edit: func(m *backup.Manifest) { m.SnapshotBytes++ }, resign: true, snapErr: "snapshot.enc: 200032 bytes, the manifest says 200033"},
+		// The customer can write the manifest but not sign it.
+		{name: "a larger size", edit: func(m *backup.Manifest) { m.SnapshotBytes = 1 << 40 }, snapErr: backup.ErrManifestMAC.Error(), keysErr: backup.ErrManifestMAC.Error()},
+		{name: "an older Kubernetes", edit: func(m *backup.Manifest) { m.KubernetesVersion = "v1.30.0" }, snapErr: backup.ErrManifestMAC.Error(), keysErr: backup.ErrManifestMAC.Error()},
+		{name: "no MAC", edit: func(m *backup.Manifest) { m.MAC = "" }, snapErr: backup.ErrManifestMAC.Error(), keysErr: backup.ErrManifestMAC.Error()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -55,6 +61,11 @@ func TestReadConfirmsTheManifest(t *testing.T) {
 				raw := []byte(tc.raw)
 				if tc.edit != nil {
 					tc.edit(&m)
+					if tc.resign {
+						if err := m.Sign(key); err != nil {
+							t.Fatal(err)
+						}
+					}
 					raw, _ = json.Marshal(m)
 				}
 				if _, err := f.PutObject(ctx, "b", obj, bytes.NewReader(raw), openstack.PutOptions{}); err != nil {

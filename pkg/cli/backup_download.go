@@ -222,9 +222,10 @@ func privateDir(d string) error {
 	return nil
 }
 
-// keyError adds which key failed to an object that does not decrypt.
+// keyError adds which key failed to an object that does not decrypt, or a manifest it did
+// not sign.
 func keyError(err error, b listedBackup) error {
-	if errors.Is(err, backup.ErrCorrupt) {
+	if errors.Is(err, backup.ErrCorrupt) || errors.Is(err, backup.ErrManifestMAC) {
 		return fmt.Errorf("%w (with the key of Secret %s, tenant UID %s)", err, backup.KeySecretName(b.TenantUID), b.TenantUID)
 	}
 	return err

@@ -184,7 +184,7 @@ func TestBackupDownloadFailures(t *testing.T) {
 	}{
 		{
 			name: "wrong key", key: bytes.Repeat([]byte{8}, backup.KeySize),
-			errParts: []string{"decrypt ns/acme/20261206T060000Z/keys.enc: ", backup.ErrCorrupt.Error(), "Secret backup-key-uid-1"},
+			errParts: []string{"backup 20261206T060000Z: ", backup.ErrManifestMAC.Error(), "Secret backup-key-uid-1"},
 		},
 		{
 			name: "damaged snapshot",

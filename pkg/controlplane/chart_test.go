@@ -457,7 +457,7 @@ func TestRestoreRendersThePodNotTheStatefulSet(t *testing.T) {
 		}
 		return m
 	}
-	restoring := kinds(renderCase(t, tc, controlplane.Inputs{EtcdRestore: &controlplane.EtcdRestore{Token: "tok-1"}}))
+	restoring := kinds(renderCase(t, tc, controlplane.Inputs{EtcdRestore: &controlplane.EtcdRestore{Token: "tok-1", SnapshotBytes: 5<<20 + 1}}))
 	if _, ok := restoring["StatefulSet/acme-etcd"]; ok {
 		t.Error("the etcd StatefulSet is rendered while etcd is restored")
 	}
@@ -486,6 +486,14 @@ func TestRestoreRendersThePodNotTheStatefulSet(t *testing.T) {
 	}
 	if v := pod.Spec.Volumes[0]; v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != claim.GetName() {
 		t.Errorf("restore pod's data volume %+v, want claim %s", v, claim.GetName())
+	}
+	// The snapshot's volume holds the snapshot and no more, and the scheduler counts it.
+	want := resource.MustParse("7Mi")
+	if v := pod.Spec.Volumes[1]; v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil || v.EmptyDir.SizeLimit.Cmp(want) != 0 {
+		t.Errorf("restore pod's snapshot volume %+v, want an emptyDir of sizeLimit %s", v, want.String())
+	}
+	if got := recv.Resources.Requests[corev1.ResourceEphemeralStorage]; got.Cmp(want) != 0 {
+		t.Errorf("receiver requests %s of ephemeral storage, want %s", got.String(), want.String())
 	}
 	if pod.Labels["app.kubernetes.io/component"] == string(controlplane.Etcd) {
 		t.Error("the restore pod carries etcd's component label: etcd's Services and budget would select it")

@@ -96,3 +96,24 @@ const EtcdDataClaimTemplate = "data"
 func DesiredEtcdMembers(tc *v1alpha1.TenantCluster) (int32, error) {
 	return replicasOf(Etcd, tc.Spec.ControlPlane.Etcd.Replicas)
 }
+
+// EtcdRestoreFits says why a snapshot of snapshotBytes cannot be restored into the etcd
+// spec.controlPlane.etcd.storage gives: its backend quota must hold the database, or etcd
+// starts with its NOSPACE alarm raised. Empty when it fits.
+func EtcdRestoreFits(tc *v1alpha1.TenantCluster, snapshotBytes int64) string {
+	s, err := etcdStorageOf(tc.Spec.ControlPlane.Etcd.Storage)
+	if err != nil {
+		return err.Error()
+	}
+	quota := etcdQuotaBytes(s.Size)
+	if snapshotBytes <= quota {
+		return ""
+	}
+	if snapshotBytes > etcdMaxQuota {
+		return fmt.Sprintf("its etcd database is %d bytes, more than etcd's largest backend quota (%d bytes)", snapshotBytes, int64(etcdMaxQuota))
+	}
+	// The quota is half of what the WAL leaves (etcdQuotaBytes): the smallest size that
+	// holds the database, in whole GiB.
+	need := (2*snapshotBytes + etcdWALReserve + (1<<30 - 1)) >> 30
+	return fmt.Sprintf("its etcd database is %d bytes; spec.controlPlane.etcd.storage.size %s gives etcd a backend quota of %d bytes: set it to at least %dGi", snapshotBytes, s.Size.String(), quota, need)
+}

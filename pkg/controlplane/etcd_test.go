@@ -297,3 +297,29 @@ func TestEgress(t *testing.T) {
 		}
 	}
 }
+
+// TestEtcdRestoreFits: a backup restores only into an etcd whose quota holds its
+// database, and the refusal names the size that would.
+func TestEtcdRestoreFits(t *testing.T) {
+	for _, tc := range []struct {
+		size     string
+		snapshot int64
+		want     string // "" fits; else a part of the refusal
+	}{
+		{"1Gi", 256 << 20, ""},
+		{"1Gi", 256<<20 + 1, "a backend quota of 268435456 bytes: set it to at least 2Gi"},
+		{"8Gi", 3 << 30, ""},
+		{"8Gi", 4 << 30, "set it to at least 9Gi"},
+		{"20Gi", 9 << 30, "more than etcd's largest backend quota"},
+	} {
+		t.Run(tc.size, func(t *testing.T) {
+			ten := &v1alpha1.TenantCluster{}
+			q := resource.MustParse(tc.size)
+			ten.Spec.ControlPlane.Etcd.Storage.Size = &q
+			got := controlplane.EtcdRestoreFits(ten, tc.snapshot)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("EtcdRestoreFits(%s, %d) = %q, want %q", tc.size, tc.snapshot, got, tc.want)
+			}
+		})
+	}
+}

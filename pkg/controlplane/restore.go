@@ -10,6 +10,9 @@ type EtcdRestore struct {
 	// Token tells the restored cluster from the one the backup was taken of (etcd derives
 	// the cluster's ID from it): a member of the old cluster can never join the new one.
 	Token string
+	// SnapshotBytes is the snapshot's size (the backup's signed manifest says it): the
+	// restore pod's snapshot volume is bounded by it, so a restore never fills the node.
+	SnapshotBytes int64
 }
 
 // Where the restore pod keeps the snapshot (an emptyDir) and what etcdutl is told.
@@ -72,5 +75,12 @@ func etcdRestoreValues(cluster, namespace string, in Inputs) EtcdRestoreValues {
 		Enabled:       true,
 		ReceiverImage: receiver,
 		Args:          EtcdRestoreArgs(cluster, namespace, in.EtcdRestore.Token),
+		SnapshotSize:  snapshotVolumeSize(in.EtcdRestore.SnapshotBytes),
 	}
+}
+
+// snapshotVolumeSize bounds the restore pod's snapshot volume: the snapshot rounded up to a
+// MiB, and a MiB more for the filesystem's own.
+func snapshotVolumeSize(n int64) string {
+	return strconv.FormatInt((n+(1<<20)-1)>>20+1, 10) + "Mi"
 }

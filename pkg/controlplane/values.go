@@ -144,6 +144,9 @@ type EtcdRestoreValues struct {
 	// Args follow `etcdutl`: snapshot restore of member 0 with a new cluster token and the
 	// revision bump (EtcdRestoreArgs).
 	Args []string `json:"args"`
+	// SnapshotSize is the snapshot volume's size: its sizeLimit and the pod's
+	// ephemeral-storage request, so the scheduler places it where it fits.
+	SnapshotSize string `json:"snapshotSize,omitempty"`
 }
 
 // EtcdStorageValue is each member's PersistentVolumeClaim.
