@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,6 +106,28 @@ func dumpManagerLogs(t *testing.T) {
 	for _, p := range pods.Items {
 		raw, err := clients.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptr.To[int64](60)}).DoRaw(context.Background())
 		t.Logf("manager pod %s (%s) log tail (%v):\n%s", p.Name, p.Status.Phase, err, raw)
+	}
+}
+
+// dumpPodsOf prints the seed pods of ns that are not ready, their containers' states and
+// the end of their logs (the previous run's, for a container that restarted).
+func dumpPodsOf(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	pods, err := clients.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("list pods of %s: %v", ns, err)
+		return
+	}
+	for _, p := range pods.Items {
+		for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
+			if cs.Ready {
+				continue
+			}
+			t.Logf("pod %s/%s container %s restarts=%d state %+v last %+v", ns, p.Name, cs.Name, cs.RestartCount, cs.State, cs.LastTerminationState)
+			raw, err := clients.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: cs.Name, Previous: cs.RestartCount > 0, TailLines: ptr.To[int64](15)}).DoRaw(ctx)
+			t.Logf("its log tail (%v):\n%s", err, raw)
+		}
 	}
 }
 

@@ -229,16 +229,9 @@ func TestTenantClustersSideBySide(t *testing.T) {
 		if err := kube.Patch(ctx, b, patch); err != nil {
 			t.Fatal(err)
 		}
-		sts := &appsv1.StatefulSet{}
-		err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
-			if err := kube.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(b), Name: controlplane.Etcd.ObjectName(b.Name)}, sts); err != nil {
-				return false, nil
-			}
-			if err := kube.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
-				return false, nil
-			}
+		sts, err := waitEtcd(ctx, b, func(sts *appsv1.StatefulSet) bool {
 			return sts.Status.ReadyReplicas == 3 && b.Status.ObservedGeneration == b.Generation &&
-				meta.IsStatusConditionTrue(b.Status.Conditions, v1alpha1.ReadyCondition), nil
+				meta.IsStatusConditionTrue(b.Status.Conditions, v1alpha1.ReadyCondition)
 		})
 		if err != nil {
 			dumpManagerLogs(t)
@@ -248,6 +241,9 @@ func TestTenantClustersSideBySide(t *testing.T) {
 			t.Fatalf("data written before etcd grew is gone: %v", err)
 		}
 		createNamespaceIn(t, ctx, tenantB, "after-growth")
+	})
+	t.Run("a member whose volume is lost is added back and no acknowledged write is lost", func(t *testing.T) {
+		memberRecoveryDrill(t, ctx, b, tenantB)
 	})
 }
 

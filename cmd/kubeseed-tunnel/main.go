@@ -8,6 +8,7 @@
 //	    --ca ca.crt --node-ip $(HOST_IP) --id $(NODE_NAME)
 //	kubeseed-tunnel receive --file /snapshot/snapshot.db --wipe /var/lib/etcd/data
 //	kubeseed-tunnel receive --file /snapshot/snapshot.db --write --size N --sha256 H < snapshot
+//	kubeseed-tunnel wipe --dir /var/lib/etcd/data --done /var/lib/etcd/wiped
 //
 // The server runs beside the kube-apiserver, which dials its Unix socket through its egress
 // selector (HTTPConnect); agents run on every tenant node and dial the server out. receive
@@ -47,7 +48,7 @@ func main() {
 	}
 }
 
-const usage = "usage: kubeseed-tunnel server|agent|receive [flags] (-h for the flags)"
+const usage = "usage: kubeseed-tunnel server|agent|receive|wipe [flags] (-h for the flags)"
 
 func run(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
@@ -73,6 +74,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger)
 			return err
 		}
 		return runReceive(ctx, o, os.Stdin, stderr)
+	case "wipe":
+		o, err := parseWipe(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return runWipe(o, os.Getenv, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return flag.ErrHelp

@@ -91,7 +91,10 @@ type Reconciler struct {
 	Backups *backup.Runner
 	// PodExec streams a restore's snapshot into its pod (spec.restore); nil refuses
 	// restores with a message saying so.
-	PodExec           PodExec
+	PodExec PodExec
+	// PodLogs reads an etcd pod's last words to tell a member whose data is lost; nil
+	// leaves such a member to a person (docs/etcd.md).
+	PodLogs           PodLogs
 	restores          restoreMemory
 	BackupSnapshotter BackupSnapshotter
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,8 @@ type etcdMembership struct {
 	observed []etcd.Member
 	// problem says why talking to etcd failed.
 	problem string
+	// wipe is the cluster ConfigMap's controlplane.EtcdWipeKey (etcd_lost.go).
+	wipe string
 	// volumes are the members' volumes (volumes.go).
 	volumes etcdVolumes
 }
@@ -61,7 +64,7 @@ type etcdMembership struct {
 // next step, one per reconcile; the ConfigMap lists a learner before its pod exists, and the
 // StatefulSet never shrinks. Talking to etcd happens only while growing, or while a grown
 // cluster has a pod that is not ready (a learner fails readiness until it is promoted).
-func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.TenantCluster, sts *appsv1.StatefulSet, cm *corev1.ConfigMap, secrets map[string]*corev1.Secret) etcdMembership {
+func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.TenantCluster, sts *appsv1.StatefulSet, cm *corev1.ConfigMap, secrets map[string]*corev1.Secret, pods etcdPodStates) etcdMembership {
 	desired, err := controlplane.DesiredEtcdMembers(tc)
 	current := int32(0)
 	if sts != nil {
@@ -78,13 +81,14 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 		return etcdMembership{}
 	}
 	m := etcdMembership{
+		wipe:     cmValue(cm, controlplane.EtcdWipeKey), // kept while etcd is not asked
 		replicas: current,
 		members:  max(current, listedMembers(cm)),
-		existing: cm != nil && cm.Data[controlplane.EtcdInitialClusterStateKey] == controlplane.EtcdClusterStateExisting,
+		existing: cmValue(cm, controlplane.EtcdInitialClusterStateKey) == controlplane.EtcdClusterStateExisting,
 		growing:  current < desired,
 	}
 	learnerMayWait := m.existing && sts.Status.ReadyReplicas < current
-	if !m.growing && !learnerMayWait || sts.Status.ReadyReplicas == 0 {
+	if !m.growing && !learnerMayWait && !slices.Contains(pods.lost, true) || sts.Status.ReadyReplicas == 0 {
 		// Nothing to do, or no member up to ask (a cluster starting, or waking).
 		return m
 	}
@@ -109,7 +113,10 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 	for i := range targets {
 		targets[i] = etcd.Target{Name: controlplane.EtcdMemberName(tc.Name, i), PeerURL: controlplane.EtcdPeerURL(tc.Name, controlplane.NamespaceOf(tc), i)}
 	}
-	step := etcd.Plan(etcd.Input{Targets: targets, Members: members, Replicas: current, ReadyReplicas: sts.Status.ReadyReplicas})
+	if m.wipe, err = r.carryWipe(ctx, tc, m.wipe, members, targets, pods); err != nil {
+		m.problem = err.Error()
+	}
+	step := etcd.Plan(etcd.Input{Targets: targets, Members: members, Replicas: current, ReadyReplicas: sts.Status.ReadyReplicas, DataLost: pods.lost})
 	switch step.Action {
 	case etcd.AddLearner:
 		added, err := cli.AddLearner(ctx, step.Target.PeerURL)
@@ -120,6 +127,23 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 			m.problem = fmt.Sprintf("add learner %s: %v", step.Target.Name, err)
 		default:
 			members = append(members, added)
+			if i := slices.Index(targets, step.Target); i < len(pods.lost) && pods.lost[i] {
+				// Added back after its data was lost: its pod wipes what is left before
+				// etcd starts (carryWipe restarts it once the ConfigMap says so).
+				m.wipe = fmt.Sprintf("%s=%x", step.Target.Name, added.ID)
+			}
+		}
+	case etcd.Remove:
+		err := cli.Remove(ctx, step.MemberID)
+		switch {
+		case errors.Is(err, etcd.ErrNotSettled):
+			step.Reason = fmt.Sprintf("waiting for the members to settle before removing %s, which lost its data", step.Target.Name)
+		case err != nil:
+			m.problem = fmt.Sprintf("remove member %s, which lost its data: %v", step.Target.Name, err)
+		default:
+			members = slices.DeleteFunc(members, func(x etcd.Member) bool { return x.ID == step.MemberID })
+			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "EtcdMemberDataLost", "ReplaceMember",
+				"etcd member %s (%x) lost its data: removed, and added back as a learner on its new volume", step.Target.Name, step.MemberID)
 		}
 	case etcd.Grow:
 		m.replicas = step.Replicas
@@ -135,6 +159,9 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 				if members[i].ID == step.MemberID {
 					members[i].IsLearner = false
 				}
+			}
+			if name, _, _ := strings.Cut(m.wipe, "="); name == step.Target.Name {
+				m.wipe = "" // added back and voting: nothing of its old data is left to wipe
 			}
 		}
 	}
@@ -236,4 +263,12 @@ func (m etcdMembership) requeueFor() time.Duration {
 	default:
 		return requeueWhileScaling
 	}
+}
+
+// cmValue is a key of a ConfigMap that may not exist.
+func cmValue(cm *corev1.ConfigMap, key string) string {
+	if cm == nil {
+		return ""
+	}
+	return cm.Data[key]
 }

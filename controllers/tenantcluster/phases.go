@@ -136,7 +136,7 @@ func (r *Reconciler) reconcileEtcdMembership(ctx context.Context, s *scope) (boo
 	if err != nil {
 		return true, err
 	}
-	s.o.etcdMembership = r.reconcileEtcdMembers(ctx, tc, sts, cm, s.secrets)
+	s.o.etcdMembership = r.reconcileEtcdMembers(ctx, tc, sts, cm, s.secrets, r.etcdPods(ctx, s, sts))
 	if s.o.restore.fresh || s.o.restore.active {
 		// The snapshot is restored into member 0 alone: it starts on that data, and the
 		// cluster grows from it as any cluster grows. The membership says so from the
@@ -223,6 +223,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		EtcdReplicas:        m.replicas,
 		EtcdMembers:         m.members,
 		EtcdClusterExisting: m.existing,
+		EtcdWipe:            m.wipe,
 		EtcdRestore:         etcdRestoreInput(tc, s.o.restore),
 		EtcdClaimTemplate:   m.volumes.claim,
 		EtcdVolumeCapacity:  m.volumes.capacity,

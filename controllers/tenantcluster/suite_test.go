@@ -102,6 +102,8 @@ func run(m *testing.M) int {
 		BackupSnapshotter: snapshotFake,
 		// No kubelet either: a restore's snapshot stream is recorded (restore_envtest_test.go).
 		PodExec: fakeExec,
+		// Nor logs: an etcd pod's last words are its termination message (etcd_lost_envtest_test.go).
+		PodLogs: func(context.Context, string, string, string, bool) (string, error) { return "", nil },
 		// Every tenant here is rendered by this one release, so the bound only applies
 		// where a test makes a workload look rendered by another (rollouts_envtest_test.go).
 		Release: suiteRelease, MaxConcurrentRollouts: 1,

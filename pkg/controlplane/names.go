@@ -88,7 +88,17 @@ const (
 	EtcdInitialClusterStateKey = "ETCD_INITIAL_CLUSTER_STATE"
 	EtcdClusterStateNew        = "new"
 	EtcdClusterStateExisting   = "existing"
+	// EtcdWipeKey is "<member name>=<token>": the member's pod wipes its data directory
+	// once for that token before etcd starts (EtcdWipeArgs), so a member added back after
+	// its data was lost does not start on what its crashed runs left.
+	EtcdWipeKey = "KUBESEED_ETCD_WIPE"
 )
+
+// EtcdWipeArgs are the etcd pod's init container's (the tunnel image's `wipe`): it wipes
+// the data directory when EtcdWipeKey names its pod with a token it has not wiped for.
+func EtcdWipeArgs() []string {
+	return []string{"wipe", "--dir=" + etcdDataDir, "--done=/var/lib/etcd/wiped", "--marker-env=" + EtcdWipeKey, "--member-env=POD_NAME"}
+}
 
 // Spread says whether a component's replicas may share a node.
 type Spread = string

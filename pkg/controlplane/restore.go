@@ -67,13 +67,9 @@ func etcdRestoreValues(cluster, namespace string, in Inputs) EtcdRestoreValues {
 	if in.EtcdRestore == nil {
 		return EtcdRestoreValues{Args: []string{}}
 	}
-	receiver := orDefault(in.TunnelImage, TunnelImage(in.ImageRegistry))
-	if in.TunnelServer == TunnelServerKonnectivity {
-		receiver = TunnelImage(in.ImageRegistry) // TunnelImage is konnectivity's then
-	}
 	return EtcdRestoreValues{
 		Enabled:       true,
-		ReceiverImage: receiver,
+		ReceiverImage: wipeImage(in),
 		Args:          EtcdRestoreArgs(cluster, namespace, in.EtcdRestore.Token),
 		SnapshotSize:  snapshotVolumeSize(in.EtcdRestore.SnapshotBytes),
 	}
@@ -83,4 +79,13 @@ func etcdRestoreValues(cluster, namespace string, in Inputs) EtcdRestoreValues {
 // MiB, and a MiB more for the filesystem's own.
 func snapshotVolumeSize(n int64) string {
 	return strconv.FormatInt((n+(1<<20)-1)>>20+1, 10) + "Mi"
+}
+
+// wipeImage is kubeseed's tunnel image, which carries the etcd pods' helpers (`receive`,
+// `wipe`): the one the tunnel runs, unless that is konnectivity's.
+func wipeImage(in Inputs) string {
+	if in.TunnelServer == TunnelServerKonnectivity {
+		return TunnelImage(in.ImageRegistry) // TunnelImage is konnectivity's then
+	}
+	return orDefault(in.TunnelImage, TunnelImage(in.ImageRegistry))
 }

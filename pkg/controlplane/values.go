@@ -120,6 +120,11 @@ type EtcdValues struct {
 	// InitialClusterState is ETCD_INITIAL_CLUSTER_STATE: "new" while the members bootstrap
 	// the cluster together, "existing" once members join a running one.
 	InitialClusterState string `json:"initialClusterState"`
+	// Wipe is EtcdWipeKey's value (Inputs.EtcdWipe); WipeImage and WipeArgs the init
+	// container that reads it.
+	Wipe      string   `json:"wipe"`
+	WipeImage string   `json:"wipeImage"`
+	WipeArgs  []string `json:"wipeArgs"`
 
 	ClientPort  int32 `json:"clientPort"`
 	PeerPort    int32 `json:"peerPort"`
@@ -198,6 +203,9 @@ type Inputs struct {
 	// EtcdClusterExisting says members starting now join a running cluster
 	// (ETCD_INITIAL_CLUSTER_STATE=existing) instead of bootstrapping it.
 	EtcdClusterExisting bool
+	// EtcdWipe is "<member name>=<token>" while a member added back after its data was lost
+	// starts (EtcdWipeKey); empty otherwise.
+	EtcdWipe string
 	// EtcdRestore, when set, renders the pod that restores etcd's first member from a
 	// backup instead of the StatefulSet (controllers/tenantcluster/restore.go).
 	EtcdRestore *EtcdRestore
@@ -426,6 +434,9 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			PodValues:             pod(Etcd, etcdImage(registry), etcdFlags(name, ns, quotaSize).args()),
 			InitialClusterMembers: etcdMembers,
 			InitialClusterState:   etcdState,
+			Wipe:                  in.EtcdWipe,
+			WipeImage:             wipeImage(in),
+			WipeArgs:              EtcdWipeArgs(),
 			ClientPort:            EtcdClientPort,
 			PeerPort:              EtcdPeerPort,
 			MetricsPort:           EtcdMetricsPort,

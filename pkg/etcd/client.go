@@ -49,6 +49,8 @@ type Client interface {
 	// Promote makes a learner a voting member; ErrLearnerNotReady while it catches up.
 	// Both membership changes may fail with ErrNotSettled right after another change.
 	Promote(ctx context.Context, id uint64) error
+	// Remove takes member id out of the cluster.
+	Remove(ctx context.Context, id uint64) error
 	// MemberHealth asks one started member, on its own client URL, for its status: an
 	// error when it does not answer, has no leader or raises an alarm.
 	MemberHealth(ctx context.Context, m Member) error
@@ -165,6 +167,14 @@ func (c *Conn) AddLearner(ctx context.Context, peerURL string) (Member, error) {
 func (c *Conn) Promote(ctx context.Context, id uint64) error {
 	if _, err := c.cli.MemberPromote(ctx, id); err != nil {
 		return fmt.Errorf("etcd: promote member %x: %w", id, retryLater(err))
+	}
+	return nil
+}
+
+// Remove removes member id.
+func (c *Conn) Remove(ctx context.Context, id uint64) error {
+	if _, err := c.cli.MemberRemove(ctx, id); err != nil {
+		return fmt.Errorf("etcd: remove member %x: %w", id, retryLater(err))
 	}
 	return nil
 }

@@ -141,6 +141,22 @@ func (f *Fake) Promote(_ context.Context, id uint64) error {
 	return fmt.Errorf("fake etcd: member %d not found", id)
 }
 
+// Remove removes member id.
+func (f *Fake) Remove(_ context.Context, id uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	i := slices.IndexFunc(f.members, func(m Member) bool { return m.ID == id })
+	if i < 0 {
+		return fmt.Errorf("fake etcd: member %d not found", id)
+	}
+	f.members = slices.Delete(f.members, i, i+1)
+	f.calls = append(f.calls, fmt.Sprintf("Remove %d", id))
+	return nil
+}
+
 // MemberHealth fails for an unstarted member or one SetProblem named.
 func (f *Fake) MemberHealth(_ context.Context, m Member) error {
 	f.mu.Lock()

@@ -3,6 +3,7 @@ package etcd
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Target is the member the StatefulSet pod of one ordinal runs: its name (the pod's,
@@ -20,6 +21,9 @@ type Input struct {
 	Members []Member
 	// Replicas is the StatefulSet's spec.replicas, ReadyReplicas its status.readyReplicas.
 	Replicas, ReadyReplicas int32
+	// DataLost marks, by ordinal, a pod whose etcd refuses to start because its member's
+	// data is gone (DataLostIn): its volume was replaced or wiped.
+	DataLost []bool
 }
 
 // Action is what the next step does.
@@ -33,6 +37,9 @@ const (
 	Grow Action = "Grow"
 	// Promote makes the started, caught-up learner Step.MemberID a voting member.
 	Promote Action = "Promote"
+	// Remove takes Step.MemberID, whose data is lost, out of the cluster; the next steps
+	// add it back as a learner on its new, empty volume.
+	Remove Action = "Remove"
 	// Wait: nothing is safe to do now; Step.Reason says what is awaited.
 	Wait Action = "Wait"
 	// Blocked: the cluster is in a shape kubeseed does not repair; a person must look.
@@ -46,7 +53,7 @@ type Step struct {
 	Action Action
 	// Target is the member the step concerns, when there is one.
 	Target Target
-	// MemberID is the learner to promote.
+	// MemberID is the learner to promote or the member to remove.
 	MemberID uint64
 	// Replicas is the StatefulSet's size once the step is taken.
 	Replicas int32
@@ -67,7 +74,9 @@ func (s Step) Message() string {
 // (it does not vote, so a learner that never starts costs no quorum), is added only while
 // every member is started and healthy and no other learner is pending, gets its pod only
 // once it is in the member list (so it starts into a cluster that expects it), and votes
-// only once it runs and has caught up. Plan never removes a member.
+// only once it runs and has caught up. The one member Plan removes is one whose data is
+// lost (Input.DataLost), and only while the others keep a quorum without it: it comes
+// back as a learner, as a new member would.
 func Plan(in Input) Step {
 	desired := len(in.Targets)
 	s := Step{Desired: desired, Replicas: in.Replicas}
@@ -94,6 +103,9 @@ func Plan(in Input) Step {
 		if !m.IsLearner {
 			s.Voting++
 		}
+	}
+	if step, ok := s.replaceLost(in, byOrdinal); ok {
+		return step
 	}
 	// Members are added in ordinal order, so they hold ordinals 0..n-1.
 	for i := range n {
@@ -163,4 +175,86 @@ func unhealthy(members []*Member, targets []Target) (Step, bool) {
 		}
 	}
 	return Step{}, false
+}
+
+// replaceLost removes a started member whose data is lost, or adds back as a learner the
+// member of an ordinal left without one (removed for that), while its pod runs: a member
+// cannot start on an empty volume under its old ID. Either only while every other member
+// serves and, for a removal, the remaining voters keep a quorum; a single member cannot be
+// replaced (its data exists nowhere else: restore it from a backup).
+func (s Step) replaceLost(in Input, byOrdinal []*Member) (Step, bool) {
+	others := func(skip int) (*Step, int) {
+		healthy := 0
+		for j, m := range byOrdinal {
+			if j == skip || m == nil {
+				continue
+			}
+			if !m.Started() || !m.Healthy {
+				w, _ := unhealthy([]*Member{m}, in.Targets[j:j+1])
+				return &w, 0
+			}
+			if !m.IsLearner {
+				healthy++
+			}
+		}
+		return nil, healthy
+	}
+	for i, m := range byOrdinal {
+		if m == nil || !m.Started() || i >= len(in.DataLost) || !in.DataLost[i] {
+			continue
+		}
+		t := in.Targets[i]
+		voters := s.Voting
+		if !m.IsLearner {
+			voters--
+		}
+		if voters == 0 {
+			return s.with(Blocked, t, fmt.Sprintf("%s lost its data and no other member holds it: restore the tenant from a backup (docs/backups.md)", t.Name)), true
+		}
+		wait, healthy := others(i)
+		if wait != nil {
+			return s.with(Wait, wait.Target, fmt.Sprintf("%s lost its data; before it is replaced, %s", t.Name, wait.Reason)), true
+		}
+		if healthy < voters/2+1 {
+			return s.with(Blocked, t, fmt.Sprintf("%s lost its data and the other members hold no quorum without it: restore the tenant from a backup (docs/backups.md)", t.Name)), true
+		}
+		s.MemberID = m.ID
+		return s.with(Remove, t, fmt.Sprintf("removing %s, which lost its data, to add it back as a learner", t.Name)), true
+	}
+	// A gap below the highest member's ordinal: its member was removed (above).
+	highest := len(byOrdinal) - 1
+	for highest >= 0 && byOrdinal[highest] == nil {
+		highest--
+	}
+	for i := 0; i < highest && i < int(in.Replicas); i++ {
+		if byOrdinal[i] != nil {
+			continue
+		}
+		t := in.Targets[i]
+		if wait, _ := others(i); wait != nil {
+			return s.with(Wait, wait.Target, fmt.Sprintf("%s is to be added back as a learner; before that, %s", t.Name, wait.Reason)), true
+		}
+		return s.with(AddLearner, t, fmt.Sprintf("adding %s back as a learner on its new volume", t.Name)), true
+	}
+	return s, false
+}
+
+// dataLostSignatures are what etcd says when it starts on an empty data directory as a
+// member the cluster already has: with --initial-cluster-state=new it refuses, with
+// existing it panics at the leader's first heartbeat (its log is not where the leader
+// left it). Neither happens to a member whose data is there.
+var dataLostSignatures = []string{
+	"has already been bootstrapped",
+	"Was the raft log corrupted, truncated, or lost?",
+}
+
+// DataLostIn says whether an etcd container's last words (its termination message) say
+// its member's data is gone.
+func DataLostIn(lastWords string) bool {
+	for _, sig := range dataLostSignatures {
+		if strings.Contains(lastWords, sig) {
+			return true
+		}
+	}
+	return false
 }

@@ -74,7 +74,8 @@ func TestPlan(t *testing.T) {
 		{"no members reported", 3, nil, 1, 1, etcd.Wait, "", 1, 0, "no members"},
 		{"more members than wanted", 1, members(voter(0), voter(1)), 2, 2, etcd.Blocked, "", 2, 0, "removing members is not supported"},
 		{"a stranger in the member list", 3, members(voter(0), etcd.Member{ID: 7, Name: "other", PeerURLs: []string{"https://other:2380"}}), 1, 1, etcd.Blocked, "", 1, 1, "none of the StatefulSet's pods"},
-		{"a gap in the ordinals", 3, members(voter(0), voter(2)), 3, 3, etcd.Blocked, "acme-etcd-1", 3, 2, "acme-etcd-1 has no member"},
+		{"a gap in the ordinals with a pod: its member is added back", 3, members(voter(0), voter(2)), 3, 2, etcd.AddLearner, "acme-etcd-1", 3, 2, "adding acme-etcd-1 back as a learner"},
+		{"a gap in the ordinals without a pod", 3, members(voter(0), voter(2)), 1, 1, etcd.Blocked, "acme-etcd-1", 1, 2, "acme-etcd-1 has no member"},
 		{"more pods than members at the desired size", 1, members(voter(0)), 2, 1, etcd.Blocked, "", 2, 1, "2 pods for 1 members"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -92,6 +93,67 @@ func TestPlan(t *testing.T) {
 				t.Errorf("Promote without a member ID")
 			}
 		})
+	}
+}
+
+// TestPlanReplacesALostMember: a started member whose data is lost is removed only while
+// the others keep a quorum without it and all serve, then added back as a learner while
+// its pod runs; a lone member, or one whose peers are down, is left for a restore.
+func TestPlanReplacesALostMember(t *testing.T) {
+	lost := func(ords ...int) []bool {
+		out := make([]bool, 5)
+		for _, o := range ords {
+			out[o] = true
+		}
+		return out
+	}
+	down := func(m etcd.Member) etcd.Member { return sick(m, "connection refused") }
+	for _, c := range []struct {
+		name       string
+		desired    int
+		members    []etcd.Member
+		replicas   int32
+		lost       []bool
+		want       etcd.Action
+		wantTarget string
+		wantMember uint64
+		reason     string
+	}{
+		{"one of three lost its volume: removed", 3, members(voter(0), voter(1), down(voter(2))), 3, lost(2), etcd.Remove, "acme-etcd-2", 102, "removing acme-etcd-2, which lost its data"},
+		{"then added back as a learner on its pod", 3, members(voter(0), voter(1)), 3, lost(2), etcd.AddLearner, "acme-etcd-2", 0, "adding learner acme-etcd-2"},
+		{"the first member lost: removed, then its gap is filled", 3, members(down(voter(0)), voter(1), voter(2)), 3, lost(0), etcd.Remove, "acme-etcd-0", 100, "removing acme-etcd-0"},
+		{"the gap of the first", 3, members(voter(1), voter(2)), 3, lost(0), etcd.AddLearner, "acme-etcd-0", 0, "adding acme-etcd-0 back"},
+		{"the learner added back, not started yet: not removed again", 3, members(voter(0), voter(1), pending(2)), 3, lost(2), etcd.Wait, "acme-etcd-2", 0, "to start"},
+		{"a lost learner is removed too", 3, members(voter(0), voter(1), down(learner(2))), 3, lost(2), etcd.Remove, "acme-etcd-2", 102, "removing"},
+		{"a lone member lost: a restore", 1, members(down(voter(0))), 1, lost(0), etcd.Blocked, "acme-etcd-0", 0, "restore the tenant from a backup"},
+		{"two of three lost: no quorum without them", 3, members(voter(0), down(voter(1)), down(voter(2))), 3, lost(1, 2), etcd.Wait, "acme-etcd-2", 0, "before it is replaced"},
+		{"lost while another is down: wait", 5, members(voter(0), voter(1), down(voter(2)), voter(3), down(voter(4))), 5, lost(4), etcd.Wait, "acme-etcd-2", 0, "acme-etcd-4 lost its data; before it is replaced"},
+		{"two voters, one lost: the other is a quorum of one", 2, members(voter(0), down(voter(1))), 2, lost(1), etcd.Remove, "acme-etcd-1", 101, "removing"},
+		{"nothing lost: done", 3, members(voter(0), voter(1), voter(2)), 3, lost(), etcd.Done, "", 0, "3 voting members"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := etcd.Plan(etcd.Input{Targets: targets(c.desired), Members: c.members, Replicas: c.replicas, ReadyReplicas: c.replicas - 1, DataLost: c.lost})
+			if got.Action != c.want || got.Target.Name != c.wantTarget || (c.wantMember != 0 && got.MemberID != c.wantMember) {
+				t.Errorf("Plan = %+v, want %s of %q (member %d)", got, c.want, c.wantTarget, c.wantMember)
+			}
+			if !strings.Contains(got.Reason, c.reason) {
+				t.Errorf("Reason %q does not say %q", got.Reason, c.reason)
+			}
+		})
+	}
+}
+
+func TestDataLostIn(t *testing.T) {
+	for msg, want := range map[string]bool{
+		`{"level":"fatal","msg":"discovery failed","error":"member 8e9e05c52164694d has already been bootstrapped"}`:               true,
+		`panic: tocommit(42) is out of range [lastIndex(0)]. Was the raft log corrupted, truncated, or lost?`:                      true,
+		`{"level":"fatal","msg":"failed to start etcd","error":"listen tcp 0.0.0.0:2379: bind: address already in use"}`:           false,
+		`{"level":"warn","msg":"failed to find remote peer in cluster","local-member-id":"8e9e05c52164694d","remote-peer-id":"x"}`: false,
+		"": false,
+	} {
+		if got := etcd.DataLostIn(msg); got != want {
+			t.Errorf("DataLostIn(%q) = %v, want %v", msg, got, want)
+		}
 	}
 }
 

@@ -143,6 +143,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		MaxConcurrentRollouts: o.MaxConcurrentTenantRollouts,
 		AutoscalerSettings:    o.Autoscaler,
 		PodExec:               execer.Exec,
+		PodLogs:               execer.LastWords,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
 			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// The wipe command is the etcd pod's init container (the etcd image has no shell). The
+// manager names a member in the cluster ConfigMap ("<member>=<token>") when it adds back a
+// member whose data was lost (controllers/tenantcluster/etcd_lost.go): that member's pod
+// removes its data directory once per token, so etcd starts empty and joins as the learner
+// it was added as, instead of on what its crashed runs wrote under the removed member's ID.
+// Any other pod, and this one on later starts, leave the directory alone.
+type wipeOptions struct {
+	dir, done            string
+	markerEnv, memberEnv string
+}
+
+func parseWipe(args []string, stderr io.Writer) (wipeOptions, error) {
+	var o wipeOptions
+	fs := flag.NewFlagSet("kubeseed-tunnel wipe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.dir, "dir", "", "The etcd data directory to remove.")
+	fs.StringVar(&o.done, "done", "", "The file recording the token last wiped for (outside --dir).")
+	fs.StringVar(&o.markerEnv, "marker-env", "KUBESEED_ETCD_WIPE", "The environment variable holding <member>=<token>.")
+	fs.StringVar(&o.memberEnv, "member-env", "POD_NAME", "The environment variable holding this member's name.")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.dir == "" || o.done == "":
+		return o, errors.New("wipe: --dir and --done are required")
+	case strings.HasPrefix(o.done, strings.TrimSuffix(o.dir, "/")+"/"):
+		return o, errors.New("wipe: --done must be outside --dir")
+	}
+	return o, nil
+}
+
+// runWipe removes o.dir when the marker names this member with a token not yet wiped for.
+func runWipe(o wipeOptions, getenv func(string) string, stderr io.Writer) error {
+	member, token, ok := strings.Cut(getenv(o.markerEnv), "=")
+	if !ok || member == "" || token == "" || member != getenv(o.memberEnv) {
+		return nil
+	}
+	last, err := os.ReadFile(o.done)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", o.done, err)
+	}
+	if strings.TrimSpace(string(last)) == token {
+		return nil // wiped for this token already: what is there now is the new member's
+	}
+	if err := os.RemoveAll(o.dir); err != nil {
+		return fmt.Errorf("remove %s: %w", o.dir, err)
+	}
+	if err := writeSynced(o.done, []byte(token+"\n")); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "removed %s: member %s starts anew (token %s)\n", o.dir, member, token)
+	return nil
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
