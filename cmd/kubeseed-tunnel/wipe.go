@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -18,6 +19,10 @@ import (
 type wipeOptions struct {
 	dir, done            string
 	markerEnv, memberEnv string
+	// report is where the token acted on is written (the container's termination
+	// message): the manager restarts a crashed pod only while its wipe has not run with
+	// the marker it wrote.
+	report string
 }
 
 func parseWipe(args []string, stderr io.Writer) (wipeOptions, error) {
@@ -28,6 +33,7 @@ func parseWipe(args []string, stderr io.Writer) (wipeOptions, error) {
 	fs.StringVar(&o.done, "done", "", "The file recording the token last wiped for (outside --dir).")
 	fs.StringVar(&o.markerEnv, "marker-env", "KUBESEED_ETCD_WIPE", "The environment variable holding <member>=<token>.")
 	fs.StringVar(&o.memberEnv, "member-env", "POD_NAME", "The environment variable holding this member's name.")
+	fs.StringVar(&o.report, "report", "/dev/termination-log", "Where \"token=<token>\" is written once this member's directory is wiped for it; empty: nowhere.")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -52,16 +58,20 @@ func runWipe(o wipeOptions, getenv func(string) string, stderr io.Writer) error 
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read %s: %w", o.done, err)
 	}
-	if strings.TrimSpace(string(last)) == token {
-		return nil // wiped for this token already: what is there now is the new member's
+	if strings.TrimSpace(string(last)) != token {
+		if err := os.RemoveAll(o.dir); err != nil {
+			return fmt.Errorf("remove %s: %w", o.dir, err)
+		}
+		if err := writeSynced(o.done, []byte(token+"\n")); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "removed %s: member %s starts anew (token %s)\n", o.dir, member, token)
+	} // else wiped for this token already: what is there now is the new member's
+	if o.report != "" {
+		if err := os.WriteFile(o.report, []byte("token="+token+"\n"), 0o644); err != nil {
+			return fmt.Errorf("report to %s: %w", o.report, err)
+		}
 	}
-	if err := os.RemoveAll(o.dir); err != nil {
-		return fmt.Errorf("remove %s: %w", o.dir, err)
-	}
-	if err := writeSynced(o.done, []byte(token+"\n")); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "removed %s: member %s starts anew (token %s)\n", o.dir, member, token)
 	return nil
 }
 
@@ -78,5 +88,14 @@ func writeSynced(path string, data []byte) error {
 		_ = f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// The file's name is durable only once its directory is.
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -33,7 +33,8 @@ func TestWipe(t *testing.T) {
 				}
 			}
 			env := map[string]string{"KUBESEED_ETCD_WIPE": c.marker, "POD_NAME": c.member}
-			o, err := parseWipe([]string{"--dir", dir, "--done", done}, io.Discard)
+			report := filepath.Join(root, "termination-log")
+			o, err := parseWipe([]string{"--dir", dir, "--done", done, "--report", report}, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,6 +44,14 @@ func TestWipe(t *testing.T) {
 			_, err = os.Stat(dir)
 			if gone := os.IsNotExist(err); gone != c.wantGone {
 				t.Fatalf("data directory gone: %v, want %v", gone, c.wantGone)
+			}
+			// The manager reads which token the pod's wipe ran with, wiped or not.
+			wantReport := ""
+			if member, token, _ := strings.Cut(c.marker, "="); member == c.member && token != "" {
+				wantReport = "token=" + token + "\n"
+			}
+			if got, _ := os.ReadFile(report); string(got) != wantReport {
+				t.Errorf("reported %q, want %q", got, wantReport)
 			}
 			if c.wantGone {
 				got, _ := os.ReadFile(done)

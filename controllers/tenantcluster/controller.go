@@ -93,7 +93,7 @@ type Reconciler struct {
 	// restores with a message saying so.
 	PodExec PodExec
 	// PodLogs reads an etcd pod's last words to tell a member whose data is lost; nil
-	// leaves such a member to a person (docs/etcd.md).
+	// leaves such a member to a person (docs/tenantcluster.md, "A member whose volume is lost").
 	PodLogs           PodLogs
 	restores          restoreMemory
 	BackupSnapshotter BackupSnapshotter

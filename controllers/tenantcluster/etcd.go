@@ -53,8 +53,11 @@ type etcdMembership struct {
 	observed []etcd.Member
 	// problem says why talking to etcd failed.
 	problem string
-	// wipe is the cluster ConfigMap's controlplane.EtcdWipeKey (etcd_lost.go).
+	// wipe is the cluster ConfigMap's controlplane.EtcdWipeKey (etcd_lost.go): worked out
+	// only when etcd is asked, empty otherwise (no learner is pending then).
 	wipe string
+	// liveImages are the live StatefulSet's (Inputs.EtcdLiveImages).
+	liveImages struct{ Etcd, Wipe string }
 	// volumes are the members' volumes (volumes.go).
 	volumes etcdVolumes
 }
@@ -81,7 +84,6 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 		return etcdMembership{}
 	}
 	m := etcdMembership{
-		wipe:     cmValue(cm, controlplane.EtcdWipeKey), // kept while etcd is not asked
 		replicas: current,
 		members:  max(current, listedMembers(cm)),
 		existing: cmValue(cm, controlplane.EtcdInitialClusterStateKey) == controlplane.EtcdClusterStateExisting,
@@ -113,7 +115,7 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 	for i := range targets {
 		targets[i] = etcd.Target{Name: controlplane.EtcdMemberName(tc.Name, i), PeerURL: controlplane.EtcdPeerURL(tc.Name, controlplane.NamespaceOf(tc), i)}
 	}
-	if m.wipe, err = r.carryWipe(ctx, tc, m.wipe, members, targets, pods); err != nil {
+	if m.wipe, err = r.wipeMarker(ctx, tc, cmValue(cm, controlplane.EtcdWipeKey), members, targets, pods); err != nil {
 		m.problem = err.Error()
 	}
 	step := etcd.Plan(etcd.Input{Targets: targets, Members: members, Replicas: current, ReadyReplicas: sts.Status.ReadyReplicas, DataLost: pods.lost})
@@ -127,11 +129,6 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 			m.problem = fmt.Sprintf("add learner %s: %v", step.Target.Name, err)
 		default:
 			members = append(members, added)
-			if i := slices.Index(targets, step.Target); i < len(pods.lost) && pods.lost[i] {
-				// Added back after its data was lost: its pod wipes what is left before
-				// etcd starts (carryWipe restarts it once the ConfigMap says so).
-				m.wipe = fmt.Sprintf("%s=%x", step.Target.Name, added.ID)
-			}
 		}
 	case etcd.Remove:
 		err := cli.Remove(ctx, step.MemberID)
@@ -159,9 +156,6 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 				if members[i].ID == step.MemberID {
 					members[i].IsLearner = false
 				}
-			}
-			if name, _, _ := strings.Cut(m.wipe, "="); name == step.Target.Name {
-				m.wipe = "" // added back and voting: nothing of its old data is left to wipe
 			}
 		}
 	}

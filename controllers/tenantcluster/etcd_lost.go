@@ -9,7 +9,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,8 +26,12 @@ import (
 // manager learns that an etcd member lost its data (pkg/podexec is the real one).
 type PodLogs func(ctx context.Context, namespace, pod, container string, previous bool) (string, error)
 
-// etcdContainer is the etcd StatefulSet's container (charts/tenant-control-plane).
-const etcdContainer = "etcd"
+// etcdContainer and etcdWipeContainer are the etcd StatefulSet's container and init
+// container (charts/tenant-control-plane).
+const (
+	etcdContainer     = "etcd"
+	etcdWipeContainer = "wipe"
+)
 
 // etcdPodStates is what the etcd pods say, by ordinal, while one is not ready.
 type etcdPodStates struct {
@@ -34,6 +40,11 @@ type etcdPodStates struct {
 	lost []bool
 	// crashed: its etcd container ended at least once and does not run now.
 	crashed []bool
+	// uids are the pods', to restart the one read and no other.
+	uids []types.UID
+	// wiped is the token the pod's init container "wipe" ran with (its termination
+	// message), empty when it ran with none for this pod.
+	wiped []string
 }
 
 // etcdPods reads the etcd pods whose container is not running, and only while the
@@ -48,13 +59,19 @@ func (r *Reconciler) etcdPods(ctx context.Context, s *scope, sts *appsv1.Statefu
 		return out // the next reconcile looks again
 	}
 	n := int(ptr.Deref(sts.Spec.Replicas, 1))
-	out.lost, out.crashed = make([]bool, n), make([]bool, n)
+	out.lost, out.crashed, out.uids, out.wiped = make([]bool, n), make([]bool, n), make([]types.UID, n), make([]string, n)
 	for _, p := range pods.Items {
 		i, err := strconv.Atoi(strings.TrimPrefix(p.Name, sts.Name+"-"))
 		if err != nil || i < 0 || i >= n {
 			continue
 		}
 		out.crashed[i], out.lost[i] = r.etcdPodEnded(ctx, &p)
+		out.uids[i] = p.UID
+		for _, st := range p.Status.InitContainerStatuses {
+			if t := st.State.Terminated; st.Name == etcdWipeContainer && t != nil {
+				out.wiped[i] = strings.TrimPrefix(strings.TrimSpace(t.Message), "token=")
+			}
+		}
 	}
 	return out
 }
@@ -70,10 +87,12 @@ func (r *Reconciler) etcdPodEnded(ctx context.Context, p *corev1.Pod) (ended, lo
 		if last == nil {
 			last, previous = st.LastTerminationState.Terminated, true
 		}
-		if last == nil {
+		switch {
+		case last == nil:
 			return false, false // never ran
-		}
-		if etcd.DataLostIn(last.Message) {
+		case last.Reason == "OOMKilled":
+			return true, false // killed from outside: its last words are not etcd's verdict
+		case etcd.DataLostIn(last.Message):
 			return true, true
 		}
 		words, err := r.PodLogs(ctx, p.Namespace, p.Name, etcdContainer, previous)
@@ -82,33 +101,61 @@ func (r *Reconciler) etcdPodEnded(ctx context.Context, p *corev1.Pod) (ended, lo
 	return false, false
 }
 
-// carryWipe keeps the cluster ConfigMap's wipe marker (controlplane.EtcdWipeKey) while the
-// member it names is the learner it was added back as, and restarts that member's pod once
-// the marker is live and the pod crashed: the new pod's init container wipes what the lost
-// member's runs left, and etcd joins as the learner. Empty once it is promoted or gone.
-func (r *Reconciler) carryWipe(ctx context.Context, tc *v1alpha1.TenantCluster, live string, members []etcd.Member, targets []etcd.Target, pods etcdPodStates) (string, error) {
-	name, token, _ := strings.Cut(live, "=")
-	i := slices.IndexFunc(targets, func(t etcd.Target) bool { return t.Name == name })
-	if i < 0 {
-		return "", nil
+// wipeMarker works out the cluster ConfigMap's wipe marker (controlplane.EtcdWipeKey) from
+// what etcd and the pods say, each time etcd is asked: it names the pending learner while
+// that learner has not started and its pod crashed (a learner that never started holds
+// nothing, so wiping its volume is always safe), and keeps naming it until it starts. Once
+// the live ConfigMap names it (live), the crashed pod is restarted: an init container runs
+// only when a pod starts, and the new pod's wipes what the lost member's runs left before
+// etcd joins as the learner. Empty otherwise.
+func (r *Reconciler) wipeMarker(ctx context.Context, tc *v1alpha1.TenantCluster, live string, members []etcd.Member, targets []etcd.Target, pods etcdPodStates) (string, error) {
+	for i, t := range targets {
+		j := slices.IndexFunc(members, func(m etcd.Member) bool { return slices.Contains(m.PeerURLs, t.PeerURL) })
+		if j < 0 || !members[j].IsLearner || members[j].Started() {
+			continue
+		}
+		token := fmt.Sprintf("%x", members[j].ID)
+		want := t.Name + "=" + token
+		crashed := i < len(pods.crashed) && pods.crashed[i]
+		switch {
+		case live == want && crashed && pods.wiped[i] != token:
+			// Started before the marker was live: a new pod wipes. One that ran its wipe
+			// with the marker crashes for another reason, and backs off as any pod.
+			return want, r.restartEtcdPod(ctx, tc, t.Name, pods.uids[i])
+		case live == want || crashed:
+			return want, nil
+		}
 	}
-	j := slices.IndexFunc(members, func(m etcd.Member) bool { return slices.Contains(m.PeerURLs, targets[i].PeerURL) })
-	if j < 0 || fmt.Sprintf("%x", members[j].ID) != token || !members[j].IsLearner {
-		return "", nil
-	}
-	if !members[j].Started() && i < len(pods.crashed) && pods.crashed[i] {
-		return live, r.restartEtcdPod(ctx, tc, name)
-	}
-	return live, nil
+	return "", nil
 }
 
 // restartEtcdPod deletes the pod of an etcd member added back after its data was lost: the
 // StatefulSet makes it again at once, and its init container runs (an init container does
 // not run again when only the crashed container restarts).
-func (r *Reconciler) restartEtcdPod(ctx context.Context, tc *v1alpha1.TenantCluster, name string) error {
+func (r *Reconciler) restartEtcdPod(ctx context.Context, tc *v1alpha1.TenantCluster, name string, uid types.UID) error {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: controlplane.NamespaceOf(tc), Name: name}}
-	if err := r.Client.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
+	// The pod read crashed, not one the StatefulSet made since.
+	err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &uid})
+	if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
 		return fmt.Errorf("restart etcd pod %s: %w", name, err)
 	}
 	return nil
+}
+
+// etcdLiveImages reads the images of the etcd StatefulSet's etcd and wipe containers.
+func etcdLiveImages(sts *appsv1.StatefulSet) (out struct{ Etcd, Wipe string }) {
+	if sts == nil {
+		return out
+	}
+	for _, c := range sts.Spec.Template.Spec.Containers {
+		if c.Name == etcdContainer {
+			out.Etcd = c.Image
+		}
+	}
+	for _, c := range sts.Spec.Template.Spec.InitContainers {
+		if c.Name == etcdWipeContainer {
+			out.Wipe = c.Image
+		}
+	}
+	return out
 }

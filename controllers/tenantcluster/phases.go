@@ -147,6 +147,7 @@ func (r *Reconciler) reconcileEtcdMembership(ctx context.Context, s *scope) (boo
 	if s.o.hibernation.down[controlplane.Etcd] {
 		s.o.etcdMembership.growing = false // no member to grow while it hibernates
 	}
+	s.o.etcdMembership.liveImages = etcdLiveImages(sts)
 	if s.o.etcdMembership.volumes, err = r.reconcileEtcdVolumes(ctx, s, sts); err != nil {
 		return true, err
 	}
@@ -224,6 +225,7 @@ func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error)
 		EtcdMembers:         m.members,
 		EtcdClusterExisting: m.existing,
 		EtcdWipe:            m.wipe,
+		EtcdLiveImages:      m.liveImages,
 		EtcdRestore:         etcdRestoreInput(tc, s.o.restore),
 		EtcdClaimTemplate:   m.volumes.claim,
 		EtcdVolumeCapacity:  m.volumes.capacity,

@@ -191,6 +191,9 @@ func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope) (*restoreS
 		return failed("the backup key Secret %s/%s holds no %d-byte key %q: an admin restores it from the export (docs/backups.md)", ns, keyName, backup.KeySize, backup.KeyField)
 	}
 	src.key = sec.Data[backup.KeyField]
+	if !src.manifest.Signed() {
+		return failed("backup %s was written by an earlier kubeseed, whose manifests were not signed (format %d): it is not restored automatically; an admin can download it (kubeseed backup download) and restore it by hand, or restore a later backup", name, src.manifest.Format)
+	}
 	if err := src.manifest.Verify(src.key); err != nil {
 		return failed("backup %s: %v", name, err)
 	}

@@ -19,8 +19,13 @@ import (
 
 // The restore pod as the controller reads it, and what it keeps of restores in memory.
 
+// nodeLostAfter is how long the restore pod's node may be not Ready before the pod is
+// deleted without grace and made again: as long as the node lifecycle controller's own
+// eviction wait, since a pod on a node that comes back would still write its volume.
+const nodeLostAfter = 5 * time.Minute
+
 // restoreNodeLost says why the restore pod's node will not run it to its end: it is gone,
-// or not Ready for longer than restoreRetry. Empty while it may.
+// or not Ready for longer than nodeLostAfter. Empty while it may.
 func (r *Reconciler) restoreNodeLost(ctx context.Context, pod *corev1.Pod) (string, error) {
 	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return "", nil
@@ -33,7 +38,7 @@ func (r *Reconciler) restoreNodeLost(ctx context.Context, pod *corev1.Pod) (stri
 		return "", fmt.Errorf("read node %s of the restore pod: %w", pod.Spec.NodeName, err)
 	}
 	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue && time.Since(c.LastTransitionTime.Time) > restoreRetry {
+		if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue && time.Since(c.LastTransitionTime.Time) > nodeLostAfter {
 			return fmt.Sprintf("is not Ready since %s (%s)", c.LastTransitionTime.UTC().Format(time.RFC3339), c.Reason), nil
 		}
 	}

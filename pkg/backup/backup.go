@@ -22,9 +22,10 @@ const (
 	ManifestObject = "manifest.json"
 	SnapshotObject = "snapshot.enc"
 	KeysObject     = "keys.enc"
-	// FormatVersion is the manifest's format. Format 2 added the MAC: a manifest of format 1
-	// (kubeseed before restores could trust one) is not read.
-	FormatVersion = 2
+	// FormatVersion is the manifest's format. Format 2 added the MAC; format 1 manifests
+	// (unsignedFormat) are read for an admin's download, never acted on by a restore.
+	FormatVersion  = 2
+	unsignedFormat = 1
 	// nameLayout names a backup by the time it started, so names sort by age.
 	nameLayout = "20060102T150405Z"
 )

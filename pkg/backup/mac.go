@@ -58,3 +58,7 @@ func (m Manifest) Verify(key []byte) error {
 	}
 	return nil
 }
+
+// Signed says whether the manifest's format carries a MAC (format 2 on). A restore acts
+// only on a signed manifest it verified.
+func (m Manifest) Signed() bool { return m.Format >= FormatVersion }

@@ -64,8 +64,8 @@ func ReadManifest(ctx context.Context, store openstack.ObjectStore, container, p
 		return m, fmt.Errorf("%s is not a backup manifest: %w", obj, err)
 	}
 	switch {
-	case m.Format != FormatVersion:
-		return m, fmt.Errorf("%s has format %d; this kubeseed reads format %d", obj, m.Format, FormatVersion)
+	case m.Format != FormatVersion && m.Format != unsignedFormat:
+		return m, fmt.Errorf("%s has format %d; this kubeseed reads formats %d and %d", obj, m.Format, unsignedFormat, FormatVersion)
 	case m.Name != name:
 		return m, fmt.Errorf("%s names backup %q, not %q", obj, m.Name, name)
 	case m.TenantUID == "":
@@ -121,8 +121,13 @@ func ReadSnapshot(ctx context.Context, store openstack.ObjectStore, container, p
 
 // openObject opens an encrypted object of a backup; a wrong key fails here, naming obj.
 func openObject(ctx context.Context, store openstack.ObjectStore, container, obj string, m Manifest, name string, key []byte) (io.Reader, io.Closer, error) {
-	if err := m.Verify(key); err != nil {
-		return nil, nil, fmt.Errorf("backup %s: %w", m.Name, err)
+	// An earlier kubeseed's unsigned manifest is not verified: its objects still open only
+	// with the key and its sizes are checked against the stream, but a restore does not act
+	// on it (Manifest.Signed).
+	if m.Signed() {
+		if err := m.Verify(key); err != nil {
+			return nil, nil, fmt.Errorf("backup %s: %w", m.Name, err)
+		}
 	}
 	rc, err := store.GetObject(ctx, container, obj)
 	if err != nil {

@@ -32,7 +32,9 @@ func TestReadConfirmsTheManifest(t *testing.T) {
 		keysErr string // from ReadKeys
 	}{
 		{name: "as written"},
-		{name: "another format", edit: func(m *backup.Manifest) { m.Format = 1 }, readErr: "has format 1; this kubeseed reads format 2"},
+		{name: "another format", edit: func(m *backup.Manifest) { m.Format = 3 }, readErr: "has format 3; this kubeseed reads formats 1 and 2"},
+		// An earlier kubeseed's backup still opens with its key, for an admin's download.
+		{name: "format 1, unsigned", edit: func(m *backup.Manifest) { m.Format, m.MAC = 1, "" }},
 		{name: "another backup's name", edit: func(m *backup.Manifest) { m.Name = "20250101T000000Z" }, readErr: `names backup "20250101T000000Z"`},
 		{name: "not JSON", raw: "<html>", readErr: "manifest.json is not a backup manifest"},
 		{name: "too large", raw: strings.Repeat(" ", 16<<10+1), readErr: "is larger than 16384 bytes"},

@@ -89,3 +89,12 @@ func wipeImage(in Inputs) string {
 	}
 	return orDefault(in.TunnelImage, TunnelImage(in.ImageRegistry))
 }
+
+// etcdWipeImage is the etcd pods' wipe image: the live one while etcd's image stays what it
+// is (an etcd upgrade rolls the members anyway, and takes this release's then).
+func etcdWipeImage(in Inputs, etcd string) string {
+	if live := in.EtcdLiveImages; live.Wipe != "" && live.Etcd == etcd {
+		return live.Wipe
+	}
+	return wipeImage(in)
+}

@@ -206,6 +206,10 @@ type Inputs struct {
 	// EtcdWipe is "<member name>=<token>" while a member added back after its data was lost
 	// starts (EtcdWipeKey); empty otherwise.
 	EtcdWipe string
+	// EtcdLiveImages are the live etcd StatefulSet's etcd and wipe images. Its wipe image
+	// is kept while its etcd image is the one rendered: the helper is tagged with
+	// kubeseed's release, and a new release alone must not roll every tenant's etcd.
+	EtcdLiveImages struct{ Etcd, Wipe string }
 	// EtcdRestore, when set, renders the pod that restores etcd's first member from a
 	// backup instead of the StatefulSet (controllers/tenantcluster/restore.go).
 	EtcdRestore *EtcdRestore
@@ -435,7 +439,7 @@ func valuesFor(tc *v1alpha1.TenantCluster, in Inputs) (Values, error) {
 			InitialClusterMembers: etcdMembers,
 			InitialClusterState:   etcdState,
 			Wipe:                  in.EtcdWipe,
-			WipeImage:             wipeImage(in),
+			WipeImage:             etcdWipeImage(in, etcdImage(registry)),
 			WipeArgs:              EtcdWipeArgs(),
 			ClientPort:            EtcdClientPort,
 			PeerPort:              EtcdPeerPort,

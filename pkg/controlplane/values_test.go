@@ -259,3 +259,36 @@ func TestHoldAPIServer(t *testing.T) {
 		t.Errorf("holding the apiserver changed etcd (%d) or controller-manager (%d)", v.Etcd.Replicas, v.ControllerManager.Replicas)
 	}
 }
+
+// TestEtcdWipeImageStaysWhileEtcdDoes: a new release keeps the live etcd pods' wipe image
+// (its tag alone must not roll every tenant's etcd); an etcd image change, which rolls the
+// members anyway, takes this release's.
+func TestEtcdWipeImageStaysWhileEtcdDoes(t *testing.T) {
+	fresh, err := controlplane.ValuesFor(tenant(), controlplane.Inputs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		liveEtcd  string
+		liveWipe  string
+		wantImage string
+	}{
+		{"no StatefulSet yet", "", "", fresh.Etcd.WipeImage},
+		{"the same etcd: the live wipe image", fresh.Etcd.Image, "kubeseed/tunnel:v0.9.0", "kubeseed/tunnel:v0.9.0"},
+		{"another etcd: this release's", "registry.k8s.io/etcd:3.6.15-0", "kubeseed/tunnel:v0.9.0", fresh.Etcd.WipeImage},
+		{"a live StatefulSet before the wipe container", fresh.Etcd.Image, "", fresh.Etcd.WipeImage},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := controlplane.Inputs{}
+			in.EtcdLiveImages.Etcd, in.EtcdLiveImages.Wipe = c.liveEtcd, c.liveWipe
+			v, err := controlplane.ValuesFor(tenant(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Etcd.WipeImage != c.wantImage {
+				t.Errorf("wipe image %s, want %s", v.Etcd.WipeImage, c.wantImage)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -248,12 +249,30 @@ var dataLostSignatures = []string{
 	"Was the raft log corrupted, truncated, or lost?",
 }
 
-// DataLostIn says whether an etcd container's last words (its termination message) say
-// its member's data is gone.
+// DataLostIn says whether an etcd container's last words (its termination message, or the
+// end of its log) say its member's data is gone. Only etcd's verdict counts: a log record
+// of level fatal or panic, or the Go runtime's "panic: " line. Other records quote keys a
+// tenant's users choose (slow-request warnings), and must not decide anything.
 func DataLostIn(lastWords string) bool {
-	for _, sig := range dataLostSignatures {
-		if strings.Contains(lastWords, sig) {
-			return true
+	for _, line := range strings.Split(lastWords, "\n") {
+		line = strings.TrimSpace(line)
+		var verdict string
+		switch {
+		case strings.HasPrefix(line, "panic: "):
+			verdict = line
+		case strings.HasPrefix(line, "{"):
+			var rec struct{ Level, Msg, Error string }
+			if json.Unmarshal([]byte(line), &rec) != nil || rec.Level != "fatal" && rec.Level != "panic" {
+				continue
+			}
+			verdict = rec.Msg + "\n" + rec.Error
+		default:
+			continue
+		}
+		for _, sig := range dataLostSignatures {
+			if strings.Contains(verdict, sig) {
+				return true
+			}
 		}
 	}
 	return false

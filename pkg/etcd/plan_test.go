@@ -145,10 +145,15 @@ func TestPlanReplacesALostMember(t *testing.T) {
 
 func TestDataLostIn(t *testing.T) {
 	for msg, want := range map[string]bool{
-		`{"level":"fatal","msg":"discovery failed","error":"member 8e9e05c52164694d has already been bootstrapped"}`:               true,
-		`panic: tocommit(42) is out of range [lastIndex(0)]. Was the raft log corrupted, truncated, or lost?`:                      true,
-		`{"level":"fatal","msg":"failed to start etcd","error":"listen tcp 0.0.0.0:2379: bind: address already in use"}`:           false,
-		`{"level":"warn","msg":"failed to find remote peer in cluster","local-member-id":"8e9e05c52164694d","remote-peer-id":"x"}`: false,
+		`{"level":"fatal","msg":"discovery failed","error":"member 8e9e05c52164694d has already been bootstrapped"}`:                                                                   true,
+		`panic: tocommit(42) is out of range [lastIndex(0)]. Was the raft log corrupted, truncated, or lost?`:                                                                          true,
+		`{"level":"fatal","msg":"failed to start etcd","error":"listen tcp 0.0.0.0:2379: bind: address already in use"}`:                                                               false,
+		`{"level":"warn","msg":"failed to find remote peer in cluster","local-member-id":"8e9e05c52164694d","remote-peer-id":"x"}`:                                                     false,
+		"{\"level\":\"info\"}\n{\"level\":\"panic\",\"msg\":\"tocommit(42) is out of range [lastIndex(0)]. Was the raft log corrupted, truncated, or lost?\"}\ngoroutine 1 [running]:": true,
+		// A key a tenant's user chose, quoted by a warning, decides nothing.
+		`{"level":"warn","msg":"apply request took too long","request":"key:\"/registry/roles/x/Was the raft log corrupted, truncated, or lost?\""}`: false,
+		`{"level":"warn","msg":"has already been bootstrapped"}`:                                                                                     false,
+		`member 8e9e05c52164694d has already been bootstrapped`:                                                                                      false,
 		"": false,
 	} {
 		if got := etcd.DataLostIn(msg); got != want {

@@ -11,7 +11,7 @@ import (
 // lastWordsLines and lastWordsBytes bound what LastWords reads: enough for a Go panic's
 // message above its goroutine's trace, never a container's whole log.
 const (
-	lastWordsLines = 100
+	lastWordsLines = 300
 	lastWordsBytes = 64 << 10
 )
 
