@@ -280,6 +280,7 @@ func testRestoreIntoANewTenant(t *testing.T, ctx context.Context, old *v1alpha1.
 	if _, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Namespaces().Get(ctx, "drill", metav1.GetOptions{}); err != nil {
 		t.Errorf("the old admin kubeconfig's credentials are refused by the restored tenant: %v", err)
 	}
+	testRestoreInPlace(t, ctx, tc, cfg, container)
 }
 
 // restoreRevisionBump is what a restore adds to the revision, so that watchers never see

@@ -19,6 +19,7 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/pki"
 )
 
 const (
@@ -82,7 +83,7 @@ func (r *Reconciler) reconcileBackup(ctx context.Context, s *scope) (bool, error
 	// An upgrade waiting for its backup, and a hibernation for its final one, do not wait
 	// for the schedule.
 	due := lastTime.IsZero() || !now.Before(lastTime.Add(every)) || s.o.upgrade.Stage == controlplane.UpgradeWaitingForBackup ||
-		s.o.hibernation.stage == finalBackup
+		s.o.hibernation.stage == finalBackup || s.o.restore.backupFirst
 	if failed && now.Before(res.Started.Add(res.Duration+backupRetryAfter)) {
 		due = false
 		s.requeueAfter(time.Until(res.Started.Add(res.Duration + backupRetryAfter)))
@@ -209,6 +210,9 @@ func (r *Reconciler) startBackup(ctx context.Context, s *scope, key string, spec
 	if spec.MaxAge != nil {
 		job.DeleteAfter = spec.MaxAge.Duration
 	}
+	if t := restoreTarget(tc); t != nil {
+		job.Protect = []string{t.Backup} // the backup a restore reads is not pruned by the one taken before it
+	}
 	r.Backups.Submit(key, job)
 	return nil, nil
 }
@@ -297,8 +301,11 @@ func (r *Reconciler) finalBackup(ctx context.Context, tc *v1alpha1.TenantCluster
 	if tc.Spec.Hibernated && meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.HibernatedCondition) {
 		return true, 0, nil // etcd is stopped: the backup taken as it went down is the last
 	}
-	if tc.Spec.Restore != nil && tc.Status.Restore == nil {
-		return true, 0, nil // never restored: its data is still the backup it was to be made from
+	if tc.Status.Restoring != nil || (tc.Status.Restore == nil && pki.CAsFromBackup(tc)) {
+		// etcd's data is being replaced by a backup (in place: the backup of the data it
+		// replaced, if taken, is the last), or a tenant made from one never got it: its
+		// data is still that backup's.
+		return true, 0, nil
 	}
 	key := tc.Namespace + "/" + tc.Name
 	since := tc.DeletionTimestamp.Time

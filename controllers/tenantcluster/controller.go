@@ -23,6 +23,7 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/metrics"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
+	"github.com/kubeseed/kubeseed/pkg/pki"
 	"github.com/kubeseed/kubeseed/pkg/tenantaccess"
 )
 
@@ -129,8 +130,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if !tc.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, tc)
 	}
-	// Recorded before anything else, paused or not: a tenant keeps the size it got first.
+	// Recorded before anything else, paused or not: a tenant keeps the size it got first,
+	// and the source of its CAs (cert-manager's, or a backup's) for good.
 	tc.Status.ControlPlaneSize = controlplane.EffectiveSize(tc, r.DefaultSize)
+	if tc.Status.CAsFromBackup == nil {
+		v := pki.CAsFromBackup(tc)
+		tc.Status.CAsFromBackup = &v
+	}
 	if tc.Spec.Paused {
 		setPaused(tc)
 		return ctrl.Result{}, nil

@@ -11,9 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -50,7 +48,13 @@ type restoration struct {
 	// fresh: restored, and etcd's StatefulSet not made yet: it starts with the one member
 	// the snapshot was restored into, and grows as any cluster grows.
 	fresh bool
-	src   *restoreSource
+	// begin is recorded in status.restoring: the restore starts (restore_inplace.go).
+	begin *v1alpha1.RestoreSpec
+	// backupFirst: an in-place restore waits for a backup of the data it replaces. waiting
+	// is what EtcdAvailable adds while a tenant whose etcd runs is not restored yet.
+	backupFirst bool
+	waiting     check
+	src         *restoreSource
 	// status is recorded once etcd's data is restored.
 	status *v1alpha1.RestoreStatus
 	// check is EtcdAvailable's while the restore runs or waits.
@@ -66,6 +70,8 @@ type restoreSource struct {
 	container, prefix string
 	manifest          backup.Manifest
 	key               []byte
+	// keysMatch: the tenant's keys are the backup's (made from it, or compared once).
+	keysMatch bool
 }
 
 // restoreKey is the backup runner's key of a tenant's snapshot stream.
@@ -75,21 +81,28 @@ func restoreKey(tc *v1alpha1.TenantCluster) string {
 
 const restoreKeyPrefix = "restore:"
 
-// reconcileRestore makes a new tenant from spec.restore's backup: the keys first (its CAs,
-// service-account key and encryption configuration, before the PKI phase would make new
-// ones), then etcd's data (reconcileEtcdRestore). Once etcd's StatefulSet exists the backup
-// is not read again.
+// reconcileRestore restores spec.restore's backup: into a new tenant, or in place
+// (restore_inplace.go). The keys first (its CAs, service-account key and encryption
+// configuration, before the PKI phase would make new ones), then etcd's data
+// (reconcileEtcdRestore). status.restoring records the restore before anything is
+// stopped, and it runs to its end from there; once restored and etcd's StatefulSet made,
+// the backup is not read again.
 func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, error) {
 	tc := s.tc
-	if tc.Spec.Restore == nil {
+	target := restoreTarget(tc)
+	if target == nil && tc.Spec.Restore == nil {
 		return false, nil
 	}
 	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), controlplane.Etcd.ObjectName(tc.Name))
-	if err != nil || sts != nil {
-		return err != nil, err // etcd runs on the restored data
+	if err != nil {
+		return true, err
+	}
+	begun := tc.Status.Restoring != nil
+	if sts != nil && !begun && (target == nil || !target.InPlace || tc.Spec.Hibernated || !s.o.hibernation.serving()) {
+		return false, nil // etcd runs on the restored data (an in-place restore waits for a hibernating tenant to wake)
 	}
 	key := restoreKey(tc)
-	if tc.Status.Restore != nil {
+	if target == nil {
 		// Restored: etcd starts once no restore pod is left that could write its volume.
 		r.restores.forget(key)
 		gone, err := r.removeRestorePod(ctx, s)
@@ -111,9 +124,9 @@ func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, erro
 		s.o.restore.fresh = listedMembers(cm) <= 1
 		return false, nil
 	}
-	src, c, err := r.restores.source(key, tc), (*check)(nil), error(nil)
+	src, c, err := r.restores.source(key, tc, *target), (*check)(nil), error(nil)
 	if src == nil {
-		if src, c, err = r.openRestoreSource(ctx, s); src != nil {
+		if src, c, err = r.openRestoreSource(ctx, s, *target); src != nil {
 			r.restores.keep(key, src)
 		}
 	}
@@ -124,12 +137,33 @@ func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, erro
 		return true, err
 	}
 	if c != nil {
-		if prev := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.ReadyCondition); prev == nil || prev.Message != c.message {
-			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, c.reason, "Restore", "%s", c.message)
+		return r.restoreRefused(s, sts, *c)
+	}
+	if begun && *tc.Status.Restoring != *target {
+		// spec.restore names another backup than the one under way: it is the restore
+		// now (a pod of the other backup is removed, and its receiver wipes the claim).
+		s.o.restore.begin = target
+	}
+	if !begun {
+		if sts != nil && r.awaitsPreRestoreBackup(tc) {
+			// In place: the data it replaces is backed up first, while etcd serves it.
+			s.o.restore.backupFirst = true
+			s.requeueAfter(restoreRetry)
+			s.o.restore.waiting = check{reason: v1alpha1.RestoringReason, message: fmt.Sprintf(
+				"backup %s is restored in place once a backup of the data it replaces is written (condition BackedUp says how it goes; annotation %s=true restores without it)",
+				src.manifest.Name, SkipPreRestoreBackupAnnotation)}
+			return false, nil
 		}
-		s.o.blocked = *c
-		s.requeueAfter(restoreRetry)
-		return true, nil
+		s.o.restore.begin = target
+		if sts != nil {
+			// Recorded first, stopped at the next reconcile: once etcd goes, this restore
+			// runs to its end whatever the spec says meanwhile.
+			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "RestoringInPlace", "Restore",
+				"replacing etcd's data with backup %s: the apiservers and controllers stop, etcd's members and volumes are made anew from the backup", src.manifest.Name)
+			s.o.restore.waiting = check{reason: v1alpha1.RestoringReason, message: fmt.Sprintf("restoring backup %s in place: stopping the control plane and etcd", src.manifest.Name)}
+			s.requeueAfter(time.Second)
+			return false, nil
+		}
 	}
 	s.o.restore.active, s.o.restore.src = true, src
 	s.o.restore.check = check{reason: v1alpha1.RestoringReason, message: "restoring etcd from backup " + src.manifest.Name}
@@ -139,7 +173,7 @@ func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, erro
 // openRestoreSource reads the manifest of spec.restore's backup and the backup key it names.
 // The manifest is the customer's (their container): its tenant UID is trusted only through
 // the key Secret, which must be a key of a tenant of this namespace and name.
-func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope) (*restoreSource, *check, error) {
+func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope, target v1alpha1.RestoreSpec) (*restoreSource, *check, error) {
 	tc := s.tc
 	failed := func(format string, args ...any) (*restoreSource, *check, error) {
 		return nil, &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf(format, args...)}, nil
@@ -156,8 +190,8 @@ func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope) (*restoreS
 	if clients.ObjectStore == nil {
 		return failed("the customer's cloud has no object-store (Swift) endpoint in its catalog: spec.restore cannot read the backup")
 	}
-	src := &restoreSource{tenant: tc.UID, spec: *tc.Spec.Restore, store: clients.ObjectStore, container: restoreContainer(tc), prefix: backupPrefix(tc)}
-	name := tc.Spec.Restore.Backup
+	src := &restoreSource{tenant: tc.UID, spec: target, store: clients.ObjectStore, container: restoreContainer(tc, target), prefix: backupPrefix(tc)}
+	name := target.Backup
 	src.manifest, err = backup.ReadManifest(cctx, src.store, src.container, src.prefix, name)
 	switch {
 	case openstack.IsNotFound(err):
@@ -206,9 +240,9 @@ func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope) (*restoreS
 	return src, nil, nil
 }
 
-// restoreContainer is where spec.restore's backup is: its container, else the backups'.
-func restoreContainer(tc *v1alpha1.TenantCluster) string {
-	if c := tc.Spec.Restore.Container; c != "" {
+// restoreContainer is where a restore's backup is: its container, else the backups'.
+func restoreContainer(tc *v1alpha1.TenantCluster, target v1alpha1.RestoreSpec) string {
+	if c := target.Container; c != "" {
 		return c
 	}
 	if b := tc.Spec.ControlPlane.Etcd.Backup; b != nil {
@@ -219,7 +253,8 @@ func restoreContainer(tc *v1alpha1.TenantCluster) string {
 
 // restoreKeys creates the control-plane Secrets a backup keeps (backupKeySecrets) from it,
 // those that do not exist yet. One that exists with other data is refused: the tenant made
-// it before its restore, and its data would not open the backup's.
+// it before its restore, and its data would not open the backup's. In place, every one
+// exists and each is compared, once per opened backup.
 func (r *Reconciler) restoreKeys(ctx context.Context, s *scope, src *restoreSource) (*check, error) {
 	tc := s.tc
 	live := map[string]*corev1.Secret{}
@@ -233,7 +268,7 @@ func (r *Reconciler) restoreKeys(ctx context.Context, s *scope, src *restoreSour
 			return nil, fmt.Errorf("read Secret %s: %w", name, err)
 		}
 	}
-	if len(live) == len(backupKeySecrets) {
+	if src.keysMatch {
 		return nil, nil
 	}
 	cctx, cancel := cloud.WithDeadline(ctx)
@@ -250,7 +285,14 @@ func (r *Reconciler) restoreKeys(ctx context.Context, s *scope, src *restoreSour
 		}
 		if got := live[name]; got != nil {
 			for k, v := range want.Data {
-				if !bytes.Equal(got.Data[k], v) {
+				switch {
+				case bytes.Equal(got.Data[k], v):
+				case k != corev1.TLSPrivateKeyKey && k != controlplane.EncryptionConfigKey:
+					// The keys are what the data and clients depend on; a certificate
+					// around the same key may have been renewed since the backup.
+				case src.spec.InPlace:
+					return &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("backup %s was taken with another %s in Secret %s than this tenant has: it is a backup of another tenant (its data could not be read with this tenant's keys), and only a tenant's own backups are restored in place; restore it into a new TenantCluster instead", src.manifest.Name, k, name)}, nil
+				default:
 					return &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("Secret %s/%s exists with another %s than backup %s's: the tenant made its own before its restore; delete the TenantCluster and create it again with spec.restore", s.namespace(), name, k, src.manifest.Name)}, nil
 				}
 			}
@@ -259,6 +301,11 @@ func (r *Reconciler) restoreKeys(ctx context.Context, s *scope, src *restoreSour
 		if err := r.Client.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("create Secret %s from backup %s: %w", name, src.manifest.Name, err)
 		}
+	}
+	created := len(live) < len(backupKeySecrets)
+	src.keysMatch = true // the source is kept: compared once
+	if !created {
+		return nil, nil
 	}
 	r.Recorder.Eventf(tc, nil, corev1.EventTypeNormal, "KeysRestored", "Restore",
 		"restored the CAs, service-account key and encryption key of backup %s (tenant UID %s)", src.manifest.Name, src.manifest.TenantUID)
@@ -272,6 +319,19 @@ func (r *Reconciler) restoreKeys(ctx context.Context, s *scope, src *restoreSour
 func (r *Reconciler) reconcileEtcdRestore(ctx context.Context, s *scope) (bool, error) {
 	ro := &s.o.restore
 	if !ro.active {
+		if w := ro.waiting; w.reason != "" {
+			// etcd serves meanwhile: its own check stays, the wait is told beside it.
+			c := s.o.checks[v1alpha1.EtcdAvailableCondition]
+			if c.ok {
+				c.reason = w.reason
+			}
+			if c.message == "" {
+				c.message = w.message
+			} else {
+				c.message = w.message + "; " + c.message
+			}
+			s.o.checks[v1alpha1.EtcdAvailableCondition] = c
+		}
 		return false, nil
 	}
 	tc := s.tc
@@ -280,6 +340,14 @@ func (r *Reconciler) reconcileEtcdRestore(ctx context.Context, s *scope) (bool, 
 	pod := &corev1.Pod{}
 	err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: controlplane.EtcdRestorePodName(tc.Name)}, pod)
 	if apierrors.IsNotFound(err) {
+		// In place, the old members go first: their pods would write, and a claim of
+		// theirs would be taken for the first member's.
+		if left, err := r.etcdLeftovers(ctx, s); err != nil {
+			return true, err
+		} else if left != "" {
+			ro.check.message = fmt.Sprintf("restoring etcd from backup %s in place: waiting for the etcd it replaces to go (%s)", ro.src.manifest.Name, left)
+			return false, nil
+		}
 		if err := r.createRestoreObjects(ctx, s); err != nil {
 			return true, err
 		}
@@ -298,6 +366,15 @@ func (r *Reconciler) reconcileEtcdRestore(ctx context.Context, s *scope) (bool, 
 		ro.check = check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("the restore pod %s was on node %s, which %s; a new one is made", pod.Name, pod.Spec.NodeName, lost)}
 		r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "RestoreFailed", "Restore", "%s", ro.check.message)
 		return false, r.forceDeletePod(ctx, pod)
+	}
+	if b := pod.Annotations[controlplane.EtcdRestoreBackupAnnotation]; b != m.Name {
+		// A pod of an earlier restore (status.restoring changed since): its result is not
+		// this restore's; its receiver wipes what it left in the claim.
+		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: removing the restore pod of backup %q", m.Name, b)
+		if err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+			return true, fmt.Errorf("delete the restore pod of another backup: %w", err)
+		}
+		return false, nil
 	}
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
@@ -397,28 +474,6 @@ func (r *Reconciler) removeRestorePod(ctx context.Context, s *scope) (bool, erro
 		return false, err
 	}
 	return false, r.forceDeletePod(ctx, pod)
-}
-
-// splitRestoreObjects takes the restore's objects (its pod and claim) out of rendered: the
-// restore makes them, the applier never sees them.
-func splitRestoreObjects(rendered []*unstructured.Unstructured) (rest, restore []*unstructured.Unstructured) {
-	for _, o := range rendered {
-		if k := o.GetKind(); o.GetAPIVersion() == "v1" && (k == "Pod" || k == "PersistentVolumeClaim") {
-			restore = append(restore, o)
-			continue
-		}
-		rest = append(rest, o)
-	}
-	return rest, restore
-}
-
-// etcdRestoreInput renders the restore pod while etcd is restored. The token is the new
-// tenant's UID: the restored cluster's ID is its own, never the backed-up one's.
-func etcdRestoreInput(tc *v1alpha1.TenantCluster, ro restoration) *controlplane.EtcdRestore {
-	if !ro.active {
-		return nil
-	}
-	return &controlplane.EtcdRestore{Token: string(tc.UID), SnapshotBytes: ro.src.manifest.SnapshotBytes}
 }
 
 // restoreVersionSkew says why a backup taken at Kubernetes version from cannot be restored

@@ -90,7 +90,7 @@ func TestRestoreMakesANewTenantFromABackup(t *testing.T) {
 	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tc), tc); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(pod.Spec.Containers[0].Args, "--initial-cluster-token="+string(tc.UID)) {
+	if !slices.Contains(pod.Spec.Containers[0].Args, "--initial-cluster-token="+string(tc.UID)+"-"+last) {
 		t.Errorf("etcdutl args %q lack the new tenant's token", pod.Spec.Containers[0].Args)
 	}
 	if api := apiServerReplicas(t, ctx, tc); api != 0 {
@@ -127,7 +127,12 @@ func TestRestoreMakesANewTenantFromABackup(t *testing.T) {
 	sts := &appsv1.StatefulSet{}
 	defer func() {
 		if t.Failed() {
+			p := &corev1.Pod{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err == nil {
+				t.Logf("restore pod %s uid %s made %s, deleted %v, phase %s, annotations %v", p.Name, p.UID, p.CreationTimestamp, p.DeletionTimestamp, p.Status.Phase, p.Annotations)
+			}
 			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(tc), tc)
+			t.Logf("status.restoring %+v, status.restore %+v", tc.Status.Restoring, tc.Status.Restore)
 			for _, c := range tc.Status.Conditions {
 				t.Logf("%s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message)
 			}

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -137,12 +138,12 @@ func (rm *restoreMemory) pod(key string) types.UID {
 	return rm.pods[key]
 }
 
-// source is the backup opened for key, if it is still spec.restore's of the tenant uid.
-func (rm *restoreMemory) source(key string, tc *v1alpha1.TenantCluster) *restoreSource {
+// source is the backup opened for key, if it is still the restore target's of the tenant.
+func (rm *restoreMemory) source(key string, tc *v1alpha1.TenantCluster, target v1alpha1.RestoreSpec) *restoreSource {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	src := rm.sources[key]
-	if src == nil || src.tenant != tc.UID || src.spec != *tc.Spec.Restore || src.container != restoreContainer(tc) {
+	if src == nil || src.tenant != tc.UID || src.spec != target || src.container != restoreContainer(tc, target) {
 		return nil
 	}
 	return src
@@ -162,4 +163,27 @@ func (rm *restoreMemory) forget(key string) {
 	defer rm.mu.Unlock()
 	delete(rm.pods, key)
 	delete(rm.sources, key)
+}
+
+// splitRestoreObjects takes the restore's objects (its pod and claim) out of rendered: the
+// restore makes them, the applier never sees them.
+func splitRestoreObjects(rendered []*unstructured.Unstructured) (rest, restore []*unstructured.Unstructured) {
+	for _, o := range rendered {
+		if k := o.GetKind(); o.GetAPIVersion() == "v1" && (k == "Pod" || k == "PersistentVolumeClaim") {
+			restore = append(restore, o)
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return rest, restore
+}
+
+// etcdRestoreInput renders the restore pod while etcd is restored. The token is the
+// tenant's UID and the backup's name: the restored cluster's ID is its own, never the
+// backed-up one's nor an earlier restore's.
+func etcdRestoreInput(tc *v1alpha1.TenantCluster, ro restoration) *controlplane.EtcdRestore {
+	if !ro.active {
+		return nil
+	}
+	return &controlplane.EtcdRestore{Token: string(tc.UID) + "-" + ro.src.manifest.Name, Backup: ro.src.manifest.Name, SnapshotBytes: ro.src.manifest.SnapshotBytes}
 }

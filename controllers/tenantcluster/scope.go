@@ -28,7 +28,8 @@ import (
 //   - status.conditions: EndpointReady, so that an Octavia update keeps a serving endpoint
 //     Ready;
 //   - status.backup: when the last backup was taken, which says when the next is due;
-//   - status.restore: spec.restore's backup is in etcd (restore.go), so it is not read again.
+//   - status.restore: spec.restore's backup is in etcd (restore.go), so it is not read
+//     again; its casFromBackup says the CAs are a backup's (pki.CAsFromBackup).
 type scope struct {
 	tc *v1alpha1.TenantCluster
 	// stamps are the rendered workloads' stamps (release, pod-template hash) by name, once

@@ -140,7 +140,11 @@ func setStatus(tc *v1alpha1.TenantCluster, o observed) {
 	if o.backup != nil {
 		tc.Status.Backup = o.backup
 	}
+	if o.restore.begin != nil {
+		tc.Status.Restoring = o.restore.begin.DeepCopy()
+	}
 	if o.restore.status != nil {
+		tc.Status.Restoring = nil
 		tc.Status.Restore = o.restore.status
 	}
 	ready := len(notReady) == 0 && o.invalid == "" && o.blocked.reason == ""

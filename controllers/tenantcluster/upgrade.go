@@ -61,7 +61,14 @@ const SkipPreUpgradeBackupAnnotation = "kubeseed.io/skip-pre-upgrade-backup"
 // asked for the upgrade, or a later one). A backup that just ended counts before its status
 // is written.
 func (r *Reconciler) awaitsPreUpgradeBackup(tc *v1alpha1.TenantCluster) bool {
-	if tc.Spec.ControlPlane.Etcd.Backup == nil || r.Backups == nil || tc.Annotations[SkipPreUpgradeBackupAnnotation] == "true" {
+	return tc.Annotations[SkipPreUpgradeBackupAnnotation] != "true" && r.awaitsBackupOfSpec(tc)
+}
+
+// awaitsBackupOfSpec says whether, with backups configured, no backup was written since the
+// TenantCluster's spec last changed: what a change that replaces data (an upgrade, an
+// in-place restore) waits for. A backup that just ended counts before its status is written.
+func (r *Reconciler) awaitsBackupOfSpec(tc *v1alpha1.TenantCluster) bool {
+	if tc.Spec.ControlPlane.Etcd.Backup == nil || r.Backups == nil {
 		return false
 	}
 	if b := tc.Status.Backup; b != nil && b.LastSuccessfulTime != nil && b.Generation >= tc.Generation {

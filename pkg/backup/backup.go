@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -86,6 +87,8 @@ type Job struct {
 	// the backup's objects this long after it started.
 	Keep        int
 	DeleteAfter time.Duration
+	// Protect names backups Prune never deletes: one a restore is reading.
+	Protect []string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -116,7 +119,7 @@ func Run(ctx context.Context, job Job) Result {
 	m, err := write(ctx, job, res.Started)
 	res.Manifest, res.Err = m, err
 	if err == nil {
-		res.Pruned, res.PruneErr = Prune(ctx, job.Store, job.Container, job.Prefix, job.Keep, m.Name)
+		res.Pruned, res.PruneErr = Prune(ctx, job.Store, job.Container, job.Prefix, job.Keep, m.Name, job.Protect...)
 	}
 	res.Duration = now().Sub(res.Started)
 	return res
@@ -268,8 +271,8 @@ func List(ctx context.Context, store openstack.ObjectStore, container, prefix st
 
 // Prune keeps the newest keep complete backups and deletes the rest, and incomplete backups
 // older than current (the one just written; a younger incomplete one may be in progress
-// elsewhere). It returns the deleted backups' names.
-func Prune(ctx context.Context, store openstack.ObjectStore, container, prefix string, keep int, current string) ([]string, error) {
+// elsewhere), but never a protected one. It returns the deleted backups' names.
+func Prune(ctx context.Context, store openstack.ObjectStore, container, prefix string, keep int, current string, protected ...string) ([]string, error) {
 	all, err := List(ctx, store, container, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("list backups: %w", err)
@@ -286,7 +289,7 @@ func Prune(ctx context.Context, store openstack.ObjectStore, container, prefix s
 		default:
 			drop = b.Name < current
 		}
-		if !drop {
+		if !drop || slices.Contains(protected, b.Name) {
 			continue
 		}
 		// The manifest goes first: a backup half deleted is incomplete, never half there.

@@ -227,3 +227,24 @@ func TestPruneDropsIncompleteOlderBackups(t *testing.T) {
 		t.Errorf("left %v", left)
 	}
 }
+
+// TestPruneSparesAProtectedBackup: the backup a restore reads is never pruned, however old.
+func TestPruneSparesAProtectedBackup(t *testing.T) {
+	ctx := context.Background()
+	f := openstack.NewFake()
+	_ = f.EnsureContainer(ctx, "b")
+	for _, name := range []string{"20260101T000000Z", "20260102T000000Z", "20260103T000000Z"} {
+		for _, o := range []string{"snapshot.enc", "manifest.json"} {
+			if _, err := f.PutObject(ctx, "b", "ns/acme/"+name+"/"+o, strings.NewReader("x"), openstack.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	gone, err := backup.Prune(ctx, f, "b", "ns/acme/", 1, "20260103T000000Z", "20260101T000000Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(gone, ",") != "20260102T000000Z" {
+		t.Errorf("pruned %v, want the unprotected older backup only", gone)
+	}
+}

@@ -457,7 +457,7 @@ func TestRestoreRendersThePodNotTheStatefulSet(t *testing.T) {
 		}
 		return m
 	}
-	restoring := kinds(renderCase(t, tc, controlplane.Inputs{EtcdRestore: &controlplane.EtcdRestore{Token: "tok-1", SnapshotBytes: 5<<20 + 1}}))
+	restoring := kinds(renderCase(t, tc, controlplane.Inputs{EtcdRestore: &controlplane.EtcdRestore{Token: "tok-1", Backup: "20261207T051500Z", SnapshotBytes: 5<<20 + 1}}))
 	if _, ok := restoring["StatefulSet/acme-etcd"]; ok {
 		t.Error("the etcd StatefulSet is rendered while etcd is restored")
 	}
@@ -470,6 +470,9 @@ func TestRestoreRendersThePodNotTheStatefulSet(t *testing.T) {
 	fromUnstructured(t, podObj, &pod)
 	if pod.Spec.RestartPolicy != corev1.RestartPolicyNever || len(pod.Spec.InitContainers) != 1 || len(pod.Spec.Containers) != 1 {
 		t.Fatalf("restore pod: restartPolicy %s, %d init containers, %d containers; want Never, 1, 1", pod.Spec.RestartPolicy, len(pod.Spec.InitContainers), len(pod.Spec.Containers))
+	}
+	if got := pod.Annotations[controlplane.EtcdRestoreBackupAnnotation]; got != "20261207T051500Z" {
+		t.Errorf("restore pod annotated %s=%q, want the backup it restores", controlplane.EtcdRestoreBackupAnnotation, got)
 	}
 	recv, restore := pod.Spec.InitContainers[0], pod.Spec.Containers[0]
 	if recv.Name != controlplane.EtcdRestoreReceiver || recv.Image != controlplane.TunnelImage("") {

@@ -10,6 +10,8 @@ type EtcdRestore struct {
 	// Token tells the restored cluster from the one the backup was taken of (etcd derives
 	// the cluster's ID from it): a member of the old cluster can never join the new one.
 	Token string
+	// Backup is the backup's name, on the restore pod (EtcdRestoreBackupAnnotation).
+	Backup string
 	// SnapshotBytes is the snapshot's size (the backup's signed manifest says it): the
 	// restore pod's snapshot volume is bounded by it, so a restore never fills the node.
 	SnapshotBytes int64
@@ -27,6 +29,9 @@ const (
 	// cluster, and no client's cached resourceVersion, ever sees one go back (etcd #16028;
 	// kubeadm's and etcd's own advice is a large bump and marking it compacted).
 	EtcdRestoreRevisionBump = 1_000_000_000
+	// EtcdRestoreBackupAnnotation on the restore pod names the backup it restores: a pod of
+	// an earlier restore is never taken for this one's.
+	EtcdRestoreBackupAnnotation = "kubeseed.io/restore-backup"
 )
 
 // EtcdRestorePodName is the restore pod's name.
@@ -69,6 +74,7 @@ func etcdRestoreValues(cluster, namespace string, in Inputs) EtcdRestoreValues {
 	}
 	return EtcdRestoreValues{
 		Enabled:       true,
+		Backup:        in.EtcdRestore.Backup,
 		ReceiverImage: wipeImage(in),
 		Args:          EtcdRestoreArgs(cluster, namespace, in.EtcdRestore.Token),
 		SnapshotSize:  snapshotVolumeSize(in.EtcdRestore.SnapshotBytes),

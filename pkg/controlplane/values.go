@@ -144,6 +144,8 @@ type EtcdValues struct {
 // second restores it into the claim with etcd's own etcdutl (Args).
 type EtcdRestoreValues struct {
 	Enabled bool `json:"enabled"`
+	// Backup names the backup restored: the pod says which (EtcdRestoreBackupAnnotation).
+	Backup string `json:"backup"`
 	// ReceiverImage is kubeseed's tunnel image, which carries `receive`.
 	ReceiverImage string `json:"receiverImage"`
 	// Args follow `etcdutl`: snapshot restore of member 0 with a new cluster token and the

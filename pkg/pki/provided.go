@@ -50,9 +50,9 @@ func ProvidedCAs(tc *v1alpha1.TenantCluster) []ProvidedCA {
 }
 
 // provides says whether tc brings the CA of secret s: one of spec.certificateAuthorities,
-// or any CA of a restored tenant, which come from its backup (RestoredSecret).
+// or any CA of a tenant whose CAs are its backup's (RestoredSecret, CAsFromBackup).
 func provides(tc *v1alpha1.TenantCluster, s controlplane.Secret) bool {
-	if tc.Spec.Restore != nil && slices.Contains(RestoredCAs, s) {
+	if CAsFromBackup(tc) && slices.Contains(RestoredCAs, s) {
 		return true
 	}
 	for _, p := range ProvidedCAs(tc) {
@@ -61,6 +61,22 @@ func provides(tc *v1alpha1.TenantCluster, s controlplane.Secret) bool {
 		}
 	}
 	return false
+}
+
+// CAsFromBackup says whether tc's CAs came from a backup (no Certificate makes them) or
+// are cert-manager's. It never changes for a tenant: status.casFromBackup records it at the
+// first reconcile, since cert-manager owns the Secrets of its Certificates and a Certificate
+// that stops being rendered would take its CA with it. Until recorded: a tenant made with
+// spec.restore, or one restored before the field existed (a backup of another tenant).
+func CAsFromBackup(tc *v1alpha1.TenantCluster) bool {
+	if v := tc.Status.CAsFromBackup; v != nil {
+		return *v
+	}
+	if tc.Spec.Restore == nil {
+		return false
+	}
+	st := tc.Status.Restore
+	return st == nil || st.TenantUID != string(tc.UID)
 }
 
 // CheckProvidedCA says why sec (a Secret the customer wrote: untrusted) holds no CA

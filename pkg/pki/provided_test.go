@@ -146,3 +146,39 @@ func TestObjectsWithProvidedCAs(t *testing.T) {
 		t.Errorf("control-plane copy %+v", cp)
 	}
 }
+
+// TestCAsFromBackup: what the first reconcile decides is kept: a tenant made from a backup
+// keeps its backup's CAs through in-place restores and whatever its spec says later; one
+// that restores its own backup in place keeps the CAs cert-manager made (their
+// Certificates own their Secrets: dropping one would delete the CA).
+func TestCAsFromBackup(t *testing.T) {
+	const self = "11111111-1111-1111-1111-111111111111"
+	const earlier = "22222222-2222-2222-2222-222222222222"
+	yes, no := true, false
+	cases := []struct {
+		name     string
+		spec     *v1alpha1.RestoreSpec
+		status   *v1alpha1.RestoreStatus
+		recorded *bool
+		want     bool
+	}{
+		{"no restore, first reconcile", nil, nil, nil, false},
+		{"made from a backup, first reconcile", &v1alpha1.RestoreSpec{Backup: "b1"}, nil, nil, true},
+		{"made with inPlace, first reconcile", &v1alpha1.RestoreSpec{Backup: "b1", InPlace: true}, nil, nil, true},
+		{"restored before the field existed", &v1alpha1.RestoreSpec{Backup: "b1"}, &v1alpha1.RestoreStatus{Backup: "b1", TenantUID: earlier}, nil, true},
+		{"recorded from a backup, own backup restored in place", &v1alpha1.RestoreSpec{Backup: "b2", InPlace: true}, &v1alpha1.RestoreStatus{Backup: "b2", TenantUID: self}, &yes, true},
+		{"recorded cert-manager's, in place under way", &v1alpha1.RestoreSpec{Backup: "b1", InPlace: true}, nil, &no, false},
+		{"recorded cert-manager's, restored in place", &v1alpha1.RestoreSpec{Backup: "b1", InPlace: true}, &v1alpha1.RestoreStatus{Backup: "b1", TenantUID: self}, &no, false},
+		{"recorded from a backup, spec without restore", nil, nil, &yes, true},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := &v1alpha1.TenantCluster{}
+			tc.UID = self
+			tc.Spec.Restore, tc.Status.Restore, tc.Status.CAsFromBackup = tt.spec, tt.status, tt.recorded
+			if got := pki.CAsFromBackup(tc); got != tt.want {
+				t.Errorf("CAsFromBackup = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -22,7 +22,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.certificateAuthorities) == has(oldSelf.certificateAuthorities)",message="spec.certificateAuthorities may not be added or removed: the tenant's certificates and joined workers trust its CAs",fieldPath=".certificateAuthorities"
 // +kubebuilder:validation:XValidation:rule="!has(self.controlPlane) || !has(self.controlPlane.etcd) || !has(self.controlPlane.etcd.backup) || has(self.cloud)",message="spec.controlPlane.etcd.backup needs spec.cloud: backups are written to Swift in the customer's project",fieldPath=".controlPlane.etcd.backup"
 // +kubebuilder:validation:XValidation:rule="!((has(self.hibernated) && self.hibernated) || (has(oldSelf.hibernated) && oldSelf.hibernated)) || self.version == oldSelf.version",message="spec.version cannot change while the tenant hibernates, nor together with spec.hibernated: wake it (spec.hibernated: false) first, then upgrade",fieldPath=".version"
-// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore)",message="spec.restore may not be added or removed: a tenant is restored once, when it is made",fieldPath=".restore"
+// +kubebuilder:validation:XValidation:rule="has(self.restore) ? (has(oldSelf.restore) && self.restore == oldSelf.restore) || (has(self.restore.inPlace) && self.restore.inPlace) : !has(oldSelf.restore)",message="spec.restore may be set or changed on a TenantCluster that exists only with spec.restore.inPlace: true, which replaces the tenant's etcd data with the backup's (docs/backups.md#restoring-in-place); once set it is never removed",fieldPath=".restore"
+// +kubebuilder:validation:XValidation:rule="!((has(self.hibernated) && self.hibernated) || (has(oldSelf.hibernated) && oldSelf.hibernated)) || (has(self.restore) ? has(oldSelf.restore) && self.restore == oldSelf.restore : !has(oldSelf.restore))",message="spec.restore cannot change while the tenant hibernates, nor together with spec.hibernated: wake it first",fieldPath=".restore"
 // +kubebuilder:validation:XValidation:rule="!has(self.restore) || has(self.cloud)",message="spec.restore needs spec.cloud: backups are read from Swift in the customer's project",fieldPath=".restore"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cloud) || has(self.cloud)",message="spec.cloud may not be removed: what kubeseed made in the customer's project is managed with its credentials",fieldPath=".cloud"
 type TenantClusterSpec struct {
@@ -94,8 +95,9 @@ type TenantClusterSpec struct {
 	// key), so that kubeconfigs, tokens and joined workers of the old tenant keep working.
 	// The backup is read from Swift with spec.cloud's credentials and opened with the old
 	// tenant's backup key, which must still be in the manager's namespace. Set when the
-	// tenant is made; immutable.
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.restore is immutable: a tenant is restored once, when it is made"
+	// tenant is made; set or changed later only with inPlace, which restores into this
+	// tenant (docs/backups.md#restoring-in-place). A backup is restored once per name:
+	// status.restore records the last one.
 	// +optional
 	Restore *RestoreSpec `json:"restore,omitempty"`
 }
@@ -113,9 +115,20 @@ type RestoreSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.contains('/')",message="spec.restore.container must be a Swift container name, without /"
 	// +optional
 	Container string `json:"container,omitempty"`
+
+	// InPlace confirms a restore into this TenantCluster as it runs, the only way
+	// spec.restore may be set or changed after the tenant was made: its etcd data is
+	// replaced by the backup's and everything written since is lost. A backup of the data
+	// it replaces is taken first when backups are configured and etcd is available
+	// (annotation kubeseed.io/skip-pre-restore-backup=true skips it); the apiservers and
+	// controllers stop, every etcd member is made anew from the backup, then the control
+	// plane starts again in order. Only a backup taken with the tenant's own keys (its own,
+	// or its predecessor's it was restored from) can be restored in place.
+	// +optional
+	InPlace bool `json:"inPlace,omitempty"`
 }
 
-// RestoreStatus is the backup the tenant was made from, once its etcd holds it.
+// RestoreStatus is the last backup restored into the tenant, once its etcd holds it.
 type RestoreStatus struct {
 	// Backup is the backup's name.
 	Backup string `json:"backup"`
@@ -362,9 +375,23 @@ type TenantClusterStatus struct {
 	// +optional
 	Backup *EtcdBackupStatus `json:"backup,omitempty"`
 
-	// Restore is the backup the tenant was made from (spec.restore), once restored.
+	// Restore is the last backup restored into the tenant (spec.restore), once restored: the
+	// one it was made from, or the last restored in place.
 	// +optional
 	Restore *RestoreStatus `json:"restore,omitempty"`
+
+	// Restoring is the restore under way once etcd's data is being replaced: recorded
+	// before anything is stopped and kept until it completes, even if spec.restore is set
+	// back to the backup status.restore records; a spec.restore naming another backup
+	// takes its place.
+	// +optional
+	Restoring *RestoreSpec `json:"restoring,omitempty"`
+
+	// CAsFromBackup says whether the tenant's CAs are a backup's (it was made from one:
+	// no Certificate makes them) or cert-manager's; recorded at the first reconcile and
+	// never changed, whatever is restored later.
+	// +optional
+	CAsFromBackup *bool `json:"casFromBackup,omitempty"`
 
 	// Conditions: CertificatesReady, EtcdAvailable, APIServerAvailable,
 	// ControllerManagerAvailable, SchedulerAvailable, EndpointReady and the summary Ready,

@@ -335,7 +335,7 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
 			},
 			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"} },
-			field:  "spec.restore", msg: "may not be added or removed",
+			field:  "spec.restore", msg: "only with spec.restore.inPlace: true",
 		},
 		{
 			name: "a restore pointed at another backup",
@@ -344,7 +344,67 @@ func TestTenantClusterUpdateValidation(t *testing.T) {
 				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"}
 			},
 			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Restore.Backup = "20261207T041500Z" },
-			field:  "spec.restore", msg: "is immutable",
+			field:  "spec.restore", msg: "only with spec.restore.inPlace: true",
+		},
+		{
+			name: "a restore made with the tenant removed",
+			start: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"}
+			},
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Restore = nil },
+			field:  "spec.restore", msg: "once set it is never removed",
+		},
+		{
+			name: "an in-place restore, confirmed",
+			start: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+			},
+			update: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z", InPlace: true}
+			},
+		},
+		{
+			name: "another in-place restore, confirmed",
+			start: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"}
+			},
+			update: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261207T041500Z", InPlace: true}
+			},
+		},
+		{
+			name: "an in-place restore's field removed",
+			start: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z", InPlace: true}
+			},
+			update: func(tc *v1alpha1.TenantCluster) { tc.Spec.Restore = nil },
+			field:  "spec.restore", msg: "once set it is never removed",
+		},
+		{
+			name: "an in-place restore as the tenant wakes",
+			start: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.Hibernated = true
+			},
+			update: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Hibernated = false
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z", InPlace: true}
+			},
+			field: "spec.restore", msg: "cannot change while the tenant hibernates",
+		},
+		{
+			name: "an in-place restore while hibernated",
+			start: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
+				tc.Spec.Hibernated = true
+			},
+			update: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z", InPlace: true}
+			},
+			field: "spec.restore", msg: "cannot change while the tenant hibernates",
 		},
 		{
 			name:   "a provided CA added later",

@@ -617,6 +617,16 @@ func (in *TenantClusterStatus) DeepCopyInto(out *TenantClusterStatus) {
 		*out = new(RestoreStatus)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.Restoring != nil {
+		in, out := &in.Restoring, &out.Restoring
+		*out = new(RestoreSpec)
+		**out = **in
+	}
+	if in.CAsFromBackup != nil {
+		in, out := &in.CAsFromBackup, &out.CAsFromBackup
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]metav1.Condition, len(*in))
