@@ -37,7 +37,8 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/versions"
 )
 
-// TestEtcdBackupToSwift is the backup half of the restore drill (docs/backups.md): a tenant
+// TestEtcdBackupToSwift is the backup half of the restore drill (docs/backups.md), with a
+// tenant without spec.cloud backed up into the operator-wide store beside it: a tenant
 // holding 1,000 ConfigMaps and a Secret is backed up into the test cloud's Swift (a real
 // Swift 2.30 behind Keystone) with the customer's credentials; the backup, downloaded as the
 // customer and opened with the key the admin exports, restores with etcd's own etcdutl
@@ -59,7 +60,9 @@ func TestEtcdBackupToSwift(t *testing.T) {
 	if err := kube.Create(ctx, tc); err != nil {
 		t.Fatal(err)
 	}
+	operatorStored, operatorContainer := startOperatorStoreTenant(t, ctx, cloud, ns)
 	waitTenantReady(t, ctx, tc)
+	checkOperatorStoreBackup(t, ctx, cloud, operatorStored, operatorContainer)
 	cfg := tenantConfig(t, ctx, tc)
 	cfg.QPS, cfg.Burst = 200, 400 // client-go's default 5 QPS would make this a 200 s write
 	tenant := kubernetes.NewForConfigOrDie(cfg)
@@ -219,8 +222,8 @@ func TestEtcdBackupToSwift(t *testing.T) {
 // tenant): the tenant is deleted (its final backup taken), and a TenantCluster of the same
 // name with spec.restore naming the backup of the 1,000 ConfigMaps comes up Ready with
 // all of them and the Secret (which decrypts: the encryption key came back), its revision
-// bumped above any the old tenant handed out, and the old admin kubeconfig's credentials
-// still accepted.
+// bumped above any the old tenant handed out, at the old address, the old admin kubeconfig
+// working as it was, and a new worker joins it.
 func testRestoreIntoANewTenant(t *testing.T, ctx context.Context, old *v1alpha1.TenantCluster, oldCfg *rest.Config, kept *corev1.Secret, name, container string) {
 	t.Helper()
 	deleteTenant(t, old)
@@ -273,13 +276,16 @@ func testRestoreIntoANewTenant(t *testing.T, ctx context.Context, old *v1alpha1.
 		t.Errorf("the restored tenant lists at resourceVersion %d, not bumped above the old tenant's %d: a watch could go back in time", listRV, oldRV)
 	}
 
-	// The old admin kubeconfig's CA and client certificate; the endpoint's node port is the
-	// new Service's (docs/backups.md says when the address changes).
-	cfg := rest.CopyConfig(oldCfg)
-	cfg.Host = tc.Status.Endpoint
-	if _, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Namespaces().Get(ctx, "drill", metav1.GetOptions{}); err != nil {
-		t.Errorf("the old admin kubeconfig's credentials are refused by the restored tenant: %v", err)
+	// The old admin kubeconfig as it was: the restored tenant asked for the old node port
+	// (free again once the old tenant went), so the old address reaches it.
+	if tc.Status.Endpoint != old.Status.Endpoint {
+		t.Errorf("the restored tenant is at %s, not at the old tenant's address %s", tc.Status.Endpoint, old.Status.Endpoint)
 	}
+	cfg := rest.CopyConfig(oldCfg)
+	if _, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Namespaces().Get(ctx, "drill", metav1.GetOptions{}); err != nil {
+		t.Errorf("the old admin kubeconfig does not work against the restored tenant: %v", err)
+	}
+	testNewWorkerJoinsRestoredTenant(t, ctx, tc, tenant)
 	testRestoreInPlace(t, ctx, tc, cfg, container)
 }
 

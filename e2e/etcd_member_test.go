@@ -5,6 +5,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
@@ -22,30 +27,43 @@ import (
 )
 
 // memberRecoveryDrill is issue 21's drill (b): a three-member tenant under a steady writer
-// that records every acknowledged write loses member 1's volume; the member is replaced
-// (removed, added back as a learner on the new volume, promoted) and every acknowledged
+// that records every acknowledged write loses member 1's volume, then member 2's database
+// is damaged (truncated, as by a failing disk); each member is replaced in turn (removed,
+// added back as a learner on an empty data directory, promoted) and every acknowledged
 // write is readable.
 func memberRecoveryDrill(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster, tenant kubernetes.Interface) {
 	createNamespaceIn(t, ctx, tenant, "writer")
 	w := startWriter(ctx, tenant, "writer")
 	time.Sleep(3 * time.Second) // some writes before the loss
-	replaceEtcdVolume(t, ctx, tc, 1)
-	start := time.Now()
-	// A learner's pod is not ready: three ready pods are three voting members.
-	sts, err := waitEtcd(ctx, tc, func(sts *appsv1.StatefulSet) bool {
-		return sts.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.EtcdAvailableCondition)
-	})
-	if err != nil {
-		w.stop()
-		dumpPodsOf(t, controlplane.NamespaceOf(tc))
-		dumpManagerLogs(t)
-		t.Fatalf("etcd of %s/%s did not get member 1 back: %d ready; conditions %+v", tc.Namespace, tc.Name, sts.Status.ReadyReplicas, tc.Status.Conditions)
+	for _, loss := range []struct {
+		what   string
+		member int
+		lose   func(*testing.T, context.Context, *v1alpha1.TenantCluster, int)
+	}{
+		{"its volume replaced", 1, replaceEtcdVolume},
+		{"its database truncated", 2, truncateEtcdDatabase},
+	} {
+		name := controlplane.EtcdMemberName(tc.Name, loss.member)
+		loss.lose(t, ctx, tc, loss.member)
+		start := time.Now()
+		// The member was replaced (its event), and a learner's pod is not ready: three
+		// ready pods are three voting members.
+		sts, err := waitEtcd(ctx, tc, func(sts *appsv1.StatefulSet) bool {
+			return sts.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.EtcdAvailableCondition) &&
+				replacedEvent(ctx, tc, name)
+		})
+		if err != nil {
+			w.stop()
+			dumpPodsOf(t, controlplane.NamespaceOf(tc))
+			dumpManagerLogs(t)
+			t.Fatalf("etcd of %s/%s did not replace %s (event EtcdMemberDataLost: %v) and get it back: %d ready; conditions %+v",
+				tc.Namespace, tc.Name, name, replacedEvent(ctx, tc, name), sts.Status.ReadyReplicas, tc.Status.Conditions)
+		}
+		t.Logf("member %s, %s, voting again %.1fs later", name, loss.what, time.Since(start).Seconds())
 	}
-	recovered := time.Since(start)
 	time.Sleep(2 * time.Second) // writes after the recovery too
 	acked, failed := w.stop()
-	t.Logf("member %s, its volume replaced, voting again %.1fs later; the writer had %d writes acknowledged, %d not",
-		controlplane.EtcdMemberName(tc.Name, 1), recovered.Seconds(), len(acked), failed)
+	t.Logf("the writer had %d writes acknowledged, %d not", len(acked), failed)
 	if len(acked) == 0 {
 		t.Fatal("no write was acknowledged: the drill tested nothing")
 	}
@@ -65,10 +83,6 @@ func memberRecoveryDrill(t *testing.T, ctx context.Context, tc *v1alpha1.TenantC
 	}
 	if lost > 0 {
 		t.Errorf("%d of %d acknowledged writes are lost", lost, len(acked))
-	}
-	events, err := clients.CoreV1().Events(tc.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=EtcdMemberDataLost"})
-	if err != nil || len(events.Items) == 0 {
-		t.Errorf("no EtcdMemberDataLost event on %s/%s: %v", tc.Namespace, tc.Name, err)
 	}
 	for _, ns := range []string{"only-in-globex", "after-growth"} {
 		if _, err := tenant.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
@@ -161,4 +175,55 @@ func replaceEtcdVolume(t *testing.T, ctx context.Context, tc *v1alpha1.TenantClu
 	if err != nil {
 		t.Fatalf("claim %s/%s was not replaced: %v", ns, claim, err)
 	}
+}
+
+// truncateEtcdDatabase damages etcd member i's database as a failing disk does: the file,
+// on the seed's local-path volume, is cut to its first four pages (bbolt's meta pages stay,
+// the pages they point to go) while etcd runs, and its pod is deleted so that etcd opens
+// it again at once, whether or not it met the damage first.
+func truncateEtcdDatabase(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster, i int) {
+	t.Helper()
+	ns, claim := controlplane.NamespaceOf(tc), controlplane.EtcdDataClaimName(tc.Name, i)
+	pvc, err := clients.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv, err := clients.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	switch {
+	case pv.Spec.HostPath != nil:
+		dir = pv.Spec.HostPath.Path
+	case pv.Spec.Local != nil:
+		dir = pv.Spec.Local.Path
+	}
+	// The local seed's nodes share this machine's file system (pkg/seed).
+	dbs, _ := filepath.Glob(filepath.Join(dir, "*", "member", "snap", "db"))
+	if direct := filepath.Join(dir, "member", "snap", "db"); fileExists(direct) {
+		dbs = append(dbs, direct)
+	}
+	if len(dbs) != 1 {
+		t.Fatalf("volume %s of %s/%s: want one etcd database under %q, found %v", pv.Name, ns, claim, dir, dbs)
+	}
+	if err := os.Truncate(dbs[0], 4*4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := clients.CoreV1().Pods(ns).Delete(ctx, controlplane.EtcdMemberName(tc.Name, i), metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replacedEvent says whether the manager reported member name's replacement.
+func replacedEvent(ctx context.Context, tc *v1alpha1.TenantCluster, name string) bool {
+	events, err := clients.CoreV1().Events(tc.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=EtcdMemberDataLost"})
+	return err == nil && slices.ContainsFunc(events.Items, func(e corev1.Event) bool {
+		return e.InvolvedObject.UID == tc.UID && strings.Contains(e.Message, name+" (")
+	})
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

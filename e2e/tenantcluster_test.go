@@ -242,7 +242,7 @@ func TestTenantClustersSideBySide(t *testing.T) {
 		}
 		createNamespaceIn(t, ctx, tenantB, "after-growth")
 	})
-	t.Run("a member whose volume is lost is added back and no acknowledged write is lost", func(t *testing.T) {
+	t.Run("a member whose volume is lost, then one whose database is damaged, is added back and no acknowledged write is lost", func(t *testing.T) {
 		memberRecoveryDrill(t, ctx, b, tenantB)
 	})
 }

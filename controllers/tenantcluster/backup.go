@@ -18,7 +18,6 @@ import (
 	"github.com/kubeseed/kubeseed/pkg/backup"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/etcd"
-	"github.com/kubeseed/kubeseed/pkg/openstack"
 	"github.com/kubeseed/kubeseed/pkg/pki"
 )
 
@@ -76,7 +75,7 @@ func (r *Reconciler) reconcileBackup(ctx context.Context, s *scope) (bool, error
 		lastTime = last.LastSuccessfulTime.Time
 		s.o.backup = last // BackupWritten is told once the status says so (recordTransitions)
 		if res.PruneErr != nil {
-			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "BackupPruneFailed", "Backup", "deleting backups beyond spec.controlPlane.etcd.backup.keep: %s", openstack.CleanMessage(res.PruneErr.Error(), cloud.MaxMessage))
+			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "BackupPruneFailed", "Backup", "deleting backups beyond spec.controlPlane.etcd.backup.keep: %s", backupStoreRef(tc, backupContainer(spec)).say(ctx, res.PruneErr))
 		}
 	}
 
@@ -115,7 +114,7 @@ func (r *Reconciler) reconcileBackup(ctx context.Context, s *scope) (bool, error
 	switch {
 	case failed:
 		s.o.checks[v1alpha1.BackedUpCondition] = check{reason: v1alpha1.BackupFailedReason,
-			message: "the backup started at " + res.Started.UTC().Format(time.RFC3339) + " failed: " + openstack.CleanMessage(res.Err.Error(), cloud.MaxMessage)}
+			message: "the backup started at " + res.Started.UTC().Format(time.RFC3339) + " failed: " + backupStoreRef(tc, backupContainer(spec)).say(ctx, res.Err)}
 		if prev := meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.BackedUpCondition); prev == nil || prev.Message != s.o.checks[v1alpha1.BackedUpCondition].message {
 			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "BackupFailed", "Backup", "%s", s.o.checks[v1alpha1.BackedUpCondition].message)
 		}
@@ -170,26 +169,21 @@ func (r *Reconciler) startBackup(ctx context.Context, s *scope, key string, spec
 		}
 		keys[name] = got.Data
 	}
-	if tc.Spec.Cloud == nil {
-		return &check{reason: v1alpha1.InvalidSpecReason, message: "spec.controlPlane.etcd.backup needs spec.cloud"}, nil
-	}
 	cctx, cancel := cloud.WithDeadline(ctx)
 	defer cancel()
-	clients, v, err := r.copiedCloudClients(cctx, s, cloud.Ref{Namespace: tc.Namespace, Name: tc.Spec.Cloud.CredentialsSecretRef.Name})
-	if clients == nil {
-		if v.Reason == "" {
-			return nil, err // the seed's API failed: backoff
-		}
-		// The cloud's verdict names the cause (credentials, auth URL, an unavailable cloud);
-		// the backup is tried again within a minute either way.
-		return &check{reason: v.Reason, message: v.Message}, nil
-	}
-	if clients.ObjectStore == nil {
-		return &check{reason: v1alpha1.BackupFailedReason, message: "the customer's cloud has no object-store (Swift) endpoint in its catalog"}, nil
+	// The cloud's verdict names the cause (credentials, auth URL, an unavailable cloud, no
+	// store); the backup is tried again within a minute either way.
+	store, bad, err := r.openBackupStore(cctx, s, backupStoreRef(tc, backupContainer(spec)))
+	if store == nil {
+		return bad, err
 	}
 	bkey, keyID, bad, err := r.backupKey(ctx, tc)
 	if err != nil || bad != nil {
 		return bad, err
+	}
+	seed, err := r.seedID(ctx)
+	if err != nil {
+		return nil, err
 	}
 	snap := r.BackupSnapshotter
 	if snap == nil {
@@ -202,10 +196,11 @@ func (r *Reconciler) startBackup(ctx context.Context, s *scope, key string, spec
 			Cert:      etcdClient.Data[controlplane.TLSCertKey],
 			Key:       etcdClient.Data[controlplane.TLSKeyKey],
 		}),
-		Store: clients.ObjectStore, Container: backupContainer(spec), Prefix: backupPrefix(tc),
+		Store: store.objects, Container: store.container, Prefix: backupPrefix(tc),
 		Key: bkey, KeyID: keyID, Keys: keys,
 		Tenant: key, TenantUID: string(tc.UID), KubernetesVersion: tc.Status.Version,
 		Keep: int(ptr.Deref(spec.Keep, 7)), Generation: tc.Generation,
+		Endpoint: &backup.Endpoint{URL: tc.Status.Endpoint, Seed: seed, NodePort: nodePortOf(s.svc), TunnelNodePort: tunnelNodePortOf(s.svc)},
 	}
 	if spec.MaxAge != nil {
 		job.DeleteAfter = spec.MaxAge.Duration
@@ -230,6 +225,18 @@ func (r *Reconciler) backupKey(ctx context.Context, tc *v1alpha1.TenantCluster) 
 		if sec.Annotations[backup.KeyTenantUIDAnnotation] != string(tc.UID) {
 			return nil, "", &check{reason: v1alpha1.BackupFailedReason, message: fmt.Sprintf("the backup key Secret %s/%s is not this tenant's (annotation %s): an admin must repair it", ns, name, backup.KeyTenantUIDAnnotation)}, nil
 		}
+		if sec.Annotations[backup.KeyNamespaceUIDAnnotation] == "" {
+			// A key made by an earlier release: it gets its tenant's namespace, once.
+			nsUID, err := r.namespaceUID(ctx, tc)
+			if err != nil {
+				return nil, "", nil, err
+			}
+			patch := client.MergeFrom(sec.DeepCopy())
+			metav1.SetMetaDataAnnotation(&sec.ObjectMeta, backup.KeyNamespaceUIDAnnotation, nsUID)
+			if err := r.Client.Patch(ctx, sec, patch); err != nil {
+				return nil, "", nil, fmt.Errorf("record the namespace of backup key %s/%s: %w", ns, name, err)
+			}
+		}
 		if k := sec.Data[backup.KeyField]; len(k) == backup.KeySize {
 			return k, name, nil, nil
 		}
@@ -237,14 +244,19 @@ func (r *Reconciler) backupKey(ctx context.Context, tc *v1alpha1.TenantCluster) 
 	case !apierrors.IsNotFound(err):
 		return nil, "", nil, fmt.Errorf("read backup key %s/%s: %w", ns, name, err)
 	}
+	nsUID, err := r.namespaceUID(ctx, tc)
+	if err != nil {
+		return nil, "", nil, err
+	}
 	k := make([]byte, backup.KeySize)
 	if _, err := rand.Read(k); err != nil {
 		return nil, "", nil, err
 	}
 	sec = &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
-			Labels:      map[string]string{backup.KeyLabel: "true"},
-			Annotations: map[string]string{backup.KeyTenantAnnotation: tc.Namespace + "/" + tc.Name, backup.KeyTenantUIDAnnotation: string(tc.UID)}},
+			Labels: map[string]string{backup.KeyLabel: "true"},
+			Annotations: map[string]string{backup.KeyTenantAnnotation: tc.Namespace + "/" + tc.Name, backup.KeyTenantUIDAnnotation: string(tc.UID),
+				backup.KeyNamespaceUIDAnnotation: nsUID}},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{backup.KeyField: k},
 	}
@@ -320,7 +332,7 @@ func (r *Reconciler) finalBackup(ctx context.Context, tc *v1alpha1.TenantCluster
 		}
 		if !running && time.Since(res.Started.Add(res.Duration)) < backupRetryAfter {
 			*blocked = check{reason: v1alpha1.BackupFailedReason, message: "the final backup before deletion failed, retrying within a minute (set annotation " +
-				SkipFinalBackupAnnotation + "=true to delete without it): " + openstack.CleanMessage(res.Err.Error(), cloud.MaxMessage)}
+				SkipFinalBackupAnnotation + "=true to delete without it): " + backupStoreRef(tc, backupContainer(spec)).say(ctx, res.Err)}
 			return false, backupRetryAfter, nil
 		}
 	}
@@ -335,6 +347,10 @@ func (r *Reconciler) finalBackup(ctx context.Context, tc *v1alpha1.TenantCluster
 	}
 	s := &scope{tc: tc, ns: ns, o: newObserved()}
 	if s.secrets, s.sums, err = r.issuedSecrets(ctx, s); err != nil {
+		return false, 0, err
+	}
+	// Its node ports go into the manifest: a tenant made again from it asks for them.
+	if s.svc, err = getOptional[corev1.Service](ctx, r.Client, ns.Name, controlplane.APIServer.ObjectName(tc.Name)); err != nil {
 		return false, 0, err
 	}
 	if enc := s.secrets[controlplane.EncryptionConfigSecret.Name(tc.Name)]; enc == nil {

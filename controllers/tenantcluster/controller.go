@@ -75,6 +75,10 @@ type Reconciler struct {
 	// Clouds builds OpenStack clients from a credentials Secret, for Octavia endpoints;
 	// nil refuses Octavia endpoints with a condition. Tests inject a fake cloud.
 	Clouds openstack.ClientFactory
+	// OperatorClouds builds the clients of the admin's operator-wide backup store
+	// (backup.StoreSecretName), unrestricted by the customers' allowed auth URLs; nil uses
+	// Clouds.
+	OperatorClouds openstack.ClientFactory
 	// SeedID tags what kubeseed creates in customers' projects, so that a sweep only
 	// removes this seed's orphans; empty means the UID of namespace kube-system.
 	SeedID string
@@ -94,7 +98,7 @@ type Reconciler struct {
 	// restores with a message saying so.
 	PodExec PodExec
 	// PodLogs reads an etcd pod's last words to tell a member whose data is lost; nil
-	// leaves such a member to a person (docs/tenantcluster.md, "A member whose volume is lost").
+	// leaves such a member to a person (docs/tenantcluster.md, "A member whose volume is lost or whose data is corrupt").
 	PodLogs           PodLogs
 	restores          restoreMemory
 	BackupSnapshotter BackupSnapshotter

@@ -140,7 +140,7 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 		default:
 			members = slices.DeleteFunc(members, func(x etcd.Member) bool { return x.ID == step.MemberID })
 			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "EtcdMemberDataLost", "ReplaceMember",
-				"etcd member %s (%x) lost its data: removed, and added back as a learner on its new volume", step.Target.Name, step.MemberID)
+				"etcd member %s (%x) lost its data (its volume replaced, or its database or log corrupt): removed, to be added back as a learner on an empty data directory", step.Target.Name, step.MemberID)
 		}
 	case etcd.Grow:
 		m.replicas = step.Replicas

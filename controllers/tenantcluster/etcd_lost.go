@@ -35,8 +35,8 @@ const (
 
 // etcdPodStates is what the etcd pods say, by ordinal, while one is not ready.
 type etcdPodStates struct {
-	// lost: its etcd refuses to start because its member's data is gone
-	// (etcd.DataLostIn: its volume was replaced or wiped).
+	// lost: its etcd refuses to start because its member's data is gone or unreadable
+	// (etcd.DataLostIn: its volume was replaced, wiped or damaged).
 	lost []bool
 	// crashed: its etcd container ended at least once and does not run now.
 	crashed []bool

@@ -207,10 +207,17 @@ func (r *Reconciler) reconcileHolds(ctx context.Context, s *scope) (bool, error)
 // customer's namespace.
 func (r *Reconciler) reconcileApply(ctx context.Context, s *scope) (bool, error) {
 	tc, m := s.tc, s.o.etcdMembership
+	nodePort, tunnelNodePort := nodePortOf(s.svc), tunnelNodePortOf(s.svc)
+	if s.svc == nil {
+		var err error
+		if nodePort, tunnelNodePort, err = r.restoredNodePorts(ctx, s); err != nil {
+			return true, err
+		}
+	}
 	values, err := controlplane.ValuesFor(tc, controlplane.Inputs{
 		EndpointHost:        s.endpoint.Host,
-		NodePort:            nodePortOf(s.svc),
-		TunnelNodePort:      tunnelNodePortOf(s.svc),
+		NodePort:            nodePort,
+		TunnelNodePort:      tunnelNodePort,
 		SecretChecksums:     s.sums,
 		SecretCAChecksums:   caChecksums(s.secrets),
 		ImageRegistry:       r.ImageRegistry,

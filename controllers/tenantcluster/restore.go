@@ -64,12 +64,14 @@ type restoration struct {
 // restoreSource is the backup a tenant is restored from, opened.
 type restoreSource struct {
 	// tenant and spec are what it was opened for: the TenantCluster's UID and spec.restore.
-	tenant            types.UID
-	spec              v1alpha1.RestoreSpec
-	store             openstack.ObjectStore
-	container, prefix string
-	manifest          backup.Manifest
-	key               []byte
+	tenant types.UID
+	spec   v1alpha1.RestoreSpec
+	store  openstack.ObjectStore
+	// ref is the store opened, as the spec says it; container and where are that store's.
+	ref                      storeRef
+	container, prefix, where string
+	manifest                 backup.Manifest
+	key                      []byte
 	// keysMatch: the tenant's keys are the backup's (made from it, or compared once).
 	keysMatch bool
 }
@@ -157,7 +159,7 @@ func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, erro
 		s.o.restore.begin = target
 		if sts != nil {
 			// Recorded first, stopped at the next reconcile: once etcd goes, this restore
-			// runs to its end whatever the spec says meanwhile.
+			// runs to its end, unless the spec names yet another backup, which takes over.
 			r.Recorder.Eventf(tc, nil, corev1.EventTypeWarning, "RestoringInPlace", "Restore",
 				"replacing etcd's data with backup %s: the apiservers and controllers stop, etcd's members and volumes are made anew from the backup", src.manifest.Name)
 			s.o.restore.waiting = check{reason: v1alpha1.RestoringReason, message: fmt.Sprintf("restoring backup %s in place: stopping the control plane and etcd", src.manifest.Name)}
@@ -180,27 +182,27 @@ func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope, target v1a
 	}
 	cctx, cancel := cloud.WithDeadline(ctx)
 	defer cancel()
-	clients, v, err := r.copiedCloudClients(cctx, s, cloud.Ref{Namespace: tc.Namespace, Name: tc.Spec.Cloud.CredentialsSecretRef.Name})
-	if clients == nil {
-		if v.Reason == "" {
-			return nil, nil, err
+	ref := restoreStoreRef(tc, target)
+	store, bad, err := r.openBackupStore(cctx, s, ref)
+	if store == nil {
+		if bad != nil && bad.reason == v1alpha1.BackupFailedReason {
+			return failed("%s: spec.restore cannot read the backup", bad.message)
+		} else if bad != nil {
+			bad.message = "reading the backup to restore: " + bad.message
 		}
-		return nil, &check{reason: v.Reason, message: "reading the backup to restore: " + v.Message}, nil
+		return nil, bad, err
 	}
-	if clients.ObjectStore == nil {
-		return failed("the customer's cloud has no object-store (Swift) endpoint in its catalog: spec.restore cannot read the backup")
-	}
-	src := &restoreSource{tenant: tc.UID, spec: target, store: clients.ObjectStore, container: restoreContainer(tc, target), prefix: backupPrefix(tc)}
+	src := &restoreSource{tenant: tc.UID, spec: target, ref: ref, store: store.objects, container: store.container, where: store.where, prefix: backupPrefix(tc)}
 	name := target.Backup
 	src.manifest, err = backup.ReadManifest(cctx, src.store, src.container, src.prefix, name)
 	switch {
 	case openstack.IsNotFound(err):
-		return failed("backup %s of %s/%s is not in Swift container %s (no %s%s/%s): spec.restore.backup must name a complete backup (kubeseed backup list %s -n %s)",
-			name, tc.Namespace, tc.Name, src.container, src.prefix, name, backup.ManifestObject, tc.Name, tc.Namespace)
+		return failed("backup %s of %s/%s is not in %s (no %s%s/%s): spec.restore.backup must name a complete backup (kubeseed backup list %s -n %s)",
+			name, tc.Namespace, tc.Name, src.where, src.prefix, name, backup.ManifestObject, tc.Name, tc.Namespace)
 	case openstack.IsTransient(err):
-		return nil, &check{reason: v1alpha1.CloudUnavailableReason, message: fmt.Sprintf("read backup %s from Swift container %s, retrying: %s", name, src.container, openstack.CleanMessage(err.Error(), cloud.MaxMessage))}, nil
+		return nil, &check{reason: v1alpha1.CloudUnavailableReason, message: fmt.Sprintf("read backup %s from %s, retrying: %s", name, src.where, ref.say(ctx, err))}, nil
 	case err != nil:
-		return failed("read backup %s from Swift container %s: %s", name, src.container, openstack.CleanMessage(err.Error(), cloud.MaxMessage))
+		return failed("read backup %s from %s: %s", name, src.where, ref.say(ctx, err))
 	}
 	// The manifest is the customer's until its key's MAC says otherwise: its tenant UID
 	// only names which key to try, and must be a UID (it becomes a Secret's name).
@@ -216,8 +218,13 @@ func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope, target v1a
 	}
 	// One answer for a missing key and another tenant's: the customer learns nothing of
 	// the seed's other tenants from a manifest they wrote.
-	tenant := tc.Namespace + "/" + tc.Name
-	if err != nil || sec.Annotations[backup.KeyTenantUIDAnnotation] != src.manifest.TenantUID || sec.Annotations[backup.KeyTenantAnnotation] != tenant {
+	tenant, ours := tc.Namespace+"/"+tc.Name, false
+	if err == nil && sec.Annotations[backup.KeyTenantUIDAnnotation] == src.manifest.TenantUID && sec.Annotations[backup.KeyTenantAnnotation] == tenant {
+		if ours, err = r.keyOfThisNamespace(ctx, ref, sec, tc); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !ours {
 		return failed("no backup key of a TenantCluster %s with UID %s, which backup %s names, is in the manager's namespace: only a backup of an earlier TenantCluster of this namespace and name is restored; if it is one, an admin restores its key (Secret %s) from the export of the backup keys (docs/backups.md)",
 			tenant, src.manifest.TenantUID, name, keyName)
 	}
@@ -238,17 +245,6 @@ func (r *Reconciler) openRestoreSource(ctx context.Context, s *scope, target v1a
 		return failed("backup %s: %s", name, msg)
 	}
 	return src, nil, nil
-}
-
-// restoreContainer is where a restore's backup is: its container, else the backups'.
-func restoreContainer(tc *v1alpha1.TenantCluster, target v1alpha1.RestoreSpec) string {
-	if c := target.Container; c != "" {
-		return c
-	}
-	if b := tc.Spec.ControlPlane.Etcd.Backup; b != nil {
-		return backupContainer(b)
-	}
-	return backup.DefaultContainer
 }
 
 // restoreKeys creates the control-plane Secrets a backup keeps (backupKeySecrets) from it,
@@ -275,7 +271,7 @@ func (r *Reconciler) restoreKeys(ctx context.Context, s *scope, src *restoreSour
 	defer cancel()
 	keys, err := backup.ReadKeys(cctx, src.store, src.container, src.prefix, src.manifest, src.key)
 	if err != nil {
-		return &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("read the keys of backup %s: %s", src.manifest.Name, openstack.CleanMessage(err.Error(), cloud.MaxMessage))}, nil
+		return &check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("read the keys of backup %s: %s", src.manifest.Name, src.ref.say(ctx, err))}, nil
 	}
 	for _, sec := range backupKeySecrets {
 		name := sec.Name(tc.Name)
@@ -409,7 +405,7 @@ func (r *Reconciler) reconcileEtcdRestore(ctx context.Context, s *scope) (bool, 
 	case streamed:
 		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: the snapshot is in pod %s", m.Name, pod.Name)
 	case finished && res.Err != nil && time.Since(res.Started.Add(res.Duration)) < restoreRetry:
-		ro.check = check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("streaming the snapshot of backup %s into pod %s failed, retrying: %s", m.Name, pod.Name, openstack.CleanMessage(res.Err.Error(), cloud.MaxMessage))}
+		ro.check = check{reason: v1alpha1.RestoreFailedReason, message: fmt.Sprintf("streaming the snapshot of backup %s into pod %s failed, retrying: %s", m.Name, pod.Name, ro.src.ref.say(ctx, res.Err))}
 	default:
 		r.streamSnapshot(s, key, pod)
 		ro.check.message = fmt.Sprintf("restoring etcd from backup %s: streaming its snapshot (%d bytes) into pod %s", m.Name, m.SnapshotBytes, pod.Name)

@@ -6,8 +6,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -60,6 +64,10 @@ func TestRestoreMakesANewTenantFromABackup(t *testing.T) {
 	pod := &corev1.Pod{}
 	eventually(t, "restore pod made", 2*time.Minute, func(ctx context.Context) bool {
 		return k8sClient.Get(ctx, client.ObjectKey{Namespace: cpns, Name: controlplane.EtcdRestorePodName(tc.Name)}, pod) == nil
+	})
+	// The old tenant's node port, free again, is asked for: its address is published again.
+	eventually(t, "the old endpoint published again", time.Minute, func(ctx context.Context) bool {
+		return k8sClient.Get(ctx, client.ObjectKeyFromObject(tc), tc) == nil && tc.Status.Endpoint == old.Status.Endpoint
 	})
 	for name, data := range oldKeys {
 		sec := &corev1.Secret{}
@@ -152,6 +160,40 @@ func TestRestoreMakesANewTenantFromABackup(t *testing.T) {
 	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the restore pod is still there once etcd runs: %v", err)
 	}
+}
+
+// TestRestoreOfATakenNodePortGetsAnother: when a Service of the seed holds the old tenant's
+// node port by the time it is made again, the restored tenant gets another (an event says the
+// address changed) rather than fail to make its Service.
+func TestRestoreOfATakenNodePortGetsAnother(t *testing.T) {
+	ctx := context.Background()
+	old, _, _, last := backedUpAndDeleted(t, "moved")
+	u, err := url.Parse(old.Status.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatalf("old endpoint %q has no node port: %v", old.Status.Endpoint, err)
+	}
+	squatter := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: newNamespace(t), Name: "squatter"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "x"},
+			Ports: []corev1.ServicePort{{Port: 443, NodePort: int32(port)}}},
+	}
+	if err := k8sClient.Create(ctx, squatter); err != nil {
+		t.Fatal(err)
+	}
+	tc := restoreOf(t, old, last)
+	waitFor(t, tc, "another endpoint published", func(tc *v1alpha1.TenantCluster) bool {
+		return tc.Status.Endpoint != "" && tc.Status.Endpoint != old.Status.Endpoint
+	})
+	eventually(t, "EndpointAddressChanged told", time.Minute, func(ctx context.Context) bool {
+		evs := &eventsv1.EventList{}
+		return k8sClient.List(ctx, evs, client.InNamespace(tc.Namespace)) == nil && slices.ContainsFunc(evs.Items, func(e eventsv1.Event) bool {
+			return e.Reason == "EndpointAddressChanged" && e.Regarding.UID == tc.UID && strings.Contains(e.Note, fmt.Sprint(port))
+		})
+	})
 }
 
 // TestRestoreOfAMissingBackupSaysSo: spec.restore naming a backup that is not in the

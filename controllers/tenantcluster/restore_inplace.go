@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"

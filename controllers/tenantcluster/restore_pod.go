@@ -143,7 +143,7 @@ func (rm *restoreMemory) source(key string, tc *v1alpha1.TenantCluster, target v
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	src := rm.sources[key]
-	if src == nil || src.tenant != tc.UID || src.spec != target || src.container != restoreContainer(tc, target) {
+	if src == nil || src.tenant != tc.UID || src.spec != target || src.ref != restoreStoreRef(tc, target) {
 		return nil
 	}
 	return src

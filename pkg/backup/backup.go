@@ -56,9 +56,26 @@ type Manifest struct {
 	// Encryption and Compression say how snapshot.enc and keys.enc are made.
 	Encryption  string `json:"encryption"`
 	Compression string `json:"compression"`
+	// Endpoint is where the tenant's kube-apiserver was published; absent in backups of
+	// earlier kubeseed releases (the MAC covers it only when present).
+	Endpoint *Endpoint `json:"endpoint,omitempty"`
 	// MAC authenticates the rest with the backup key (Sign, Verify): the manifest lies in
 	// the customer's container, and a restore sizes and checks what it does by it.
 	MAC string `json:"mac"`
+}
+
+// Endpoint is the tenant's published address when a backup was taken: a tenant made again
+// from the backup asks for the same node ports, so that kubeconfigs and workers that
+// dialled the old address reach it.
+type Endpoint struct {
+	URL string `json:"url,omitempty"`
+	// Seed identifies the seed (the UID of its kube-system namespace): node ports are
+	// asked for again only on the seed that gave them, whose node-port range they are in.
+	Seed string `json:"seed,omitempty"`
+	// NodePort and TunnelNodePort are the seed's node ports of the kube-apiserver Service's
+	// apiserver and tunnel ports; 0 when it had none.
+	NodePort       int32 `json:"nodePort,omitempty"`
+	TunnelNodePort int32 `json:"tunnelNodePort,omitempty"`
 }
 
 // Snapshotter streams a snapshot of a tenant's etcd (*etcd.Conn).
@@ -78,8 +95,9 @@ type Job struct {
 	KeyID string
 	// Keys are the Secrets a restore needs, by name: their data is stored encrypted.
 	Keys map[string]map[string][]byte
-	// Tenant, TenantUID and KubernetesVersion go into the manifest.
+	// Tenant, TenantUID, KubernetesVersion and Endpoint go into the manifest.
 	Tenant, TenantUID, KubernetesVersion string
+	Endpoint                             *Endpoint
 	// Generation is the owner's generation when the backup was asked for, handed back in
 	// Result.
 	Generation int64
@@ -130,6 +148,7 @@ func write(ctx context.Context, job Job, started time.Time) (Manifest, error) {
 		Format: FormatVersion, Tenant: strings.TrimSuffix(job.Prefix, "/"), TenantUID: job.TenantUID,
 		Name: started.UTC().Format(nameLayout), Time: started.UTC(), KubernetesVersion: job.KubernetesVersion,
 		KeyID: job.KeyID, Encryption: "AES-256-GCM STREAM, 64 KiB chunks", Compression: "gzip",
+		Endpoint: job.Endpoint,
 	}
 	if job.Tenant != "" {
 		m.Tenant = job.Tenant

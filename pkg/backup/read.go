@@ -22,11 +22,23 @@ const (
 	// UID, which is what binds the key to the tenant (names are reused).
 	KeyTenantAnnotation    = "kubeseed.io/tenant"
 	KeyTenantUIDAnnotation = "kubeseed.io/tenant-uid"
+	// KeyNamespaceUIDAnnotation is the UID of the tenant's namespace: a namespace deleted
+	// and made again under the same name (for another customer) is not the same one.
+	KeyNamespaceUIDAnnotation = "kubeseed.io/tenant-namespace-uid"
 )
 
 // DefaultContainer is the Swift container of spec.controlPlane.etcd.backup.container when
 // it is not set.
 const DefaultContainer = "kubeseed-backups"
+
+// The operator-wide store, where tenants without spec.cloud keep their backups, is the
+// Swift of the credentials Secret StoreSecretName in the manager's namespace (keys
+// clouds.yaml, cloud and cacert, as a customer's; StoreContainerKey names its container,
+// default DefaultContainer). The admin makes it; without it such tenants take no backup.
+const (
+	StoreSecretName   = "kubeseed-backup-store"
+	StoreContainerKey = "container"
+)
 
 // KeySecretName names a tenant's backup key Secret: by UID, which no two tenants share.
 func KeySecretName(tenantUID string) string { return "backup-key-" + tenantUID }

@@ -19,6 +19,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/pkg/backup"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
@@ -27,7 +28,8 @@ var backupOutputFormats = []string{"json", "wide", "yaml"}
 
 // backupFlags are what both backup subcommands share.
 type backupFlags struct {
-	container string
+	container        string
+	managerNamespace string
 }
 
 func newBackupCommand(g *global) *cobra.Command {
@@ -35,11 +37,13 @@ func newBackupCommand(g *global) *cobra.Command {
 		Use:   "backup",
 		Short: "List and download the etcd backups of a TenantCluster",
 		Long: `List and download the etcd backups kubeseed writes into the Swift container of a
-TenantCluster's project (spec.controlPlane.etcd.backup, see docs/backups.md).
+TenantCluster's project (spec.controlPlane.etcd.backup, see docs/backups.md), or into the
+seed's operator-wide store for a TenantCluster without spec.cloud.
 
 Swift is reached with the credentials Secret of the TenantCluster's spec.cloud, as the manager
-reaches it. "backup download" also reads the tenant's backup key from the manager's namespace:
-it is an admin command.`,
+reaches it; the operator-wide store with the Secret ` + backup.StoreSecretName + ` in the manager's
+namespace, which only admins read. "backup download" also reads the tenant's backup key from
+the manager's namespace: it is an admin command.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("%s: want a subcommand: list, download", cmd.CommandPath())
@@ -53,7 +57,9 @@ it is an admin command.`,
 }
 
 func (f *backupFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.container, "container", "", "The Swift container (default: spec.controlPlane.etcd.backup.container, else "+backup.DefaultContainer+").")
+	cmd.Flags().StringVar(&f.container, "container", "", "The Swift container of spec.cloud's project (default: spec.controlPlane.etcd.backup.container, else "+backup.DefaultContainer+").")
+	cmd.Flags().StringVar(&f.managerNamespace, "manager-namespace", controlplane.DefaultManagerNamespace,
+		"The kubeseed manager's namespace, which holds the backup keys and the operator-wide backup store's credentials.")
 }
 
 type backupListOptions struct {
@@ -90,7 +96,7 @@ func (o *backupListOptions) run(ctx context.Context, g *global, name string) err
 	if !slices.Contains(append(backupOutputFormats, ""), o.output) {
 		return usageErrorf("unable to match a printer suitable for the output format %q, allowed formats are: %s", o.output, strings.Join(backupOutputFormats, ","))
 	}
-	_, src, l, err := g.readBackups(ctx, name, o.container)
+	_, src, l, err := g.readBackups(ctx, name, o.backupFlags)
 	if err != nil {
 		return err
 	}
@@ -108,11 +114,9 @@ type backupSource struct {
 
 func (s *backupSource) tenant() string { return s.tc.Namespace + "/" + s.tc.Name }
 
-// readBackupSource reads TenantCluster ns/name and connects to the Swift of its spec.cloud
-// credentials Secret.
 // readBackups is both commands' read phase: the tenant of the command line's namespace, where
 // its backups are, and what is there.
-func (g *global) readBackups(ctx context.Context, name, container string) (client.Reader, *backupSource, *backupListing, error) {
+func (g *global) readBackups(ctx context.Context, name string, f backupFlags) (client.Reader, *backupSource, *backupListing, error) {
 	ns, err := g.namespace()
 	if err != nil {
 		return nil, nil, nil, err
@@ -121,7 +125,7 @@ func (g *global) readBackups(ctx context.Context, name, container string) (clien
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	src, err := g.readBackupSource(ctx, c, ns, name, container)
+	src, err := g.readBackupSource(ctx, c, ns, name, f)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -132,30 +136,46 @@ func (g *global) readBackups(ctx context.Context, name, container string) (clien
 	return c, src, l, nil
 }
 
-func (g *global) readBackupSource(ctx context.Context, c client.Reader, ns, name, container string) (*backupSource, error) {
+// readBackupSource reads TenantCluster ns/name and connects to the Swift of its spec.cloud
+// credentials Secret, or of the operator-wide store's for a tenant without spec.cloud.
+func (g *global) readBackupSource(ctx context.Context, c client.Reader, ns, name string, f backupFlags) (*backupSource, error) {
 	tc := &v1alpha1.TenantCluster{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, tc); err != nil {
 		return nil, listError(err)
 	}
+	src := &backupSource{tc: tc, container: f.container, prefix: ns + "/" + name + "/"}
+	var secret *corev1.Secret
 	if tc.Spec.Cloud == nil {
-		return nil, fmt.Errorf("TenantCluster %s/%s has no spec.cloud: kubeseed writes backups only into the Swift of the project spec.cloud names", ns, name)
-	}
-	if container == "" {
-		container = backup.DefaultContainer
-		if b := tc.Spec.ControlPlane.Etcd.Backup; b != nil && b.Container != "" {
-			container = b.Container
+		if f.container != "" {
+			return nil, usageErrorf("--container names a container of spec.cloud's project, and TenantCluster %s/%s has no spec.cloud: its backups are in the operator-wide store, whose container the admin chose", ns, name)
 		}
-	}
-	ref := tc.Spec.Cloud.CredentialsSecretRef.Name
-	secret := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref}, secret); err != nil {
-		return nil, fmt.Errorf("the cloud credentials Secret %s/%s (spec.cloud.credentialsSecretRef of TenantCluster %s/%s): %w", ns, ref, ns, name, err)
+		secret = &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: f.managerNamespace, Name: backup.StoreSecretName}, secret); err != nil {
+			return nil, fmt.Errorf("TenantCluster %s/%s has no spec.cloud, so its backups are in the operator-wide store, whose credentials Secret %s/%s an admin reads (docs/backups.md#an-operator-wide-store): %w",
+				ns, name, f.managerNamespace, backup.StoreSecretName, err)
+		}
+		if src.container = strings.TrimSpace(string(secret.Data[backup.StoreContainerKey])); src.container == "" {
+			src.container = backup.DefaultContainer
+		}
+	} else {
+		if src.container == "" {
+			src.container = backup.DefaultContainer
+			if b := tc.Spec.ControlPlane.Etcd.Backup; b != nil && b.Container != "" {
+				src.container = b.Container
+			}
+		}
+		ref := tc.Spec.Cloud.CredentialsSecretRef.Name
+		secret = &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref}, secret); err != nil {
+			return nil, fmt.Errorf("the cloud credentials Secret %s/%s (spec.cloud.credentialsSecretRef of TenantCluster %s/%s): %w", ns, ref, ns, name, err)
+		}
 	}
 	store, err := g.objectStore(ctx, secret)
 	if err != nil {
 		return nil, err
 	}
-	return &backupSource{tc: tc, container: container, prefix: ns + "/" + name + "/", store: store}, nil
+	src.store = store
+	return src, nil
 }
 
 // swiftStore is the customer's Swift, reached with the credentials Secret as the manager

@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubeseed/kubeseed/pkg/backup"
-	"github.com/kubeseed/kubeseed/pkg/controlplane"
 )
 
 // restoreRevisionBump is what `etcdutl snapshot restore --bump-revision` adds, so that no
@@ -39,9 +38,8 @@ const (
 
 type backupDownloadOptions struct {
 	backupFlags
-	backup           string
-	dir              string
-	managerNamespace string
+	backup string
+	dir    string
 }
 
 func newBackupDownloadCommand(g *global) *cobra.Command {
@@ -72,7 +70,6 @@ command that turns snapshot.db into an etcd data directory.`,
 	f := cmd.Flags()
 	f.StringVar(&o.backup, "backup", "", "The backup to download, as backup list names it (default: the newest complete one).")
 	f.StringVar(&o.dir, "dir", "", "The directory to write into (required; created with mode 0700).")
-	f.StringVar(&o.managerNamespace, "manager-namespace", controlplane.DefaultManagerNamespace, "The kubeseed manager's namespace, which holds the backup keys.")
 	return cmd
 }
 
@@ -80,7 +77,7 @@ func (o *backupDownloadOptions) run(ctx context.Context, g *global, name string)
 	if o.dir == "" {
 		return usageErrorf("--dir is required: the directory to write the backup into")
 	}
-	c, src, l, err := g.readBackups(ctx, name, o.container)
+	c, src, l, err := g.readBackups(ctx, name, o.backupFlags)
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func TestBackupCommands(t *testing.T) {
 	run := func(t *testing.T, args ...string) (int, string, string) {
 		t.Helper()
 		g := &global{config: genericclioptions.NewConfigFlags(true), objectStore: func(_ context.Context, s *corev1.Secret) (openstack.ObjectStore, error) {
-			if s.Namespace != ns || s.Name != "customer-cloud" {
+			if (s.Namespace != ns || s.Name != "customer-cloud") && (s.Namespace != managerNS || s.Name != backup.StoreSecretName) {
 				return nil, fmt.Errorf("asked for the Swift of Secret %s/%s", s.Namespace, s.Name)
 			}
 			return store, nil
@@ -171,11 +171,35 @@ func TestBackupCommands(t *testing.T) {
 		}
 	})
 
-	t.Run("a tenant without spec.cloud", func(t *testing.T) {
-		createTenant(t, c, ns, "plain", v1alpha1.TenantClusterStatus{})
-		code, _, errOut := run(t, "backup", "list", "plain", "-n", ns)
-		if code != ExitError || !strings.Contains(errOut, "TenantCluster "+ns+"/plain has no spec.cloud") {
-			t.Errorf("exit %d, stderr %q", code, errOut)
+	t.Run("a tenant without spec.cloud, in the operator-wide store", func(t *testing.T) {
+		plain := createTenant(t, c, ns, "plain", v1alpha1.TenantClusterStatus{})
+		code, _, errOut := run(t, "backup", "list", "plain", "-n", ns, "--manager-namespace", managerNS)
+		want := "TenantCluster " + ns + "/plain has no spec.cloud, so its backups are in the operator-wide store, whose credentials Secret " + managerNS + "/" + backup.StoreSecretName + " an admin reads"
+		if code != ExitError || !strings.Contains(errOut, want) {
+			t.Errorf("without the store: exit %d, stderr %q, want %q", code, errOut, want)
+		}
+		if err := c.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: managerNS, Name: backup.StoreSecretName},
+			Data:       map[string][]byte{openstack.SecretKeyCloudsYAML: []byte("clouds: {openstack: {}}\n"), backup.StoreContainerKey: []byte("operator")},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		res := backup.Run(ctx, backup.Job{
+			Etcd: testSnap{db: db, rev: 777}, Store: store, Container: "operator", Prefix: ns + "/plain/",
+			Key: testBackupKey, KeyID: backup.KeySecretName(string(plain.UID)), Keys: testKeys,
+			Tenant: ns + "/plain", TenantUID: string(plain.UID), Keep: 7,
+			Now: func() time.Time { return time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC) },
+		})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		code, out, errOut := run(t, "backup", "list", "plain", "-n", ns, "--manager-namespace", managerNS)
+		if code != ExitOK || !strings.Contains(out, "20261206T050000Z") || !strings.Contains(out, " 777 ") {
+			t.Errorf("list from the operator-wide store: exit %d, stdout\n%s\nstderr %q", code, out, errOut)
+		}
+		code, _, errOut = run(t, "backup", "list", "plain", "-n", ns, "--manager-namespace", managerNS, "--container", "mine")
+		if code == ExitOK || !strings.Contains(errOut, "--container names a container of spec.cloud's project") {
+			t.Errorf("--container without spec.cloud: exit %d, stderr %q", code, errOut)
 		}
 	})
 }

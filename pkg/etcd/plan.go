@@ -23,7 +23,7 @@ type Input struct {
 	// Replicas is the StatefulSet's spec.replicas, ReadyReplicas its status.readyReplicas.
 	Replicas, ReadyReplicas int32
 	// DataLost marks, by ordinal, a pod whose etcd refuses to start because its member's
-	// data is gone (DataLostIn): its volume was replaced or wiped.
+	// data is gone or unreadable (DataLostIn): its volume was replaced, wiped or damaged.
 	DataLost []bool
 }
 
@@ -39,7 +39,7 @@ const (
 	// Promote makes the started, caught-up learner Step.MemberID a voting member.
 	Promote Action = "Promote"
 	// Remove takes Step.MemberID, whose data is lost, out of the cluster; the next steps
-	// add it back as a learner on its new, empty volume.
+	// add it back as a learner, to start on an empty data directory.
 	Remove Action = "Remove"
 	// Wait: nothing is safe to do now; Step.Reason says what is awaited.
 	Wait Action = "Wait"
@@ -235,29 +235,48 @@ func (s Step) replaceLost(in Input, byOrdinal []*Member) (Step, bool) {
 		if wait, _ := others(i); wait != nil {
 			return s.with(Wait, wait.Target, fmt.Sprintf("%s is to be added back as a learner; before that, %s", t.Name, wait.Reason)), true
 		}
-		return s.with(AddLearner, t, fmt.Sprintf("adding %s back as a learner on its new volume", t.Name)), true
+		return s.with(AddLearner, t, fmt.Sprintf("adding %s back as a learner, to start on an empty data directory", t.Name)), true
 	}
 	return s, false
 }
 
-// dataLostSignatures are what etcd says when it starts on an empty data directory as a
-// member the cluster already has: with --initial-cluster-state=new it refuses, with
-// existing it panics at the leader's first heartbeat (its log is not where the leader
-// left it). Neither happens to a member whose data is there.
+// dataLostSignatures are what etcd v3.6 says when the member's data is gone or unreadable
+// (TestDataLostInARealCorruptMember makes each happen to a real etcd):
+//   - it starts on an empty data directory as a member the cluster already has: with
+//     --initial-cluster-state=new it refuses, with existing it panics at the leader's first
+//     heartbeat (its log is not where the leader left it);
+//   - its bbolt database is corrupt: both meta pages unreadable ("failed to open database"
+//     with "invalid database" or "checksum error"), or a page is not what its parent says
+//     (bbolt's "Page expected to be" assertion);
+//   - its write-ahead log is corrupt before its end ("walpb: crc mismatch"; a torn last
+//     record etcd repairs by itself).
+//
+// None happens to a member whose data is there and readable.
 var dataLostSignatures = []string{
 	"has already been bootstrapped",
 	"Was the raft log corrupted, truncated, or lost?",
+	"invalid database",
+	"checksum error",
+	"Page expected to be",
+	"crc mismatch",
 }
 
+// sigbus starts the Go runtime's line for a bus error, which etcd meets only reading its
+// memory-mapped database past the end of a truncated (or unreadable) file.
+const sigbus = "[signal SIGBUS"
+
 // DataLostIn says whether an etcd container's last words (its termination message, or the
-// end of its log) say its member's data is gone. Only etcd's verdict counts: a log record
-// of level fatal or panic, or the Go runtime's "panic: " line. Other records quote keys a
-// tenant's users choose (slow-request warnings), and must not decide anything.
+// end of its log) say its member's data is gone or corrupt. Only etcd's verdict counts: a
+// log record of level fatal or panic, the Go runtime's "panic: " line, or its bus-error
+// line. Other records quote keys a tenant's users choose (slow-request warnings), and must
+// not decide anything.
 func DataLostIn(lastWords string) bool {
 	for _, line := range strings.Split(lastWords, "\n") {
 		line = strings.TrimSpace(line)
 		var verdict string
 		switch {
+		case strings.HasPrefix(line, sigbus):
+			return true
 		case strings.HasPrefix(line, "panic: "):
 			verdict = line
 		case strings.HasPrefix(line, "{"):

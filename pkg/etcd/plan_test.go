@@ -154,6 +154,13 @@ func TestDataLostIn(t *testing.T) {
 		`{"level":"warn","msg":"apply request took too long","request":"key:\"/registry/roles/x/Was the raft log corrupted, truncated, or lost?\""}`: false,
 		`{"level":"warn","msg":"has already been bootstrapped"}`:                                                                                     false,
 		`member 8e9e05c52164694d has already been bootstrapped`:                                                                                      false,
+		// Corrupt data, as etcd v3.6.16 says it (TestDataLostInARealCorruptMember).
+		`{"level":"panic","caller":"backend/backend.go:205","msg":"failed to open database","path":"/var/lib/etcd/member/snap/db","error":"checksum error"}`: true,
+		"panic: assertion failed: Page expected to be: 4, but self identifies as 0\n\ngoroutine 1 [running]:":                                                true,
+		"unexpected fault address 0x7f8853c04000\nfatal error: fault\n[signal SIGBUS: bus error code=0x2 addr=0x7f8853c04000 pc=0xb93d8a]":                   true,
+		`{"level":"fatal","msg":"discovery failed","error":"walpb: crc mismatch: expected: 28865fdc computed: 46169d74"}`:                                    true,
+		`{"level":"warn","msg":"apply request took too long","request":"key:\"/registry/x/invalid database\""}`:                                              false,
+		"fatal error: fault\n[signal SIGSEGV: segmentation violation]":                                                                                       false,
 		"": false,
 	} {
 		if got := etcd.DataLostIn(msg); got != want {

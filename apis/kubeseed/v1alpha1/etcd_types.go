@@ -22,8 +22,9 @@ type EtcdSpec struct {
 	Storage EtcdStorageSpec `json:"storage,omitempty"`
 
 	// Backup takes scheduled, encrypted full snapshots of etcd into a Swift container of
-	// the customer's project (spec.cloud), with the keys a restore needs (docs/backups.md).
-	// Unset, no backup is taken.
+	// the customer's project (spec.cloud) or, for a tenant without spec.cloud, into the
+	// seed's operator-wide store, with the keys a restore needs (docs/backups.md). Unset, no
+	// backup is taken.
 	// +optional
 	Backup *EtcdBackupSpec `json:"backup,omitempty"`
 
@@ -47,9 +48,9 @@ type EtcdBackupSpec struct {
 	Every *metav1.Duration `json:"every,omitempty"`
 
 	// Container is the Swift container, in spec.cloud's project, backups are written to;
-	// kubeseed creates it when missing. Objects are named
-	// <namespace>/<name>/<backup>/{manifest.json,snapshot.enc,keys.enc}.
-	// +kubebuilder:default="kubeseed-backups"
+	// kubeseed creates it when missing. Default kubeseed-backups. Objects are named
+	// <namespace>/<name>/<backup>/{manifest.json,snapshot.enc,keys.enc}. Only with
+	// spec.cloud: the operator-wide store's container is the admin's.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:XValidation:rule="!self.contains('/')",message="spec.controlPlane.etcd.backup.container must not contain '/'"

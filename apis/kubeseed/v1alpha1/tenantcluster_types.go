@@ -20,11 +20,11 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.subnetID) ? self.endpoint.octavia.subnetID : (has(self.cloud) && has(self.cloud.subnetID) ? self.cloud.subnetID : \"\")) == (has(oldSelf.endpoint.octavia.subnetID) ? oldSelf.endpoint.octavia.subnetID : (has(oldSelf.cloud) && has(oldSelf.cloud.subnetID) ? oldSelf.cloud.subnetID : \"\"))",message="the Octavia endpoint's subnet (spec.endpoint.octavia.subnetID, else spec.cloud.subnetID) is immutable: the VIP is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.subnetID"
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !has(self.endpoint.octavia) || !has(oldSelf.endpoint) || !has(oldSelf.endpoint.octavia) || (has(self.endpoint.octavia.floatingNetworkID) ? self.endpoint.octavia.floatingNetworkID : (has(self.cloud) && has(self.cloud.floatingNetworkID) ? self.cloud.floatingNetworkID : \"\")) == (has(oldSelf.endpoint.octavia.floatingNetworkID) ? oldSelf.endpoint.octavia.floatingNetworkID : (has(oldSelf.cloud) && has(oldSelf.cloud.floatingNetworkID) ? oldSelf.cloud.floatingNetworkID : \"\"))",message="the Octavia endpoint's floating network (spec.endpoint.octavia.floatingNetworkID, else spec.cloud.floatingNetworkID) is immutable: the published address is in every certificate and kubeconfig",fieldPath=".endpoint.octavia.floatingNetworkID"
 // +kubebuilder:validation:XValidation:rule="has(self.certificateAuthorities) == has(oldSelf.certificateAuthorities)",message="spec.certificateAuthorities may not be added or removed: the tenant's certificates and joined workers trust its CAs",fieldPath=".certificateAuthorities"
-// +kubebuilder:validation:XValidation:rule="!has(self.controlPlane) || !has(self.controlPlane.etcd) || !has(self.controlPlane.etcd.backup) || has(self.cloud)",message="spec.controlPlane.etcd.backup needs spec.cloud: backups are written to Swift in the customer's project",fieldPath=".controlPlane.etcd.backup"
+// +kubebuilder:validation:XValidation:rule="!has(self.controlPlane) || !has(self.controlPlane.etcd) || !has(self.controlPlane.etcd.backup) || !has(self.controlPlane.etcd.backup.container) || has(self.cloud)",message="spec.controlPlane.etcd.backup.container names a Swift container of spec.cloud's project: without spec.cloud, backups go to the seed's operator-wide store, whose container the admin chooses (docs/backups.md#an-operator-wide-store)",fieldPath=".controlPlane.etcd.backup.container"
 // +kubebuilder:validation:XValidation:rule="!((has(self.hibernated) && self.hibernated) || (has(oldSelf.hibernated) && oldSelf.hibernated)) || self.version == oldSelf.version",message="spec.version cannot change while the tenant hibernates, nor together with spec.hibernated: wake it (spec.hibernated: false) first, then upgrade",fieldPath=".version"
 // +kubebuilder:validation:XValidation:rule="has(self.restore) ? (has(oldSelf.restore) && self.restore == oldSelf.restore) || (has(self.restore.inPlace) && self.restore.inPlace) : !has(oldSelf.restore)",message="spec.restore may be set or changed on a TenantCluster that exists only with spec.restore.inPlace: true, which replaces the tenant's etcd data with the backup's (docs/backups.md#restoring-in-place); once set it is never removed",fieldPath=".restore"
 // +kubebuilder:validation:XValidation:rule="!((has(self.hibernated) && self.hibernated) || (has(oldSelf.hibernated) && oldSelf.hibernated)) || (has(self.restore) ? has(oldSelf.restore) && self.restore == oldSelf.restore : !has(oldSelf.restore))",message="spec.restore cannot change while the tenant hibernates, nor together with spec.hibernated: wake it first",fieldPath=".restore"
-// +kubebuilder:validation:XValidation:rule="!has(self.restore) || has(self.cloud)",message="spec.restore needs spec.cloud: backups are read from Swift in the customer's project",fieldPath=".restore"
+// +kubebuilder:validation:XValidation:rule="!has(self.restore) || !has(self.restore.container) || has(self.cloud)",message="spec.restore.container names a Swift container of spec.cloud's project: without spec.cloud, backups are read from the seed's operator-wide store (docs/backups.md#an-operator-wide-store)",fieldPath=".restore.container"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cloud) || has(self.cloud)",message="spec.cloud may not be removed: what kubeseed made in the customer's project is managed with its credentials",fieldPath=".cloud"
 type TenantClusterSpec struct {
 	// Version is the Kubernetes version of the control plane, vX.Y.Z. It must be one of the
@@ -93,8 +93,9 @@ type TenantClusterSpec struct {
 	// namespace and name (docs/backups.md#restoring-a-tenant): its etcd data and the keys
 	// its data and clients depend on (its CAs, service-account key and encryption-at-rest
 	// key), so that kubeconfigs, tokens and joined workers of the old tenant keep working.
-	// The backup is read from Swift with spec.cloud's credentials and opened with the old
-	// tenant's backup key, which must still be in the manager's namespace. Set when the
+	// The backup is read from Swift with spec.cloud's credentials, or from the seed's
+	// operator-wide store for a tenant without spec.cloud, and opened with the old tenant's
+	// backup key, which must still be in the manager's namespace. Set when the
 	// tenant is made; set or changed later only with inPlace, which restores into this
 	// tenant (docs/backups.md#restoring-in-place). A backup is restored once per name:
 	// status.restore records the last one.
@@ -109,8 +110,9 @@ type RestoreSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{8}T[0-9]{6}Z$')",message="spec.restore.backup must be a backup's name, the UTC time it started, for example 20261206T041500Z (kubeseed backup list)"
 	Backup string `json:"backup"`
 
-	// Container is the Swift container the backup is in; default
-	// spec.controlPlane.etcd.backup.container, else kubeseed-backups.
+	// Container is the Swift container of spec.cloud's project the backup is in; default
+	// spec.controlPlane.etcd.backup.container, else kubeseed-backups. Only with spec.cloud:
+	// the operator-wide store's container is the admin's.
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:XValidation:rule="!self.contains('/')",message="spec.restore.container must be a Swift container name, without /"
 	// +optional

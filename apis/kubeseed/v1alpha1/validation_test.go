@@ -153,11 +153,14 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 			tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
 			tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{Every: &metav1.Duration{Duration: time.Hour}, MaxAge: &metav1.Duration{Duration: 720 * time.Hour}}
 		}},
+		{name: "etcd backups to the operator-wide store", mutate: func(tc *v1alpha1.TenantCluster) {
+			tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{Every: &metav1.Duration{Duration: time.Hour}}
+		}},
 		{
-			name: "etcd backups without a cloud", mutate: func(tc *v1alpha1.TenantCluster) {
-				tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{}
+			name: "etcd backups into a container without a cloud", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.ControlPlane.Etcd.Backup = &v1alpha1.EtcdBackupSpec{Container: "mine"}
 			},
-			field: "spec.controlPlane.etcd.backup", msg: "needs spec.cloud",
+			field: "spec.controlPlane.etcd.backup.container", msg: "operator-wide store",
 		},
 		{
 			name: "etcd backups every few seconds", mutate: func(tc *v1alpha1.TenantCluster) {
@@ -177,11 +180,14 @@ func TestTenantClusterCreateValidation(t *testing.T) {
 			tc.Spec.Cloud = &v1alpha1.CloudSpec{CredentialsSecretRef: corev1.LocalObjectReference{Name: "acme-openstack"}}
 			tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z", Container: "old-backups"}
 		}},
+		{name: "restored from the operator-wide store", mutate: func(tc *v1alpha1.TenantCluster) {
+			tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"}
+		}},
 		{
-			name: "restored without a cloud", mutate: func(tc *v1alpha1.TenantCluster) {
-				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z"}
+			name: "restored from a container without a cloud", mutate: func(tc *v1alpha1.TenantCluster) {
+				tc.Spec.Restore = &v1alpha1.RestoreSpec{Backup: "20261206T041500Z", Container: "old-backups"}
 			},
-			field: "spec.restore", msg: "needs spec.cloud",
+			field: "spec.restore.container", msg: "operator-wide store",
 		},
 		{
 			name: "restored from a backup that is not a backup's name", mutate: func(tc *v1alpha1.TenantCluster) {

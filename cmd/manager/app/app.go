@@ -148,6 +148,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
 			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,
 		}},
+		// The admin's operator-wide backup store: its Secret is in the manager's namespace,
+		// which customers cannot write, so any auth URL it names is the admin's choice.
+		OperatorClouds: &openstack.ClientCache{Options: openstack.Options{
+			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager",
+			Services: []openstack.Service{openstack.ServiceObjectStore},
+		}},
 	}
 	if err := r.SetupWithManagerWorkers(mgr, tcWorkers); err != nil {
 		return fmt.Errorf("set up TenantCluster controller: %w", err)
