@@ -62,10 +62,14 @@ func TestEtcdBackupToSwift(t *testing.T) {
 	}
 	operatorStored, operatorContainer := startOperatorStoreTenant(t, ctx, cloud, ns)
 	waitTenantReady(t, ctx, tc)
-	checkOperatorStoreBackup(t, ctx, cloud, operatorStored, operatorContainer)
 	cfg := tenantConfig(t, ctx, tc)
 	cfg.QPS, cfg.Burst = 200, 400 // client-go's default 5 QPS would make this a 200 s write
 	tenant := kubernetes.NewForConfigOrDie(cfg)
+	// A worker joins while the drill writes: the backup holds its node, and it must work
+	// on against the tenant restored from it.
+	const oldWorker = "e2e-source-worker"
+	joining := startWorker(t, ctx, tc, tenant, oldWorker)
+	checkOperatorStoreBackup(t, ctx, cloud, operatorStored, operatorContainer)
 
 	// 1,000 ConfigMaps and a Secret, as a customer's cluster holds them.
 	createNamespaceIn(t, ctx, tenant, "drill")
@@ -97,6 +101,9 @@ func TestEtcdBackupToSwift(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("1,000 ConfigMaps and a Secret written in %.1fs (last resourceVersion %s)", time.Since(start).Seconds(), kept.ResourceVersion)
+	if joining != nil {
+		t.Logf("worker %s joined the tenant before its backup: Node Ready %.1fs after its machine started", oldWorker, joining.wait(t).Seconds())
+	}
 
 	// Backups configured now: the first is taken at once.
 	container := fmt.Sprintf("kubeseed-e2e-%d", time.Now().UnixNano()%1e6)
@@ -215,7 +222,7 @@ func TestEtcdBackupToSwift(t *testing.T) {
 		t.Errorf("restored revision %d is not bumped above the backup's %d", rev, m.Revision)
 	}
 
-	testRestoreIntoANewTenant(t, ctx, tc, cfg, kept, m.Name, container)
+	testRestoreIntoANewTenant(t, ctx, tc, cfg, kept, m.Name, container, joining)
 }
 
 // testRestoreIntoANewTenant is the restore half of the drill (docs/backups.md#restoring-a-
@@ -223,8 +230,9 @@ func TestEtcdBackupToSwift(t *testing.T) {
 // name with spec.restore naming the backup of the 1,000 ConfigMaps comes up Ready with
 // all of them and the Secret (which decrypts: the encryption key came back), its revision
 // bumped above any the old tenant handed out, at the old address, the old admin kubeconfig
-// working as it was, and a new worker joins it.
-func testRestoreIntoANewTenant(t *testing.T, ctx context.Context, old *v1alpha1.TenantCluster, oldCfg *rest.Config, kept *corev1.Secret, name, container string) {
+// working as it was, the worker that joined the old tenant (oldWorker, when one did) serving
+// it, and a new worker joins it.
+func testRestoreIntoANewTenant(t *testing.T, ctx context.Context, old *v1alpha1.TenantCluster, oldCfg *rest.Config, kept *corev1.Secret, name, container string, oldWorker *joiningWorker) {
 	t.Helper()
 	deleteTenant(t, old)
 	tc := smallTenant(old.Namespace, old.Name)
@@ -286,6 +294,10 @@ func testRestoreIntoANewTenant(t *testing.T, ctx context.Context, old *v1alpha1.
 		t.Errorf("the old admin kubeconfig does not work against the restored tenant: %v", err)
 	}
 	testNewWorkerJoinsRestoredTenant(t, ctx, tc, tenant)
+	if oldWorker != nil {
+		testOldWorkerServesRestoredTenant(t, ctx, tc, tenant, oldWorker.name)
+		oldWorker.remove() // the in-place restore needs no worker
+	}
 	testRestoreInPlace(t, ctx, tc, cfg, container)
 }
 

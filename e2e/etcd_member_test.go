@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,20 +43,26 @@ func memberRecoveryDrill(t *testing.T, ctx context.Context, tc *v1alpha1.TenantC
 		{"its database truncated", 2, truncateEtcdDatabase},
 	} {
 		name := controlplane.EtcdMemberName(tc.Name, loss.member)
+		before := replacedEvents(ctx, tc, name)
 		loss.lose(t, ctx, tc, loss.member)
 		start := time.Now()
-		// The member was replaced (its event), and a learner's pod is not ready: three
-		// ready pods are three voting members.
+		// What the manager says it is doing, as it changes: the timeline of a failure.
+		stop := traceCondition(t, ctx, tc, v1alpha1.EtcdAvailableCondition, start)
+		// The member was replaced (an event of its own: it names the removed member's ID),
+		// and a learner's pod is not ready (etcd's /readyz check non_learner): three ready
+		// pods are three voting members.
 		sts, err := waitEtcd(ctx, tc, func(sts *appsv1.StatefulSet) bool {
 			return sts.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.EtcdAvailableCondition) &&
-				replacedEvent(ctx, tc, name)
+				replacedEvents(ctx, tc, name) > before
 		})
+		stop()
 		if err != nil {
 			w.stop()
 			dumpPodsOf(t, controlplane.NamespaceOf(tc))
+			dumpEventsOf(t, tc)
 			dumpManagerLogs(t)
 			t.Fatalf("etcd of %s/%s did not replace %s (event EtcdMemberDataLost: %v) and get it back: %d ready; conditions %+v",
-				tc.Namespace, tc.Name, name, replacedEvent(ctx, tc, name), sts.Status.ReadyReplicas, tc.Status.Conditions)
+				tc.Namespace, tc.Name, name, replacedEvents(ctx, tc, name) > before, sts.Status.ReadyReplicas, tc.Status.Conditions)
 		}
 		t.Logf("member %s, %s, voting again %.1fs later", name, loss.what, time.Since(start).Seconds())
 	}
@@ -215,12 +220,20 @@ func truncateEtcdDatabase(t *testing.T, ctx context.Context, tc *v1alpha1.Tenant
 	}
 }
 
-// replacedEvent says whether the manager reported member name's replacement.
-func replacedEvent(ctx context.Context, tc *v1alpha1.TenantCluster, name string) bool {
+// replacedEvents counts the manager's reports of member name's replacement: each names the
+// removed member's ID, so each replacement is an event of its own.
+func replacedEvents(ctx context.Context, tc *v1alpha1.TenantCluster, name string) int {
 	events, err := clients.CoreV1().Events(tc.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=EtcdMemberDataLost"})
-	return err == nil && slices.ContainsFunc(events.Items, func(e corev1.Event) bool {
-		return e.InvolvedObject.UID == tc.UID && strings.Contains(e.Message, name+" (")
-	})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range events.Items {
+		if e.InvolvedObject.UID == tc.UID && strings.Contains(e.Message, name+" (") {
+			n++
+		}
+	}
+	return n
 }
 
 func fileExists(p string) bool {

@@ -435,6 +435,36 @@ func waitCondition(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster
 	}
 }
 
+// traceCondition logs each change of tc's condition cond (reason and message) with the
+// time since start, polling a copy every 500 ms until the returned stop is called: where
+// the time to a condition goes, in the test's own log.
+// It stops when the test ends too (a t.Fatal before stop).
+func traceCondition(t *testing.T, ctx context.Context, tc *v1alpha1.TenantCluster, cond string, start time.Time) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	key := client.ObjectKeyFromObject(tc) // tc itself is refreshed by the test meanwhile
+	go func() {
+		defer close(done)
+		said := ""
+		for ctx.Err() == nil {
+			got := &v1alpha1.TenantCluster{}
+			if kube.Get(ctx, key, got) == nil {
+				if c := meta.FindStatusCondition(got.Status.Conditions, cond); c != nil && string(c.Status)+c.Reason+c.Message != said {
+					said = string(c.Status) + c.Reason + c.Message
+					t.Logf("%5.1fs %s=%s %s: %s", time.Since(start).Seconds(), cond, c.Status, c.Reason, c.Message)
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
 func nodeIsReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {

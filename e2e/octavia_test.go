@@ -108,7 +108,9 @@ func TestOctaviaEndpointInCustomerProject(t *testing.T) {
 	if err := kube.Create(ctx, tc); err != nil {
 		t.Fatal(err)
 	}
+	stop := traceCondition(t, ctx, tc, v1alpha1.EndpointReadyCondition, start)
 	waitCondition(t, ctx, tc, v1alpha1.EndpointReadyCondition, 4*time.Minute)
+	stop()
 	t.Logf("Octavia endpoint ready %.1fs after the TenantCluster was created: %s", time.Since(start).Seconds(), tc.Status.Endpoint)
 	waitTenantReady(t, ctx, tc)
 

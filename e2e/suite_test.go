@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -128,6 +129,28 @@ func dumpPodsOf(t *testing.T, ns string) {
 			raw, err := clients.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: cs.Name, Previous: cs.RestartCount > 0, TailLines: ptr.To[int64](15)}).DoRaw(ctx)
 			t.Logf("its log tail (%v):\n%s", err, raw)
 		}
+	}
+}
+
+// dumpEventsOf prints the events about tc, oldest first: the manager's account of what it
+// did (an etcd member removed, a learner added) and when.
+func dumpEventsOf(t *testing.T, tc client.Object) {
+	t.Helper()
+	events, err := clients.CoreV1().Events(tc.GetNamespace()).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(tc.GetUID())})
+	if err != nil {
+		t.Logf("list events of %s/%s: %v", tc.GetNamespace(), tc.GetName(), err)
+		return
+	}
+	// Events of the events.k8s.io API carry eventTime, older ones lastTimestamp.
+	at := func(e corev1.Event) time.Time {
+		if !e.EventTime.IsZero() {
+			return e.EventTime.Time
+		}
+		return e.LastTimestamp.Time
+	}
+	slices.SortFunc(events.Items, func(a, b corev1.Event) int { return at(a).Compare(at(b)) })
+	for _, e := range events.Items {
+		t.Logf("event %s %s %s: %s", at(e).UTC().Format(time.TimeOnly), e.Type, e.Reason, e.Message)
 	}
 }
 

@@ -16,9 +16,17 @@ import (
 // removes its data directory once per token, so etcd starts empty and joins as the learner
 // it was added as, instead of on what its crashed runs wrote under the removed member's ID.
 // Any other pod, and this one on later starts, leave the directory alone.
+//
+// It also guards the directory: in a cluster that exists, a pod whose directory holds no
+// member data and whom the marker does not name is refused (noDataReport). etcd would
+// start there under the member's old ID and, once a new leader no longer remembers how
+// far that member's log reached, rejoin silently with no record of its votes; refused,
+// the manager reads the refusal, removes the member and adds it back as a learner.
 type wipeOptions struct {
 	dir, done            string
 	markerEnv, memberEnv string
+	// stateEnv holds etcd's initial cluster state: "existing" once the cluster runs.
+	stateEnv string
 	// report is where the token acted on is written (the container's termination
 	// message): the manager restarts a crashed pod only while its wipe has not run with
 	// the marker it wrote.
@@ -33,6 +41,7 @@ func parseWipe(args []string, stderr io.Writer) (wipeOptions, error) {
 	fs.StringVar(&o.done, "done", "", "The file recording the token last wiped for (outside --dir).")
 	fs.StringVar(&o.markerEnv, "marker-env", "KUBESEED_ETCD_WIPE", "The environment variable holding <member>=<token>.")
 	fs.StringVar(&o.memberEnv, "member-env", "POD_NAME", "The environment variable holding this member's name.")
+	fs.StringVar(&o.stateEnv, "state-env", "ETCD_INITIAL_CLUSTER_STATE", "The environment variable holding etcd's initial cluster state.")
 	fs.StringVar(&o.report, "report", "/dev/termination-log", "Where \"token=<token>\" is written once this member's directory is wiped for it; empty: nowhere.")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -48,11 +57,16 @@ func parseWipe(args []string, stderr io.Writer) (wipeOptions, error) {
 	return o, nil
 }
 
-// runWipe removes o.dir when the marker names this member with a token not yet wiped for.
+// noDataReport starts the refusal of a directory without member data in a running
+// cluster (controlplane.EtcdNoDataReport, which the manager reads).
+const noDataReport = "no etcd data in "
+
+// runWipe removes o.dir when the marker names this member with a token not yet wiped for,
+// and refuses a directory without member data in a running cluster that it does not name.
 func runWipe(o wipeOptions, getenv func(string) string, stderr io.Writer) error {
 	member, token, ok := strings.Cut(getenv(o.markerEnv), "=")
 	if !ok || member == "" || token == "" || member != getenv(o.memberEnv) {
-		return nil
+		return guardEmpty(o, getenv, stderr)
 	}
 	last, err := os.ReadFile(o.done)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -73,6 +87,29 @@ func runWipe(o wipeOptions, getenv func(string) string, stderr io.Writer) error 
 		}
 	}
 	return nil
+}
+
+// guardEmpty refuses o.dir when the cluster exists and the directory holds no member
+// data (etcd writes <dir>/member before it joins): this member's data is lost.
+func guardEmpty(o wipeOptions, getenv func(string) string, stderr io.Writer) error {
+	if getenv(o.stateEnv) != "existing" {
+		return nil // a cluster bootstrapping: etcd itself refuses a member it already has
+	}
+	switch _, err := os.Stat(filepath.Join(o.dir, "member")); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("look for member data in %s: %w", o.dir, err)
+	}
+	msg := noDataReport + o.dir + " while its cluster runs: the data of member " + getenv(o.memberEnv) +
+		" is lost (its volume is new or was emptied); the manager removes it and adds it back as a learner"
+	fmt.Fprintln(stderr, msg)
+	if o.report != "" {
+		if err := os.WriteFile(o.report, []byte(msg+"\n"), 0o644); err != nil {
+			return fmt.Errorf("report to %s: %w", o.report, err)
+		}
+	}
+	return errors.New("refused: no etcd data")
 }
 
 func writeSynced(path string, data []byte) error {

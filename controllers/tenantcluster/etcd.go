@@ -54,7 +54,8 @@ type etcdMembership struct {
 	// problem says why talking to etcd failed.
 	problem string
 	// wipe is the cluster ConfigMap's controlplane.EtcdWipeKey (etcd_lost.go): worked out
-	// only when etcd is asked, empty otherwise (no learner is pending then).
+	// when etcd is asked; empty when every pod is ready (no learner is pending: a
+	// learner's pod is not ready); the live one when etcd cannot be asked.
 	wipe string
 	// liveImages are the live StatefulSet's (Inputs.EtcdLiveImages).
 	liveImages struct{ Etcd, Wipe string }
@@ -90,9 +91,13 @@ func (r *Reconciler) reconcileEtcdMembers(ctx context.Context, tc *v1alpha1.Tena
 		growing:  current < desired,
 	}
 	learnerMayWait := m.existing && sts.Status.ReadyReplicas < current
-	if !m.growing && !learnerMayWait && !slices.Contains(pods.lost, true) || sts.Status.ReadyReplicas == 0 {
-		// Nothing to do, or no member up to ask (a cluster starting, or waking).
-		return m
+	if !m.growing && !learnerMayWait && !slices.Contains(pods.lost, true) {
+		return m // nothing to do
+	}
+	// Until etcd answers, a pending learner's pod may still start on its empty volume.
+	m.wipe = cmValue(cm, controlplane.EtcdWipeKey)
+	if sts.Status.ReadyReplicas == 0 {
+		return m // no member up to ask (a cluster starting, or waking)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)

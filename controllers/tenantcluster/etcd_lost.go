@@ -45,6 +45,8 @@ type etcdPodStates struct {
 	// wiped is the token the pod's init container "wipe" ran with (its termination
 	// message), empty when it ran with none for this pod.
 	wiped []string
+	// refused: its init container refused an empty data directory (noData).
+	refused []bool
 }
 
 // etcdPods reads the etcd pods whose container is not running, and only while the
@@ -59,7 +61,7 @@ func (r *Reconciler) etcdPods(ctx context.Context, s *scope, sts *appsv1.Statefu
 		return out // the next reconcile looks again
 	}
 	n := int(ptr.Deref(sts.Spec.Replicas, 1))
-	out.lost, out.crashed, out.uids, out.wiped = make([]bool, n), make([]bool, n), make([]types.UID, n), make([]string, n)
+	out.lost, out.crashed, out.uids, out.wiped, out.refused = make([]bool, n), make([]bool, n), make([]types.UID, n), make([]string, n), make([]bool, n)
 	for _, p := range pods.Items {
 		i, err := strconv.Atoi(strings.TrimPrefix(p.Name, sts.Name+"-"))
 		if err != nil || i < 0 || i >= n {
@@ -68,12 +70,30 @@ func (r *Reconciler) etcdPods(ctx context.Context, s *scope, sts *appsv1.Statefu
 		out.crashed[i], out.lost[i] = r.etcdPodEnded(ctx, &p)
 		out.uids[i] = p.UID
 		for _, st := range p.Status.InitContainerStatuses {
-			if t := st.State.Terminated; st.Name == etcdWipeContainer && t != nil {
+			if st.Name != etcdWipeContainer {
+				continue
+			}
+			if t := st.State.Terminated; t != nil {
 				out.wiped[i] = strings.TrimPrefix(strings.TrimSpace(t.Message), "token=")
+			}
+			if noData(st) {
+				// Its init container refused an empty data directory: etcd never ran.
+				out.crashed[i], out.lost[i], out.refused[i] = true, true, true
 			}
 		}
 	}
 	return out
+}
+
+// noData says whether the wipe init container refused its data directory for holding no
+// member data while the cluster runs (controlplane.EtcdNoDataReport): it just did, or did
+// at its last run and waits in back-off. A refusal followed by a run that passed is over.
+func noData(st corev1.ContainerStatus) bool {
+	t := st.State.Terminated
+	if st.State.Waiting != nil {
+		t = st.LastTerminationState.Terminated
+	}
+	return t != nil && t.ExitCode != 0 && strings.HasPrefix(t.Message, controlplane.EtcdNoDataReport)
 }
 
 // etcdPodEnded says whether a pod's etcd container ended and does not run, and whether its
@@ -102,29 +122,29 @@ func (r *Reconciler) etcdPodEnded(ctx context.Context, p *corev1.Pod) (ended, lo
 }
 
 // wipeMarker works out the cluster ConfigMap's wipe marker (controlplane.EtcdWipeKey) from
-// what etcd and the pods say, each time etcd is asked: it names the pending learner while
-// that learner has not started and its pod crashed (a learner that never started holds
-// nothing, so wiping its volume is always safe), and keeps naming it until it starts. Once
-// the live ConfigMap names it (live), the crashed pod is restarted: an init container runs
-// only when a pod starts, and the new pod's wipes what the lost member's runs left before
-// etcd joins as the learner. Empty otherwise.
+// what etcd and the pods say, each time etcd is asked: it names the pending learner until
+// that learner starts (a learner that never started holds nothing, so wiping its volume is
+// always safe, and the marker is what lets its pod start on an empty volume in a running
+// cluster). Once the live ConfigMap names it (live) and its pod crashed, the pod is
+// restarted: an init container runs only when a pod starts, and the new pod's wipes what
+// the lost member's runs left before etcd joins as the learner. A voting member that
+// never started and whose pod was refused an empty directory (a member of the first
+// bootstrap whose pod never ran before the cluster grew) is named the same way: its
+// directory is empty, and it joins as it would have. Empty otherwise.
 func (r *Reconciler) wipeMarker(ctx context.Context, tc *v1alpha1.TenantCluster, live string, members []etcd.Member, targets []etcd.Target, pods etcdPodStates) (string, error) {
 	for i, t := range targets {
 		j := slices.IndexFunc(members, func(m etcd.Member) bool { return slices.Contains(m.PeerURLs, t.PeerURL) })
-		if j < 0 || !members[j].IsLearner || members[j].Started() {
+		if j < 0 || members[j].Started() || !members[j].IsLearner && (i >= len(pods.refused) || !pods.refused[i]) {
 			continue
 		}
 		token := fmt.Sprintf("%x", members[j].ID)
 		want := t.Name + "=" + token
-		crashed := i < len(pods.crashed) && pods.crashed[i]
-		switch {
-		case live == want && crashed && pods.wiped[i] != token:
+		if crashed := i < len(pods.crashed) && pods.crashed[i]; live == want && crashed && pods.wiped[i] != token {
 			// Started before the marker was live: a new pod wipes. One that ran its wipe
 			// with the marker crashes for another reason, and backs off as any pod.
 			return want, r.restartEtcdPod(ctx, tc, t.Name, pods.uids[i])
-		case live == want || crashed:
-			return want, nil
 		}
+		return want, nil
 	}
 	return "", nil
 }

@@ -26,12 +26,27 @@ import (
 // gone (etcd's own words, as a member started on a replaced volume says them) is removed
 // while the other two keep the quorum, added back as a learner, its pod told to wipe what
 // its crashed runs left (the cluster ConfigMap) and restarted, then promoted, the marker
-// dropped. envtest runs no pods: the test makes the pod and says what its kubelet would,
-// and etcd is a fake; e2e/tenantcluster_test.go replaces a real member's volume.
+// dropped. It is told so either by etcd's last words or by the refusal of the pod's init
+// container to start etcd on an empty data directory (which etcd, after a change of leader,
+// would join under the member's old ID without a word). envtest runs no pods: the test
+// makes the pod and says what its kubelet would, and etcd is a fake;
+// e2e/tenantcluster_test.go replaces a real member's volume.
 func TestEtcdMemberThatLostItsDataIsAddedBack(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		container string
+		lastWords string
+	}{
+		{"amnesia", "etcd", "panic: tocommit(1207) is out of range [lastIndex(0)]. Was the raft log corrupted, truncated, or lost?"},
+		{"amnesia-init", "wipe", controlplane.EtcdNoDataReport + "/var/lib/etcd/data while its cluster runs: the data of member amnesia-init-etcd-1 is lost"},
+	} {
+		t.Run(c.container, func(t *testing.T) { testMemberAddedBack(t, c.name, c.container, c.lastWords) })
+	}
+}
+
+func testMemberAddedBack(t *testing.T, name, container, lastWords string) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	const name = "amnesia"
 	cpns := controlplane.NamespaceName(ns, name)
 	target := func(i int) etcd.Target {
 		return etcd.Target{Name: controlplane.EtcdMemberName(name, i), PeerURL: controlplane.EtcdPeerURL(name, cpns, i)}
@@ -50,10 +65,10 @@ func TestEtcdMemberThatLostItsDataIsAddedBack(t *testing.T) {
 		return condition(tc, v1alpha1.EtcdAvailableCondition).Status == metav1.ConditionTrue
 	})
 
-	// Member 1's volume was replaced: its etcd stops at the leader's first heartbeat.
+	// Member 1's volume was replaced: its etcd stops at the leader's first heartbeat, or
+	// its init container refuses the empty directory.
 	fake.SetProblem(target(1).Name, "connection refused")
-	pod := crashedEtcdPod(t, ctx, cpns, name, target(1).Name,
-		"panic: tocommit(1207) is out of range [lastIndex(0)]. Was the raft log corrupted, truncated, or lost?")
+	pod := crashedEtcdPod(t, ctx, cpns, name, target(1).Name, container, lastWords)
 	setEtcdStatusReady(t, ctx, cpns, name, 2)
 
 	eventually(t, "member 1 removed and added back as a learner", time.Minute, func(context.Context) bool {
@@ -96,28 +111,36 @@ func TestEtcdMemberThatLostItsDataIsAddedBack(t *testing.T) {
 	}
 }
 
-// crashedEtcdPod makes etcd pod podName as its kubelet reports a container that ended
-// with lastWords and waits in back-off.
-func crashedEtcdPod(t *testing.T, ctx context.Context, cpns, cluster, podName, lastWords string) *corev1.Pod {
+// crashedEtcdPod makes etcd pod podName as its kubelet reports a container ("etcd" or the
+// init container "wipe") that ended with lastWords and waits in back-off.
+func crashedEtcdPod(t *testing.T, ctx context.Context, cpns, cluster, podName, container, lastWords string) *corev1.Pod {
 	t.Helper()
+	restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: podName, Labels: controlplane.Labels(cluster, controlplane.Etcd)},
 		Spec: corev1.PodSpec{
 			// The control-plane namespace enforces Pod Security "restricted".
 			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-			Containers: []corev1.Container{{Name: "etcd", Image: "etcd", SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			}}},
+			Containers:      []corev1.Container{{Name: "etcd", Image: "etcd", SecurityContext: restricted}},
 		},
+	}
+	if container != "etcd" {
+		pod.Spec.InitContainers = []corev1.Container{{Name: container, Image: "tunnel", SecurityContext: restricted}}
 	}
 	if err := k8sClient.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
-		Name: "etcd", RestartCount: 3,
+	crashed := corev1.ContainerStatus{
+		Name: container, RestartCount: 3,
 		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Message: lastWords}},
-	}}
+	}
+	if container == "etcd" {
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{crashed}
+	} else {
+		pod.Status.InitContainerStatuses = []corev1.ContainerStatus{crashed}
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "etcd", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+	}
 	if err := k8sClient.Status().Update(ctx, pod); err != nil {
 		t.Fatal(err)
 	}

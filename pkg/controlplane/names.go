@@ -92,10 +92,17 @@ const (
 	// once for that token before etcd starts (EtcdWipeArgs), so a member added back after
 	// its data was lost does not start on what its crashed runs left.
 	EtcdWipeKey = "KUBESEED_ETCD_WIPE"
+	// EtcdNoDataReport starts the termination message of the etcd pod's init container when
+	// it refuses a data directory without member data in a running cluster, for a pod
+	// EtcdWipeKey does not name: that member's data is lost.
+	EtcdNoDataReport = "no etcd data in "
 )
 
 // EtcdWipeArgs are the etcd pod's init container's (the tunnel image's `wipe`): it wipes
-// the data directory when EtcdWipeKey names its pod with a token it has not wiped for.
+// the data directory when EtcdWipeKey names its pod with a token it has not wiped for, and
+// refuses an empty one in a running cluster otherwise (EtcdNoDataReport; it reads the state
+// from ETCD_INITIAL_CLUSTER_STATE, its default, so that the arguments, and with them the
+// etcd pod template, stay those of earlier releases: a release rolls no etcd).
 func EtcdWipeArgs() []string {
 	return []string{"wipe", "--dir=" + etcdDataDir, "--done=/var/lib/etcd/wiped", "--marker-env=" + EtcdWipeKey, "--member-env=POD_NAME"}
 }

@@ -205,8 +205,9 @@ type Inputs struct {
 	// EtcdClusterExisting says members starting now join a running cluster
 	// (ETCD_INITIAL_CLUSTER_STATE=existing) instead of bootstrapping it.
 	EtcdClusterExisting bool
-	// EtcdWipe is "<member name>=<token>" while a member added back after its data was lost
-	// starts (EtcdWipeKey); empty otherwise.
+	// EtcdWipe is "<member name>=<token>" while a learner (added back after its member's
+	// data was lost, or added to grow the cluster) has not started (EtcdWipeKey); empty
+	// otherwise.
 	EtcdWipe string
 	// EtcdLiveImages are the live etcd StatefulSet's etcd and wipe images. Its wipe image
 	// is kept while its etcd image is the one rendered: the helper is tagged with
