@@ -174,7 +174,7 @@ test-e2e: seed-up manager-image tunnel-image autoscaler-image openstack-up ## Ru
 	@status=0; \
 	clouds=$$(hack/openstack/clouds.sh) && set -a && . "$$(dirname "$$clouds")/openstack.env" && set +a && \
 	$(GO) test ./pkg/openstack/ -run Integration -count=1 -timeout 20m || status=1; \
-	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 65m || status=1; \
+	$(GO) test -tags e2e ./e2e/ -count=1 -timeout 65m -parallel 3 -json | $(GO) run ./hack/testsummary || status=1; \
 	$(MAKE) --no-print-directory density DENSITY_MAX=3 || status=1; \
 	$(SEED) down || status=1; \
 	hack/openstack/down.sh || status=1; \
@@ -189,13 +189,27 @@ ci-fresh: seed-tool dataplane-down
 	hack/openstack/down.sh
 
 .PHONY: ci
-ci: ci-fresh verify-generated vet lint test test-magnum fuzz test-e2e ## Everything CI runs: generated files, vet, lint, every test tier and the fuzz targets.
+ci: ci-fresh verify-generated vet lint test test-magnum fuzz bench-operator-scale-smoke test-e2e ## Everything CI runs: generated files, vet, lint, every test tier, the fuzz targets and the benches' smoke runs.
+
+# The operator-scale bench at CI's size: it fails when 20 tenants do not all become Ready
+# and stay so (a manager that no longer settles), and prints the figures.
+.PHONY: bench-operator-scale-smoke
+bench-operator-scale-smoke:
+	@$(MAKE) --no-print-directory bench-operator-scale N=20 OPERATOR_SCALE_FLAGS="-settle 10s -window 30s"
 
 ##@ Benchmarks
 
 # DENSITY_MAX caps `make density` at that many tenants; 0 is no cap. test-e2e runs it at 3, as
 # a smoke test that fails when not even the first tenant becomes Ready.
 DENSITY_MAX ?= 0
+
+# N TenantClusters for bench-operator-scale; CI runs it at 20 with a short settle and window.
+N ?= 100
+OPERATOR_SCALE_FLAGS ?=
+
+.PHONY: bench-operator-scale
+bench-operator-scale: envtest-assets ## The manager's cost per settled tenant (RSS, CPU, reconciles, requests) with N tenants on envtest.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./hack/bench/operator-scale -n $(N) $(OPERATOR_SCALE_FLAGS)
 
 .PHONY: density
 density: seed-up manager-image tunnel-image autoscaler-image ## Tiny tenants on the local seed, one at a time, until one is slow to be Ready, memory is 90% used or DENSITY_MAX.

@@ -46,6 +46,7 @@ import (
 // encrypted at rest, and its keys are the tenant's CAs. Then kubeseed restores it itself
 // (testRestoreIntoANewTenant).
 func TestEtcdBackupToSwift(t *testing.T) {
+	inLane(t, &laneEtcd)
 	cloud := openStackCloud(t)
 	bin := filepath.Join(seed.CacheDir(), "etcd", versions.Etcd)
 	if _, err := os.Stat(filepath.Join(bin, "etcdutl")); err != nil {

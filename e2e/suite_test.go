@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,28 @@ var (
 	// kube knows kubeseed's and cert-manager's types.
 	kube client.Client
 )
+
+// The longest tests run beside one another, in two lanes, after every other test: the
+// data-plane harness's WorkerPool test in one, the etcd drills one after the other in the
+// other. The seed has two cores; a third test at once would slow each past its budgets, and
+// tests that start a harness of their own (Magnum's) or reinstall the operator stay out of
+// the lanes. make test-e2e passes -parallel 3, so that a test waiting for its lane holds no
+// slot the other lane needs.
+var (
+	laneWorkers sync.Mutex
+	laneEtcd    sync.Mutex
+)
+
+// inLane makes t a parallel test that runs when lane is free. The test's reported
+// duration includes its wait for the lane, which it logs.
+func inLane(t *testing.T, lane *sync.Mutex) {
+	t.Helper()
+	t.Parallel()
+	start := time.Now()
+	lane.Lock()
+	t.Cleanup(lane.Unlock) // registered first, so it runs after every other cleanup
+	t.Logf("waited %.1fs for its lane", time.Since(start).Seconds())
+}
 
 // managerImage is the docker archive `make manager-image` writes.
 func managerImage() string {

@@ -33,12 +33,17 @@ import (
 // with the manager image built by `make manager-image`, running as a pod in the seed under
 // the chart's least-privilege RBAC (TestMain installs it).
 
-// smallTenant is one replica of everything with small requests, so that two tenants fit the
-// 2-core seed beside its own pods (the defaults ask about one CPU per tenant).
+// smallTenant is one replica of everything with small requests, so that three tenants, a
+// rolling apiserver's surge and a growing etcd fit the 2-core seed beside its own pods
+// (the longest tests run two at a time: inLane; the defaults ask about one CPU per tenant).
+// The limits are the requests and then some: an idle tenant uses about 55 mCPU, one coming
+// up or rolling much more.
 func smallTenant(ns, name string) *v1alpha1.TenantCluster {
 	res := func(cpu, mem string) *corev1.ResourceRequirements {
-		l := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
-		return &corev1.ResourceRequirements{Requests: l, Limits: l}
+		limits := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
+		requests := limits.DeepCopy()
+		requests[corev1.ResourceCPU] = *resource.NewMilliQuantity(limits.Cpu().MilliValue()*6/10, resource.DecimalSI)
+		return &corev1.ResourceRequirements{Requests: requests, Limits: limits}
 	}
 	return &v1alpha1.TenantCluster{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -126,6 +131,7 @@ func hasNamespace(t *testing.T, ctx context.Context, tenant kubernetes.Interface
 // and leaves the other tenant untouched; that one's etcd then grows from 1 to 3 members
 // without losing data.
 func TestTenantClustersSideBySide(t *testing.T) {
+	inLane(t, &laneEtcd)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	a, b := smallTenant(newNamespace(t), "acme"), smallTenant(newNamespace(t), "globex")

@@ -40,6 +40,7 @@ var workerPreflightIgnores = []string{
 }
 
 func TestWorkerPoolJoinsThroughOctavia(t *testing.T) {
+	inLane(t, &laneWorkers)
 	cloud := openStackCloud(t)
 	host, ok := provider.(seed.MachineHost)
 	if !ok {

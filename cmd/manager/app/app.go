@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -62,6 +63,24 @@ type Options struct {
 	// Autoscaler are every tenant autoscaler's timings and seed egress; nil means
 	// controlplane.DefaultAutoscalerSettings.
 	Autoscaler *controlplane.AutoscalerSettings
+	// Fakes stand in for what the manager reaches beyond the seed's API; nil in the
+	// manager binary. A benchmark on envtest, which runs no pods, sets them
+	// (hack/bench/operator-scale).
+	Fakes *Fakes
+	// SeedTransport wraps the manager's transport to the seed's apiserver (a benchmark
+	// counts the requests); nil leaves it as it is.
+	SeedTransport func(http.RoundTripper) http.RoundTripper
+}
+
+// Fakes replace the dialers of tenants' apiservers and etcd and the pod exec and logs,
+// which need the manager in the seed's pod network and pods that run.
+type Fakes struct {
+	TenantDialer tenantaccess.Dialer
+	EtcdDialer   tenantcluster.EtcdDialer
+	Snapshotter  tenantcluster.BackupSnapshotter
+	PodExec      tenantcluster.PodExec
+	PodLogs      tenantcluster.PodLogs
+	DBSize       metrics.DBSizeFunc
 }
 
 // orDefault is n, or def when n is 0.
@@ -103,6 +122,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		ctrl.Log.WithName("setup").Info("Customers' clouds.yaml may point at any auth_url: set --allowed-auth-urls on a seed customers share")
 	}
 	scheme := Scheme()
+	if o.SeedTransport != nil {
+		cfg = rest.CopyConfig(cfg)
+		cfg.Wrap(o.SeedTransport)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -125,6 +148,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("pod executor: %w", err)
 	}
+	fakes := o.Fakes
+	if fakes == nil {
+		fakes = &Fakes{PodExec: execer.Exec, PodLogs: execer.LastWords}
+	}
+	tenants.Dialer = fakes.TenantDialer
 	r := &tenantcluster.Reconciler{
 		Tenants:   tenants,
 		Client:    mgr.GetClient(),
@@ -142,8 +170,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Spread:                o.ControlPlaneSpread,
 		MaxConcurrentRollouts: o.MaxConcurrentTenantRollouts,
 		AutoscalerSettings:    o.Autoscaler,
-		PodExec:               execer.Exec,
-		PodLogs:               execer.LastWords,
+		PodExec:               fakes.PodExec,
+		PodLogs:               fakes.PodLogs,
+		EtcdDialer:            fakes.EtcdDialer,
+		BackupSnapshotter:     fakes.Snapshotter,
 		// Customers' clouds, authenticated once per version of their credentials Secret.
 		Clouds: &openstack.ClientCache{Options: openstack.Options{
 			Logger: ctrl.Log.WithName("openstack"), UserAgent: "kubeseed-manager", AllowedAuthURLs: allowed,
@@ -178,7 +208,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	// which the metrics server serves; with the server off nobody reads them, and the etcd
 	// poller would dial every tenant's etcd for nothing.
 	if o.MetricsAddr != "0" {
-		if err := metrics.SetupWithManager(mgr, metrics.Options{EtcdInterval: o.EtcdMetricsInterval}); err != nil {
+		if err := metrics.SetupWithManager(mgr, metrics.Options{EtcdInterval: o.EtcdMetricsInterval, DBSize: fakes.DBSize}); err != nil {
 			return fmt.Errorf("set up metrics: %w", err)
 		}
 	}
