@@ -88,6 +88,12 @@ func (r *Reconciler) reconcileBackup(ctx context.Context, s *scope) (bool, error
 		s.requeueAfter(time.Until(res.Started.Add(res.Duration + backupRetryAfter)))
 	}
 	overdue := !lastTime.IsZero() && now.After(lastTime.Add(2*every))
+	// The status, and a backup's name, keep whole seconds: a backup started in the second
+	// the last one started could never be told from it. It starts in the next second.
+	if next := lastTime.Add(time.Second); due && !running && now.Before(next) {
+		due = false
+		s.requeueAfter(time.Until(next))
+	}
 	switch {
 	case running:
 		s.requeueAfter(backupPoll)

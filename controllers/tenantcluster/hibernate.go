@@ -149,7 +149,7 @@ func (r *Reconciler) wantsFinalBackup(tc *v1alpha1.TenantCluster, since time.Tim
 		return false
 	}
 	b := tc.Status.Backup
-	return b == nil || b.LastSuccessfulTime == nil || b.LastSuccessfulTime.Time.Before(since)
+	return b == nil || b.LastSuccessfulTime == nil || !b.LastSuccessfulTime.After(since)
 }
 
 // controlPlanePods names the tenant's pods left in the control-plane namespace (live: the

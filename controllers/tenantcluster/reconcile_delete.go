@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
+	"github.com/kubeseed/kubeseed/pkg/controlplane"
 )
 
 // workerPoolWait is how often a deleting TenantCluster looks whether its WorkerPools are gone.
@@ -87,6 +88,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, tc *v1alpha1.TenantClu
 		r.Backups.Forget(restoreKey(tc))
 	}
 	r.restores.forget(restoreKey(tc))
+	r.Applier.Forget(tc.UID, controlplane.NamespaceOf(tc))
 	if controllerutil.RemoveFinalizer(tc, v1alpha1.Finalizer) {
 		if err := r.Client.Update(ctx, tc); err != nil {
 			return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)

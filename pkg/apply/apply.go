@@ -1,8 +1,9 @@
 // Package apply makes a namespace of the seed match a rendered set of objects: it
 // server-side applies each object as one field manager, with a controller reference to the
 // owner and an inventory label, then prunes what an earlier apply created and the set no
-// longer holds. It keeps no state between calls: the inventory is the label, so a restarted
-// or new manager finds what an earlier one applied.
+// longer holds. The inventory is the label, so a restarted or new manager finds what an
+// earlier one applied; what an Applier remembers between calls only saves requests (an
+// object nobody wrote since it was applied the same is not sent again).
 //
 // ApplyUnowned is the same server-side apply for a cluster where the objects have no
 // owner, a tenant's: no owner references, cluster-scoped objects allowed, and pruning by the
@@ -15,11 +16,14 @@ package apply
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -62,6 +67,45 @@ type Applier struct {
 	Scheme *runtime.Scheme
 	// FieldOwner is the server-side apply field manager, e.g. "kubeseed". Required.
 	FieldOwner string
+
+	// applied remembers, for each object Apply applied, a hash of what it sent and the
+	// resourceVersion the server answered (memoKey -> appliedObject): an object the
+	// inventory list shows at that resourceVersion was written by nobody since, so sending
+	// the same again would change nothing, and Apply skips the request. A manager that
+	// restarts remembers nothing and applies everything once.
+	applied sync.Map
+}
+
+// memoKey is an object applied for one owner.
+type memoKey struct {
+	owner types.UID
+	key   objectKey
+}
+
+type appliedObject struct {
+	sum             [sha256.Size]byte
+	resourceVersion string
+}
+
+// sumOf hashes the object as it will be sent (encoding/json orders map keys).
+func sumOf(u *unstructured.Unstructured) ([sha256.Size]byte, error) {
+	raw, err := json.Marshal(u.Object)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	return sha256.Sum256(raw), nil
+}
+
+// Forget drops what Apply remembers of the objects it applied for owner, and of every
+// object it applied in namespace (when not empty): call it once they are gone, so that the
+// memory does not grow with every owner ever applied.
+func (a *Applier) Forget(owner types.UID, namespace string) {
+	a.applied.Range(func(k, _ any) bool {
+		if mk := k.(memoKey); mk.owner == owner || (namespace != "" && mk.key.namespace == namespace) {
+			a.applied.Delete(k)
+		}
+		return true
+	})
 }
 
 // Result says what an Apply did. Objects are named "Kind.group namespace/name", e.g.
@@ -92,6 +136,11 @@ type Result struct {
 // objects of inv.PruneKinds in the owner's namespace that carry the inventory label and a
 // controller reference to owner and are not in objs; an empty objs prunes them all.
 //
+// An object the inventory list shows at the resourceVersion its last apply by this Applier
+// answered, rendered the same, is not sent again: nobody wrote it since, so the apply
+// would change nothing. Any write by anyone (an edit, a status update, a deletion) moves
+// the resourceVersion and it is applied again.
+//
 // The Result is filled as far as Apply got, also on error.
 func (a *Applier) Apply(ctx context.Context, owner client.Object, inv Inventory, objs []*unstructured.Unstructured) (Result, error) {
 	if err := a.check(owner, inv); err != nil {
@@ -121,12 +170,23 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, inv Inventory,
 		if m, ok := live[d.key]; ok {
 			before = m.GetResourceVersion()
 		}
-		// Apply writes the server's answer into d.obj, a copy of the caller's object.
-		err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(d.obj), client.FieldOwner(a.FieldOwner), client.ForceOwnership)
+		sum, err := sumOf(d.obj)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("apply %s: %w", d.key, err))
 			continue
 		}
+		mk := memoKey{owner: owner.GetUID(), key: d.key}
+		if prev, ok := a.applied.Load(mk); ok && before != "" && prev.(appliedObject) == (appliedObject{sum: sum, resourceVersion: before}) {
+			continue
+		}
+		// Apply writes the server's answer into d.obj, a copy of the caller's object.
+		err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(d.obj), client.FieldOwner(a.FieldOwner), client.ForceOwnership)
+		if err != nil {
+			a.applied.Delete(mk)
+			errs = append(errs, fmt.Errorf("apply %s: %w", d.key, err))
+			continue
+		}
+		a.applied.Store(mk, appliedObject{sum: sum, resourceVersion: d.obj.GetResourceVersion()})
 		if d.obj.GetResourceVersion() != before {
 			res.Changed = append(res.Changed, d.key.String())
 		}
@@ -140,6 +200,11 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, inv Inventory,
 		keep[d.key] = true
 	}
 	res.Pruned, err = a.prune(ctx, owner, live, keep)
+	for key := range live {
+		if !keep[key] {
+			a.applied.Delete(memoKey{owner: owner.GetUID(), key: key})
+		}
+	}
 	return res, err
 }
 
