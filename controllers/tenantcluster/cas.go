@@ -35,11 +35,8 @@ func (r *Reconciler) reconcileProvidedCAs(ctx context.Context, s *scope) (bool, 
 	for _, p := range pki.ProvidedCAs(tc) {
 		name := p.Secret.Name(tc.Name)
 		copied := &corev1.Secret{}
+		// Secrets are read from the API (app.CacheOptions): a copy made a moment ago is seen.
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: name}, copied)
-		if apierrors.IsNotFound(err) {
-			// The cache may not hold a copy made a moment ago.
-			err = r.apiReader().Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: name}, copied)
-		}
 		switch {
 		case err == nil:
 			if err := pki.CheckProvidedCA(copied, now); err != nil {

@@ -18,8 +18,8 @@ import (
 // reconcileEncryptionKey makes the tenant's encryption-at-rest configuration once and
 // mounts it like the PKI (its checksum rolls the apiserver). It is created, never applied
 // or updated, and carries no inventory label, so no later reconcile can replace or prune
-// it: a new key would leave every Secret already in etcd unreadable. The cache may not
-// have it yet, so the API is asked before anything is made.
+// it: a new key would leave every Secret already in etcd unreadable. The API is asked
+// once more before anything is made.
 func (r *Reconciler) reconcileEncryptionKey(ctx context.Context, s *scope) (bool, error) {
 	tc := s.tc
 	name := controlplane.EncryptionConfigSecret.Name(tc.Name)

@@ -23,8 +23,9 @@ func (r *Reconciler) restoredNodePorts(ctx context.Context, s *scope) (apiserver
 	if seed, err := r.seedID(ctx); err != nil || want.Seed != seed {
 		return 0, 0, err // another seed's ports: its node-port range may not be this one's
 	}
+	// Every Service of the seed, not only kubeseed's: the cache holds only those.
 	services := &corev1.ServiceList{}
-	if err := r.Client.List(ctx, services); err != nil {
+	if err := r.apiReader().List(ctx, services); err != nil {
 		return 0, 0, fmt.Errorf("list the seed's Services for the node ports of the restored endpoint: %w", err)
 	}
 	taken := map[int32]bool{}

@@ -124,8 +124,9 @@ func (r *Reconciler) SetupWithManagerWorkers(mgr ctrl.Manager, workers int) erro
 		// The namespace itself: its deletion ends a TenantCluster's (or a successor's) wait.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.tenantOfNamespace)).
 		// PKI Secrets in the control-plane namespace, the published kubeconfig (owned), and a
-		// fixed or rotated credentials Secret, which is tried at once.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
+		// fixed or rotated credentials Secret, which is tried at once. By their metadata
+		// only: the manager holds no Secret's data (app.CacheOptions) and reads it when needed.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
 		// A pool that starts or stops autoscaling starts or stops the tenant's autoscaler.
 		Watches(&v1alpha1.WorkerPool{}, handler.EnqueueRequestsFromMapFunc(tenantOfWorkerPool), builder.WithPredicates(autoscalingChanged())).
 		// Seed nodes are the members of Octavia pools and NodePort endpoints' addresses.

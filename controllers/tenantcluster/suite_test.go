@@ -88,7 +88,14 @@ func run(m *testing.M) int {
 	fakeTenant.Only, tenantCfg = true, fakeTenant.Config
 
 	scheme := app.Scheme()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	// The manager's own cache options: what a reconcile reads is what the binary's reads.
+	mgrOptions := ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}}
+	app.CacheOptions(&mgrOptions)
+	// The watches the manager opens on the seed are recorded
+	// (cache_envtest_test.go).
+	mgrCfg := rest.CopyConfig(cfg)
+	mgrCfg.Wrap(seedWatches.wrap)
+	mgr, err := ctrl.NewManager(mgrCfg, mgrOptions)
 	if err != nil {
 		return fail("manager: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -91,8 +92,17 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantClu
 		o.checks[v1alpha1.TunnelReadyCondition] = o.checks[v1alpha1.AddonsReadyCondition]
 		return requeueWhileProgressing
 	}
-	if err := bootstrap.Apply(ctx, c, FieldOwner, objs...); err != nil {
-		return unreachable(fmt.Errorf("bootstrap tenant: %w", err))
+	sum, err := tenantSum(tc, objs)
+	if err != nil {
+		return unreachable(err)
+	}
+	now := time.Now()
+	if r.applied.due(tc.UID, tenantPartBootstrap, sum, meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.TenantBootstrappedCondition), now) {
+		if err := bootstrap.Apply(ctx, c, FieldOwner, objs...); err != nil {
+			r.applied.failed(tc.UID, tenantPartBootstrap)
+			return unreachable(fmt.Errorf("bootstrap tenant: %w", err))
+		}
+		r.applied.done(tc.UID, tenantPartBootstrap, sum, now)
 	}
 	o.checks[v1alpha1.TenantBootstrappedCondition] = check{ok: true, reason: v1alpha1.BootstrappedReason, message: "the tenant holds what kubeadm join needs"}
 
@@ -151,8 +161,17 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 		return err
 	}
 	if !st.holdAddons {
-		if err := addons.Apply(ctx, c, FieldOwner, objs); err != nil {
+		sum, err := tenantSum(tc, objs)
+		if err != nil {
 			return err
+		}
+		now := time.Now()
+		if r.applied.due(tc.UID, tenantPartAddons, sum, addonsHealthy(tc), now) {
+			if err := addons.Apply(ctx, c, FieldOwner, objs); err != nil {
+				r.applied.failed(tc.UID, tenantPartAddons)
+				return err
+			}
+			r.applied.done(tc.UID, tenantPartAddons, sum, now)
 		}
 		o.addons = &pinned
 	}
@@ -173,6 +192,12 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	return nil
 }
 
+// addonsHealthy says whether the addons and the tunnel were ready at the last reconcile.
+func addonsHealthy(tc *v1alpha1.TenantCluster) bool {
+	return meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.AddonsReadyCondition) &&
+		meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.TunnelReadyCondition)
+}
+
 // tenantClient returns a client for the tenant (tenantaccess: cached while its admin
 // kubeconfig stays the same).
 func (r *Reconciler) tenantClient(ctx context.Context, tc *v1alpha1.TenantCluster, kubeconfig []byte) (client.Client, error) {
@@ -186,6 +211,7 @@ func (r *Reconciler) forgetTenant(uid types.UID) {
 	r.legacyTunnelSecretGone.Delete(uid)
 	r.removedAPIs.Delete(uid)
 	r.rollouts.release(uid)
+	r.applied.forget(uid)
 }
 
 // approveServingCSRs approves the tenant's pending kubelet serving CSRs that
@@ -279,4 +305,5 @@ type tenantMemory struct {
 	legacyTunnelSecretGone sync.Map // types.UID -> true once dropSharedTunnelCertificate did its job
 	removedAPIs            sync.Map // types.UID -> removedAPIsCheck, while an upgrade runs
 	rollouts               rolloutSlots
+	applied                tenantApplied
 }

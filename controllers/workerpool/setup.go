@@ -97,7 +97,8 @@ func (r *Reconciler) SetupWithManagerWorkers(mgr ctrl.Manager, workers int) erro
 		For(&v1alpha1.WorkerPool{}, builder.WithPredicates(notStatusOnly())).
 		Watches(&v1alpha1.TenantCluster{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfCluster), builder.WithPredicates(clusterChanged())).
 		// A fixed or rotated credentials Secret, or a new admin kubeconfig, is tried at once.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfSecret)).
+		// By its metadata only: the manager holds no Secret's data (app.CacheOptions).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfSecret)).
 		Complete(r)
 }
 

@@ -90,7 +90,10 @@ func run(m *testing.M) int {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr)))
 	}
 	scheme := app.Scheme()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	// The manager's own cache options: what a reconcile reads is what the binary's reads.
+	mgrOptions := ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}}
+	app.CacheOptions(&mgrOptions)
+	mgr, err := ctrl.NewManager(cfg, mgrOptions)
 	if err != nil {
 		return fail("manager: %v", err)
 	}

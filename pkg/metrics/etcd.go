@@ -98,9 +98,11 @@ func (s *sizeStore) replace(sizes map[types.NamespacedName]int64) {
 // etcdPoller asks each tenant's etcd for its database size every interval, in the
 // background: a scrape never waits for an etcd. It reaches etcd as the controller does when
 // it grows etcd: through the client Service, with the kube-apiserver's etcd client
-// certificate (Secret <name>-apiserver-etcd-client), both read from the cache.
+// certificate (Secret <name>-apiserver-etcd-client). TenantClusters are read from the
+// cache; the Secret from the API, since the manager caches no Secret's data.
 type etcdPoller struct {
 	cache    client.Reader
+	secrets  client.Reader
 	size     DBSizeFunc
 	interval time.Duration
 	// timeout bounds the talk with one tenant's etcd.
@@ -197,7 +199,7 @@ func (p *etcdPoller) pollOnce(ctx context.Context) {
 func (p *etcdPoller) sizeOf(ctx context.Context, tc *v1alpha1.TenantCluster) (int64, error) {
 	name := controlplane.APIServerEtcdClientSecret.Name(tc.Name)
 	s := &corev1.Secret{}
-	if err := p.cache.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(tc), Name: name}, s); err != nil {
+	if err := p.secrets.Get(ctx, client.ObjectKey{Namespace: controlplane.NamespaceOf(tc), Name: name}, s); err != nil {
 		return 0, fmt.Errorf("the etcd client certificate %s: %w", name, err)
 	}
 	ca, cert, key := s.Data[controlplane.CACertKey], s.Data[controlplane.TLSCertKey], s.Data[controlplane.TLSKeyKey]

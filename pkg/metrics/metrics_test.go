@@ -368,9 +368,10 @@ func TestEtcdPoller(t *testing.T) {
 	errs := newEtcdStatusErrors()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(errs)
+	seed := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(objs...).Build()
 	p := &etcdPoller{
-		cache: fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(objs...).Build(),
-		size:  size, interval: time.Hour, timeout: time.Second, parallel: 2, store: store, errors: errs,
+		cache: seed, secrets: seed,
+		size: size, interval: time.Hour, timeout: time.Second, parallel: 2, store: store, errors: errs,
 		log: logr.Discard(), wake: make(chan struct{}, 1),
 	}
 	p.pollOnce(context.Background())

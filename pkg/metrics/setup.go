@@ -63,7 +63,7 @@ func SetupWithManager(mgr manager.Manager, o Options) error {
 	active := &atomic.Bool{}
 	sizes := &sizeStore{}
 	poller := &etcdPoller{
-		cache: mgr.GetCache(), size: o.DBSize, interval: o.EtcdInterval, timeout: o.EtcdTimeout, parallel: 4,
+		cache: mgr.GetCache(), secrets: mgr.GetAPIReader(), size: o.DBSize, interval: o.EtcdInterval, timeout: o.EtcdTimeout, parallel: 4,
 		store: sizes, errors: newEtcdStatusErrors(), log: log, wake: make(chan struct{}, 1),
 	}
 	hist := newTimeToFirstReady()

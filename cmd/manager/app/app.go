@@ -126,13 +126,15 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		cfg = rest.CopyConfig(cfg)
 		cfg.Wrap(o.SeedTransport)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgrOptions := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.ProbeAddr,
 		LeaderElection:         o.LeaderElect,
 		LeaderElectionID:       "kubeseed-manager.kubeseed.io",
-	})
+	}
+	CacheOptions(&mgrOptions)
+	mgr, err := ctrl.NewManager(cfg, mgrOptions)
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
