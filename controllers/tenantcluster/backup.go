@@ -327,11 +327,13 @@ func (r *Reconciler) finalBackup(ctx context.Context, tc *v1alpha1.TenantCluster
 	}
 	key := tc.Namespace + "/" + tc.Name
 	since := tc.DeletionTimestamp.Time
-	if b := tc.Status.Backup; b != nil && b.LastSuccessfulTime != nil && !b.LastSuccessfulTime.Before(tc.DeletionTimestamp) {
+	// Backups' status and names keep whole seconds, as does the deletion timestamp: only a
+	// backup begun in a later second is surely begun after the deletion.
+	if b := tc.Status.Backup; b != nil && b.LastSuccessfulTime != nil && b.LastSuccessfulTime.After(since) {
 		return true, 0, nil // recorded: a manager restarted since does not take it again
 	}
 	res, finished, running := r.Backups.State(key)
-	if finished && res.Manifest.TenantUID == string(tc.UID) && !res.Started.Before(since) {
+	if finished && res.Manifest.TenantUID == string(tc.UID) && res.Started.Truncate(time.Second).After(since) {
 		if res.Err == nil {
 			tc.Status.Backup = backupStatus(tc, res)
 			return false, time.Millisecond, nil // the status patch records it; go on then
@@ -356,13 +358,17 @@ func (r *Reconciler) finalBackup(ctx context.Context, tc *v1alpha1.TenantCluster
 		return false, 0, err
 	}
 	// Its node ports go into the manifest: a tenant made again from it asks for them.
-	if s.svc, err = getOptional[corev1.Service](ctx, r.Client, ns.Name, controlplane.APIServer.ObjectName(tc.Name)); err != nil {
+	if s.svc, err = getOptional[corev1.Service](ctx, r, ns.Name, controlplane.APIServer.ObjectName(tc.Name)); err != nil {
 		return false, 0, err
 	}
 	if enc := s.secrets[controlplane.EncryptionConfigSecret.Name(tc.Name)]; enc == nil {
 		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: controlplane.EncryptionConfigSecret.Name(tc.Name)}, &corev1.Secret{}); apierrors.IsNotFound(err) {
 			return true, 0, nil // never got as far as having data worth a backup
 		}
+	}
+	if next := since.Add(time.Second); time.Now().Before(next) {
+		*blocked = check{reason: v1alpha1.DeletingReason, message: "taking the final etcd backup before deletion"}
+		return false, time.Until(next), nil
 	}
 	s.o.checks[v1alpha1.EtcdAvailableCondition] = check{ok: meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.EtcdAvailableCondition)}
 	c, err := r.startBackup(ctx, s, key, spec)

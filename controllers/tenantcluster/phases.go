@@ -46,7 +46,7 @@ func (r *Reconciler) reconcileNamespace(ctx context.Context, s *scope) (bool, er
 // the customer's Octavia load balancer's, known before any certificate is issued.
 func (r *Reconciler) reconcileEndpoint(ctx context.Context, s *scope) (bool, error) {
 	tc := s.tc
-	svc, err := getOptional[corev1.Service](ctx, r.Client, s.namespace(), controlplane.APIServer.ObjectName(tc.Name))
+	svc, err := getOptional[corev1.Service](ctx, r, s.namespace(), controlplane.APIServer.ObjectName(tc.Name))
 	if err != nil {
 		return true, err
 	}
@@ -128,11 +128,11 @@ func (r *Reconciler) reconcilePKI(ctx context.Context, s *scope) (bool, error) {
 // time), and expands its members' volumes to the spec's size (volumes.go).
 func (r *Reconciler) reconcileEtcdMembership(ctx context.Context, s *scope) (bool, error) {
 	tc := s.tc
-	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), controlplane.Etcd.ObjectName(tc.Name))
+	sts, err := getOptional[appsv1.StatefulSet](ctx, r, s.namespace(), controlplane.Etcd.ObjectName(tc.Name))
 	if err != nil {
 		return true, err
 	}
-	cm, err := getOptional[corev1.ConfigMap](ctx, r.Client, s.namespace(), controlplane.EtcdClusterConfigMapName(tc.Name))
+	cm, err := getOptional[corev1.ConfigMap](ctx, r, s.namespace(), controlplane.EtcdClusterConfigMapName(tc.Name))
 	if err != nil {
 		return true, err
 	}
@@ -350,7 +350,7 @@ func (r *Reconciler) workload(ctx context.Context, s *scope, c controlplane.Comp
 	var w workloadState
 	switch spec.Workload {
 	case controlplane.StatefulSet:
-		sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), name)
+		sts, err := getOptional[appsv1.StatefulSet](ctx, r, s.namespace(), name)
 		if err != nil {
 			return w, err
 		}
@@ -359,7 +359,7 @@ func (r *Reconciler) workload(ctx context.Context, s *scope, c controlplane.Comp
 		}
 		w.ok, w.message = health.StatefulSet(sts)
 	default:
-		d, err := getOptional[appsv1.Deployment](ctx, r.Client, s.namespace(), name)
+		d, err := getOptional[appsv1.Deployment](ctx, r, s.namespace(), name)
 		if err != nil {
 			return w, err
 		}

@@ -172,13 +172,21 @@ func (r *Reconciler) toUnstructured(objs []client.Object) ([]*unstructured.Unstr
 	return out, nil
 }
 
-// getOptional gets an object, returning nil when it does not exist.
+// getOptional gets an object from the cache, or from the API when the cache has none;
+// nil when it does not exist.
 func getOptional[T any, PT interface {
 	*T
 	client.Object
-}](ctx context.Context, c client.Client, ns, name string) (*T, error) {
+}](ctx context.Context, r *Reconciler, ns, name string) (*T, error) {
 	obj := PT(new(T))
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	err := r.Client.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only objects labelled kubeseed's (app.CacheOptions): one whose
+		// label someone removed must not read as absent, e.g. an etcd to bootstrap anew.
+		err = r.apiReader().Get(ctx, key, obj)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}

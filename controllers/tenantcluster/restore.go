@@ -95,7 +95,7 @@ func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, erro
 	if target == nil && tc.Spec.Restore == nil {
 		return false, nil
 	}
-	sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), controlplane.Etcd.ObjectName(tc.Name))
+	sts, err := getOptional[appsv1.StatefulSet](ctx, r, s.namespace(), controlplane.Etcd.ObjectName(tc.Name))
 	if err != nil {
 		return true, err
 	}
@@ -119,7 +119,7 @@ func (r *Reconciler) reconcileRestore(ctx context.Context, s *scope) (bool, erro
 		// Its StatefulSet starts with the one member restored, unless etcd ran and grew
 		// since (its cluster ConfigMap lists more): a StatefulSet deleted later comes back
 		// as large as it was, its members on their own data.
-		cm, err := getOptional[corev1.ConfigMap](ctx, r.Client, s.namespace(), controlplane.EtcdClusterConfigMapName(tc.Name))
+		cm, err := getOptional[corev1.ConfigMap](ctx, r, s.namespace(), controlplane.EtcdClusterConfigMapName(tc.Name))
 		if err != nil {
 			return true, err
 		}

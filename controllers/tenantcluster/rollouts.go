@@ -111,7 +111,7 @@ func (r *Reconciler) awaitRolloutSlot(ctx context.Context, s *scope, desired map
 		}
 		switch c.Workload {
 		case controlplane.StatefulSet:
-			sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), name)
+			sts, err := getOptional[appsv1.StatefulSet](ctx, r, s.namespace(), name)
 			if err != nil || sts == nil {
 				if err != nil {
 					return false, err
@@ -120,7 +120,7 @@ func (r *Reconciler) awaitRolloutSlot(ctx context.Context, s *scope, desired map
 			}
 			obj = sts
 		default:
-			d, err := getOptional[appsv1.Deployment](ctx, r.Client, s.namespace(), name)
+			d, err := getOptional[appsv1.Deployment](ctx, r, s.namespace(), name)
 			if err != nil || d == nil {
 				if err != nil {
 					return false, err
@@ -175,7 +175,7 @@ func (r *Reconciler) releaseRolloutSlot(ctx context.Context, s *scope) error {
 		var done bool
 		switch c.Workload {
 		case controlplane.StatefulSet:
-			sts, err := getOptional[appsv1.StatefulSet](ctx, r.Client, s.namespace(), name)
+			sts, err := getOptional[appsv1.StatefulSet](ctx, r, s.namespace(), name)
 			if err != nil || sts == nil {
 				return err
 			}
@@ -183,7 +183,7 @@ func (r *Reconciler) releaseRolloutSlot(ctx context.Context, s *scope) error {
 			stamp = sts.Annotations[controlplane.TemplateHashAnnotation]
 			done = st.ObservedGeneration == sts.Generation && st.UpdatedReplicas == want && st.ReadyReplicas == want && st.CurrentRevision == st.UpdateRevision
 		default:
-			d, err := getOptional[appsv1.Deployment](ctx, r.Client, s.namespace(), name)
+			d, err := getOptional[appsv1.Deployment](ctx, r, s.namespace(), name)
 			if err != nil || d == nil {
 				return err
 			}

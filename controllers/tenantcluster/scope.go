@@ -11,6 +11,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/controllers/internal/cloud"
+	"github.com/kubeseed/kubeseed/controllers/internal/reconcileutil"
 	"github.com/kubeseed/kubeseed/pkg/controlplane"
 	"github.com/kubeseed/kubeseed/pkg/pki"
 )
@@ -148,5 +149,5 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, tc *v1alpha1.TenantClu
 	if s.cloudErr != nil {
 		return ctrl.Result{}, s.cloudErr // the cloud failed: backoff
 	}
-	return ctrl.Result{RequeueAfter: s.requeue}, nil
+	return reconcileutil.Poll(s.requeue), nil
 }

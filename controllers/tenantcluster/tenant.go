@@ -97,7 +97,8 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, tc *v1alpha1.TenantClu
 		return unreachable(err)
 	}
 	now := time.Now()
-	if r.applied.due(tc.UID, tenantPartBootstrap, sum, meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.TenantBootstrappedCondition), now) {
+	if r.applied.due(tc.UID, tenantPartBootstrap, sum, meta.IsStatusConditionTrue(tc.Status.Conditions, v1alpha1.TenantBootstrappedCondition), now) ||
+		!clusterInfoPresent(ctx, c) {
 		if err := bootstrap.Apply(ctx, c, FieldOwner, objs...); err != nil {
 			r.applied.failed(tc.UID, tenantPartBootstrap)
 			return unreachable(fmt.Errorf("bootstrap tenant: %w", err))
@@ -190,6 +191,14 @@ func (r *Reconciler) reconcileAddons(ctx context.Context, tc *v1alpha1.TenantClu
 	}
 	o.checks[v1alpha1.TunnelReadyCondition] = check{ok: t.Ready, reason: t.Reason, message: t.Message}
 	return nil
+}
+
+// clusterInfoPresent says whether the tenant still has the ConfigMap every join begins with
+// (one metadata read): without it no worker joins, so it is put back at once, not after the
+// drift period.
+func clusterInfoPresent(ctx context.Context, c client.Client) bool {
+	cm := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}}
+	return c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespacePublic, Name: bootstrap.ClusterInfoConfigMap}, cm) == nil
 }
 
 // addonsHealthy says whether the addons and the tunnel were ready at the last reconcile.

@@ -134,7 +134,7 @@ func (r *Reconciler) checkRemovedAPIs(ctx context.Context, s *scope) []string {
 // rollout reads the version a component's Deployment runs and whether it is rolled out:
 // the controller saw its latest spec, and every replica runs it and is available.
 func (r *Reconciler) rollout(ctx context.Context, s *scope, c controlplane.Component) (controlplane.Rollout, error) {
-	d, err := getOptional[appsv1.Deployment](ctx, r.Client, s.namespace(), c.ObjectName(s.tc.Name))
+	d, err := getOptional[appsv1.Deployment](ctx, r, s.namespace(), c.ObjectName(s.tc.Name))
 	if err != nil || d == nil {
 		return controlplane.Rollout{}, err
 	}

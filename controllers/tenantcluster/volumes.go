@@ -203,7 +203,7 @@ func (r *Reconciler) reconcileEtcdVolumes(ctx context.Context, s *scope, sts *ap
 		if _, seen := classes[name]; seen || name == "" || request.Cmp(want) >= 0 {
 			continue
 		}
-		sc, err := getOptional[storagev1.StorageClass](ctx, r.Client, "", name)
+		sc, err := getOptional[storagev1.StorageClass](ctx, r, "", name)
 		if err != nil {
 			return etcdVolumes{}, err
 		}

@@ -19,6 +19,7 @@ import (
 
 	v1alpha1 "github.com/kubeseed/kubeseed/apis/kubeseed/v1alpha1"
 	"github.com/kubeseed/kubeseed/controllers/internal/cloud"
+	"github.com/kubeseed/kubeseed/controllers/internal/reconcileutil"
 	"github.com/kubeseed/kubeseed/pkg/openstack"
 )
 
@@ -110,7 +111,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 		if len(p.members) < p.desired {
 			o.servers = check{reason: clusterOK.reason, message: fmt.Sprintf("%d of %d servers exist; %s", len(p.members), p.desired, clusterOK.message)}
 		}
-		return ctrl.Result{RequeueAfter: r.PollInterval}, nil
+		return reconcileutil.Poll(r.PollInterval), nil
 	}
 	p.floor = p.desired
 	p.version, p.versionCheck = poolVersion(wp, tc)
@@ -133,7 +134,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, wp *v1alpha1.WorkerPoo
 	if err := r.observeTenant(ctx, p); err != nil {
 		o.servers = serversCheck(p.desired, p.members, nil, false, p.desired)
 		o.nodes = check{reason: v1alpha1.TenantUnreachableReason, message: err.Error()}
-		return ctrl.Result{RequeueAfter: r.NodePollInterval}, nil
+		return reconcileutil.Poll(r.NodePollInterval), nil
 	}
 	err = r.cleanupTenant(ctx, p)
 	if err == nil && !hibernated {
@@ -210,7 +211,7 @@ func (r *Reconciler) result(p *pass, o *observed, err error) (ctrl.Result, error
 		// BUILD sooner would retry the failed create with them.
 		next = requeue
 	}
-	return ctrl.Result{RequeueAfter: next}, nil
+	return reconcileutil.Poll(next), nil
 }
 
 // cluster gets the pool's TenantCluster, gives the pool an owner reference to it (so that

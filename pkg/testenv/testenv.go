@@ -46,6 +46,9 @@ func StartSeed(root string, certManager bool) (*Seed, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	// A seed's range, not envtest's /24: each tenant takes Services (hack/bench/operator-scale
+	// makes hundreds).
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/12")
 	if certManager {
 		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join(cm, "crds"))
 	}

@@ -22,8 +22,8 @@ import (
 //   - ConfigMaps, Services, Deployments and StatefulSets are cached when they carry
 //     app.kubernetes.io/part-of=kubeseed, as everything the manager renders does: the
 //     manager reads no other from the cache (the seed's node ports it reads from the API).
-//     PVCs and Certificates are cached whole: customers do not write them unless the
-//     seed's admin lets them.
+//     PVCs and Certificates are cached whole (etcd's claims are read in the control-plane
+//     namespace only; a customer allowed to make claims or Certificates adds to the cache).
 //   - No cached object keeps its managedFields, which nothing in the manager reads.
 func CacheOptions(o *ctrl.Options) {
 	if o.Client.Cache == nil {
