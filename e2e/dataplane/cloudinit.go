@@ -17,6 +17,9 @@ import (
 type cloudConfig struct {
 	WriteFiles []writeFile `json:"write_files"`
 	RunCmd     []any       `json:"runcmd"`
+	// ManageEtcHosts "localhost" adds the hostname to /etc/hosts (cloud-init's
+	// update_etc_hosts module); false leaves the file alone.
+	ManageEtcHosts any `json:"manage_etc_hosts"`
 }
 
 type writeFile struct {
@@ -28,7 +31,7 @@ type writeFile struct {
 	Append      bool   `json:"append"`
 }
 
-var supportedKeys = []string{"write_files", "runcmd"}
+var supportedKeys = []string{"write_files", "runcmd", "manage_etc_hosts"}
 
 // Script turns #cloud-config user_data into the shell script cloud-init would amount to:
 // the files written first (write_files runs in cloud-init's init stage), then runcmd's
@@ -84,6 +87,16 @@ func Script(userData []byte) (string, error) {
 		}
 		fmt.Fprintf(&b, "mkdir -p %s\necho %s | base64 -d %s %s\nchmod %s %s\n",
 			quote(path.Dir(f.Path)), base64.StdEncoding.EncodeToString(content), redirect, quote(f.Path), perm, quote(f.Path))
+	}
+	switch cc.ManageEtcHosts {
+	case nil, false:
+	case "localhost":
+		// As cloud-init's update_etc_hosts: the name on 127.0.1.1 unless /etc/hosts has it.
+		// The machine's /etc/hosts is its own (pkg/seed); a test points the script elsewhere.
+		b.WriteString("# manage_etc_hosts: localhost\nhosts=${KUBESEED_ETC_HOSTS:-/etc/hosts}\n" +
+			"grep -Eq \"[[:space:]]$(hostname)([[:space:]]|\\$)\" \"$hosts\" || echo \"127.0.1.1 $(hostname)\" >> \"$hosts\"\n")
+	default:
+		return "", fmt.Errorf("manage_etc_hosts: %v is not run by this harness (only localhost and false)", cc.ManageEtcHosts)
 	}
 	b.WriteString("# runcmd\n")
 	for i, c := range cc.RunCmd {

@@ -20,6 +20,7 @@ write_files:
 - path: ` + dir + `/etc/b64
   encoding: b64
   content: aGVsbG8=
+manage_etc_hosts: localhost
 runcmd:
 - echo one > ` + dir + `/out
 - [sh, -c, "echo 'two words' >> ` + dir + `/out"]
@@ -28,13 +29,29 @@ runcmd:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
-		t.Fatalf("script failed: %v\n%s\n%s", err, out, script)
+	hostname, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Twice, as a rebooted machine would: the hostname is added once.
+	for range 2 {
+		if err := os.Remove(filepath.Join(dir, "out")); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Env = append(os.Environ(), "KUBESEED_ETC_HOSTS="+filepath.Join(dir, "hosts"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("script failed: %v\n%s\n%s", err, out, script)
+		}
 	}
 	cases := map[string]string{
 		"etc/kubeadm/join.yaml": "kind: JoinConfiguration\ntoken: 'with quotes'\n",
 		"etc/b64":               "hello",
 		"out":                   "one\ntwo words\n",
+		"hosts":                 "127.0.0.1 localhost\n127.0.1.1 " + hostname + "\n",
 	}
 	for name, want := range cases {
 		got, err := os.ReadFile(filepath.Join(dir, name))
@@ -54,6 +71,7 @@ func TestScriptRefuses(t *testing.T) {
 		"relative path":    {"#cloud-config\nwrite_files:\n- path: etc/x\n  content: x\n", "not absolute"},
 		"bad encoding":     {"#cloud-config\nwrite_files:\n- path: /x\n  encoding: gz\n  content: x\n", `encoding "gz"`},
 		"bad permissions":  {"#cloud-config\nwrite_files:\n- path: /x\n  permissions: rw\n  content: x\n", "not octal"},
+		"hosts template":   {"#cloud-config\nmanage_etc_hosts: template\n", "manage_etc_hosts: template"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

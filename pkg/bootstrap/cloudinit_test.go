@@ -56,7 +56,8 @@ type cloudConfig struct {
 		Permissions string `json:"permissions"`
 		Content     string `json:"content"`
 	} `json:"write_files"`
-	RunCmd []string `json:"runcmd"`
+	RunCmd         []string `json:"runcmd"`
+	ManageEtcHosts string   `json:"manage_etc_hosts"`
 }
 
 // TestWorkerUserDataGolden renders the user_data of typical workers and compares it with
@@ -111,9 +112,10 @@ func TestWorkerUserDataGolden(t *testing.T) {
 	}
 }
 
-// TestWorkerUserDataIsWhatKubeadmReads parses the user_data back: only write_files and
-// runcmd, the JoinConfiguration kubeadm v1beta4 reads, the patch of the reservations,
-// and one command, stock kubeadm join with that file.
+// TestWorkerUserDataIsWhatKubeadmReads parses the user_data back: only write_files,
+// runcmd and manage_etc_hosts (the server's name in its own /etc/hosts, which kubeadm's
+// preflight looks up), the JoinConfiguration kubeadm v1beta4 reads, the patch of the
+// reservations, and one command, stock kubeadm join with that file.
 func TestWorkerUserDataIsWhatKubeadmReads(t *testing.T) {
 	in := workerInputs(t, 4, "8Gi", v1alpha1.KubeletSpec{})
 	out, err := WorkerUserData(in)
@@ -132,12 +134,15 @@ func TestWorkerUserDataIsWhatKubeadmReads(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if !slices.Equal(keys, []string{"runcmd", "write_files"}) {
-		t.Errorf("top-level keys %v, want only runcmd and write_files", keys)
+	if !slices.Equal(keys, []string{"manage_etc_hosts", "runcmd", "write_files"}) {
+		t.Errorf("top-level keys %v, want only manage_etc_hosts, runcmd and write_files", keys)
 	}
 	var cc cloudConfig
 	if err := yaml.UnmarshalStrict(out, &cc); err != nil {
 		t.Fatalf("user_data: %v", err)
+	}
+	if cc.ManageEtcHosts != "localhost" {
+		t.Errorf("manage_etc_hosts %q, want localhost", cc.ManageEtcHosts)
 	}
 	if want := []string{"kubeadm join --config " + JoinConfigurationPath}; !slices.Equal(cc.RunCmd, want) {
 		t.Errorf("runcmd %q, want %q", cc.RunCmd, want)

@@ -46,6 +46,9 @@ const (
 // kubelet, CNI and containerd too, and must not mix with the seed's or another machine's.
 // /opt/cni (the plugins) and /run/flannel (the node's lease) are what a tenant's CNI addon
 // writes on its node.
+// machineHostsFile, in the machine's directory, is bound over its /etc/hosts.
+const machineHostsFile = "hosts"
+
 var privatePaths = []string{
 	"/etc/kubernetes", "/var/lib/kubelet", "/var/lib/containerd", "/run/containerd", "/etc/cni",
 	"/var/log/pods", "/var/log/containers", "/var/lib/cni", "/run/netns", "/opt/containerd",
@@ -159,6 +162,15 @@ func (l *Local) createMachine(m *Machine, binDir string) error {
 		if err := os.Symlink(filepath.Join(binDir, bin), filepath.Join(m.Dir, "bin", bin)); err != nil {
 			return err
 		}
+	}
+	// The machine's own /etc/hosts, begun as the host's: what its bootstrap adds (cloud-init's
+	// manage_etc_hosts) stays with it.
+	hosts, err := os.ReadFile("/etc/hosts")
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(m.Dir, machineHostsFile), hosts, 0o644); err != nil {
+		return err
 	}
 	// The mount points must exist on the host; remember the ones we create to remove them.
 	for _, p := range privatePaths {

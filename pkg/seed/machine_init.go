@@ -62,6 +62,9 @@ func machineInit(dir string) error {
 			return fmt.Errorf("bind private %s: %w", p, err)
 		}
 	}
+	if err := syscall.Mount(filepath.Join(dir, machineHostsFile), "/etc/hosts", "", syscall.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind private /etc/hosts: %w", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 

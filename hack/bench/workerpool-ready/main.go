@@ -172,6 +172,7 @@ func bench(ctx context.Context, runs, size int, timeout time.Duration) error {
 					samples = append(samples, smp)
 					fmt.Printf("run %d, %s: created in Nova %.1f s after the scale-up, ACTIVE %.1f s later, node Ready %.1f s after ACTIVE; %.1f s in all\n",
 						run, m.Name, smp.created.Seconds(), smp.active.Seconds(), smp.join.Seconds(), smp.total.Seconds())
+					fmt.Printf("  the join: %s\n", joinSteps(ctx, tenantClient, m, node, c.LastTransitionTime.Time))
 				}
 			}
 		}
