@@ -192,14 +192,15 @@ func mustParseUserData(t *testing.T, data []byte) joinConfig {
 
 func parseUserData(data []byte) (joinConfig, error) {
 	var cc struct {
-		WriteFiles []struct{ Path, Content, Permissions string } `json:"write_files"`
-		RunCmd     []string                                      `json:"runcmd"`
+		WriteFiles     []struct{ Path, Content, Permissions string } `json:"write_files"`
+		RunCmd         []string                                      `json:"runcmd"`
+		ManageEtcHosts string                                        `json:"manage_etc_hosts"`
 	}
 	if !strings.HasPrefix(string(data), "#cloud-config\n") {
 		return joinConfig{}, fmt.Errorf("user_data is no #cloud-config")
 	}
 	if err := yaml.UnmarshalStrict(data, &cc); err != nil {
-		return joinConfig{}, fmt.Errorf("user_data has more than write_files and runcmd: %w", err)
+		return joinConfig{}, fmt.Errorf("user_data has more than write_files, runcmd and manage_etc_hosts: %w", err)
 	}
 	out := joinConfig{RunCmd: cc.RunCmd, NodeLabels: map[string]string{}}
 	for _, f := range cc.WriteFiles {
