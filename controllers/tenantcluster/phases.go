@@ -168,8 +168,8 @@ func (r *Reconciler) reconcileHolds(ctx context.Context, s *scope) (bool, error)
 		apiServerAnswered = true
 	}
 	for _, c := range controlplane.Registry {
-		if c.Hold != controlplane.HoldForAPIServer {
-			continue
+		if c.Hold != controlplane.HoldForAPIServer || !s.renders(c) {
+			continue // one left out holds nothing, and reading it costs a live GET
 		}
 		w, err := r.workload(ctx, s, c.Component)
 		if err != nil {

@@ -106,6 +106,11 @@ func (r *Reconciler) awaitRolloutSlot(ctx context.Context, s *scope, desired map
 	live := map[string]controlplane.Stamp{}
 	for _, c := range controlplane.Registry {
 		name := c.Component.ObjectName(tc.Name)
+		if _, ok := desired[name]; !ok {
+			// Only rendered components can roll; reading one left out would cost a live
+			// GET every reconcile (getOptional asks the API about what the cache lacks).
+			continue
+		}
 		var obj interface {
 			GetAnnotations() map[string]string
 		}

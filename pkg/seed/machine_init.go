@@ -68,11 +68,13 @@ func machineInit(dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
+	began := time.Now()
 	containerd, err := startMachineContainerd(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer stopProcess(containerd)
+	containerdUp := time.Since(began)
 	for _, img := range m.Images {
 		if err := run("ctr", "--address", "/run/containerd/containerd.sock", "-n", "k8s.io", "images", "import", "--all-platforms", img); err != nil {
 			return fmt.Errorf("import %s: %w", img, err)
@@ -81,7 +83,7 @@ func machineInit(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600); err != nil {
 		return err
 	}
-	logf("containerd up, %d images imported", len(m.Images))
+	logf("containerd up in %s, %d images imported in %s", containerdUp.Round(time.Millisecond), len(m.Images), (time.Since(began) - containerdUp).Round(time.Millisecond))
 
 	go superviseKubelet(ctx, dir, m, logf)
 	go runBootstrap(dir, logf)

@@ -194,3 +194,47 @@ func changed(before, after map[string]string) (int, []string) {
 	slices.Sort(some)
 	return n, some
 }
+
+// eventReasons counts the events last seen at or after since by involved kind, reason and
+// the condition they report, most frequent first: the manager records an event for each
+// condition that moves, so these name what changed while nothing should have.
+func eventReasons(events []corev1.Event, since time.Time) string {
+	counts := map[string]int{}
+	for _, e := range events {
+		last := e.LastTimestamp.Time
+		if e.EventTime.After(last) {
+			last = e.EventTime.Time
+		}
+		if e.Series != nil && e.Series.LastObservedTime.After(last) {
+			last = e.Series.LastObservedTime.Time
+		}
+		if last.Before(since.Truncate(time.Second)) {
+			continue
+		}
+		key := e.InvolvedObject.Kind + " " + e.Reason
+		// The manager's transition events begin "<condition>=<status>:"; which condition
+		// moved is what the count is for.
+		if cond, _, ok := strings.Cut(e.Message, ":"); ok && strings.Contains(cond, "=") && !strings.Contains(cond, " ") {
+			key += " (" + cond + ")"
+		}
+		counts[key]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := counts[b] - counts[a]; c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", counts[k], k)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}

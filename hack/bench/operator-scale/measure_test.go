@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestScrapeSumsWhatTheReportReads(t *testing.T) {
@@ -79,5 +82,39 @@ func TestReport(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("report lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+func TestEventReasons(t *testing.T) {
+	since := time.Unix(1000, 0)
+	ev := func(kind, reason string, last time.Time) corev1.Event {
+		return corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: kind}, Reason: reason, LastTimestamp: metav1.NewTime(last)}
+	}
+	for _, tc := range []struct {
+		name   string
+		events []corev1.Event
+		want   string
+	}{
+		{"none", nil, "none"},
+		{"only before the window", []corev1.Event{ev("TenantCluster", "Ready", since.Add(-time.Minute))}, "none"},
+		{"counted and ordered", []corev1.Event{
+			ev("TenantCluster", "AddonsNotReady", since.Add(time.Second)),
+			ev("TenantCluster", "Ready", since.Add(2*time.Second)),
+			ev("TenantCluster", "AddonsNotReady", since),
+			ev("TenantCluster", "Old", since.Add(-time.Hour)),
+		}, "2 TenantCluster AddonsNotReady, 1 TenantCluster Ready"},
+		{"the condition a transition names", []corev1.Event{
+			{InvolvedObject: corev1.ObjectReference{Kind: "TenantCluster"}, Reason: "Available", Message: "AddonsReady=True: all ready", LastTimestamp: metav1.NewTime(since)},
+			{InvolvedObject: corev1.ObjectReference{Kind: "TenantCluster"}, Reason: "Available", Message: "Ready=True: every component", LastTimestamp: metav1.NewTime(since)},
+			{InvolvedObject: corev1.ObjectReference{Kind: "TenantCluster"}, Reason: "Phase", Message: "Phase Running", LastTimestamp: metav1.NewTime(since)},
+		}, "1 TenantCluster Available (AddonsReady=True), 1 TenantCluster Available (Ready=True), 1 TenantCluster Phase"},
+		{"series count", []corev1.Event{{InvolvedObject: corev1.ObjectReference{Kind: "TenantCluster"}, Reason: "Probe",
+			Series: &corev1.EventSeries{LastObservedTime: metav1.NewMicroTime(since.Add(time.Second))}}}, "1 TenantCluster Probe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := eventReasons(tc.events, since); got != tc.want {
+				t.Errorf("eventReasons = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
