@@ -188,7 +188,10 @@ func (r *Reconciler) recordTransitions(before, after *v1alpha1.TenantCluster) {
 		if warningReasons[now.Reason] || (was != nil && was.Status == "True" && now.Status != "True" && !upgradeReasons[now.Reason]) {
 			kind = "Warning"
 		}
-		r.Recorder.Eventf(after, nil, kind, now.Reason, "Reconcile", "%s=%s: %s", t, now.Status, now.Message)
+		// The condition as the action: the event library merges events of one object, type,
+		// reason and action into one series and keeps the first message only, and conditions
+		// that turn True in one reconcile share the reason Available.
+		r.Recorder.Eventf(after, nil, kind, now.Reason, t, "%s=%s: %s", t, now.Status, now.Message)
 	}
 	if a := after.Status.Addons; a != nil && !equality.Semantic.DeepEqual(before.Status.Addons, a) {
 		r.Recorder.Eventf(after, nil, "Normal", "AddonsPinned", "Reconcile",
@@ -210,6 +213,6 @@ func (r *Reconciler) recordTransitions(before, after *v1alpha1.TenantCluster) {
 		if was != nil && was.Status == "True" {
 			kind = "Warning" // it served and no longer does
 		}
-		r.Recorder.Eventf(after, nil, kind, now.Reason, "Reconcile", "Ready=%s: %s", now.Status, now.Message)
+		r.Recorder.Eventf(after, nil, kind, now.Reason, v1alpha1.ReadyCondition, "Ready=%s: %s", now.Status, now.Message)
 	}
 }

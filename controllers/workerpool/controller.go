@@ -129,7 +129,9 @@ func (r *Reconciler) recordTransitions(before, after *v1alpha1.WorkerPool) {
 		if warningReasons[now.Reason] || (t != v1alpha1.ProgressingCondition && was != nil && was.Status == "True" && now.Status != "True") {
 			kind = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(after, nil, kind, now.Reason, "Reconcile", "%s=%s: %s", t, now.Status, now.Message)
+		// The condition as the action: events of one object, type, reason and action are one
+		// series to the event library, which keeps the first message only.
+		r.Recorder.Eventf(after, nil, kind, now.Reason, t, "%s=%s: %s", t, now.Status, now.Message)
 	}
 }
 
