@@ -156,12 +156,6 @@ func (h *Harness) syncServers(ctx context.Context) error {
 		delete(h.machines, id)
 		h.mu.Unlock()
 	}
-	// New servers boot side by side, as Nova boots a pool's servers: booted one after
-	// another, the second of a scale-up would wait for the first machine's containerd.
-	var (
-		wg     sync.WaitGroup
-		errsMu sync.Mutex
-	)
 	for _, s := range servers {
 		if !active[s.ID] {
 			continue
@@ -172,22 +166,17 @@ func (h *Harness) syncServers(ctx context.Context) error {
 		if running {
 			continue
 		}
-		wg.Go(func() {
-			seen := time.Now()
-			if err := h.boot(ctx, s); errors.Is(err, errGone) {
-				return // deleted since the listing
-			} else if err != nil {
-				errsMu.Lock()
-				errs = append(errs, err)
-				errsMu.Unlock()
-				return
-			}
-			h.mu.Lock()
-			h.machines[s.ID] = Started{ServerID: s.ID, Name: s.Name, Active: seen, Booted: time.Now()}
-			h.mu.Unlock()
-		})
+		seen := time.Now()
+		if err := h.boot(ctx, s); errors.Is(err, errGone) {
+			continue // deleted since the listing
+		} else if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		h.mu.Lock()
+		h.machines[s.ID] = Started{ServerID: s.ID, Name: s.Name, Active: seen, Booted: time.Now()}
+		h.mu.Unlock()
 	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 
